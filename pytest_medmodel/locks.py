@@ -1,0 +1,34 @@
+"""Inter-process file locks: how xdist workers agree that one of them does a job.
+
+A lock is an advisory ``flock`` on a small file. Whoever holds it computes (a
+shard's predictions, a GGUF conversion); everyone else blocks, then finds the
+result on disk. Locks vanish with the process, so a crashed worker never leaves
+the others waiting.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+try:
+    import fcntl
+except ImportError:  # Windows: no cross-process exclusion; every process computes for itself.
+    fcntl = None  # type: ignore[assignment]
+
+
+@contextlib.contextmanager
+def file_lock(path: Path) -> Iterator[None]:
+    """Hold an exclusive lock on ``path`` (created if needed) for the ``with`` block."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        if fcntl is not None:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        if fcntl is not None:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)

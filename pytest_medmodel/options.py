@@ -1,0 +1,103 @@
+"""Command-line options and ini keys, in one place.
+
+Option values stay strings and numbers (xdist ships them to workers); names are
+resolved to objects later. Every flag has an ini twin where a project would want
+to set it once.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+MODEL = "--medmodel"
+PROFILE = "--medmodel-profile"
+DEVICE = "--medmodel-device"
+DTYPE = "--medmodel-dtype"
+BATCH_SIZE = "--medmodel-batch-size"
+LIMIT = "--medmodel-limit"
+STRICT = "--medmodel-strict"
+SHARD_SIZE = "--medmodel-shard-size"
+
+DEFAULT_SHARD_SIZE = 64
+
+
+def add_options(parser: pytest.Parser) -> None:
+    group = parser.getgroup("medmodel", "model regression testing (pytest-medmodel)")
+    group.addoption(MODEL, dest="medmodel", metavar="SPEC", default=None,
+                    help="model to test: a folder, a hub id, a .gguf file, 'demo', or py:module:factory (ini: medmodel)")
+    group.addoption(PROFILE, dest="medmodel_profile", metavar="NAME", default=None,
+                    help="baseline profile to compare with and update (default: derived from the model spec; 'demo' for the demo)")
+    group.addoption(DEVICE, dest="medmodel_device", metavar="DEVICE", default=None,
+                    help="auto (default), cpu, cuda, cuda:N or mps")
+    group.addoption(DTYPE, dest="medmodel_dtype", metavar="DTYPE", default=None,
+                    help="auto (default: float32 on CPU, bfloat16 on GPU), float32, bfloat16 or float16")
+    group.addoption(BATCH_SIZE, dest="medmodel_batch_size", metavar="N|auto", default=None,
+                    help="rows per forward pass; auto (default) sizes batches from a token budget and halves on out-of-memory")
+    group.addoption(LIMIT, dest="medmodel_limit", metavar="N", type=int, default=None,
+                    help="run only the first N items of each suite (gates stay paired on those items)")
+    group.addoption(STRICT, dest="medmodel_strict", action="store_true", default=None,
+                    help="fail an item test when an item that was correct in the baseline is now wrong")
+    group.addoption(SHARD_SIZE, dest="medmodel_shard_size", metavar="N", type=int, default=None,
+                    help=f"items per inference shard (default {DEFAULT_SHARD_SIZE}); a shard is one batched model call")
+    parser.addini("medmodel", "default model spec for --medmodel", default="")
+    parser.addini("medmodel_profile", "default baseline profile", default="")
+    parser.addini("medmodel_baseline_dir", "folder of baselines, relative to rootdir (default: baselines)", default="baselines")
+    parser.addini("medmodel_cache_dir", "folder for converted GGUF checkpoints and file digests (default: ~/.cache/pytest-medmodel)", default="")
+    parser.addini("medmodel_device", "default for --medmodel-device", default="auto")
+    parser.addini("medmodel_dtype", "default for --medmodel-dtype", default="auto")
+    parser.addini("medmodel_batch_size", "default for --medmodel-batch-size", default="auto")
+    parser.addini("medmodel_shard_size", "default for --medmodel-shard-size", default=str(DEFAULT_SHARD_SIZE))
+    parser.addini("medmodel_strict", "default for --medmodel-strict", type="bool", default=False)
+
+
+def model_spec(config: pytest.Config) -> str | None:
+    return config.getoption("medmodel") or str(config.getini("medmodel") or "").strip() or None
+
+
+def read_settings(cls: Any, config: pytest.Config) -> Any:
+    root = Path(config.rootpath)
+
+    def pick(option: str, ini: str) -> Any:
+        value = config.getoption(option)
+        return value if value is not None else config.getini(ini)
+
+    batch = str(pick("medmodel_batch_size", "medmodel_batch_size") or "auto").strip().lower()
+    if batch == "auto":
+        batch_size = None
+    else:
+        try:
+            batch_size = int(batch)
+        except ValueError:
+            raise pytest.UsageError(f"{BATCH_SIZE}: expected a positive integer or 'auto', got '{batch}'") from None
+        if batch_size < 1:
+            raise pytest.UsageError(f"{BATCH_SIZE}: expected a positive integer or 'auto', got '{batch}'")
+    try:
+        shard_size = int(pick("medmodel_shard_size", "medmodel_shard_size"))
+    except ValueError:
+        raise pytest.UsageError(f"{SHARD_SIZE}: expected a positive integer") from None
+    if shard_size < 1:
+        raise pytest.UsageError(f"{SHARD_SIZE}: expected a positive integer, got {shard_size}")
+    limit = config.getoption("medmodel_limit")
+    if limit is not None and limit < 1:
+        raise pytest.UsageError(f"{LIMIT}: expected a positive integer, got {limit}")
+    dtype = str(pick("medmodel_dtype", "medmodel_dtype") or "auto")
+    if dtype not in ("auto", "float32", "bfloat16", "float16"):
+        raise pytest.UsageError(f"{DTYPE}: unknown dtype '{dtype}'; use auto, float32, bfloat16 or float16")
+    cache_dir = str(config.getini("medmodel_cache_dir") or "").strip()
+    strict = config.getoption("medmodel_strict")
+    return cls(
+        spec=model_spec(config),
+        profile=config.getoption("medmodel_profile") or str(config.getini("medmodel_profile") or "").strip() or None,
+        device=str(pick("medmodel_device", "medmodel_device") or "auto"),
+        dtype=dtype,
+        batch_size=batch_size,
+        limit=limit,
+        strict=bool(strict if strict is not None else config.getini("medmodel_strict")),
+        shard_size=shard_size,
+        update=bool(getattr(config.option, "update_snapshots", False)),
+        baseline_dir=(root / str(config.getini("medmodel_baseline_dir"))).resolve(),
+        cache_dir=(root / cache_dir).resolve() if cache_dir else None,
+    )

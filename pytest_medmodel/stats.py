@@ -1,0 +1,64 @@
+"""The statistics behind the gates: exact, dependency-free, and documented.
+
+Why paired: the current run and the baseline answer the *same* items, so the
+evidence about a change lives only in the items whose correctness flipped. An
+unpaired comparison of two accuracies (lm-evaluation-harness's
+``model_comparator.py`` z-test) ignores that pairing and needs far larger drops
+to notice anything.
+"""
+
+from __future__ import annotations
+
+import math
+
+Z_95 = 1.959963984540054
+"""Two-sided 95% normal quantile."""
+
+
+def wilson_interval(successes: int, n: int, z: float = Z_95) -> tuple[float, float]:
+    """Wilson score interval for a binomial proportion.
+
+    Unlike the normal (Wald) interval it stays inside [0, 1] and keeps its
+    coverage near 0 and 1, which is where small medical suites live.
+    Returns ``(0.0, 1.0)`` for ``n == 0``.
+    """
+    if n <= 0:
+        return (0.0, 1.0)
+    if not 0 <= successes <= n:
+        raise ValueError(f"successes={successes} outside [0, {n}]")
+    p = successes / n
+    z2 = z * z
+    denom = 1 + z2 / n
+    centre = (p + z2 / (2 * n)) / denom
+    half = z * math.sqrt(p * (1 - p) / n + z2 / (4 * n * n)) / denom
+    # Exact endpoints at the boundaries (float error would otherwise leave 1e-17).
+    low = 0.0 if successes == 0 else max(0.0, centre - half)
+    high = 1.0 if successes == n else min(1.0, centre + half)
+    return (low, high)
+
+
+def binomial_upper_tail(k: int, n: int, p: float = 0.5) -> float:
+    """P(X >= k) for X ~ Binomial(n, p), summed exactly in log space."""
+    if k <= 0:
+        return 1.0
+    if k > n:
+        return 0.0
+    log_terms = [
+        math.lgamma(n + 1) - math.lgamma(i + 1) - math.lgamma(n - i + 1) + i * math.log(p) + (n - i) * math.log1p(-p)
+        for i in range(k, n + 1)
+    ]
+    top = max(log_terms)
+    return min(1.0, math.exp(top) * sum(math.exp(t - top) for t in log_terms))
+
+
+def mcnemar_one_sided(regressed: int, improved: int) -> float:
+    """Exact one-sided McNemar test that the model got worse.
+
+    Among the discordant items (correct in exactly one of the two runs), under
+    "no change" each flip is equally likely to go either way, so the number of
+    regressions is Binomial(regressed + improved, 1/2). The p-value is the
+    chance of at least this many regressions. No flips at all gives 1.0.
+    """
+    if regressed < 0 or improved < 0:
+        raise ValueError("counts must be non-negative")
+    return binomial_upper_tail(regressed, regressed + improved, 0.5)

@@ -1,0 +1,181 @@
+"""Shared fixtures: offline hub settings, tiny models, and a pytester project builder.
+
+torch and transformers are imported here, before any pytester run: pytester
+restores ``sys.modules`` after each in-process run, and a torch imported inside
+one run and dropped afterwards cannot be imported again in the same process.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import tempfile
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+_HF_HOME = tempfile.mkdtemp(prefix="medmodel-tests-hf-")
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["HF_DATASETS_OFFLINE"] = "1"
+os.environ["TRANSFORMERS_OFFLINE"] = "1"
+os.environ["HF_HOME"] = _HF_HOME
+os.environ.setdefault("MEDMODEL_CACHE_DIR", tempfile.mkdtemp(prefix="medmodel-tests-cache-"))
+os.environ.pop("PYTEST_ADDOPTS", None)
+
+import torch  # noqa: E402,F401  (see module docstring)
+import transformers  # noqa: E402,F401
+
+sys.path.insert(0, str(Path(__file__).parent))
+pytest_plugins = ["pytester"]
+
+ORACLE = '''
+"""A test adapter that knows the answer key and can be told to get items wrong or to crash."""
+import json, os, re
+from pathlib import Path
+from pytest_medmodel import ChoiceResult
+
+KEY = json.loads((Path(__file__).parent / "answer_key.json").read_text())
+
+class Oracle:
+    def __init__(self, flips=(), crash_on=None, name="oracle"):
+        self.flips = set(flips)
+        self.crash_on = crash_on
+        self.name = name
+        self.fingerprint = name + ":" + ",".join(sorted(self.flips))
+
+    def loglikelihood(self, requests):
+        log = os.environ.get("ORACLE_LOG")
+        if log:
+            with open(log, "a") as handle:
+                handle.write(f"{os.getpid()} {len(requests)}\\n")
+        out = []
+        for request in requests:
+            item_id = re.search(r"\\[(\\S+?)\\]", request.context).group(1)
+            if item_id == self.crash_on:
+                raise RuntimeError(f"simulated CUDA error on {item_id}")
+            right = KEY[item_id]
+            pick = (right + 1) % len(request.continuations) if item_id in self.flips else right
+            out.append(ChoiceResult(tuple(-0.4 if k == pick else -1.8 for k in range(len(request.continuations)))))
+        return out
+
+def _split(name):
+    value = os.environ.get(name, "")
+    return [v for v in value.split(",") if v]
+
+def make():
+    return Oracle(flips=_split("ORACLE_FLIPS"), crash_on=os.environ.get("ORACLE_CRASH_ON") or None)
+'''
+
+
+class Project:
+    """A throwaway project with suites, an answer key and the oracle adapter."""
+
+    def __init__(self, pytester: pytest.Pytester) -> None:
+        self.pytester = pytester
+        self.path = pytester.path
+        pytester.makeini("[pytest]\n")
+        pytester.syspathinsert()
+        (self.path / "oracle.py").write_text(ORACLE)
+        self.key: dict[str, int] = {}
+        self._write_key()
+
+    def _write_key(self) -> None:
+        (self.path / "answer_key.json").write_text(json.dumps(self.key))
+
+    def suite(
+        self,
+        name: str,
+        n: int = 20,
+        *,
+        prefix: str | None = None,
+        task: str = "multiple_choice",
+        scoring: str = "letter",
+        extra_yaml: str = "",
+        rows: Sequence[dict[str, Any]] | None = None,
+    ) -> Path:
+        """Write ``suites/<name>.suite.yaml`` with ``n`` items whose keys rotate A-D."""
+        prefix = prefix or name[:2]
+        suites = self.path / "suites"
+        (suites / "data").mkdir(parents=True, exist_ok=True)
+        if rows is None:
+            rows = []
+            for i in range(n):
+                item_id = f"{prefix}-{i:03d}"
+                if task == "multiple_choice":
+                    row = {"id": item_id, "question": f"[{item_id}] Which option is right?", "choices": ["alpha", "beta", "gamma", "delta"], "answer": "ABCD"[i % 4], "tags": ["even" if i % 2 == 0 else "odd"]}
+                    self.key[item_id] = i % 4
+                else:
+                    answer = ["yes", "no", "maybe"][i % 3]
+                    row = {"id": item_id, "context": f"A fictional study number {i}.", "question": f"[{item_id}] Did it work?", "answer": answer}
+                    self.key[item_id] = i % 3
+                rows.append(row)
+        else:
+            for row in rows:
+                self.key.setdefault(str(row.get("id")), 0)
+        (suites / "data" / f"{name}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+        text = f"task: {task}\ndata:\n  path: data/{name}.jsonl\nscoring: {scoring}\n{extra_yaml}"
+        path = suites / f"{name}.suite.yaml"
+        path.write_text(text)
+        self._write_key()
+        return path
+
+    def run(self, *args: str, flips: Iterable[str] = (), crash_on: str | None = None, subprocess: bool = False) -> pytest.RunResult:
+        env = self.pytester._monkeypatch
+        env.setenv("ORACLE_FLIPS", ",".join(flips))
+        env.setenv("ORACLE_CRASH_ON", crash_on or "")
+        env.setenv("ORACLE_LOG", str(self.path / "oracle.log"))
+        argv = ["suites", "--medmodel=py:oracle:make", "-p", "no:randomly", *args]
+        if subprocess:
+            return self.pytester.runpytest_subprocess(*argv)
+        return self.pytester.runpytest(*argv)
+
+    def calls(self) -> list[int]:
+        """Batch sizes of every oracle call so far (one line per loglikelihood call)."""
+        log = self.path / "oracle.log"
+        if not log.exists():
+            return []
+        return [int(line.split()[1]) for line in log.read_text().splitlines()]
+
+    def clear_calls(self) -> None:
+        (self.path / "oracle.log").unlink(missing_ok=True)
+
+    def baseline(self, suite: str, profile: str = "oracle-make") -> dict[str, Any]:
+        return json.loads((self.path / "baselines" / profile / f"{suite}.json").read_text())
+
+    def baseline_bytes(self) -> dict[str, bytes]:
+        root = self.path / "baselines"
+        if not root.exists():
+            return {}
+        return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+@pytest.fixture
+def project(pytester: pytest.Pytester) -> Project:
+    return Project(pytester)
+
+
+@pytest.fixture(scope="session")
+def tiny_llama_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from tiny_models import build_tiny_llama
+
+    return build_tiny_llama(tmp_path_factory.mktemp("models") / "tiny-llama")
+
+
+@pytest.fixture(scope="session")
+def tiny_gpt2_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from tiny_models import build_tiny_gpt2
+
+    return build_tiny_gpt2(tmp_path_factory.mktemp("models") / "tiny-gpt2")
+
+
+def outcomes(result: pytest.RunResult) -> dict[str, int]:
+    """The summary line's counts, custom categories (regressed, improved) included."""
+    return {k: v for k, v in result.parseoutcomes().items() if k not in ("seconds",)}
+
+
+def expect_lines(result: pytest.RunResult, patterns: Sequence[str]) -> None:
+    """``fnmatch_lines`` where ``[`` is literal (test ids and intervals are full of brackets)."""
+    result.stdout.fnmatch_lines([p.replace("[", "[[]") for p in patterns])
