@@ -410,7 +410,7 @@ def _parse_gates(checker: _Checker, value: Any) -> AccuracyGate:
 
 def _build_items(checker: _Checker, data: Mapping[str, Any], rows: Sequence[Mapping[str, Any]], task: str, prompt: PromptSpec) -> list[Item]:
     fields = dict(_DEFAULT_FIELDS)
-    explicit = data.get("fields", {})
+    explicit = checker.mapping(data.get("fields", {}), "data.fields", _FIELD_KEYS)
     fields.update(explicit)
     answer_format = checker.choice(data.get("answer_format", "auto"), "data.answer_format", ANSWER_FORMATS)
     if not rows:

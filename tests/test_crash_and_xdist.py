@@ -1,0 +1,82 @@
+"""A model that breaks never touches baselines; xdist gives serial results, computing each shard once."""
+
+from __future__ import annotations
+
+import shutil
+
+from conftest import Project, expect_lines, outcomes
+
+
+def test_model_that_raises_mid_run_leaves_baselines_byte_identical(project: Project) -> None:
+    project.suite("mini", 20)
+    project.suite("other", 6, prefix="ot")
+    assert project.run("--snapshot-update", "--medmodel-shard-size", "8").ret == 0
+    before = project.baseline_bytes()
+    assert len(before) == 2
+
+    plain = project.run("--medmodel-shard-size", "8", crash_on="mi-013", flips=["mi-001"])
+    assert plain.ret == 1
+    # Shard 2 (mi-008..mi-015) errors; shards 1 and 3 and the other suite still run.
+    counts = outcomes(plain)
+    assert counts["errors"] == 8 + 1  # the shard's items and mini's gate (it needs every shard)
+    expect_lines(plain, ["*RuntimeError: simulated CUDA error on mi-013*"])
+    assert project.baseline_bytes() == before
+
+    update = project.run("--snapshot-update", "--medmodel-shard-size", "8", crash_on="mi-013", flips=["mi-001", "ot-002"])
+    assert update.ret == 1
+    expect_lines(update, ["baselines left untouched: 9 test(s) hit a model or data error (first: suites/mini.suite.yaml::item[mi-008] (setup): *simulated CUDA error on mi-013*"])
+    assert project.baseline_bytes() == before
+
+
+def test_failed_shard_is_not_retried_per_item(project: Project) -> None:
+    project.suite("mini", 8)
+    result = project.run(crash_on="mi-003")
+    assert outcomes(result)["errors"] == 9
+    assert project.calls() == [8]  # one attempt, not one per test
+    expect_lines(result, ["*ShardFailed: the model failed earlier on this shard: RuntimeError: simulated CUDA error on mi-003*"])
+
+
+def test_model_that_cannot_load_errors_every_test_and_writes_nothing(project: Project) -> None:
+    project.suite("mini", 4)
+    result = project.pytester.runpytest("suites", "--medmodel=py:oracle:missing_factory", "--snapshot-update")
+    assert result.ret == 1
+    assert outcomes(result) == {"errors": 5}
+    expect_lines(result, ["*AdapterError: --medmodel=py:oracle:missing_factory: oracle has no attribute missing_factory*"])
+    assert project.baseline_bytes() == {}
+
+
+def test_xdist_matches_serial_and_computes_each_shard_once(project: Project) -> None:
+    project.suite("mini", 20)
+    project.suite("other", 12, prefix="ot")
+    shard = ("--medmodel-shard-size", "6")
+    serial = project.run("--snapshot-update", *shard)
+    assert serial.ret == 0
+    serial_bytes = project.baseline_bytes()
+    serial_calls = sorted(project.calls())
+    assert serial_calls == sorted([6, 6, 6, 2, 6, 6])  # 4 shards of mini, 2 of other
+
+    shutil.rmtree(project.path / "baselines")
+    shutil.rmtree(project.path / ".pytest_cache")
+    project.clear_calls()
+    parallel = project.run("--snapshot-update", "-n", "2", *shard, subprocess=True)
+    assert parallel.ret == 0, parallel.stdout.str()
+    assert project.baseline_bytes() == serial_bytes
+    assert sorted(project.calls()) == serial_calls  # every shard inferred exactly once in total
+    expect_lines(parallel, ["*inference: 6 shard(s), 32 item(s) computed*"])
+
+    # Same outcomes as serial on a degraded model, gates included.
+    flips = ["mi-000", "mi-001", "mi-002", "mi-003", "mi-004", "mi-005", "mi-006", "ot-001"]
+    serial_plain = project.run(*shard, flips=flips)
+    parallel_plain = project.run("-n", "2", *shard, flips=flips, subprocess=True)
+    assert outcomes(serial_plain) == outcomes(parallel_plain) == {"failed": 1, "passed": 25, "regressed": 8}
+    expect_lines(parallel_plain, ["*accuracy dropped on suite mini (profile oracle-make)*"])
+
+
+def test_xdist_update_with_a_crash_writes_nothing(project: Project) -> None:
+    project.suite("mini", 16)
+    assert project.run("--snapshot-update").ret == 0
+    before = project.baseline_bytes()
+    result = project.run("--snapshot-update", "-n", "2", "--medmodel-shard-size", "4", crash_on="mi-009", flips=["mi-000"], subprocess=True)
+    assert result.ret == 1
+    expect_lines(result, ["baselines left untouched: * test(s) hit a model or data error*"])
+    assert project.baseline_bytes() == before

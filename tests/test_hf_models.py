@@ -1,0 +1,226 @@
+"""Real transformers models (tiny, random, built here) through the real loading path."""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+from transformers import AutoModelForCausalLM, AutoTokenizer
+
+from conftest import Project, outcomes
+from pytest_medmodel.models.base import AdapterError, ChoiceRequest, GenerationRequest
+from pytest_medmodel.models.hf import HFCausalLM
+from pytest_medmodel.models.loading import ModelOptions, load_adapter, profile_for_spec
+
+
+def _load(folder: Path) -> tuple[object, object]:
+    return AutoModelForCausalLM.from_pretrained(folder).eval(), AutoTokenizer.from_pretrained(folder)
+
+
+def _continuation_ids(tok: object, context: str, continuation: str) -> tuple[list[int], list[int]]:
+    ctx = tok(context)["input_ids"]
+    whole = tok(context + continuation)["input_ids"]
+    assert whole[: len(ctx)] == ctx
+    return ctx, whole[len(ctx) :]
+
+
+def _naive_loglikelihood(model: object, tok: object, context: str, continuation: str) -> float:
+    """lm-evaluation-harness's way: one full forward pass over context+continuation."""
+    ctx, cont = _continuation_ids(tok, context, continuation)
+    with torch.no_grad():
+        logprobs = model(torch.tensor([ctx + cont])).logits[0].float().log_softmax(-1)
+    return sum(logprobs[len(ctx) - 1 + j, token].item() for j, token in enumerate(cont))
+
+
+def _softmax(values: list[float]) -> list[float]:
+    top = max(values)
+    exps = [math.exp(v - top) for v in values]
+    return [e / sum(exps) for e in exps]
+
+
+def _chat(tok: object, user: str) -> str:
+    return tok.apply_chat_template([{"role": "user", "content": user}], tokenize=False, add_generation_prompt=True) + "Answer:"
+
+
+def test_letter_scoring_agrees_with_a_direct_forward_pass(project: Project, tiny_llama_dir: Path) -> None:
+    words = ["pancreas", "liver", "kidney", "heart", "aspirin", "metformin", "warfarin", "insulin", "platelets", "glucose", "trial", "mortality"]
+    rows = [
+        {
+            "id": f"mi-{i:03d}",
+            "question": f"Which one is linked to {words[i]} and {words[(i * 5) % 12]}?",
+            "choices": [words[(i + k * 3) % 12] for k in range(4)],
+            "answer": "ABCD"[i % 4],
+        }
+        for i in range(12)
+    ]
+    project.suite("mini", rows=rows)
+    result = project.pytester.runpytest("suites", f"--medmodel={tiny_llama_dir}", "--snapshot-update")
+    assert result.ret == 0, result.stdout.str()
+    baseline = project.baseline("mini", profile="tiny-llama")
+    assert baseline["model"]["fingerprint"].startswith("folder:")
+    model, tok = _load(tiny_llama_dir)
+    rows = [json.loads(line) for line in (project.path / "suites" / "data" / "mini.jsonl").read_text().splitlines()]
+    answers = set()
+    for row in rows:
+        choices = "\n".join(f"{label}. {text}" for label, text in zip("ABCD", row["choices"]))
+        context = _chat(tok, f"Question: {row['question']}\n{choices}\nAnswer with the letter of the correct option.")
+        ctx = tok(context)["input_ids"]
+        labels = []
+        for letter in "ABCD":
+            _, cont = _continuation_ids(tok, context, " " + letter)
+            assert len(cont) == 1, "the tiny tokenizer keeps ' A'..' D' single tokens"
+            labels.append(cont[0])
+        with torch.no_grad():
+            last = model(torch.tensor([ctx])).logits[0, -1].float().log_softmax(-1)
+        probs = _softmax([last[t].item() for t in labels])
+        best = max(range(4), key=lambda i: probs[i])
+        entry = baseline["items"][row["id"]]
+        assert entry["answer"] == "ABCD"[best]
+        assert entry["confidence"] == pytest.approx(probs[best], abs=6e-5)
+        assert entry["correct"] == ("ABCD"[best] == row["answer"])
+        answers.add(entry["answer"])
+    assert len(answers) > 1, "a degenerate model answering one letter would not test much"
+    again = project.pytester.runpytest("suites", f"--medmodel={tiny_llama_dir}")
+    assert again.ret == 0
+    assert outcomes(again)["passed"] == 1 + sum(1 for e in baseline["items"].values() if e["correct"])
+
+
+@pytest.mark.parametrize("which", ["llama", "gpt2"])
+def test_loglikelihood_scoring_agrees_with_naive_full_forward(project: Project, which: str, tiny_llama_dir: Path, tiny_gpt2_dir: Path) -> None:
+    folder = tiny_llama_dir if which == "llama" else tiny_gpt2_dir
+    project.suite("ynm", 9, task="yes_no_maybe", scoring="loglikelihood")
+    result = project.pytester.runpytest("suites", f"--medmodel={folder}", "--snapshot-update", "--medmodel-batch-size", "4")
+    assert result.ret == 0, result.stdout.str()
+    baseline = project.baseline("ynm", profile=folder.name)
+    model, tok = _load(folder)
+    for line in (project.path / "suites" / "data" / "ynm.jsonl").read_text().splitlines():
+        row = json.loads(line)
+        user = f"Context: {row['context']}\nQuestion: {row['question']}\nAnswer yes, no or maybe."
+        context = _chat(tok, user) if which == "llama" else f"{user}\nAnswer:"
+        words = ["yes", "no", "maybe"]
+        lls = [_naive_loglikelihood(model, tok, context, " " + w) for w in words]
+        key = words.index(row["answer"])
+        acc = max(range(3), key=lambda i: lls[i])
+        acc_norm = max(range(3), key=lambda i: lls[i] / len(words[i]))
+        entry = baseline["items"][row["id"]]
+        assert entry["answer"] == words[acc]
+        assert entry["acc"] == (acc == key) and entry["acc_norm"] == (acc_norm == key)
+        assert entry["confidence"] == pytest.approx(_softmax(lls)[acc], abs=6e-5)
+
+
+@pytest.mark.parametrize("which", ["llama", "gpt2"])
+def test_shared_prompt_kv_scoring_matches_naive_forward(which: str, tiny_llama_dir: Path, tiny_gpt2_dir: Path) -> None:
+    folder = tiny_llama_dir if which == "llama" else tiny_gpt2_dir
+    model, tok = _load(folder)
+    adapter = HFCausalLM(model, tok, name=which, fingerprint=None, batch_size=3)
+    requests = [
+        ChoiceRequest("Question: Which organ produces insulin?\nA. liver\nB. pancreas\nAnswer:", (" A", " B", " C")),
+        ChoiceRequest("Context: a trial of aspirin.\nQuestion: Does it help?\nAnswer:", (" yes", " no", " maybe")),
+        ChoiceRequest("Which organ?\nAnswer:", (" the pancreas", " liver disease of the heart", " kidney")),
+        ChoiceRequest("Metformin lowers glucose and", (" aspirin inhibits platelets", " warfarin", " no")),
+        ChoiceRequest("x", (" y", " z z z z z")),
+    ]
+    results = adapter.loglikelihood(requests)
+    for request, result in zip(requests, results):
+        for continuation, value in zip(request.continuations, result.logprobs):
+            assert value == pytest.approx(_naive_loglikelihood(model, tok, request.context, continuation), abs=1e-4)
+        assert len(result.num_tokens) == len(request.continuations)
+
+
+def test_out_of_memory_halves_the_batch_instead_of_failing(tiny_llama_dir: Path) -> None:
+    model, tok = _load(tiny_llama_dir)
+
+    class SmallDevice(torch.nn.Module):
+        """Pretends rows beyond 2 do not fit in memory."""
+
+        def __init__(self, inner: torch.nn.Module) -> None:
+            super().__init__()
+            self.inner = inner
+            self.config = inner.config
+
+        def forward(self, input_ids=None, attention_mask=None, position_ids=None, cache=None, use_cache=None, logits_to_keep=0):  # noqa: ANN001
+            if input_ids.shape[0] > 2:
+                raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+            return self.inner(input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids, cache=cache, use_cache=use_cache, logits_to_keep=logits_to_keep)
+
+    requests = [ChoiceRequest(f"Question {i}: which organ?\nAnswer:", (" A", " B", " the liver")) for i in range(7)]
+    reference = HFCausalLM(model, tok, name="ref", fingerprint=None, batch_size=1).loglikelihood(requests)
+    flaky = HFCausalLM(SmallDevice(model), tok, name="small", fingerprint=None)
+    results = flaky.loglikelihood(requests)
+    assert flaky.oom_backoffs >= 1 and flaky.max_batch_size <= 2
+    for got, want in zip(results, reference):
+        assert got.logprobs == pytest.approx(want.logprobs, abs=1e-4)
+
+    hopeless = HFCausalLM(SmallDevice(model), tok, name="hopeless", fingerprint=None, batch_size=4)
+    hopeless.model.forward = lambda **kw: (_ for _ in ()).throw(torch.OutOfMemoryError("out of memory"))  # type: ignore[method-assign]
+    with pytest.raises(AdapterError, match="out of memory on a single item"):
+        hopeless.loglikelihood(requests[:3])
+
+
+def test_generation_is_greedy_and_batched(tiny_llama_dir: Path) -> None:
+    adapter = load_adapter(str(tiny_llama_dir), ModelOptions())
+    first = adapter.generate([GenerationRequest("Question: insulin?", max_new_tokens=5), GenerationRequest("A longer prompt about aspirin and platelets", max_new_tokens=5)])
+    again = adapter.generate([GenerationRequest("Question: insulin?", max_new_tokens=5)])
+    assert len(first) == 2 and all(isinstance(t, str) for t in first)
+    assert again[0] == first[0]
+
+
+def test_hub_id_resolves_from_the_offline_cache(project: Project, tiny_llama_dir: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    hf_home = tmp_path / "hf"
+    commit = "0123456789abcdef0123456789abcdef01234567"
+    repo = hf_home / "hub" / "models--medlab--tiny-llama"
+    shutil.copytree(tiny_llama_dir, repo / "snapshots" / commit)
+    (repo / "refs").mkdir(parents=True)
+    (repo / "refs" / "main").write_text(commit)
+    monkeypatch.setenv("HF_HOME", str(hf_home))
+    monkeypatch.setenv("HF_HUB_CACHE", str(hf_home / "hub"))
+    import huggingface_hub.constants as hub_constants
+
+    monkeypatch.setattr(hub_constants, "HF_HUB_CACHE", str(hf_home / "hub"))
+    project.suite("mini", 4)
+    result = project.pytester.runpytest("suites", "--medmodel=medlab/tiny-llama", "--snapshot-update")
+    assert result.ret == 0, result.stdout.str()
+    baseline = project.baseline("mini", profile="medlab--tiny-llama")
+    assert baseline["model"]["name"] == "medlab/tiny-llama"
+    assert baseline["model"]["fingerprint"].startswith(f"hub:medlab/tiny-llama@{commit}:")
+
+    missing = project.pytester.runpytest("suites", "--medmodel=medlab/not-cached")
+    assert missing.ret == 1
+    missing.stdout.fnmatch_lines(["*--medmodel=medlab/not-cached: not a local folder, and the hub could not provide it (HF_HUB_OFFLINE is set and it is not in the local cache)*"])
+
+
+def test_fingerprint_changes_with_the_weights(tiny_llama_dir: Path, tmp_path: Path) -> None:
+    from tiny_models import build_tiny_llama
+
+    other = build_tiny_llama(tmp_path / "other", seed=5)
+    first = load_adapter(str(tiny_llama_dir), ModelOptions(dtype="float32"))
+    second = load_adapter(str(other), ModelOptions(dtype="float32"))
+    assert first.fingerprint != second.fingerprint
+    assert load_adapter(str(tiny_llama_dir), ModelOptions(dtype="float32")).fingerprint == first.fingerprint
+    assert load_adapter(str(tiny_llama_dir), ModelOptions(dtype="bfloat16")).fingerprint != first.fingerprint
+
+
+def test_unsupported_architectures_and_specs_say_why(tmp_path: Path) -> None:
+    from transformers import T5Config, T5ForConditionalGeneration
+
+    folder = tmp_path / "t5"
+    T5ForConditionalGeneration(T5Config(vocab_size=64, d_model=16, d_ff=32, num_layers=1, num_heads=2, d_kv=8)).save_pretrained(folder)
+    with pytest.raises(AdapterError, match="T5ForConditionalGeneration: seq2seq and image-text-to-text models are not supported yet"):
+        load_adapter(str(folder), ModelOptions())
+    with pytest.raises(AdapterError, match="no config.json in the folder"):
+        load_adapter(str(tmp_path), ModelOptions())
+    with pytest.raises(AdapterError, match="no such folder"):
+        load_adapter("./missing/model", ModelOptions())
+    with pytest.raises(AdapterError, match="write py:package.module:factory"):
+        load_adapter("py:justamodule", ModelOptions())
+
+
+def test_default_profiles() -> None:
+    assert profile_for_spec("demo") == "demo"
+    assert profile_for_spec("org/model-7b") == "org--model-7b"
+    assert profile_for_spec("py:my.adapters:make") == "my-adapters-make"
+    assert profile_for_spec("/models/ckpt.Q4_K_M.gguf") == "ckpt.Q4_K_M"

@@ -1,0 +1,191 @@
+"""Plain-Python pieces, checked against values worked out by hand."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from pytest_medmodel.baseline import Baseline, BaselineExtension, dumps_baseline, merge_baseline, read_baseline
+from pytest_medmodel.models.base import ChoiceResult
+from pytest_medmodel.runner import plan_shards
+from pytest_medmodel.scoring import predict
+from pytest_medmodel.stats import binomial_upper_tail, mcnemar_one_sided, wilson_interval
+from pytest_medmodel.suite import AccuracyGate, Item, PromptSpec, ScoringSpec, Suite
+from pytest_medmodel.xdist import shard_scopes
+
+
+@pytest.mark.parametrize(
+    ("regressed", "improved", "expected"),
+    [
+        (0, 0, 1.0),  # no flips: no evidence
+        (0, 5, 1.0),
+        (3, 0, 1 / 8),  # P(X>=3 | n=3)
+        (5, 1, 7 / 64),  # (C(6,5) + C(6,6)) / 2^6
+        (8, 2, 56 / 1024),  # (C(10,8) + C(10,9) + C(10,10)) / 2^10
+        (4, 3, 64 / 128),  # (35 + 21 + 7 + 1) / 2^7
+        (14, 0, 2.0**-14),
+    ],
+)
+def test_mcnemar_one_sided_exact(regressed: int, improved: int, expected: float) -> None:
+    assert mcnemar_one_sided(regressed, improved) == pytest.approx(expected, rel=1e-12)
+
+
+def test_binomial_tail_stays_exact_for_large_n() -> None:
+    # Symmetry: P(X >= 501 | 1000) = (1 - P(X = 500)) / 2.
+    from math import comb
+
+    p500 = comb(1000, 500) / 2**1000
+    assert binomial_upper_tail(501, 1000) == pytest.approx((1 - p500) / 2, rel=1e-10)
+    assert binomial_upper_tail(0, 10) == 1.0 and binomial_upper_tail(11, 10) == 0.0
+
+
+@pytest.mark.parametrize(
+    ("successes", "n", "low", "high"),
+    [
+        (0, 10, 0.0, 0.27753),  # z^2 / (n + z^2)
+        (5, 10, 0.23659, 0.76341),
+        (20, 20, 0.83887, 1.0),
+        (33, 110, 0.22230, 0.39120),  # centre 0.30675, half-width 0.08445
+    ],
+)
+def test_wilson_interval(successes: int, n: int, low: float, high: float) -> None:
+    got = wilson_interval(successes, n)
+    assert got == pytest.approx((low, high), abs=5e-5)
+
+
+@given(st.integers(min_value=1, max_value=400).flatmap(lambda n: st.tuples(st.integers(0, n), st.just(n))))
+def test_wilson_contains_the_estimate_and_stays_in_bounds(case: tuple[int, int]) -> None:
+    successes, n = case
+    low, high = wilson_interval(successes, n)
+    assert 0.0 <= low <= successes / n <= high <= 1.0
+
+
+def _suite(task: str = "multiple_choice", method: str = "letter", normalize: bool = False, items: tuple[Item, ...] = ()) -> Suite:
+    return Suite(
+        path=Path("x.suite.yaml"),
+        name="x",
+        description="",
+        task=task,
+        prompt=PromptSpec(template="{question}", labels=tuple("ABCD"), chat_template="never", system=None, answer_prefix="Answer:"),
+        scoring=ScoringSpec(method, normalize),
+        accuracy_gate=AccuracyGate(),
+        items=items,
+        source="test",
+    )
+
+
+def test_acc_and_acc_norm_follow_lm_evaluation_harness() -> None:
+    # lm-eval: acc = argmax(lls); acc_norm = argmax(lls / len(choice)), characters of the choice text.
+    item = Item(id="i", question="q", choices=("yes", "maybe"), answer=1)
+    result = ChoiceResult(logprobs=(-3.0, -4.0))
+    plain = predict(_suite("yes_no_maybe", "loglikelihood"), item, result)
+    assert (plain.answer, plain.acc, plain.acc_norm) == (0, False, True)  # -3/3 = -1.0 < -4/5 = -0.8
+    assert plain.confidence == pytest.approx(1 / (1 + pow(2.718281828459045, -1.0)))
+    normalised = predict(_suite("yes_no_maybe", "loglikelihood", normalize=True), item, result)
+    assert (normalised.answer, normalised.correct) == (1, True)
+
+
+def test_letter_prediction_probabilities_and_near_ties() -> None:
+    item = Item(id="i", question="q", choices=("a", "b", "c"), answer=2)
+    pred = predict(_suite(), item, ChoiceResult(logprobs=(-2.0, -2.0, -0.5)))
+    assert pred.answer == 2 and pred.correct and not pred.near_tie
+    assert sum(pred.probs) == pytest.approx(1.0)
+    assert pred.option_mass == pytest.approx(2 * pow(2.718281828459045, -2.0) + pow(2.718281828459045, -0.5))
+    tie = predict(_suite(), item, ChoiceResult(logprobs=(-1.0, -1.00001, -3.0)))
+    assert tie.near_tie and tie.answer == 0
+    with pytest.raises(ValueError, match="returned 2 scores for 3 options"):
+        predict(_suite(), item, ChoiceResult(logprobs=(-1.0, -2.0)))
+
+
+def _baseline(items: dict) -> Baseline:
+    return Baseline(suite="s", profile="p", model_name="m", model_fingerprint="f", suite_fingerprint="sf", scoring="letter", items=items)
+
+
+def test_baseline_text_is_stable_reviewable_and_round_trips(tmp_path: Path) -> None:
+    items = {"b-2": {"answer": "C", "correct": False, "confidence": 0.123456789, "hash": "h2"}, "a-1": {"hash": "h1", "correct": True, "confidence": 0.5, "answer": "A"}}
+    text = BaselineExtension().serialize(_baseline(items))
+    shuffled = BaselineExtension().serialize(_baseline(dict(reversed(list(items.items())))))
+    assert text == shuffled and text.endswith("}\n")
+    lines = text.splitlines()
+    assert lines[1] == '  "format": "pytest-medmodel/baseline-v1",'
+    assert '    "a-1": {"answer": "A", "confidence": 0.5, "correct": true, "hash": "h1"},' in lines
+    assert '    "b-2": {"answer": "C", "confidence": 0.1235, "correct": false, "hash": "h2"}' in lines
+    data = json.loads(text)
+    assert data["metrics"] == {"accuracy": 0.5, "correct": 1, "mean_confidence": 0.3117, "n": 2}
+    path = tmp_path / "s.json"
+    path.write_text(text)
+    assert dumps_baseline(read_baseline(path).to_json()) == text
+
+
+def test_merge_keeps_unrun_entries_and_drops_items_that_left_the_suite() -> None:
+    old = _baseline({i: {"answer": "A", "correct": True, "confidence": 0.5, "hash": "h"} for i in ("a", "b", "c")})
+    new, added, changed, dropped = merge_baseline(
+        old,
+        suite="s",
+        profile="p",
+        model_name="m2",
+        model_fingerprint="f2",
+        suite_fingerprint="sf2",
+        scoring="letter",
+        suite_ids=["a", "b", "d"],
+        records={"b": {"answer": "B", "correct": False, "confidence": 0.7, "hash": "h"}, "d": {"answer": "A", "correct": True, "confidence": 0.9, "hash": "h"}},
+    )
+    assert (added, changed, dropped) == (["d"], ["b"], ["c"])
+    assert new.items["a"] == old.items["a"]
+    assert new.metrics["n"] == 3 and new.metrics["correct"] == 2
+    assert new.model_fingerprint == "f2"
+
+
+def test_malformed_baseline_says_how_to_recover(tmp_path: Path) -> None:
+    from pytest_medmodel.baseline import BaselineError
+
+    path = tmp_path / "b.json"
+    path.write_text("{not json")
+    with pytest.raises(BaselineError, match="invalid JSON .* restore it from version control or re-record it with --snapshot-update"):
+        read_baseline(path)
+    path.write_text(json.dumps({"format": "other"}))
+    with pytest.raises(BaselineError, match="not a pytest-medmodel/baseline-v1 file"):
+        read_baseline(path)
+    assert read_baseline(tmp_path / "missing.json") is None
+
+
+def test_shards_are_planned_identically_by_scheduler_and_workers() -> None:
+    assert plan_shards(["a", "b", "c", "d", "e"], 2) == [("a", "b"), ("c", "d"), ("e",)]
+    ids = [f"s/x.suite.yaml::item[q{i}]" for i in range(5)] + ["s/x.suite.yaml::gate[accuracy]", "tests/test_a.py::test_one"]
+    scopes = shard_scopes(ids, 2)
+    assert [scopes[i] for i in ids] == [
+        "s/x.suite.yaml::shard0",
+        "s/x.suite.yaml::shard0",
+        "s/x.suite.yaml::shard1",
+        "s/x.suite.yaml::shard1",
+        "s/x.suite.yaml::shard2",
+        "s/x.suite.yaml::gates",
+        "tests/test_a.py::test_one",
+    ]
+
+
+def test_importing_the_plugin_and_collecting_loads_no_torch(tmp_path: Path) -> None:
+    (tmp_path / "suites").mkdir()
+    (tmp_path / "suites" / "items.jsonl").write_text(json.dumps({"id": "a", "question": "Q?", "choices": ["x", "y"], "answer": "A"}) + "\n")
+    (tmp_path / "suites" / "s.suite.yaml").write_text("data: {path: items.jsonl}\n")
+    (tmp_path / "pytest.ini").write_text("[pytest]\n")
+    script = textwrap.dedent(
+        """
+        import sys, pytest
+        code = pytest.main(["--collect-only", "-q", "suites", "--medmodel=demo", "-p", "no:cacheprovider"])
+        heavy = sorted(m for m in ("torch", "transformers", "datasets", "numpy", "accelerate") if m in sys.modules)
+        print("HEAVY=" + ",".join(heavy))
+        sys.exit(int(code))
+        """
+    )
+    done = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "s.suite.yaml::item[a]" in done.stdout
+    assert "HEAVY=\n" in done.stdout, done.stdout
