@@ -30,8 +30,9 @@ from .base import AdapterError, ChoiceRequest, ChoiceResult, GenerationRequest, 
 if TYPE_CHECKING:
     import torch
 
-CPU_TOKEN_BUDGET = 8192
-"""Padded tokens per forward pass on CPU: past this, batches stop getting faster."""
+CPU_TOKEN_BUDGET = 1024
+"""Padded tokens per forward pass on CPU. Measured on the demo model (2 cores, float32):
+4-8 rows of ~130 tokens run 20-50% faster per item than 32-64 rows."""
 ACCELERATOR_TOKEN_BUDGET = 131072
 """Starting budget on a GPU; halved on every out-of-memory until a batch fits."""
 
