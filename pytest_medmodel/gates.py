@@ -209,7 +209,7 @@ def _p(p: float) -> str:
 
 
 def _short(fingerprint: str | None) -> str:
-    return "none" if not fingerprint else fingerprint[:24]
+    return "none" if not fingerprint else fingerprint
 
 
 def _ids(ids: Sequence[str]) -> str:

@@ -31,7 +31,12 @@ def summary_lines(session: MedModelSession) -> list[str]:
     widths = [max(len(row[i]) for row in table) for i in range(len(table[0]))]
     for row in table if rows else []:
         lines.append("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
-    for _, c, _ in rows:
+    for suite_key, c, _ in rows:
+        records = session.records.get(suite_key, {})
+        if records and all("acc_norm" in r for r in records.values()):
+            acc = sum(1 for r in records.values() if r["acc"]) / len(records)
+            norm = sum(1 for r in records.values() if r["acc_norm"]) / len(records)
+            lines.append(f"{c.suite}: acc {_pct(acc)}, acc_norm {_pct(norm)} on {len(records)} items (lm-evaluation-harness definitions)")
         for warning in c.warnings:
             lines.append(f"{c.suite}: {warning}")
     model = session._reporting_model_quiet()
@@ -46,7 +51,7 @@ def summary_lines(session: MedModelSession) -> list[str]:
             f"inference: {stats.get('shards_computed', 0)} shard(s), {computed} item(s) computed in {seconds:.1f} s{rate}; "
             f"{stats.get('requests_cached', 0)} read from the prediction cache"
         )
-        if session.model_seconds:
+        if session.model_seconds >= 0.1:
             line += f"; model load {session.model_seconds:.1f} s"
         if stats.get("oom_backoffs"):
             line += f"; {stats['oom_backoffs']} out-of-memory back-off(s)"

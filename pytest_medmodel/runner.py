@@ -197,7 +197,7 @@ class Runner:
         self._say(f"inferring {label}")
         method = adapter.loglikelihood
         if self.progress is not None and _accepts_progress(method):
-            last = [0.0]
+            last = [started]
 
             def report(done: int, total: int) -> None:
                 now = time.perf_counter()

@@ -50,7 +50,7 @@ class Oracle:
         log = os.environ.get("ORACLE_LOG")
         if log:
             with open(log, "a") as handle:
-                handle.write(f"{os.getpid()} {len(requests)}\\n")
+                handle.write(f"{os.getpid()} {len(requests)} {os.environ.get('CUDA_VISIBLE_DEVICES', '-')}\\n")
         out = []
         for request in requests:
             item_id = re.search(r"\\[(\\S+?)\\]", request.context).group(1)
@@ -138,6 +138,11 @@ class Project:
         if not log.exists():
             return []
         return [int(line.split()[1]) for line in log.read_text().splitlines()]
+
+    def devices(self) -> set[str]:
+        """CUDA_VISIBLE_DEVICES as each oracle call saw it."""
+        log = self.path / "oracle.log"
+        return {line.split()[2] for line in log.read_text().splitlines()} if log.exists() else set()
 
     def clear_calls(self) -> None:
         (self.path / "oracle.log").unlink(missing_ok=True)

@@ -80,3 +80,14 @@ def test_xdist_update_with_a_crash_writes_nothing(project: Project) -> None:
     assert result.ret == 1
     expect_lines(result, ["baselines left untouched: * test(s) hit a model or data error*"])
     assert project.baseline_bytes() == before
+
+
+def test_worker_k_is_pinned_to_gpu_k_and_auto_counts_gpus(project: Project) -> None:
+    # No GPU here: the pinning only reads CUDA_VISIBLE_DEVICES / nvidia-smi, so a
+    # pretend list of two GPUs shows which one each worker would own.
+    project.suite("mini", 16)
+    project.pytester._monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "3,5")
+    result = project.run("-n", "auto", "--medmodel-shard-size", "4", "--snapshot-update", subprocess=True)
+    assert result.ret == 0, result.stdout.str()
+    expect_lines(result, ["*2 workers*"])  # -n auto: one worker per visible GPU
+    assert project.devices() == {"3", "5"}

@@ -196,6 +196,7 @@ def test_yes_no_maybe_suite_scores_words(project: Project) -> None:
     assert baseline["items"]["yn-001"]["answer"] == "no"
     assert baseline["metrics"]["acc"] == 1.0 and baseline["metrics"]["acc_norm"] in (0.3333, 0.6667, 1.0)
     assert baseline["scoring"] == "loglikelihood"
+    expect_lines(project.run(), ["ynm: acc 100.0%, acc_norm *% on 9 items (lm-evaluation-harness definitions)"])
 
 
 def test_no_model_is_a_clear_error(project: Project) -> None:
@@ -203,3 +204,13 @@ def test_no_model_is_a_clear_error(project: Project) -> None:
     result = project.pytester.runpytest("suites")
     assert result.ret == 1
     expect_lines(result, ["*no model given: pass --medmodel=SPEC, set the 'medmodel' ini key, or define a 'medmodel' fixture*"])
+
+
+def test_min_accuracy_floor_fails_even_without_a_drop(project: Project) -> None:
+    project.suite("mini", 10, extra_yaml="gates:\n  accuracy:\n    min_accuracy: 0.9\n")
+    flips = ["mi-001", "mi-002"]
+    project.run("--snapshot-update", flips=flips)
+    result = project.run(flips=flips)
+    assert result.ret == 1
+    expect_lines(result, ["accuracy 80.0% [49.0%, 94.3%] on 10 items is below the floor min_accuracy 90.0%", "accuracy on 10 paired items: baseline 80.0%*+0.0 points*"])
+    assert project.run().ret == 0  # all correct: above the floor
