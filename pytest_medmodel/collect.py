@@ -15,12 +15,11 @@ from __future__ import annotations
 import re
 import sys
 import types
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from .suite import Suite, SuiteError, suite_stem
+from .suite import Suite, SuiteError
 
 _BUILTIN_MARKS = {
     "skip", "skipif", "xfail", "parametrize", "usefixtures", "filterwarnings",
@@ -124,7 +123,3 @@ def _mark_name(config: pytest.Config, tag: str) -> str:
 
 
 _TAG_MARKS = pytest.StashKey[set]()
-
-
-def suite_display_name(path: Path) -> str:
-    return suite_stem(path)

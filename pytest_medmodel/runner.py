@@ -109,8 +109,8 @@ class ShardFailed(RuntimeError):
 class Runner:
     """Computes predictions shard by shard, once, and remembers them for the session."""
 
-    store: PredictionStore
-    lock_dir: Path
+    cache_dir: Path
+    """Holds ``predictions.sqlite3`` and the shard locks; opened on the first computation."""
     run_id: str
     shard_size: int
     progress: Callable[[str], None] | None = None
@@ -119,6 +119,18 @@ class Runner:
     _shard_of: dict[tuple[str, str], int] = field(default_factory=dict)
     _done: dict[tuple[str, int], dict[str, Prediction]] = field(default_factory=dict)
     _failed: dict[tuple[str, int], BaseException] = field(default_factory=dict)
+    _store: PredictionStore | None = None
+
+    @property
+    def store(self) -> PredictionStore:
+        if self._store is None:
+            self._store = PredictionStore(self.cache_dir / "predictions.sqlite3")
+        return self._store
+
+    def close(self) -> None:
+        if self._store is not None:
+            self._store.close()
+            self._store = None
 
     def plan(self, suite_key: str, item_ids: Sequence[str]) -> None:
         """Record the selected items of a suite (in test order) and cut them into shards."""
@@ -137,9 +149,8 @@ class Runner:
     def prediction(self, suite_key: str, suite: Suite, item_id: str, adapter: Any) -> Prediction:
         """The prediction for one selected item, computing its shard on first use."""
         index = self._shard_of.get((suite_key, item_id))
-        if index is None:  # not planned (e.g. called outside a pytest session): one-item shard
-            self.plan(suite_key, [*self.selected(suite_key), item_id])
-            index = self._shard_of[(suite_key, item_id)]
+        if index is None:
+            raise KeyError(f"item {item_id} of {suite_key} was not planned; call plan() with the selected items first")
         return self._shard(suite_key, suite, index, adapter)[item_id]
 
     def predictions(self, suite_key: str, suite: Suite, adapter: Any) -> dict[str, Prediction]:
@@ -176,7 +187,7 @@ class Runner:
         computed = 0
         if len(found) < len(set(keys)):
             shard_lock = hashlib.sha256("".join(keys).encode()).hexdigest()[:24]
-            with file_lock(self.lock_dir / f"{shard_lock}.lock"):
+            with file_lock(self.cache_dir / "locks" / f"{shard_lock}.lock"):
                 found = self.store.get_many(keys)  # another worker may have finished it while we waited
                 missing = [i for i, key in enumerate(keys) if key not in found]
                 if missing:

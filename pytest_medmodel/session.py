@@ -28,7 +28,7 @@ import pytest
 from .baseline import Baseline, BaselineError, baseline_path, merge_baseline, read_baseline, write_baseline
 from .gates import Comparison, accuracy_gate, compare
 from .scoring import Prediction
-from .suite import Item, Suite, is_suite_path, load_suite
+from .suite import Item, Suite, SuiteError, is_suite_path, load_suite
 
 SESSION_KEY = pytest.StashKey["MedModelSession"]()
 
@@ -130,7 +130,11 @@ class MedModelSession:
 
     def load_suite(self, path: Path) -> Suite:
         if path not in self._suites_by_path:
-            self._suites_by_path[path] = load_suite(path)
+            suite = load_suite(path)
+            for other in self._suites_by_path.values():
+                if other.name == suite.name:
+                    raise SuiteError(path, "name", f"suite name '{suite.name}' is also used by {other.path} (both would share baselines/<profile>/{suite.name}.json)", "set a distinct name: in one of them")
+            self._suites_by_path[path] = suite
         return self._suites_by_path[path]
 
     def plan(self, items: list[pytest.Item]) -> None:
@@ -162,12 +166,10 @@ class MedModelSession:
     @property
     def runner(self) -> Any:
         if self._runner is None:
-            from .runner import PredictionStore, Runner
+            from .runner import Runner
 
-            folder = self._cache_folder()
             self._runner = Runner(
-                store=PredictionStore(folder / "predictions.sqlite3"),
-                lock_dir=folder / "locks",
+                cache_dir=self._cache_folder(),
                 run_id=self.run_id,
                 shard_size=self.settings.shard_size,
                 progress=self.say,
@@ -490,7 +492,7 @@ class MedModelSession:
             if callable(close):
                 close()
         if self._runner is not None:
-            self._runner.store.close()
+            self._runner.close()
 
 
 def _describe(adapter: Any) -> str:

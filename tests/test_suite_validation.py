@@ -198,3 +198,12 @@ def test_suite_fingerprint_follows_content(tmp_path: Path) -> None:
     assert load_suite(suite).fingerprint == first.fingerprint
     suite.write_text("data: {path: items.jsonl}\nprompt: {answer_prefix: 'The answer is'}\n")
     assert load_suite(suite).fingerprint != first.fingerprint
+
+
+def test_two_suites_with_the_same_name_would_share_a_baseline(project: Project) -> None:
+    for folder in ("a", "b"):
+        (project.path / "suites" / folder).mkdir(parents=True)
+        _write(project.path / "suites" / folder, "data: {path: items.jsonl}\n")
+    result = project.run()
+    assert result.ret == pytest.ExitCode.INTERRUPTED
+    result.stdout.fnmatch_lines(["*suites/b/bad.suite.yaml: name: suite name 'bad' is also used by *suites/a/bad.suite.yaml (both would share baselines/<profile>/bad.json); set a distinct name: in one of them"])
