@@ -218,7 +218,9 @@ def merge_baseline(
         entry = _rounded(dict(record))
         if item_id not in items:
             added.append(item_id)
-        elif items[item_id] != entry:
+        elif _same_entry(items[item_id], entry):
+            continue  # float noise only: keep the committed line, so reviews show real changes
+        else:
             changed.append(item_id)
         items[item_id] = entry
     new = Baseline(
@@ -231,6 +233,21 @@ def merge_baseline(
         items=items,
     )
     return new, sorted(added), sorted(changed), dropped
+
+
+CONFIDENCE_TOLERANCE = 0.002
+"""Confidence moves this small between batch sizes, devices or library versions
+(float noise); an update does not rewrite an entry for it."""
+
+
+def _same_entry(old: Mapping[str, Any], new: Mapping[str, Any]) -> bool:
+    """Equal except for a confidence within :data:`CONFIDENCE_TOLERANCE`."""
+    if {k: v for k, v in old.items() if k != "confidence"} != {k: v for k, v in new.items() if k != "confidence"}:
+        return False
+    a, b = old.get("confidence"), new.get("confidence")
+    if a is None or b is None:
+        return a == b
+    return abs(float(a) - float(b)) <= CONFIDENCE_TOLERANCE
 
 
 def write_baseline(path: Path, baseline: Baseline) -> bool:

@@ -131,6 +131,23 @@ def test_shared_prompt_kv_scoring_matches_naive_forward(which: str, tiny_llama_d
         assert len(result.num_tokens) == len(request.continuations)
 
 
+@pytest.mark.parametrize("which", ["llama", "gpt2"])
+@pytest.mark.parametrize("continuations", [(" A", " B", " C"), (" the pancreas", " liver disease of the heart", " no")], ids=["labels", "texts"])
+def test_shared_prompt_prefix_runs_once_and_matches_naive_forward(which: str, continuations: tuple[str, ...], tiny_llama_dir: Path, tiny_gpt2_dir: Path) -> None:
+    folder = tiny_llama_dir if which == "llama" else tiny_gpt2_dir
+    model, tok = _load(folder)
+    head = "System: You are a careful clinician answering board questions about medicine.\nQuestion: "
+    questions = ["Which organ produces insulin?", "Does aspirin inhibit platelets in most patients today?", "x", "Metformin lowers glucose and what else"]
+    requests = [ChoiceRequest(head + q + "\nAnswer:", continuations) for q in questions]
+    adapter = HFCausalLM(model, tok, name=which, fingerprint=None, batch_size=3)
+    with torch.inference_mode():
+        prefix = adapter._encode_shared_prefix(adapter._encode(requests))
+    assert prefix is not None and prefix.length >= len(tok(head)["input_ids"]) - 1
+    for request, result in zip(requests, adapter.loglikelihood(requests)):
+        for continuation, value in zip(request.continuations, result.logprobs):
+            assert value == pytest.approx(_naive_loglikelihood(model, tok, request.context, continuation), abs=1e-4)
+
+
 def test_out_of_memory_halves_the_batch_instead_of_failing(tiny_llama_dir: Path) -> None:
     model, tok = _load(tiny_llama_dir)
 

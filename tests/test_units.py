@@ -143,6 +143,13 @@ def test_merge_keeps_unrun_entries_and_drops_items_that_left_the_suite() -> None
     assert new.model_fingerprint == "f2"
 
 
+def test_update_ignores_confidence_noise_but_not_real_changes() -> None:
+    old = _baseline({"a": {"answer": "A", "correct": True, "confidence": 0.6245, "hash": "h"}, "b": {"answer": "B", "correct": True, "confidence": 0.5, "hash": "h"}})
+    records = {"a": {"answer": "A", "correct": True, "confidence": 0.6246, "hash": "h"}, "b": {"answer": "B", "correct": True, "confidence": 0.51, "hash": "h"}}
+    new, added, changed, dropped = merge_baseline(old, suite="s", profile="p", model_name="m", model_fingerprint="f", suite_fingerprint="sf", scoring="letter", suite_ids=["a", "b"], records=records)
+    assert changed == ["b"] and new.items["a"]["confidence"] == 0.6245 and new.items["b"]["confidence"] == 0.51
+
+
 def test_malformed_baseline_says_how_to_recover(tmp_path: Path) -> None:
     from pytest_medmodel.baseline import BaselineError
 
