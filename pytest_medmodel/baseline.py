@@ -22,9 +22,13 @@ import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from syrupy.extensions.json import JSONSnapshotExtension
+
+if TYPE_CHECKING:
+    from .scoring import Prediction
+    from .suite import Item, Suite
 
 FORMAT = "pytest-medmodel/baseline-v1"
 DIGITS = 4
@@ -86,6 +90,22 @@ class Baseline:
             )
         except (KeyError, TypeError, AttributeError) as exc:
             raise BaselineError(f"{where}: malformed baseline ({exc}); restore it from version control or re-record it with --snapshot-update") from None
+
+
+def record_for(suite: Suite, item: Item, prediction: Prediction) -> dict[str, Any]:
+    """The baseline entry of one item (also what its test report carries)."""
+    record: dict[str, Any] = {
+        "answer": suite.choice_key(item, prediction.answer),
+        "correct": prediction.correct,
+        "confidence": round(prediction.confidence, DIGITS),
+        "hash": item.content_hash,
+    }
+    if prediction.near_tie:
+        record["tie"] = True
+    if suite.scoring.method == "loglikelihood":
+        record["acc"] = bool(prediction.acc)
+        record["acc_norm"] = bool(prediction.acc_norm)
+    return record
 
 
 def metrics_of(entries: Sequence[Mapping[str, Any]] | Any) -> dict[str, Any]:
@@ -169,25 +189,6 @@ def read_baseline(path: Path) -> Baseline | None:
     except json.JSONDecodeError as exc:
         raise BaselineError(f"{path}: invalid JSON (line {exc.lineno}: {exc.msg}); restore it from version control or re-record it with --snapshot-update") from None
     return Baseline.from_json(data, str(path))
-
-
-@dataclass
-class MergeOutcome:
-    """What an update did to one baseline file."""
-
-    path: Path
-    added: list[str] = field(default_factory=list)
-    changed: list[str] = field(default_factory=list)
-    dropped: list[str] = field(default_factory=list)
-    written: bool = False
-
-    def describe(self) -> str:
-        if not self.written:
-            return "unchanged"
-        parts = [f"{len(self.added)} added"] if self.added else []
-        parts += [f"{len(self.changed)} changed"] if self.changed else []
-        parts += [f"{len(self.dropped)} stale dropped"] if self.dropped else []
-        return ", ".join(parts) or "header updated"
 
 
 def merge_baseline(

@@ -24,12 +24,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "medmodel: a test generated from a medmodel suite")
     config.addinivalue_line("markers", "medmodel_gate: a suite-level gate test of a medmodel suite")
-    workerinput = getattr(config, "workerinput", None)
-    if workerinput is not None and options.model_spec(config) is not None:
-        from .xdist import pin_worker_gpu
-
-        pin_worker_gpu(str(workerinput.get("workerid", "")))
     session = MedModelSession(config)
+    if options.model_spec(config) is not None:
+        session.pin_gpu()  # before anything can initialise CUDA
     config.stash[SESSION_KEY] = session
     config.pluginmanager.register(_ReportHooks(session), "medmodel-reports")
     if config.pluginmanager.hasplugin("xdist"):

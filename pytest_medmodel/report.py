@@ -39,7 +39,7 @@ def summary_lines(session: MedModelSession) -> list[str]:
             lines.append(f"{c.suite}: acc {_pct(acc)}, acc_norm {_pct(norm)} on {len(records)} items (lm-evaluation-harness definitions)")
         for warning in c.warnings:
             lines.append(f"{c.suite}: {warning}")
-    model = session._reporting_model_quiet()
+    model = session.reporting_model()
     if model:
         lines.append(f"model: {model['description']}; profile {model['profile']}")
     stats: dict[str, Any] = session.stats

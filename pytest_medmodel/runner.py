@@ -178,8 +178,7 @@ class Runner:
         return result
 
     def _compute(self, suite_key: str, suite: Suite, index: int, adapter: Any) -> dict[str, Prediction]:
-        items_by_id = {item.id: item for item in suite.items}
-        items: list[Item] = [items_by_id[i] for i in self._shards[suite_key][index]]
+        items: list[Item] = [suite.item(i) for i in self._shards[suite_key][index]]
         identity = adapter.fingerprint or f"run:{self.run_id}:{adapter.name}"
         requests = [build_request(suite, item, adapter) for item in items]
         keys = [request_key(identity, req) for req in requests]

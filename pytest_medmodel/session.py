@@ -25,10 +25,10 @@ from typing import Any
 
 import pytest
 
-from .baseline import Baseline, BaselineError, baseline_path, merge_baseline, read_baseline, write_baseline
+from .baseline import Baseline, BaselineError, baseline_path, merge_baseline, read_baseline, record_for, write_baseline
 from .gates import Comparison, accuracy_gate, compare
 from .scoring import Prediction
-from .suite import Item, Suite, SuiteError, is_suite_path, load_suite
+from .suite import Suite, SuiteError, is_suite_path, load_suite
 
 SESSION_KEY = pytest.StashKey["MedModelSession"]()
 
@@ -86,22 +86,6 @@ class ModelInfo:
         return dict(self.__dict__)
 
 
-def make_record(suite: Suite, item: Item, prediction: Prediction) -> dict[str, Any]:
-    """The baseline entry of one item (also what travels in the test report)."""
-    record: dict[str, Any] = {
-        "answer": suite.choice_key(item, prediction.answer),
-        "correct": prediction.correct,
-        "confidence": round(prediction.confidence, 4),
-        "hash": item.content_hash,
-    }
-    if prediction.near_tie:
-        record["tie"] = True
-    if suite.scoring.method == "loglikelihood":
-        record["acc"] = bool(prediction.acc)
-        record["acc_norm"] = bool(prediction.acc_norm)
-    return record
-
-
 class MedModelSession:
     def __init__(self, config: pytest.Config) -> None:
         self.config = config
@@ -125,6 +109,8 @@ class MedModelSession:
         self.stats: dict[str, Any] = {}
         self.update_outcomes: list[str] = []
         self.model_seconds = 0.0
+        self._comparisons: list[tuple[str, Comparison, str]] | None = None
+        self._gpu_pinned = False
 
     # ------------------------------------------------------------------ collection
 
@@ -152,6 +138,8 @@ class MedModelSession:
                 selected.setdefault(parent.nodeid, []).append(callspec.params["medmodel_case"].item_id)
             else:
                 selected.setdefault(parent.nodeid, [])
+        if selected:
+            self.pin_gpu()  # a model from a conftest fixture: pin now, still before any test runs
         runner = self.runner
         for suite_key, ids in selected.items():
             if not ids:
@@ -162,6 +150,23 @@ class MedModelSession:
             runner.plan(suite_key, ids)
 
     # ------------------------------------------------------------------ model
+
+    def pin_gpu(self) -> None:
+        """On xdist worker ``gwK``, expose only GPU ``K mod n`` (once, before CUDA starts)."""
+        if not self.is_worker or self._gpu_pinned:
+            return
+        self._gpu_pinned = True
+        import sys
+
+        torch = sys.modules.get("torch")
+        if torch is not None and torch.cuda.is_initialized():
+            import warnings
+
+            warnings.warn("pytest-medmodel: CUDA was initialised before worker GPU pinning; this worker sees every GPU", stacklevel=1)
+            return
+        from .xdist import pin_worker_gpu
+
+        pin_worker_gpu(str(self.config.workerinput.get("workerid", "")))  # type: ignore[attr-defined]
 
     @property
     def runner(self) -> Any:
@@ -266,8 +271,8 @@ class MedModelSession:
 
     def judge_item(self, node: pytest.Item, case: Case, prediction: Prediction) -> None:
         suite = self.suites[case.suite_key]
-        item = next(it for it in suite.items if it.id == case.item_id)
-        record = make_record(suite, item, prediction)
+        item = suite.item(case.item_id)
+        record = record_for(suite, item, prediction)
         node.user_properties.append((RECORD, {"suite": case.suite_key, "item": item.id, "record": record}))
         baseline = self.baseline(case.suite_key)
         then = baseline.items.get(item.id) if baseline else None
@@ -294,8 +299,7 @@ class MedModelSession:
     def judge_gate(self, node: pytest.Item, gate: str, predictions: Mapping[str, Prediction]) -> None:
         suite_key = node.parent.nodeid  # type: ignore[union-attr]
         suite = self.suites[suite_key]
-        items = {it.id: it for it in suite.items}
-        records = {item_id: make_record(suite, items[item_id], pred) for item_id, pred in predictions.items()}
+        records = {item_id: record_for(suite, suite.item(item_id), pred) for item_id, pred in predictions.items()}
         assert self.model is not None
         comparison = compare(
             suite=suite.name,
@@ -370,6 +374,7 @@ class MedModelSession:
         """End of run on the reporting process: write baselines on --snapshot-update."""
         if not self.is_worker and not self.suite_info:
             self.merge_output(self.process_output())
+        self.comparisons()
         if not self.settings.update:
             return
         if not self.records:
@@ -383,8 +388,10 @@ class MedModelSession:
         if exitstatus == pytest.ExitCode.INTERRUPTED:
             self.update_outcomes.append("baselines left untouched: the run was interrupted")
             return
-        model = self._reporting_model()
+        model = self.reporting_model()
         if model is None:
+            if self.models:
+                self.update_outcomes.append(f"baselines left untouched: workers disagree about the model ({self.models})")
             return
         for suite_key in sorted(self.records):
             info = self.suite_info.get(suite_key)
@@ -420,20 +427,25 @@ class MedModelSession:
             state = ("written" if old is None else "updated") if written else "unchanged"
             self.update_outcomes.append(f"{_relative(path, self.config.rootpath)}: {state}" + (f" ({what})" if what and written else ""))
 
-    def _reporting_model(self) -> dict[str, Any] | None:
+    def reporting_model(self) -> dict[str, Any] | None:
+        """The model every worker used (None if none loaded, or if they disagree)."""
         models = self.models or ([self.model.to_json()] if self.model else [])
-        if not models:
-            return None
-        distinct = {(m["fingerprint"], m["profile"]) for m in models}
-        if len(distinct) > 1:
-            self.update_outcomes.append(f"baselines left untouched: workers disagree about the model ({sorted(distinct)})")
+        if len({(m["fingerprint"], m["profile"]) for m in models}) != 1:
             return None
         return models[0]
 
     def comparisons(self) -> list[tuple[str, Comparison, str]]:
-        """(suite key, comparison, gate status) per suite that ran, for the summary table."""
+        """(suite key, comparison, gate status) per suite that ran, for the summary table.
+
+        Computed once, before any baseline is written, so an update shows what it replaced.
+        """
+        if self._comparisons is None:
+            self._comparisons = self._compare_all()
+        return self._comparisons
+
+    def _compare_all(self) -> list[tuple[str, Comparison, str]]:
         rows = []
-        model = self._reporting_model_quiet()
+        model = self.reporting_model()
         for suite_key in sorted(set(self.records) | set(self.gate_reports)):
             gates = self.gate_reports.get(suite_key)
             if gates:
@@ -458,10 +470,6 @@ class MedModelSession:
             )
             rows.append((suite_key, comparison, "not run"))
         return rows
-
-    def _reporting_model_quiet(self) -> dict[str, Any] | None:
-        models = self.models or ([self.model.to_json()] if self.model else [])
-        return models[0] if models else None
 
     # ------------------------------------------------------------------ output
 

@@ -13,11 +13,12 @@ a single line naming the file, the field, what is wrong and what would be right.
 from __future__ import annotations
 
 import difflib
+import functools
 import hashlib
 import json
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -128,7 +129,13 @@ class Suite:
     items: tuple[Item, ...]
     source: str
     """Human description of where the items came from (for messages)."""
-    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    def item(self, item_id: str) -> Item:
+        return self._by_id[item_id]
+
+    @functools.cached_property
+    def _by_id(self) -> dict[str, Item]:
+        return {item.id: item for item in self.items}
 
     @property
     def fixed_choices(self) -> bool:
@@ -138,7 +145,7 @@ class Suite:
         """How an answer is written in baselines and messages: the label, or the word."""
         return item.choices[index] if self.fixed_choices else self.prompt.labels[index]
 
-    @property
+    @functools.cached_property
     def fingerprint(self) -> str:
         """Hash of everything that shapes predictions: prompt, scoring and items."""
         payload = {
