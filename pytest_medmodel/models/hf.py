@@ -1,6 +1,6 @@
 """Hugging Face causal LMs: batched, length-sorted choice scoring that wastes nothing.
 
-Three things make this faster than a plain forward loop over prompt+option rows
+Four things make this faster than a plain forward loop over prompt+option rows
 (what lm-evaluation-harness does), without changing a single log-probability
 beyond float noise:
 
@@ -17,8 +17,8 @@ beyond float noise:
   keys/values reused by every item of the shard.
 
 Batches are sorted by length (less padding; an out-of-memory error shows up on
-the first batch) and sized automatically from a token budget that halves on
-out-of-memory instead of failing the run.
+the first batch) and sized automatically from a token budget; an out-of-memory
+error halves the batch and retries instead of failing the run.
 """
 
 from __future__ import annotations
@@ -37,7 +37,8 @@ CPU_TOKEN_BUDGET = 1024
 """Padded tokens per forward pass on CPU. Measured on the demo model (2 cores, float32):
 4-8 rows of ~130 tokens run 20-50% faster per item than 32-64 rows."""
 ACCELERATOR_TOKEN_BUDGET = 131072
-"""Starting budget on a GPU; halved on every out-of-memory until a batch fits."""
+"""Padded tokens per forward pass on a GPU (at most ``max_batch_size`` rows); an
+out-of-memory error halves the rows per batch until a batch fits."""
 
 
 MIN_SHARED_PREFIX = 8
