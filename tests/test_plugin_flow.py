@@ -214,3 +214,18 @@ def test_min_accuracy_floor_fails_even_without_a_drop(project: Project) -> None:
     assert result.ret == 1
     expect_lines(result, ["accuracy 80.0% [49.0%, 94.3%] on 10 items is below the floor min_accuracy 90.0%", "accuracy on 10 paired items: baseline 80.0%*+0.0 points*"])
     assert project.run().ret == 0  # all correct: above the floor
+
+
+def test_unreadable_baseline_errors_until_re_recorded(project: Project) -> None:
+    project.suite("mini", 4)
+    project.run("--snapshot-update")
+    path = project.path / "baselines" / "oracle-make" / "mini.json"
+    path.write_text(path.read_text().replace('"items": {', '<<<<<<< HEAD\n  "items": {', 1))
+    plain = project.run()
+    assert plain.ret == 1 and outcomes(plain) == {"failed": 5}
+    expect_lines(plain, ["FAILED suites/mini.suite.yaml::item[mi-000] - Failed: *"])
+    expect_lines(plain, ["_*_ item[mi-000] _*_", "*mini.json: invalid JSON (line 17: Expecting property name enclosed in double quotes); restore it from version control or re-record it with --snapshot-update"])
+    update = project.run("--snapshot-update")
+    assert update.ret == 0
+    expect_lines(update, ["baselines/oracle-make/mini.json: was unreadable (*); recorded afresh from this run", "*mini.json: written (4 added)"])
+    assert project.baseline("mini")["metrics"]["n"] == 4
