@@ -51,10 +51,13 @@ class PredictionStore:
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
-        self._db = sqlite3.connect(str(path), timeout=120, isolation_level=None, check_same_thread=False)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.execute("CREATE TABLE IF NOT EXISTS results (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+        # Switching to WAL does not wait on SQLite's busy timeout: two workers opening a
+        # new file at once get "database is locked". Opening is serialised instead.
+        with file_lock(path.with_name(path.name + ".open.lock")):
+            self._db = sqlite3.connect(str(path), timeout=120, isolation_level=None, check_same_thread=False)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.execute("CREATE TABLE IF NOT EXISTS results (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
 
     def get_many(self, keys: Iterable[str]) -> dict[str, ChoiceResult]:
         keys = list(dict.fromkeys(keys))
@@ -102,7 +105,7 @@ class RunStats:
 
 
 class ShardFailed(RuntimeError):
-    """The model failed on a shard; every test of that shard reports the same cause."""
+    """Inference failed on a shard; every test of that shard reports the same cause."""
 
 
 @dataclass
@@ -166,7 +169,7 @@ class Runner:
             return self._done[key]
         if key in self._failed:
             cause = self._failed[key]
-            raise ShardFailed(f"the model failed earlier on this shard: {type(cause).__name__}: {cause}") from cause
+            raise ShardFailed(f"inference failed earlier on this shard: {type(cause).__name__}: {cause}") from cause
         try:
             result = self._compute(suite_key, suite, index, adapter)
         except BaseException as exc:

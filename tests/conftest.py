@@ -29,7 +29,6 @@ import torch  # noqa: E402,F401  (see module docstring)
 import transformers  # noqa: E402,F401
 
 sys.path.insert(0, str(Path(__file__).parent))
-pytest_plugins = ["pytester"]
 
 ORACLE = '''
 """A test adapter that knows the answer key and can be told to get items wrong or to crash."""

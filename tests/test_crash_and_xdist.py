@@ -33,7 +33,7 @@ def test_failed_shard_is_not_retried_per_item(project: Project) -> None:
     result = project.run(crash_on="mi-003")
     assert outcomes(result)["errors"] == 9
     assert project.calls() == [8]  # one attempt, not one per test
-    expect_lines(result, ["*ShardFailed: the model failed earlier on this shard: RuntimeError: simulated CUDA error on mi-003*"])
+    expect_lines(result, ["*ShardFailed: inference failed earlier on this shard: RuntimeError: simulated CUDA error on mi-003*"])
 
 
 def test_model_that_cannot_load_errors_every_test_and_writes_nothing(project: Project) -> None:

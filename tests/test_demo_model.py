@@ -45,6 +45,15 @@ def test_demo_adapter_is_the_real_model_with_its_chat_template(demo_adapter) -> 
     assert "Paris" in text
 
 
+def test_a_gguf_file_spec_loads_through_the_same_converted_cache(demo_adapter) -> None:  # noqa: ANN001
+    from pytest_medmodel.models.loading import ModelOptions, demo_gguf_path, load_adapter
+
+    path = demo_gguf_path()
+    adapter = load_adapter(str(path), ModelOptions())
+    assert adapter.name == path.name
+    assert adapter.fingerprint == demo_adapter.fingerprint  # same file, same identity, no second conversion
+
+
 def test_shipped_suites_pass_against_committed_baselines(pytester: pytest.Pytester) -> None:
     shutil.copytree(ROOT / "suites", pytester.path / "suites")
     shutil.copytree(ROOT / "baselines", pytester.path / "baselines")

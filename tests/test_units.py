@@ -196,3 +196,30 @@ def test_importing_the_plugin_and_collecting_loads_no_torch(tmp_path: Path) -> N
     assert done.returncode == 0, done.stdout + done.stderr
     assert "s.suite.yaml::item[a]" in done.stdout
     assert "HEAVY=\n" in done.stdout, done.stdout
+
+
+def test_prediction_store_opens_safely_from_many_processes_at_once(tmp_path: Path) -> None:
+    """Regression: two xdist workers creating the cache at once hit 'database is locked'."""
+    script = textwrap.dedent(
+        f"""
+        import sys, time
+        from pathlib import Path
+        from pytest_medmodel.models.base import ChoiceResult
+        from pytest_medmodel.runner import PredictionStore
+        while time.time() < float(sys.argv[2]):  # all processes open the new file at the same instant
+            pass
+        store = PredictionStore(Path({str(tmp_path)!r}) / "p.sqlite3")
+        store.put_many({{sys.argv[1]: ChoiceResult((-1.0, -2.0))}})
+        print(len(store.get_many([sys.argv[1]])))
+        """
+    )
+    import time
+
+    start = str(time.time() + 3.0)
+    procs = [subprocess.Popen([sys.executable, "-c", script, f"key{i}", start], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for i in range(8)]
+    outs = [p.communicate(timeout=120) for p in procs]
+    assert all(p.returncode == 0 for p in procs), outs
+    assert [o.strip() for o, _ in outs] == ["1"] * 8
+    from pytest_medmodel.runner import PredictionStore
+
+    assert len(PredictionStore(tmp_path / "p.sqlite3").get_many([f"key{i}" for i in range(8)])) == 8
