@@ -236,8 +236,15 @@ def test_unsupported_architectures_and_specs_say_why(tmp_path: Path) -> None:
         load_adapter("py:justamodule", ModelOptions())
 
 
+
 def test_default_profiles() -> None:
     assert profile_for_spec("demo") == "demo"
     assert profile_for_spec("org/model-7b") == "org--model-7b"
     assert profile_for_spec("py:my.adapters:make") == "my-adapters-make"
     assert profile_for_spec("/models/ckpt.Q4_K_M.gguf") == "ckpt.Q4_K_M"
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message on a machine without CUDA")
+def test_asking_for_cuda_without_a_gpu_says_so(tiny_llama_dir: Path) -> None:
+    with pytest.raises(AdapterError, match="--medmodel-device cuda:1: no CUDA device is available to this process; use auto or cpu"):
+        load_adapter(str(tiny_llama_dir), ModelOptions(device="cuda:1"))

@@ -160,6 +160,11 @@ def _device_and_dtype(options: ModelOptions) -> tuple[str, Any]:
     from .hf import default_device, resolve_dtype
 
     device = default_device() if options.device == "auto" else options.device
+    if device.startswith("cuda"):
+        import torch
+
+        if not torch.cuda.is_available():
+            raise AdapterError(f"--medmodel-device {device}: no CUDA device is available to this process; use auto or cpu")
     return device, resolve_dtype(options.dtype, device)
 
 
