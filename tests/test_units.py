@@ -223,3 +223,21 @@ def test_prediction_store_opens_safely_from_many_processes_at_once(tmp_path: Pat
     from pytest_medmodel.runner import PredictionStore
 
     assert len(PredictionStore(tmp_path / "p.sqlite3").get_many([f"key{i}" for i in range(8)])) == 8
+
+
+def test_baseline_extension_works_with_syrupys_snapshot_fixture(pytester: pytest.Pytester) -> None:
+    pytester.makeini("[pytest]\n")
+    pytester.makepyfile(
+        test_format="""
+        from pytest_medmodel.baseline import Baseline, BaselineExtension
+
+        def test_baseline_snapshot(snapshot):
+            baseline = Baseline(suite="s", profile="p", model_name="m", model_fingerprint="f", suite_fingerprint="sf", scoring="letter",
+                                items={"a": {"answer": "A", "correct": True, "confidence": 0.123456, "hash": "h"}})
+            assert snapshot.use_extension(BaselineExtension) == baseline
+        """
+    )
+    assert pytester.runpytest("--snapshot-update").ret == 0
+    (written,) = (pytester.path / "__snapshots__" / "test_format").glob("*.json")
+    assert '    "a": {"answer": "A", "confidence": 0.1235, "correct": true, "hash": "h"}' in written.read_text()
+    assert pytester.runpytest().ret == 0
