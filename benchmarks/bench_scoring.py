@@ -40,7 +40,7 @@ def plain_loop(adapter, requests: list[ChoiceRequest], batch_size: int) -> list[
     """Reference implementation: full forward + full log-softmax per (context, continuation) row."""
     import torch
 
-    model, tok = adapter.model, adapter.tokenizer
+    model = adapter.model
     rows: list[tuple[int, int, list[int], list[int]]] = []
     for r_index, request in enumerate(requests):
         encoded = adapter._encode([request])[0]  # same tokenisation as the adapter: compare compute, not tokenisers
@@ -61,7 +61,7 @@ def plain_loop(adapter, requests: list[ChoiceRequest], batch_size: int) -> list[
                 mask[i, width - len(seq) :] = 1
             positions = (mask.cumsum(-1) - 1).clamp(min=0)
             logprobs = model(input_ids=ids.to(adapter.device), attention_mask=mask.to(adapter.device), position_ids=positions.to(adapter.device)).logits.float().log_softmax(-1)
-            for i, (r_index, k, seq, cont) in enumerate(batch):
+            for i, (r_index, k, _, cont) in enumerate(batch):
                 if k == -1:  # one row scores every single-token option at the last position
                     for j, token in enumerate(cont):
                         out[r_index][j] = logprobs[i, -1, token].item()

@@ -10,6 +10,11 @@ if TYPE_CHECKING:
     from .session import MedModelSession
 
 
+LOW_OPTION_MASS = 0.5
+"""Below this mean probability on the scored options, accuracy says more about the
+prompt format than about medical knowledge."""
+
+
 def summary_lines(session: MedModelSession) -> list[str]:
     rows = session.comparisons()
     if not rows and not session.update_outcomes and not session.errors:
@@ -37,6 +42,11 @@ def summary_lines(session: MedModelSession) -> list[str]:
             acc = sum(1 for r in records.values() if r["acc"]) / len(records)
             norm = sum(1 for r in records.values() if r["acc_norm"]) / len(records)
             lines.append(f"{c.suite}: acc {_pct(acc)}, acc_norm {_pct(norm)} on {len(records)} items (lm-evaluation-harness definitions)")
+        masses = list(session.option_mass.get(suite_key, {}).values())
+        if masses:
+            mean = sum(masses) / len(masses)
+            hint = "; low: the model rarely answers in the scored form, check the prompt's labels and answer_prefix" if mean < LOW_OPTION_MASS else ""
+            lines.append(f"{c.suite}: the scored options hold {_pct(mean)} of the model's probability on average{hint}")
         for warning in c.warnings:
             lines.append(f"{c.suite}: {warning}")
     model = session.reporting_model()

@@ -146,9 +146,6 @@ class Runner:
     def shard_count(self, suite_key: str) -> int:
         return len(self._shards.get(suite_key, ()))
 
-    def selected(self, suite_key: str) -> list[str]:
-        return [item_id for shard in self._shards.get(suite_key, ()) for item_id in shard]
-
     def prediction(self, suite_key: str, suite: Suite, item_id: str, adapter: Any) -> Prediction:
         """The prediction for one selected item, computing its shard on first use."""
         index = self._shard_of.get((suite_key, item_id))

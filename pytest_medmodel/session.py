@@ -19,7 +19,7 @@ import os
 import time
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -102,6 +102,8 @@ class MedModelSession:
         self._baseline_errors: dict[str, str] = {}
         # Filled on the reporting process (serial run or xdist controller).
         self.records: dict[str, dict[str, dict[str, Any]]] = {}
+        self.option_mass: dict[str, dict[str, float]] = {}
+        """Per suite and item: total probability of the scored options (format diagnostic)."""
         self.gate_reports: dict[str, list[dict[str, Any]]] = {}
         self.errors: list[str] = []
         self.suite_info: dict[str, dict[str, Any]] = {}
@@ -274,7 +276,7 @@ class MedModelSession:
         suite = self.suites[case.suite_key]
         item = suite.item(case.item_id)
         record = record_for(suite, item, prediction)
-        node.user_properties.append((RECORD, {"suite": case.suite_key, "item": item.id, "record": record}))
+        node.user_properties.append((RECORD, {"suite": case.suite_key, "item": item.id, "record": record, "mass": prediction.option_mass}))
         baseline = self.baseline(case.suite_key)
         then = baseline.items.get(item.id) if baseline else None
         if then is not None and then.get("hash") != record["hash"]:
@@ -339,6 +341,8 @@ class MedModelSession:
         if RECORD in props:
             data = props[RECORD]
             self.records.setdefault(data["suite"], {})[data["item"]] = data["record"]
+            if data.get("mass") is not None:
+                self.option_mass.setdefault(data["suite"], {})[data["item"]] = float(data["mass"])
         if GATE in props:
             self.gate_reports.setdefault(props[GATE]["suite_key"], []).append(props[GATE])
 

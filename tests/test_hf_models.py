@@ -66,7 +66,7 @@ def test_letter_scoring_agrees_with_a_direct_forward_pass(project: Project, tiny
     rows = [json.loads(line) for line in (project.path / "suites" / "data" / "mini.jsonl").read_text().splitlines()]
     answers = set()
     for row in rows:
-        choices = "\n".join(f"{label}. {text}" for label, text in zip("ABCD", row["choices"]))
+        choices = "\n".join(f"{label}. {text}" for label, text in zip("ABCD", row["choices"], strict=True))
         context = _chat(tok, f"Question: {row['question']}\n{choices}\nAnswer with the letter of the correct option.")
         ctx = tok(context)["input_ids"]
         labels = []
@@ -125,8 +125,8 @@ def test_shared_prompt_kv_scoring_matches_naive_forward(which: str, tiny_llama_d
         ChoiceRequest("x", (" y", " z z z z z")),
     ]
     results = adapter.loglikelihood(requests)
-    for request, result in zip(requests, results):
-        for continuation, value in zip(request.continuations, result.logprobs):
+    for request, result in zip(requests, results, strict=True):
+        for continuation, value in zip(request.continuations, result.logprobs, strict=True):
             assert value == pytest.approx(_naive_loglikelihood(model, tok, request.context, continuation), abs=1e-4)
         assert len(result.num_tokens) == len(request.continuations)
 
@@ -143,8 +143,8 @@ def test_shared_prompt_prefix_runs_once_and_matches_naive_forward(which: str, co
     with torch.inference_mode():
         prefix = adapter._encode_shared_prefix(adapter._encode(requests))
     assert prefix is not None and prefix.length >= len(tok(head)["input_ids"]) - 1
-    for request, result in zip(requests, adapter.loglikelihood(requests)):
-        for continuation, value in zip(request.continuations, result.logprobs):
+    for request, result in zip(requests, adapter.loglikelihood(requests), strict=True):
+        for continuation, value in zip(request.continuations, result.logprobs, strict=True):
             assert value == pytest.approx(_naive_loglikelihood(model, tok, request.context, continuation), abs=1e-4)
 
 
@@ -169,7 +169,7 @@ def test_out_of_memory_halves_the_batch_instead_of_failing(tiny_llama_dir: Path)
     flaky = HFCausalLM(SmallDevice(model), tok, name="small", fingerprint=None)
     results = flaky.loglikelihood(requests)
     assert flaky.oom_backoffs >= 1 and flaky.max_batch_size <= 2
-    for got, want in zip(results, reference):
+    for got, want in zip(results, reference, strict=True):
         assert got.logprobs == pytest.approx(want.logprobs, abs=1e-4)
 
     hopeless = HFCausalLM(SmallDevice(model), tok, name="hopeless", fingerprint=None, batch_size=4)

@@ -44,7 +44,7 @@ def test_degraded_model_fails_the_gate_with_a_review_message(project: Project) -
     result = project.run(flips=flips)
     assert result.ret == 1
     assert outcomes(result) == {"failed": 1, "passed": 26, "regressed": 14}
-    expect_lines(result, 
+    expect_lines(result,
         [
             "*accuracy dropped on suite mini (profile oracle-make)",
             "accuracy on 40 paired items: baseline 100.0% [91.2%, 100.0%] -> current 65.0% [49.5%, 77.9%] (95% Wilson), -35.0 points (max_drop 2.0 points)",
@@ -131,7 +131,7 @@ def test_changed_items_and_fingerprints_are_reported_not_silently_compared(proje
     assert result.ret == 0
     # mi-002 is wrong now but it is a different question: not a regression.
     assert outcomes(result) == {"passed": 8, "xfailed": 1}
-    expect_lines(result, 
+    expect_lines(result,
         [
             "mini: model fingerprint differs from the baseline's (oracle: recorded by oracle, now oracle:mi-002): comparing a different model or precision",
             "mini: suite fingerprint differs from the baseline's (prompt, scoring or items changed since it was recorded)",
@@ -196,7 +196,14 @@ def test_yes_no_maybe_suite_scores_words(project: Project) -> None:
     assert baseline["items"]["yn-001"]["answer"] == "no"
     assert baseline["metrics"]["acc"] == 1.0 and baseline["metrics"]["acc_norm"] in (0.3333, 0.6667, 1.0)
     assert baseline["scoring"] == "loglikelihood"
-    expect_lines(project.run(), ["ynm: acc 100.0%, acc_norm *% on 9 items (lm-evaluation-harness definitions)"])
+    expect_lines(
+        project.run(),
+        [
+            "ynm: acc 100.0%, acc_norm *% on 9 items (lm-evaluation-harness definitions)",
+            # The oracle's log-probabilities -0.4 / -1.8 / -1.8 are not a true distribution: 0.6703 + 2 x 0.1653 = 1.0009
+            "ynm: the scored options hold 100.1% of the model's probability on average",
+        ],
+    )
 
 
 def test_no_model_is_a_clear_error(project: Project) -> None:
