@@ -50,9 +50,6 @@ class Case:
     suite_key: str
     item_id: str
 
-    def __repr__(self) -> str:  # shown in -v failure headers and --collect-only
-        return f"{self.item_id}"
-
 
 @dataclass
 class Settings:
