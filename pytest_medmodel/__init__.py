@@ -1,28 +1,81 @@
 """pytest-medmodel: model regression testing for medical language models.
 
 Suites (``*.suite.yaml``) become parametrized pytest tests; predictions are
-compared with committed baselines; statistical gates decide the build.
+compared with committed baselines; statistical gates decide the build. The same
+core runs without pytest (:mod:`pytest_medmodel.api`).
 
-This module is imported by pytest in every run, so it stays light: the names
-below are plain dataclasses and protocols, with no torch or transformers.
+This module is imported by pytest in every run, so it stays light: plain
+dataclasses, protocols and registries, with no torch, transformers or numpy.
+Importing it registers the built-in scorers, metrics, gates, perturbations and
+model resolvers (:mod:`pytest_medmodel.defaults`).
 
 PYTEST_DONT_REWRITE: the plugin's own code needs no assertion rewriting, and
 opting out keeps pytester runs inside a test session free of "already imported"
 warnings.
 """
 
-from .models.base import AdapterError, ChoiceRequest, ChoiceResult, GenerationRequest, ModelAdapter
-from .suite import Item, Suite, SuiteError, load_suite
+from . import defaults as _defaults
+from .api import as_model, compare_with_baseline, evaluate, load_model, read_baseline, run_gates, suite_variants
+from .baseline import Baseline, BaselineError
+from .gates.base import GateContext, GateResult, gate
+from .metrics.base import metric
+from .models.base import (
+    CHOICE_LOGPROBS,
+    GENERATE,
+    TOPK_LOGPROBS,
+    AdapterError,
+    ChoiceRequest,
+    ChoiceResult,
+    GenerationRequest,
+    GenerationResult,
+    ModelAdapter,
+)
+from .models.handle import ModelHandle
+from .models.specs import ModelOptions, model_resolver
+from .perturb.base import perturbation
+from .records import ItemScore
+from .runner import Runner
+from .scoring.base import register_scorer
+from .suite.loading import load_suite
+from .suite.schema import Param
+from .suite.types import Item, Suite, SuiteError, Variant
 
 __all__ = [
+    "CHOICE_LOGPROBS",
+    "GENERATE",
+    "TOPK_LOGPROBS",
     "AdapterError",
+    "Baseline",
+    "BaselineError",
     "ChoiceRequest",
     "ChoiceResult",
+    "GateContext",
+    "GateResult",
     "GenerationRequest",
+    "GenerationResult",
     "Item",
+    "ItemScore",
     "ModelAdapter",
+    "ModelHandle",
+    "ModelOptions",
+    "Param",
+    "Runner",
     "Suite",
     "SuiteError",
+    "Variant",
+    "as_model",
+    "compare_with_baseline",
+    "evaluate",
+    "gate",
+    "load_model",
     "load_suite",
+    "metric",
+    "model_resolver",
+    "perturbation",
+    "read_baseline",
+    "register_scorer",
+    "run_gates",
+    "suite_variants",
 ]
 __version__ = "0.1.0"
+del _defaults

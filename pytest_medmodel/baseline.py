@@ -4,9 +4,10 @@ Layout: ``<baseline dir>/<profile>/<suite name>.json``. The format is built for
 code review: fixed key order, floats rounded to 4 places, no timestamps, and
 one line per item, so ``git diff`` shows exactly which answers changed.
 
-The serializer is a syrupy extension (:class:`BaselineExtension`), so the same
-format is available to anyone asserting on a baseline with syrupy's ``snapshot``
-fixture. *When* baselines are written is decided by this plugin, not by syrupy's
+The same format is offered as a syrupy extension
+(:class:`pytest_medmodel.snapshot.BaselineExtension`) to anyone asserting on a
+baseline with syrupy's ``snapshot`` fixture. *When* baselines are written is
+decided by this plugin, not by syrupy's
 per-test snapshot bookkeeping: syrupy deletes the snapshot of a test that
 raised before asserting (see shared research on syrupy), which would let a
 crashed model erase history. Here a file is written only on
@@ -22,16 +23,13 @@ import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from syrupy.extensions.json import JSONSnapshotExtension
-
-if TYPE_CHECKING:
-    from .scoring import Prediction
-    from .suite import Item, Suite
+from .metrics.base import recorded
+from .records import DIGITS, BaselineEntry, ItemScore
+from .suite.types import split_key
 
 FORMAT = "pytest-medmodel/baseline-v1"
-DIGITS = 4
 
 
 class BaselineError(Exception):
@@ -49,13 +47,18 @@ class Baseline:
     suite_fingerprint: str
     scoring: str
     items: dict[str, dict[str, Any]] = field(default_factory=dict)
-    """Per item id: ``answer``, ``correct``, ``confidence``, ``hash`` (and ``tie``,
-    ``acc``/``acc_norm`` where they apply)."""
+    """Per key (item id, or ``<item id>/<variant>``): ``answer``, ``correct``, ``confidence``,
+    ``hash`` (and ``tie``, ``acc``/``acc_norm`` where they apply), as written in the file."""
+
+    def entry(self, key: str) -> BaselineEntry | None:
+        """The typed view of one entry (None when there is none)."""
+        raw = self.items.get(key)
+        return None if raw is None else BaselineEntry.from_json(raw)
 
     @property
     def metrics(self) -> dict[str, Any]:
-        """Suite metrics, always derived from the items so the two cannot disagree."""
-        return metrics_of(self.items.values())
+        """Suite metrics over the original items, always derived from the entries so the two cannot disagree."""
+        return recorded(BaselineEntry.from_json(e) for k, e in self.items.items() if not split_key(k)[1])
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -92,51 +95,8 @@ class Baseline:
             raise BaselineError(f"{where}: malformed baseline ({exc}); restore it from version control or re-record it with --snapshot-update") from None
 
 
-def record_for(suite: Suite, item: Item, prediction: Prediction) -> dict[str, Any]:
-    """The baseline entry of one item (also what its test report carries)."""
-    record: dict[str, Any] = {
-        "answer": suite.choice_key(item, prediction.answer),
-        "correct": prediction.correct,
-        "confidence": round(prediction.confidence, DIGITS),
-        "hash": item.content_hash,
-    }
-    if prediction.near_tie:
-        record["tie"] = True
-    if suite.scoring.method == "loglikelihood":
-        record["acc"] = bool(prediction.acc)
-        record["acc_norm"] = bool(prediction.acc_norm)
-    return record
-
-
-def metrics_of(entries: Sequence[Mapping[str, Any]] | Any) -> dict[str, Any]:
-    entries = list(entries)
-    n = len(entries)
-    correct = sum(1 for e in entries if e["correct"])
-    metrics: dict[str, Any] = {"n": n, "correct": correct, "accuracy": _round(correct / n) if n else None}
-    confidences = [e["confidence"] for e in entries if e.get("confidence") is not None]
-    if confidences:
-        metrics["mean_confidence"] = _round(sum(confidences) / len(confidences))
-    for name in ("acc", "acc_norm"):
-        flags = [e[name] for e in entries if name in e]
-        if flags and len(flags) == n:
-            metrics[name] = _round(sum(1 for f in flags if f) / n)
-    return metrics
-
-
 def _round(value: float) -> float:
     return round(float(value), DIGITS)
-
-
-class BaselineExtension(JSONSnapshotExtension):
-    """syrupy extension that writes the review-friendly baseline layout.
-
-    ``serialize`` accepts a :class:`Baseline` or its ``to_json()`` mapping.
-    """
-
-    file_extension = "json"
-
-    def serialize(self, data: Any, **kwargs: Any) -> str:  # type: ignore[override]
-        return dumps_baseline(data.to_json() if isinstance(data, Baseline) else data)
 
 
 _TOP_ORDER = ("format", "suite", "profile", "model", "suite_fingerprint", "scoring", "metrics", "items")
@@ -178,6 +138,14 @@ def baseline_path(root: Path, profile: str, suite_name: str) -> Path:
     return root / profile / f"{suite_name}.json"
 
 
+def relative_to(path: Path, root: Path) -> str:
+    """``path`` relative to the project root for messages (absolute when outside it)."""
+    try:
+        return str(path.resolve().relative_to(root.resolve()))
+    except ValueError:
+        return str(path)
+
+
 def read_baseline(path: Path) -> Baseline | None:
     """The baseline at ``path``, or None when there is none yet."""
     try:
@@ -200,23 +168,23 @@ def merge_baseline(
     model_fingerprint: str | None,
     suite_fingerprint: str,
     scoring: str,
-    suite_ids: Sequence[str],
-    records: Mapping[str, Mapping[str, Any]],
+    suite_keys: Sequence[str],
+    scores: Mapping[str, ItemScore],
 ) -> tuple[Baseline, list[str], list[str], list[str]]:
-    """Fold this run's item records into the old baseline.
+    """Fold this run's item scores into the old baseline.
 
     Entries of items not run are kept (partial runs never delete); entries of
     items that are no longer in the suite are dropped. Returns the new baseline
     and the ids added, changed and dropped.
     """
-    known = set(suite_ids)
+    known = set(suite_keys)
     items = dict(old.items) if old else {}
     dropped = sorted(i for i in items if i not in known)
     for item_id in dropped:
         del items[item_id]
     added, changed = [], []
-    for item_id, record in records.items():
-        entry = _rounded(dict(record))
+    for item_id, score in scores.items():
+        entry = _rounded(score.entry())
         if item_id not in items:
             added.append(item_id)
         elif _same_entry(items[item_id], entry):
@@ -253,7 +221,7 @@ def _same_entry(old: Mapping[str, Any], new: Mapping[str, Any]) -> bool:
 
 def write_baseline(path: Path, baseline: Baseline) -> bool:
     """Write atomically; returns False (and leaves the file alone) when nothing changed."""
-    text = BaselineExtension().serialize(baseline)
+    text = dumps_baseline(baseline.to_json())
     try:
         if path.read_text(encoding="utf-8") == text:
             return False

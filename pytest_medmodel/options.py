@@ -12,6 +12,8 @@ from typing import Any
 
 import pytest
 
+from .settings import Settings
+
 MODEL = "--medmodel"
 PROFILE = "--medmodel-profile"
 DEVICE = "--medmodel-device"
@@ -57,7 +59,8 @@ def model_spec(config: pytest.Config) -> str | None:
     return config.getoption("medmodel") or str(config.getini("medmodel") or "").strip() or None
 
 
-def read_settings(cls: Any, config: pytest.Config) -> Any:
+def read_settings(config: pytest.Config) -> Settings:
+    """The run's :class:`Settings`; a bad value is a usage error naming the flag."""
     root = Path(config.rootpath)
 
     def pick(option: str, ini: str) -> Any:
@@ -88,7 +91,7 @@ def read_settings(cls: Any, config: pytest.Config) -> Any:
         raise pytest.UsageError(f"{DTYPE}: unknown dtype '{dtype}'; use auto, float32, bfloat16 or float16")
     cache_dir = str(config.getini("medmodel_cache_dir") or "").strip()
     strict = config.getoption("medmodel_strict")
-    return cls(
+    return Settings(
         spec=model_spec(config),
         profile=config.getoption("medmodel_profile") or str(config.getini("medmodel_profile") or "").strip() or None,
         device=str(pick("medmodel_device", "medmodel_device") or "auto"),

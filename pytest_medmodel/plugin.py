@@ -1,20 +1,41 @@
-"""pytest hooks of pytest-medmodel: each a few lines, handing off to :class:`MedModelSession`.
+"""pytest hooks of pytest-medmodel: each a few lines, handing off to the session or the controller.
 
 pytest imports this module in every run of every project where the package is
 installed, so it imports nothing heavy: no torch, transformers, datasets or
 numpy. Those load when a suite actually runs a model.
+
+Two objects do the work (pytest's own ``junitxml``/``LogXML`` shape): a
+:class:`~pytest_medmodel.session.TestSession` in every process that runs tests,
+and a :class:`~pytest_medmodel.controller.Controller` in the process that sees
+every report (the serial process, or the xdist controller).
 """
 
 from __future__ import annotations
 
+from collections.abc import Generator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from . import options
-from .session import SESSION_KEY, STATUS, WORKER_OUTPUT, MedModelSession, get_session
-from .suite import is_suite_path
+from . import collect, options, wire
+from .controller import Controller
+from .gpu import pin_worker_gpu
+from .models.handle import ModelHandle
+from .models.specs import ModelOptions, resolve_model
+from .records import ItemScore
+from .report.terminal import summary_lines
+from .session import SESSION_KEY, TestSession, get_session
+from .suite.types import is_suite_path
+
+CONTROLLER_KEY = pytest.StashKey[Controller]()
+_PLUGINS = ("medmodel-controller", "medmodel-xdist")
+
+
+def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
+    from . import hookspecs
+
+    pluginmanager.add_hookspecs(hookspecs)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -24,23 +45,30 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "medmodel: a test generated from a medmodel suite")
     config.addinivalue_line("markers", "medmodel_gate: a suite-level gate test of a medmodel suite")
-    session = MedModelSession(config)
-    if options.model_spec(config) is not None:
-        session.pin_gpu()  # before anything can initialise CUDA
-    config.stash[SESSION_KEY] = session
-    config.pluginmanager.register(_ReportHooks(session), "medmodel-reports")
+    settings = options.read_settings(config)
+    if settings.spec is not None:
+        pin_worker_gpu(config)  # before anything can initialise CUDA
+    config.stash[SESSION_KEY] = TestSession(config, settings)
+    controller = None
+    if not hasattr(config, "workerinput"):
+        controller = config.stash[CONTROLLER_KEY] = Controller(config, settings)
+        config.pluginmanager.register(controller, "medmodel-controller")
     if config.pluginmanager.hasplugin("xdist"):
         from .xdist import XdistHooks
 
-        config.pluginmanager.register(XdistHooks(session.settings.shard_size, options.model_spec(config) is not None), "medmodel-xdist")
+        hooks = XdistHooks(settings.shard_size, settings.spec is not None, controller)
+        config.pluginmanager.register(hooks, "medmodel-xdist")
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
     session = config.stash.get(SESSION_KEY, None)
+    controller = config.stash.get(CONTROLLER_KEY, None)
     if session is not None:
         session.close()
+        if controller is not None:
+            session.remove_run_stores(controller.run_ids)
         del config.stash[SESSION_KEY]
-    for name in ("medmodel-reports", "medmodel-xdist"):
+    for name in _PLUGINS:
         plugin = config.pluginmanager.get_plugin(name)
         if plugin is not None:
             config.pluginmanager.unregister(plugin)
@@ -48,17 +76,13 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
     if is_suite_path(file_path):
-        from .collect import SuiteFile
-
-        return SuiteFile.from_parent(parent, path=file_path)
+        return collect.SuiteFile.from_parent(parent, path=file_path)
     return None
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "medmodel_case" in metafunc.fixturenames or "medmodel_gate" in metafunc.fixturenames:
-        from .collect import generate
-
-        generate(metafunc)
+        collect.generate(metafunc)
 
 
 @pytest.hookimpl(trylast=True)
@@ -66,80 +90,86 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Gates run after every item, so under xdist their shards are usually done already."""
     gates = [it for it in items if it.get_closest_marker("medmodel_gate") is not None]
     if gates:
-        others = [it for it in items if it.get_closest_marker("medmodel_gate") is None]
-        items[:] = others + gates
+        items[:] = [it for it in items if it.get_closest_marker("medmodel_gate") is None] + gates
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
-    get_session(session.config).plan(session.items)
+    selection = collect.selection(session.items)
+    if selection:
+        pin_worker_gpu(session.config)  # a model from a conftest fixture: pin now, still before any test runs
+        get_session(session.config).plan(selection)
 
 
 def pytest_report_header(config: pytest.Config) -> list[str] | None:
-    settings = get_session(config).settings
-    if settings.spec is None:
+    s = get_session(config).settings
+    if s.spec is None:
         return None
-    profile = settings.profile or "(from the model)"
-    return [f"medmodel: model {settings.spec}, profile {profile}, device {settings.device}, dtype {settings.dtype}, baselines {settings.baseline_dir}"]
+    profile = s.profile or "(from the model)"
+    return [f"medmodel: model {s.spec}, profile {profile}, device {s.device}, dtype {s.dtype}, baselines {s.baseline_dir}"]
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_medmodel_make_adapter(config: pytest.Config, spec: str, options: ModelOptions) -> ModelHandle:
+    """The default: every spec the registered model resolvers know (loaded lazily)."""
+    return resolve_model(spec, options)
 
 
 @pytest.fixture(scope="session")
 def medmodel(request: pytest.FixtureRequest) -> Any:
-    """The model under test, built from ``--medmodel``; override it in a conftest.py
-    with a session-scoped fixture returning an adapter (or a spec string)."""
-    return get_session(request.config).build_adapter()
+    """The model under test, built from ``--medmodel`` (its weights load when first needed).
+
+    Override it in a conftest.py with a session-scoped fixture returning an adapter
+    (or a spec string).
+    """
+    return get_session(request.config).default_model()
 
 
 @pytest.fixture
-def medmodel_prediction(medmodel_case: Any, medmodel: Any, request: pytest.FixtureRequest) -> Any:
-    """The model's prediction for this item (its shard is inferred on first use)."""
+def medmodel_score(medmodel_case: collect.Case, medmodel: Any, request: pytest.FixtureRequest) -> ItemScore:
+    """The model's score for this item test (its shard is inferred on first use)."""
     session = get_session(request.config)
-    return session.prediction(medmodel_case, session.use_adapter(medmodel))
+    return session.score(medmodel_case.suite_key, medmodel_case.key, session.use_model(medmodel))
 
 
 @pytest.fixture
-def medmodel_suite_predictions(medmodel: Any, request: pytest.FixtureRequest) -> Any:
-    """Predictions for every selected item of this test's suite (for gates)."""
+def medmodel_suite_scores(medmodel: Any, request: pytest.FixtureRequest) -> dict[str, ItemScore]:
+    """Scores of every selected variant of this test's suite (for gates)."""
     session = get_session(request.config)
-    return session.suite_predictions(request.node.parent.nodeid, session.use_adapter(medmodel))
+    return session.suite_scores(request.node.parent.nodeid, session.use_model(medmodel))
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    report = yield
+    wire.copy_to_report(item, report)
+    return report
 
 
 def pytest_report_teststatus(report: pytest.TestReport, config: pytest.Config) -> tuple[str, str, Any] | None:
     if report.when != "call" or not report.passed:
         return None
-    status = dict(report.user_properties).get(STATUS)
-    if status == "regressed":
+    outcome = (wire.read(report, wire.ITEM) or {}).get("outcome")
+    if outcome == "regressed":
         return "regressed", "R", ("REGRESSED", {"yellow": True})
-    if status == "improved":
+    if outcome == "improved":
         return "improved", "I", ("IMPROVED", {"green": True})
     return None
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    medmodel_session = get_session(session.config)
-    if medmodel_session.is_worker:
-        session.config.workeroutput[WORKER_OUTPUT] = medmodel_session.process_output()  # type: ignore[attr-defined]
+    test_session = get_session(session.config)
+    controller = session.config.stash.get(CONTROLLER_KEY, None)
+    if controller is None:  # an xdist worker: hand what it knows to the controller
+        session.config.workeroutput[wire.WORKER_OUTPUT] = test_session.process_output()  # type: ignore[attr-defined]
         return
-    medmodel_session.finish(int(exitstatus))
+    controller.merge_output(test_session.process_output())  # a serial run's own (nothing under xdist)
+    controller.finish(int(exitstatus))
 
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
-    from .report import summary_lines
-
-    session = config.stash.get(SESSION_KEY, None)
-    if session is None or session.is_worker:
-        return
-    lines = summary_lines(session)
+    controller = config.stash.get(CONTROLLER_KEY, None)
+    lines = summary_lines(controller.summary) if controller is not None and controller.summary is not None else []
     if lines:
         terminalreporter.write_sep("=", "medmodel summary")
         for line in lines:
             terminalreporter.write_line(line)
-
-
-class _ReportHooks:
-    """Per-run receiver of test reports (``pytest_runtest_logreport`` gets no config)."""
-
-    def __init__(self, session: MedModelSession) -> None:
-        self.session = session
-
-    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        self.session.on_report(report)

@@ -1,211 +1,148 @@
-"""Shard planning, batched execution and the prediction cache.
+"""Batched execution: every model call goes through :meth:`Runner.execute`, the cache and the locks.
 
-Tests never call the model. The selected items of each suite are cut into
-shards (consecutive items, in collection order); the first test that needs an
-item's prediction computes its whole shard in one batched adapter call, and
-every later test reads the result.
+``execute`` takes any batch of requests (choice scoring or generation, from suite
+shards or from an ad-hoc search), serves what the prediction cache has, computes
+the rest in one adapter call per request kind, validates the results, stores
+them, and returns results in request order. It never loads the model when the
+cache has everything.
 
-Exactly-once across processes: predictions are stored per request in a SQLite
-file shared by all workers, keyed by the model's fingerprint and the rendered
-request. A shard is computed under a file lock named after its keys, so when
-two xdist workers want the same shard one computes and the other waits and
-reads. The xdist scheduler (see :mod:`pytest_medmodel.xdist`) keeps shards on
-one worker so the wait is rare; correctness does not depend on it.
+Exactly-once across processes: the missing part of a batch is computed under a
+file lock named after the batch's keys, so when two xdist workers want the same
+batch one computes and the other waits and reads.
+
+Shards (:mod:`pytest_medmodel.shards`) are the usual callers: a suite's selected
+items cut into fixed groups, each computed on first use.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
-import json
-import sqlite3
+import inspect
+import math
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from .locks import file_lock
-from .models.base import ChoiceRequest, ChoiceResult
-from .scoring import Prediction, build_request, predict
-from .suite import Item, Suite
+from .models.base import RESULT_TYPES, ChoiceRequest, ChoiceResult, GenerationRequest, GenerationResult, Request, Result
+from .models.handle import ModelHandle
+from .runstats import RunStats
+from .store import MemoryStore, Store, chat_key, request_key
 
-CACHE_FORMAT = "choice-v1"
-"""Bumped whenever the meaning of a stored result changes, which empties the cache."""
-
-
-def plan_shards(item_ids: Sequence[str], shard_size: int) -> list[tuple[str, ...]]:
-    """Consecutive groups of ``shard_size`` ids. Controller and workers call this on
-    the same ordered selection, so they agree on shard membership without talking."""
-    size = max(1, shard_size)
-    return [tuple(item_ids[i : i + size]) for i in range(0, len(item_ids), size)]
+Progress = Callable[[str], None]
 
 
-def request_key(model_identity: str, request: ChoiceRequest) -> str:
-    blob = json.dumps([CACHE_FORMAT, model_identity, request.context, list(request.continuations)], ensure_ascii=False)
-    return hashlib.sha256(blob.encode("utf-8")).hexdigest()
-
-
-class PredictionStore:
-    """Raw adapter results by request key, in one SQLite file (WAL, shared by workers)."""
-
-    def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self.path = path
-        # Switching to WAL does not wait on SQLite's busy timeout: two workers opening a
-        # new file at once get "database is locked". Opening is serialised instead.
-        with file_lock(path.with_name(path.name + ".open.lock")):
-            self._db = sqlite3.connect(str(path), timeout=120, isolation_level=None, check_same_thread=False)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=NORMAL")
-            self._db.execute("CREATE TABLE IF NOT EXISTS results (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
-
-    def get_many(self, keys: Iterable[str]) -> dict[str, ChoiceResult]:
-        keys = list(dict.fromkeys(keys))
-        found: dict[str, ChoiceResult] = {}
-        for start in range(0, len(keys), 500):
-            chunk = keys[start : start + 500]
-            marks = ",".join("?" * len(chunk))
-            for key, value in self._db.execute(f"SELECT key, value FROM results WHERE key IN ({marks})", chunk):
-                found[key] = ChoiceResult.from_json(json.loads(value))
-        return found
-
-    def put_many(self, entries: Mapping[str, ChoiceResult]) -> None:
-        rows = [(key, json.dumps(result.to_json())) for key, result in entries.items()]
-        with self._db:
-            self._db.execute("BEGIN IMMEDIATE")
-            self._db.executemany("INSERT OR REPLACE INTO results (key, value) VALUES (?, ?)", rows)
-
-    def close(self) -> None:
-        self._db.close()
-
-
-@dataclass
-class RunStats:
-    """What the runner did, for the summary (merged across workers)."""
-
-    shards_computed: int = 0
-    requests_computed: int = 0
-    requests_cached: int = 0
-    seconds: float = 0.0
-    oom_backoffs: int = 0
-
-    def merge(self, other: Mapping[str, Any]) -> None:
-        for name in ("shards_computed", "requests_computed", "requests_cached", "oom_backoffs"):
-            setattr(self, name, getattr(self, name) + int(other.get(name, 0)))
-        self.seconds += float(other.get("seconds", 0.0))
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "shards_computed": self.shards_computed,
-            "requests_computed": self.requests_computed,
-            "requests_cached": self.requests_cached,
-            "seconds": round(self.seconds, 3),
-            "oom_backoffs": self.oom_backoffs,
-        }
-
-
-class ShardFailed(RuntimeError):
-    """Inference failed on a shard; every test of that shard reports the same cause."""
-
-
-@dataclass
 class Runner:
-    """Computes predictions shard by shard, once, and remembers them for the session."""
+    """Serves requests from the cache or the model, once per request across processes.
 
-    cache_dir: Path
-    """Holds ``predictions.sqlite3`` and the shard locks; opened on the first computation."""
-    run_id: str
-    shard_size: int
-    progress: Callable[[str], None] | None = None
-    stats: RunStats = field(default_factory=RunStats)
-    _shards: dict[str, list[tuple[str, ...]]] = field(default_factory=dict)
-    _shard_of: dict[tuple[str, str], int] = field(default_factory=dict)
-    _done: dict[tuple[str, int], dict[str, Prediction]] = field(default_factory=dict)
-    _failed: dict[tuple[str, int], BaseException] = field(default_factory=dict)
-    _store: PredictionStore | None = None
+    Args:
+        store: where results of fingerprinted models are kept (shared across runs).
+        run_store: where results of models without a fingerprint are kept; it must
+            not outlive the run (default: memory). Built on first use.
+        lock_dir: folder for cross-process locks (None: this process only).
+        progress: receives one-line progress messages.
+    """
 
-    @property
-    def store(self) -> PredictionStore:
-        if self._store is None:
-            self._store = PredictionStore(self.cache_dir / "predictions.sqlite3")
-        return self._store
+    def __init__(
+        self,
+        store: Store | None = None,
+        *,
+        run_store: Callable[[], Store] | None = None,
+        lock_dir: Path | None = None,
+        progress: Progress | None = None,
+    ) -> None:
+        self.store = store if store is not None else MemoryStore()
+        self._run_store_factory = run_store or MemoryStore
+        self._run_store: Store | None = None
+        self.lock_dir = lock_dir
+        self.progress = progress
+        self.stats = RunStats()
 
     def close(self) -> None:
-        if self._store is not None:
-            self._store.close()
-            self._store = None
+        self.store.close()
+        if self._run_store is not None:
+            self._run_store.close()
 
-    def plan(self, suite_key: str, item_ids: Sequence[str]) -> None:
-        """Record the selected items of a suite (in test order) and cut them into shards."""
-        shards = plan_shards(item_ids, self.shard_size)
-        self._shards[suite_key] = shards
-        for index, shard in enumerate(shards):
-            for item_id in shard:
-                self._shard_of[(suite_key, item_id)] = index
+    def _store_for(self, model: ModelHandle) -> tuple[Store, str]:
+        if model.fingerprint:
+            return self.store, model.fingerprint
+        if self._run_store is None:
+            self._run_store = self._run_store_factory()
+        return self._run_store, f"run:{model.name}"
 
-    def shard_count(self, suite_key: str) -> int:
-        return len(self._shards.get(suite_key, ()))
+    # ------------------------------------------------------------------ requests
 
-    def prediction(self, suite_key: str, suite: Suite, item_id: str, adapter: Any) -> Prediction:
-        """The prediction for one selected item, computing its shard on first use."""
-        index = self._shard_of.get((suite_key, item_id))
-        if index is None:
-            raise KeyError(f"item {item_id} of {suite_key} was not planned; call plan() with the selected items first")
-        return self._shard(suite_key, suite, index, adapter)[item_id]
+    def execute(self, requests: Sequence[Request], model: ModelHandle, *, label: str = "requests", detail: str = "") -> list[Result]:
+        """Results for ``requests`` in order: from the cache, else from the model (once).
 
-    def predictions(self, suite_key: str, suite: Suite, adapter: Any) -> dict[str, Prediction]:
-        """Predictions for every selected item of a suite (what a gate needs)."""
-        out: dict[str, Prediction] = {}
-        for index in range(self.shard_count(suite_key)):
-            out.update(self._shard(suite_key, suite, index, adapter))
-        return out
-
-    def _shard(self, suite_key: str, suite: Suite, index: int, adapter: Any) -> dict[str, Prediction]:
-        key = (suite_key, index)
-        if key in self._done:
-            return self._done[key]
-        if key in self._failed:
-            cause = self._failed[key]
-            raise ShardFailed(f"inference failed earlier on this shard: {type(cause).__name__}: {cause}") from cause
-        try:
-            result = self._compute(suite_key, suite, index, adapter)
-        except BaseException as exc:
-            if isinstance(exc, (KeyboardInterrupt, SystemExit)):
-                raise
-            self._failed[key] = exc
-            raise
-        self._done[key] = result
-        return result
-
-    def _compute(self, suite_key: str, suite: Suite, index: int, adapter: Any) -> dict[str, Prediction]:
-        items: list[Item] = [suite.item(i) for i in self._shards[suite_key][index]]
-        identity = adapter.fingerprint or f"run:{self.run_id}:{adapter.name}"
-        requests = [build_request(suite, item, adapter) for item in items]
-        keys = [request_key(identity, req) for req in requests]
-        found = self.store.get_many(keys)
+        ``label`` and ``detail`` name the batch in progress messages
+        (``general_medicine shard 1/2 (64 items, letter)``).
+        """
+        store, identity = self._store_for(model)
+        keys = [request_key(identity, r) for r in requests]
+        found = store.get_many(keys)
         computed = 0
         if len(found) < len(set(keys)):
-            shard_lock = hashlib.sha256("".join(keys).encode()).hexdigest()[:24]
-            with file_lock(self.cache_dir / "locks" / f"{shard_lock}.lock"):
-                found = self.store.get_many(keys)  # another worker may have finished it while we waited
-                missing = [i for i, key in enumerate(keys) if key not in found]
-                if missing:
-                    label = f"{suite.name} shard {index + 1}/{self.shard_count(suite_key)}"
-                    fresh = self._infer(suite, label, [requests[i] for i in missing], adapter)
-                    new = {keys[i]: res for i, res in zip(missing, fresh)}
-                    self.store.put_many(new)
+            with self._lock(keys):
+                found.update(store.get_many(k for k in keys if k not in found))
+                todo = [i for i, k in enumerate(keys) if k not in found and keys.index(k) == i]
+                if todo:
+                    what = f"{label} ({len(todo)} items{', ' + detail if detail else ''})"
+                    fresh = self._infer([requests[i] for i in todo], model, what)
+                    new = {keys[i]: result.to_json() for i, result in zip(todo, fresh)}
+                    store.put_many(new)
                     found.update(new)
-                    computed = len(missing)
-                    self.stats.shards_computed += 1
-                    self.stats.requests_computed += computed
+                    computed = len(todo)
         self.stats.requests_cached += len(keys) - computed
-        return {item.id: predict(suite, item, found[key]) for item, key in zip(items, keys)}
+        return [RESULT_TYPES[r.kind].from_json(found[k]) for r, k in zip(requests, keys)]
 
-    def _infer(self, suite: Suite, label: str, requests: list[ChoiceRequest], adapter: Any) -> list[ChoiceResult]:
-        label = f"{label} ({len(requests)} items, {suite.scoring.method})"
-        started = time.perf_counter()
+    def chat(self, model: ModelHandle) -> ChatCache:
+        """The model's chat formatter, answered from the cache when it can be."""
+        store, identity = self._store_for(model)
+        return ChatCache(model, store, identity)
+
+    @contextlib.contextmanager
+    def _lock(self, keys: Sequence[str]) -> Iterator[None]:
+        if self.lock_dir is None:
+            yield
+            return
+        name = hashlib.sha256("".join(keys).encode()).hexdigest()[:24]
+        with file_lock(self.lock_dir / f"{name}.lock"):
+            yield
+
+    def _infer(self, requests: Sequence[Request], model: ModelHandle, label: str) -> list[Result]:
+        if not model.loaded:
+            self._say(f"loading the model: {model.describe().split(';')[0]}")
+            adapter = model.adapter
+            self._say(f"model ready in {model.load_seconds:.1f} s: {model.describe()}")
+        adapter = model.adapter
+        started, wall_start = time.perf_counter(), time.time()
         self._say(f"inferring {label}")
-        method = adapter.loglikelihood
+        choice = [i for i, r in enumerate(requests) if isinstance(r, ChoiceRequest)]
+        generation = [i for i, r in enumerate(requests) if isinstance(r, GenerationRequest)]
+        results: list[Result | None] = [None] * len(requests)
+        if choice:
+            scored = self._loglikelihood(adapter, model.name, [requests[i] for i in choice], label, started)  # type: ignore[misc]
+            for i, result in zip(choice, scored):
+                results[i] = result
+        if generation:
+            texts = self._generate(adapter, model.name, [requests[i] for i in generation])  # type: ignore[misc]
+            for i, text in zip(generation, texts):
+                results[i] = GenerationResult(text)
+        elapsed = time.perf_counter() - started
+        self.stats.add_interval(wall_start, wall_start + elapsed)
+        self.stats.shards_computed += 1
+        self.stats.requests_computed += len(requests)
+        self.stats.oom_backoffs = int(getattr(adapter, "oom_backoffs", 0))
+        self._say(f"  {label}: done in {elapsed:.1f} s ({len(requests) / max(elapsed, 1e-9):.1f} items/s)")
+        return [r for r in results if r is not None]
+
+    def _loglikelihood(self, adapter: Any, name: str, requests: list[ChoiceRequest], label: str, started: float) -> list[ChoiceResult]:
+        method = getattr(adapter, "loglikelihood", None)
+        if not callable(method):
+            raise TypeError(f"{name}: choice scoring needs a loglikelihood(requests) method")
         if self.progress is not None and _accepts_progress(method):
             last = [started]
 
@@ -215,30 +152,77 @@ class Runner:
                     last[0] = now
                     self._say(f"  {label}: {done}/{total} items, {now - started:.0f} s")
 
-            results = method(requests, progress=report)
+            results = list(method(requests, progress=report))
         else:
-            results = method(requests)
-        results = list(results)
-        if len(results) != len(requests):
-            raise RuntimeError(f"{adapter.name}: loglikelihood returned {len(results)} results for {len(requests)} requests")
-        for res in results:
-            if not isinstance(res, ChoiceResult):
-                raise TypeError(f"{adapter.name}: loglikelihood must return ChoiceResult objects, got {type(res).__name__}")
-        elapsed = time.perf_counter() - started
-        self.stats.seconds += elapsed
-        self.stats.oom_backoffs = int(getattr(adapter, "oom_backoffs", 0))
-        self._say(f"  {label}: done in {elapsed:.1f} s ({len(requests) / max(elapsed, 1e-9):.1f} items/s)")
+            results = list(method(requests))
+        check_choice_results(name, requests, results)
         return results
+
+    def _generate(self, adapter: Any, name: str, requests: list[GenerationRequest]) -> list[str]:
+        method = getattr(adapter, "generate", None)
+        if not callable(method):
+            raise TypeError(f"{name}: generation needs a generate(requests) method")
+        texts = list(method(requests))
+        if len(texts) != len(requests):
+            raise RuntimeError(f"{name}: generate returned {len(texts)} texts for {len(requests)} requests")
+        bad = next((t for t in texts if not isinstance(t, str)), None)
+        if bad is not None:
+            raise TypeError(f"{name}: generate must return strings, got {type(bad).__name__}")
+        return texts
 
     def _say(self, message: str) -> None:
         if self.progress is not None:
             self.progress(message)
 
 
-def _accepts_progress(method: Callable[..., Any]) -> bool:
-    import inspect
+def check_choice_results(name: str, requests: Sequence[ChoiceRequest], results: Sequence[Any]) -> None:
+    """Refuse results that would poison the cache: wrong count, wrong type, NaN or positive infinity."""
+    if len(results) != len(requests):
+        raise RuntimeError(f"{name}: loglikelihood returned {len(results)} results for {len(requests)} requests")
+    for request, result in zip(requests, results):
+        if not isinstance(result, ChoiceResult):
+            raise TypeError(f"{name}: loglikelihood must return ChoiceResult objects, got {type(result).__name__}")
+        where = request.meta.get("item", "a request")
+        if len(result.logprobs) != len(request.continuations):
+            raise ValueError(f"{name}: item {where}: {len(result.logprobs)} scores for {len(request.continuations)} continuations")
+        if any(math.isnan(v) or v == math.inf for v in result.logprobs):
+            raise ValueError(f"{name}: item {where}: log-likelihoods must be numbers up to 0 or -inf, got {list(result.logprobs)}")
 
+
+class ChatCache:
+    """A chat formatter that asks the model only for prompts the cache has not seen.
+
+    Rendering a chat template needs the tokenizer, so a fully cached rerun would
+    otherwise load the model just to rebuild prompts. The template is part of the
+    model's fingerprint, so a rendered prompt can be stored under it like a result.
+    """
+
+    def __init__(self, model: ModelHandle, store: Store, identity: str) -> None:
+        self.model = model
+        self.store = store
+        self.identity = identity
+        self._pending: dict[str, dict[str, Any]] = {}
+
+    def __call__(self, messages: Sequence[Mapping[str, str]]) -> str | None:
+        key = chat_key(self.identity, messages)
+        hit = self._pending.get(key) or self.store.get_many([key]).get(key)
+        if hit is None:
+            hit = {"text": self.model.format_chat([dict(m) for m in messages])}
+            self._pending[key] = hit
+        return hit["text"]
+
+    def flush(self) -> None:
+        """Store the prompts rendered since the last flush."""
+        if self._pending:
+            self.store.put_many(self._pending)
+            self._pending = {}
+
+
+def _accepts_progress(method: Callable[..., Any]) -> bool:
     try:
         return "progress" in inspect.signature(method).parameters
     except (TypeError, ValueError):
         return False
+
+
+__all__ = ["ChatCache", "Runner", "RunStats", "check_choice_results"]

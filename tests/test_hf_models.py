@@ -14,7 +14,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 from conftest import Project, outcomes
 from pytest_medmodel.models.base import AdapterError, ChoiceRequest, GenerationRequest
 from pytest_medmodel.models.hf import HFCausalLM
-from pytest_medmodel.models.loading import ModelOptions, load_adapter, profile_for_spec
+from pytest_medmodel.models.specs import ModelOptions, load_adapter, profile_for_spec
 
 
 def _load(folder: Path) -> tuple[object, object]:

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from conftest import Project
-from pytest_medmodel.suite import SuiteError, load_suite
+from pytest_medmodel import SuiteError, load_suite
 
 GOOD_ROWS = [
     {"id": "a1", "question": "Which?", "choices": ["x", "y", "z"], "answer": "B"},

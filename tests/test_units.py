@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import subprocess
 import sys
 import textwrap
@@ -12,12 +13,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pytest_medmodel.baseline import Baseline, BaselineExtension, dumps_baseline, merge_baseline, read_baseline
+from pytest_medmodel.baseline import Baseline, dumps_baseline, merge_baseline, read_baseline
 from pytest_medmodel.models.base import ChoiceResult
-from pytest_medmodel.runner import plan_shards
-from pytest_medmodel.scoring import predict
+from pytest_medmodel.records import ItemScore
+from pytest_medmodel.scoring.base import SCORERS
+from pytest_medmodel.shards import plan_shards
+from pytest_medmodel.snapshot import BaselineExtension
 from pytest_medmodel.stats import binomial_upper_tail, mcnemar_one_sided, wilson_interval
-from pytest_medmodel.suite import AccuracyGate, Item, PromptSpec, ScoringSpec, Suite
+from pytest_medmodel.suite.types import GateUse, Item, PromptSpec, ScoringSpec, Suite, Variant
 from pytest_medmodel.xdist import shard_scopes
 
 
@@ -74,11 +77,15 @@ def _suite(task: str = "multiple_choice", method: str = "letter", normalize: boo
         description="",
         task=task,
         prompt=PromptSpec(template="{question}", labels=tuple("ABCD"), chat_template="never", system=None, answer_prefix="Answer:"),
-        scoring=ScoringSpec(method, normalize),
-        accuracy_gate=AccuracyGate(),
+        scoring=ScoringSpec(method, {"normalize": True} if normalize else {}),
+        gates=(GateUse("accuracy", {"max_drop": 0.02, "alpha": 0.05, "min_accuracy": None}),),
         items=items,
         source="test",
     )
+
+
+def predict(suite: Suite, item: Item, result: ChoiceResult) -> ItemScore:
+    return SCORERS.get(suite.scoring.method).score(suite, Variant.of(item), result)
 
 
 def test_acc_and_acc_norm_follow_lm_evaluation_harness() -> None:
@@ -86,22 +93,47 @@ def test_acc_and_acc_norm_follow_lm_evaluation_harness() -> None:
     item = Item(id="i", question="q", choices=("yes", "maybe"), answer=1)
     result = ChoiceResult(logprobs=(-3.0, -4.0))
     plain = predict(_suite("yes_no_maybe", "loglikelihood"), item, result)
-    assert (plain.answer, plain.acc, plain.acc_norm) == (0, False, True)  # -3/3 = -1.0 < -4/5 = -0.8
-    assert plain.confidence == pytest.approx(1 / (1 + pow(2.718281828459045, -1.0)))
+    assert (plain.answer, plain.values["acc"], plain.values["acc_norm"]) == (0, False, True)  # -3/3 = -1.0 < -4/5 = -0.8
+    assert plain.confidence == pytest.approx(1 / (1 + math.exp(-1.0)))
     normalised = predict(_suite("yes_no_maybe", "loglikelihood", normalize=True), item, result)
     assert (normalised.answer, normalised.correct) == (1, True)
+
+
+def test_normalized_confidence_is_the_probability_of_the_picked_answer() -> None:
+    """Regression: with normalize the stored confidence was a softmax of per-character averages."""
+    item = Item(id="i", question="q", choices=("yes", "maybe"), answer=1)
+    scored = predict(_suite("yes_no_maybe", "loglikelihood", normalize=True), item, ChoiceResult(logprobs=(-3.0, -4.0)))
+    p_maybe = math.exp(-4.0) / (math.exp(-3.0) + math.exp(-4.0))  # the model's probability of " maybe" among the options
+    assert scored.answer == 1 and scored.confidence == pytest.approx(p_maybe)
+    assert scored.probs == pytest.approx((1 - p_maybe, p_maybe))
+    assert scored.confidence != pytest.approx(1 / (1 + math.exp(-1.0 + 0.8)))  # the old per-character softmax
+
+
+def test_every_option_at_zero_probability_is_invalid_not_nan() -> None:
+    item = Item(id="i", question="q", choices=("yes", "no", "maybe"), answer=1)
+    for suite in (_suite("yes_no_maybe", "loglikelihood", normalize=True), _suite("yes_no_maybe", "loglikelihood"), _suite()):
+        scored = predict(suite, item, ChoiceResult(logprobs=(-math.inf,) * 3))
+        assert scored.invalid and scored.answer is None and not scored.correct
+        assert scored.confidence is None and scored.probs is None
+        json.dumps(scored.entry(), allow_nan=False)  # never NaN in a baseline
+    partial = predict(_suite("yes_no_maybe", "loglikelihood"), item, ChoiceResult(logprobs=(-math.inf, -1.0, -math.inf)))
+    assert partial.answer == 1 and partial.confidence == 1.0
 
 
 def test_letter_prediction_probabilities_and_near_ties() -> None:
     item = Item(id="i", question="q", choices=("a", "b", "c"), answer=2)
     pred = predict(_suite(), item, ChoiceResult(logprobs=(-2.0, -2.0, -0.5)))
     assert pred.answer == 2 and pred.correct and not pred.near_tie
-    assert sum(pred.probs) == pytest.approx(1.0)
-    assert pred.option_mass == pytest.approx(2 * pow(2.718281828459045, -2.0) + pow(2.718281828459045, -0.5))
+    assert sum(pred.probs or ()) == pytest.approx(1.0)
+    assert pred.diagnostics["option_mass"] == pytest.approx(2 * math.exp(-2.0) + math.exp(-0.5))
     tie = predict(_suite(), item, ChoiceResult(logprobs=(-1.0, -1.00001, -3.0)))
     assert tie.near_tie and tie.answer == 0
     with pytest.raises(ValueError, match="returned 2 scores for 3 options"):
         predict(_suite(), item, ChoiceResult(logprobs=(-1.0, -2.0)))
+
+
+def _score(item_id: str, shown: str, correct: bool, confidence: float) -> ItemScore:
+    return ItemScore(item_id=item_id, variant="", answer=0, correct=correct, shown=shown, key="A", content_hash="h", confidence=confidence)
 
 
 def _baseline(items: dict) -> Baseline:
@@ -134,8 +166,8 @@ def test_merge_keeps_unrun_entries_and_drops_items_that_left_the_suite() -> None
         model_fingerprint="f2",
         suite_fingerprint="sf2",
         scoring="letter",
-        suite_ids=["a", "b", "d"],
-        records={"b": {"answer": "B", "correct": False, "confidence": 0.7, "hash": "h"}, "d": {"answer": "A", "correct": True, "confidence": 0.9, "hash": "h"}},
+        suite_keys=["a", "b", "d"],
+        scores={"b": _score("b", "B", False, 0.7), "d": _score("d", "A", True, 0.9)},
     )
     assert (added, changed, dropped) == (["d"], ["b"], ["c"])
     assert new.items["a"] == old.items["a"]
@@ -145,8 +177,8 @@ def test_merge_keeps_unrun_entries_and_drops_items_that_left_the_suite() -> None
 
 def test_update_ignores_confidence_noise_but_not_real_changes() -> None:
     old = _baseline({"a": {"answer": "A", "correct": True, "confidence": 0.6245, "hash": "h"}, "b": {"answer": "B", "correct": True, "confidence": 0.5, "hash": "h"}})
-    records = {"a": {"answer": "A", "correct": True, "confidence": 0.6246, "hash": "h"}, "b": {"answer": "B", "correct": True, "confidence": 0.51, "hash": "h"}}
-    new, added, changed, dropped = merge_baseline(old, suite="s", profile="p", model_name="m", model_fingerprint="f", suite_fingerprint="sf", scoring="letter", suite_ids=["a", "b"], records=records)
+    scores = {"a": _score("a", "A", True, 0.6246), "b": _score("b", "B", True, 0.51)}
+    new, added, changed, dropped = merge_baseline(old, suite="s", profile="p", model_name="m", model_fingerprint="f", suite_fingerprint="sf", scoring="letter", suite_keys=["a", "b"], scores=scores)
     assert changed == ["b"] and new.items["a"]["confidence"] == 0.6245 and new.items["b"]["confidence"] == 0.51
 
 
@@ -205,11 +237,11 @@ def test_prediction_store_opens_safely_from_many_processes_at_once(tmp_path: Pat
         import sys, time
         from pathlib import Path
         from pytest_medmodel.models.base import ChoiceResult
-        from pytest_medmodel.runner import PredictionStore
+        from pytest_medmodel.store import SQLiteStore as PredictionStore
         while time.time() < float(sys.argv[2]):  # all processes open the new file at the same instant
             pass
         store = PredictionStore(Path({str(tmp_path)!r}) / "p.sqlite3")
-        store.put_many({{sys.argv[1]: ChoiceResult((-1.0, -2.0))}})
+        store.put_many({{sys.argv[1]: ChoiceResult((-1.0, -2.0)).to_json()}})
         print(len(store.get_many([sys.argv[1]])))
         """
     )
@@ -220,16 +252,17 @@ def test_prediction_store_opens_safely_from_many_processes_at_once(tmp_path: Pat
     outs = [p.communicate(timeout=120) for p in procs]
     assert all(p.returncode == 0 for p in procs), outs
     assert [o.strip() for o, _ in outs] == ["1"] * 8
-    from pytest_medmodel.runner import PredictionStore
+    from pytest_medmodel.store import SQLiteStore
 
-    assert len(PredictionStore(tmp_path / "p.sqlite3").get_many([f"key{i}" for i in range(8)])) == 8
+    assert len(SQLiteStore(tmp_path / "p.sqlite3").get_many([f"key{i}" for i in range(8)])) == 8
 
 
 def test_baseline_extension_works_with_syrupys_snapshot_fixture(pytester: pytest.Pytester) -> None:
     pytester.makeini("[pytest]\n")
     pytester.makepyfile(
         test_format="""
-        from pytest_medmodel.baseline import Baseline, BaselineExtension
+        from pytest_medmodel.baseline import Baseline
+        from pytest_medmodel.snapshot import BaselineExtension
 
         def test_baseline_snapshot(snapshot):
             baseline = Baseline(suite="s", profile="p", model_name="m", model_fingerprint="f", suite_fingerprint="sf", scoring="letter",

@@ -4,9 +4,17 @@ An adapter answers *batches* of requests. The plugin never calls a model once pe
 test: it plans shards of items and hands each shard's requests to the adapter in
 one call, so an adapter is free to sort, pad, batch and cache however suits it.
 
-Only :meth:`ModelAdapter.loglikelihood` is required. Everything else is optional
-and discovered with ``getattr``; this keeps a black-box adapter (an HTTP
-endpoint, an ensemble) a dozen lines long.
+There are two request kinds. :class:`ChoiceRequest` asks for the log-likelihood of
+each of several continuations (``loglikelihood``); :class:`GenerationRequest` asks
+for greedy text (``generate``). An adapter implements what it can; its
+*capabilities* say which, and a scorer that needs something the model cannot do
+is skipped with the reason instead of crashing. Everything else is optional and
+discovered with ``getattr``, which keeps a black-box adapter (an HTTP endpoint,
+an ensemble) a dozen lines long.
+
+Every request carries ``meta``: where it comes from (suite, item id, variant).
+Adapters may read it (a test adapter looks up the answer key there); it is never
+part of the prediction cache key, so it cannot change which answer is served.
 
 Examples:
     A minimal adapter over any scoring function::
@@ -28,9 +36,22 @@ Examples:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Protocol, runtime_checkable
+
+CHOICE_LOGPROBS = "choice_logprobs"
+"""Full log-likelihood of any continuation (``loglikelihood``): letter and option-text scoring."""
+TOPK_LOGPROBS = "topk_logprobs"
+"""Only the top-k next-token log-probabilities (many serving APIs); continuations outside
+the top k come back as ``-inf``."""
+GENERATE = "generate"
+"""Greedy text generation (``generate``)."""
+CAPABILITIES = (CHOICE_LOGPROBS, TOPK_LOGPROBS, GENERATE)
+
+
+def _no_meta() -> Mapping[str, Any]:
+    return {}
 
 
 @dataclass(frozen=True)
@@ -41,10 +62,32 @@ class ChoiceRequest:
     and reuse it for every option (the plugin's HF adapter does, through the KV cache).
     """
 
+    kind: ClassVar[str] = "choice"
     context: str
     """Everything the model conditions on, already rendered (chat template applied)."""
     continuations: tuple[str, ...]
     """Candidate answers, e.g. ``(" A", " B", " C", " D")`` or ``(" yes", " no", " maybe")``."""
+    meta: Mapping[str, Any] = field(default_factory=_no_meta, compare=False)
+    """Where the request comes from (``suite``, ``item``, ``variant``); not part of the cache key."""
+
+    def identity(self) -> list[Any]:
+        """What the prediction cache key is made of (everything but ``meta``)."""
+        return [self.kind, self.context, list(self.continuations)]
+
+
+@dataclass(frozen=True)
+class GenerationRequest:
+    """Greedy generation from a context, up to a token limit or a stop string."""
+
+    kind: ClassVar[str] = "generate"
+    context: str
+    max_new_tokens: int = 64
+    stop: tuple[str, ...] = ()
+    """Generation is cut before the earliest occurrence of any of these strings."""
+    meta: Mapping[str, Any] = field(default_factory=_no_meta, compare=False)
+
+    def identity(self) -> list[Any]:
+        return [self.kind, self.context, self.max_new_tokens, list(self.stop)]
 
 
 @dataclass(frozen=True)
@@ -58,22 +101,32 @@ class ChoiceResult:
     is_greedy: tuple[bool, ...] = ()
     """Whether greedy decoding would have produced each continuation exactly."""
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         return {"logprobs": list(self.logprobs), "num_tokens": list(self.num_tokens), "is_greedy": list(self.is_greedy)}
 
     @classmethod
-    def from_json(cls, data: dict) -> ChoiceResult:
+    def from_json(cls, data: Mapping[str, Any]) -> ChoiceResult:
         return cls(tuple(data["logprobs"]), tuple(data.get("num_tokens", ())), tuple(data.get("is_greedy", ())))
 
 
 @dataclass(frozen=True)
-class GenerationRequest:
-    """Greedy generation from a context (used by generation scoring)."""
+class GenerationResult:
+    """The text generated for one :class:`GenerationRequest` (stop string excluded)."""
 
-    context: str
-    max_new_tokens: int = 64
-    stop: tuple[str, ...] = ()
+    text: str
 
+    def to_json(self) -> dict[str, Any]:
+        return {"text": self.text}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> GenerationResult:
+        return cls(str(data["text"]))
+
+
+Request = ChoiceRequest | GenerationRequest
+Result = ChoiceResult | GenerationResult
+RESULT_TYPES: dict[str, type[ChoiceResult] | type[GenerationResult]] = {"choice": ChoiceResult, "generate": GenerationResult}
+"""Result type of each request kind."""
 
 ProgressCallback = Callable[[int, int], None]
 """Called as ``progress(done, total)`` while an adapter works through a call."""
@@ -84,28 +137,41 @@ class ModelAdapter(Protocol):
     """What the plugin needs from a model.
 
     Attributes:
-        name: shown in reports and used to derive the default baseline profile.
-        fingerprint: identity of the weights (and tokenizer) for the prediction
-            cache. Two adapters with the same fingerprint must give the same
-            scores. ``None`` means "unknown": predictions are then shared only
-            within one test run, never across runs.
+        name: shown in reports and used to derive the default baseline profile
+            (optional; the class name otherwise).
+        fingerprint: identity of the weights (and tokenizer, chat template) for the
+            prediction cache. Two adapters with the same fingerprint must give the
+            same scores. ``None`` (or absent) means "unknown": predictions are then
+            shared only within one test run, never across runs.
 
-    Optional methods, used when present:
+    Methods, each optional, at least one of the first two required:
+        ``loglikelihood(requests: list[ChoiceRequest]) -> list[ChoiceResult]``; if it
+            accepts a ``progress`` keyword, it is passed a :data:`ProgressCallback`.
+        ``generate(requests: list[GenerationRequest]) -> list[str]``: greedy text.
+        ``capabilities``: a set of :data:`CAPABILITIES`; by default derived from the
+            two methods above (an adapter backed by a top-k API says ``{"topk_logprobs"}``).
         ``format_chat(messages) -> str | None``: apply the model's chat template
             with the assistant turn opened; ``None`` when there is none.
-        ``generate(requests) -> list[str]``: greedy generations.
-        ``loglikelihood(requests, progress=callback)``: if the method accepts a
-            ``progress`` keyword, it is passed a :data:`ProgressCallback`.
-        ``describe() -> str``: one line for the report header (device, dtype).
+        ``describe() -> str``: one line for the report (device, dtype).
         ``close()``: release memory at the end of the session.
     """
-
-    name: str
-    fingerprint: str | None
 
     def loglikelihood(self, requests: Sequence[ChoiceRequest]) -> list[ChoiceResult]:
         """Score every continuation of every request; results in request order."""
         ...
+
+
+def capabilities_of(adapter: object) -> frozenset[str]:
+    """What an adapter can do: its ``capabilities`` attribute, or what its methods imply."""
+    declared = getattr(adapter, "capabilities", None)
+    if declared is not None:
+        return frozenset(str(c) for c in declared)
+    found = set()
+    if callable(getattr(adapter, "loglikelihood", None)):
+        found.add(CHOICE_LOGPROBS)
+    if callable(getattr(adapter, "generate", None)):
+        found.add(GENERATE)
+    return frozenset(found)
 
 
 class AdapterError(RuntimeError):

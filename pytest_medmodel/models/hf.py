@@ -29,6 +29,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from .base import AdapterError, ChoiceRequest, ChoiceResult, GenerationRequest, ProgressCallback
+from .devices import is_out_of_memory
+from .hf_generate import adds_bos, greedy_generate
 
 if TYPE_CHECKING:
     import torch
@@ -142,7 +144,7 @@ class HFCausalLM:
                 try:
                     scored = self._score_batch(batch, prefix)
                 except Exception as exc:  # noqa: BLE001 - re-raised unless it is an OOM
-                    if not _is_oom(exc):
+                    if not is_out_of_memory(exc):
                         raise
                     self._back_off(size, exc)
                     continue
@@ -155,32 +157,13 @@ class HFCausalLM:
         return [r for r in results if r is not None]
 
     def generate(self, requests: Sequence[GenerationRequest]) -> list[str]:
-        """Greedy generation, batched (left padding), stopping at EOS or any stop string."""
-        torch = self._torch
-        out: list[str] = []
-        with torch.inference_mode():
-            for start in range(0, len(requests), 16):
-                chunk = requests[start : start + 16]
-                enc = self.tokenizer([r.context for r in chunk], return_tensors="pt", padding=True, add_special_tokens=self._add_special(chunk[0].context))
-                enc = {k: v.to(self.device) for k, v in enc.items()}
-                generated = self.model.generate(**enc, do_sample=False, max_new_tokens=max(r.max_new_tokens for r in chunk), pad_token_id=self.pad_id)
-                for req, row in zip(chunk, generated[:, enc["input_ids"].shape[1] :]):
-                    text = self.tokenizer.decode(row, skip_special_tokens=True)
-                    for stop in req.stop:
-                        if stop in text:
-                            text = text[: text.index(stop)]
-                    out.append(text)
-        return out
+        """Greedy generation; each request's text is what it would get alone (see :mod:`.hf_generate`)."""
+        return greedy_generate(self.model, self.tokenizer, requests, pad_id=self.pad_id)
 
     def close(self) -> None:
         self.model = None
 
     # ------------------------------------------------------------------ encoding
-
-    def _add_special(self, context: str) -> bool:
-        """Add BOS unless the text already carries it (chat templates usually do)."""
-        bos = self.tokenizer.bos_token
-        return not (bos and context.startswith(bos))
 
     def _encode(self, requests: Sequence[ChoiceRequest]) -> list[_Encoded]:
         """Tokenise like lm-evaluation-harness: continuation tokens are the tail of
@@ -196,7 +179,7 @@ class HFCausalLM:
             if stripped != context:
                 moved = context[len(stripped) :]
                 context, conts = stripped, [moved + c for c in conts]
-            special = self._add_special(context)
+            special = adds_bos(tok, context)
             ctx_ids = tok(context, add_special_tokens=special)["input_ids"]
             wholes = tok([context + c for c in conts], add_special_tokens=special)["input_ids"]
             cont_ids = []
@@ -364,36 +347,3 @@ class HFCausalLM:
         for (b, k, _), lp, g in zip(rest, sums, flags):
             logprobs[b][k] += float(lp.sum())
             greedy[b][k] = greedy[b][k] and bool(g.all())
-
-
-def _is_oom(exc: BaseException) -> bool:
-    name = type(exc).__name__
-    text = str(exc).lower()
-    return name == "OutOfMemoryError" or "out of memory" in text or "can't allocate memory" in text
-
-
-def default_device() -> str:
-    import torch
-
-    if torch.cuda.is_available():
-        return "cuda"
-    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
-        return "mps"
-    return "cpu"
-
-
-def resolve_dtype(name: str, device: str) -> Any:
-    """``auto`` is float32 on CPU and bfloat16 (float16 where unsupported) on a GPU."""
-    import torch
-
-    if name == "auto":
-        if device.startswith("cuda"):
-            return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-        return torch.float32
-    try:
-        dtype = getattr(torch, name)
-    except AttributeError:
-        dtype = None
-    if not isinstance(dtype, torch.dtype):
-        raise AdapterError(f"--medmodel-dtype: unknown dtype '{name}'; use auto, float32, bfloat16 or float16")
-    return dtype

@@ -12,19 +12,16 @@ import csv
 import json
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from .suite import _Checker
+from .schema import DATA_KEYS, DATASET_KEYS, Checker
 
 LOCAL_FORMATS = (".jsonl", ".json", ".csv", ".parquet")
 
 
-def read_rows(checker: _Checker, suite_path: Path, data: Mapping[str, Any]) -> tuple[list[dict[str, Any]], str]:
+def read_rows(checker: Checker, suite_path: Path, data: Mapping[str, Any]) -> tuple[list[dict[str, Any]], str]:
     """Return the raw rows of a suite's data section and a description of the source."""
-    from .suite import _DATA_KEYS, _DATASET_KEYS
-
-    checker.mapping(data, "data", _DATA_KEYS)
+    checker.mapping(data, "data", DATA_KEYS)
     if "path" in data and "dataset" in data:
         raise checker.error("data", "has both 'path' and 'dataset'", "keep one of them")
     if "path" in data:
@@ -33,14 +30,14 @@ def read_rows(checker: _Checker, suite_path: Path, data: Mapping[str, Any]) -> t
             raise checker.error("data.path", f"file not found: {file}", "give a path relative to the suite file")
         return _read_local(checker, file), str(file)
     if "dataset" in data:
-        spec = checker.mapping(data["dataset"], "data.dataset", _DATASET_KEYS)
+        spec = checker.mapping(data["dataset"], "data.dataset", DATASET_KEYS)
         if "path" not in spec:
             raise checker.error("data.dataset.path", "missing", "name the dataset, e.g. path: org/name")
         return _read_dataset(checker, suite_path, spec), f"datasets:{spec['path']}"
     raise checker.error("data", "needs 'path' or 'dataset'", "add data: {path: items.jsonl}")
 
 
-def _read_local(checker: _Checker, file: Path) -> list[dict[str, Any]]:
+def _read_local(checker: Checker, file: Path) -> list[dict[str, Any]]:
     suffix = file.suffix.lower()
     if suffix not in LOCAL_FORMATS:
         raise checker.error("data.path", f"unsupported file type '{suffix}'", f"use one of {', '.join(LOCAL_FORMATS)}")
@@ -50,9 +47,9 @@ def _read_local(checker: _Checker, file: Path) -> list[dict[str, Any]]:
         except ImportError:
             raise checker.error("data.path", "reading Parquet needs pyarrow", "pip install pyarrow") from None
         return pq.read_table(file).to_pylist()
-    text = file.read_text(encoding="utf-8")
     if suffix == ".csv":
-        return [dict(row) for row in csv.DictReader(text.splitlines())]
+        return _read_csv(checker, file)
+    text = file.read_text(encoding="utf-8")
     if suffix == ".json":
         try:
             value = json.loads(text)
@@ -79,7 +76,21 @@ def _read_local(checker: _Checker, file: Path) -> list[dict[str, Any]]:
     return rows
 
 
-def _read_dataset(checker: _Checker, suite_path: Path, spec: Mapping[str, Any]) -> list[dict[str, Any]]:
+def _read_csv(checker: Checker, file: Path) -> list[dict[str, Any]]:
+    """A CSV file with a header row, as Excel and pandas write it.
+
+    The csv module parses the file itself (``newline=""``), so quoted cells may hold
+    line breaks, and ``utf-8-sig`` drops the byte-order mark Excel puts first, which
+    would otherwise become part of the first column's name.
+    """
+    with open(file, encoding="utf-8-sig", newline="") as handle:
+        try:
+            return [dict(row) for row in csv.DictReader(handle)]
+        except csv.Error as exc:
+            raise checker.error("data.path", f"{file.name} is not valid CSV ({exc})", "fix the file") from None
+
+
+def _read_dataset(checker: Checker, suite_path: Path, spec: Mapping[str, Any]) -> list[dict[str, Any]]:
     try:
         import datasets
     except ImportError:

@@ -1,0 +1,184 @@
+"""The reporting process: collects what tests found, writes baselines, and builds the run summary.
+
+One :class:`Controller` lives in the process that sees every test report: a
+serial run, or the xdist controller (workers send their reports there). It reads
+item scores and gate verdicts off the reports (:mod:`pytest_medmodel.wire`),
+merges what each worker knows at its end, then, once, at the end of the run:
+builds the :class:`~pytest_medmodel.report.summary.RunSummary` (comparisons
+against the baselines as they were before this run) and, on ``--snapshot-update``,
+writes the baselines. A serial and a parallel run therefore write the same bytes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from .baseline import Baseline, BaselineError, baseline_path, merge_baseline, read_baseline, relative_to, write_baseline
+from .gates.comparison import compare
+from .metrics.base import compute
+from .records import ItemScore
+from .report.summary import GateVerdict, ModelSummary, RunSummary, SuiteSummary
+from .runstats import RunStats
+from .settings import Settings
+from .suite.types import ORIGINAL, is_suite_path
+from .wire import GATE, ITEM, VERDICT, read
+
+class Controller:
+    """Report intake, worker output merge, baseline writing and the run summary."""
+
+    def __init__(self, config: pytest.Config, settings: Settings) -> None:
+        self.config = config
+        self.settings = settings
+        self.scores: dict[str, dict[str, ItemScore]] = {}
+        self.verdicts: dict[str, list[GateVerdict]] = {}
+        self.gate_views: dict[str, SuiteSummary] = {}
+        self.errors: list[str] = []
+        self.suite_info: dict[str, dict[str, Any]] = {}
+        self.models: list[dict[str, Any]] = []
+        self.stats = RunStats()
+        self.model_seconds = 0.0
+        self.run_ids: set[str] = set()
+        self.updates: list[str] = []
+        self.summary: RunSummary | None = None
+
+    # ------------------------------------------------------------------ intake (a pytest plugin object)
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        """Collect what tests found (serial run, or xdist controller receiving worker reports)."""
+        if not is_suite_path(report.nodeid.split("::", 1)[0]):
+            return
+        if report.failed and read(report, VERDICT) is None:
+            self.errors.append(f"{report.nodeid} ({report.when}): {_first_line(report)}")
+        item = read(report, ITEM)
+        if item is not None:
+            score = ItemScore.from_json(item["score"])
+            self.scores.setdefault(item["suite"], {})[score.item_key] = score
+        gate = read(report, GATE)
+        if gate is not None:
+            self.verdicts.setdefault(gate["suite"], []).append(GateVerdict(gate["gate"], gate["status"], gate["message"]))
+            self.gate_views.setdefault(gate["suite"], SuiteSummary.from_json(gate["summary"]))
+
+    def merge_output(self, output: Mapping[str, Any]) -> None:
+        """What one test process knew at its end (an xdist worker's ``workeroutput``)."""
+        if output.get("model"):
+            self.models.append(dict(output["model"]))
+        self.stats.merge(output.get("stats") or {})
+        self.model_seconds = max(self.model_seconds, float(output.get("model_seconds") or 0.0))
+        for key, info in (output.get("suites") or {}).items():
+            self.suite_info.setdefault(key, dict(info))
+        if output.get("run_id"):
+            self.run_ids.add(str(output["run_id"]))
+
+    def reporting_model(self) -> dict[str, Any] | None:
+        """The model every test process used (None if none was used, or if they disagree)."""
+        if len({(m["fingerprint"], m["profile"]) for m in self.models}) != 1:
+            return None
+        return self.models[0]
+
+    # ------------------------------------------------------------------ end of run
+
+    def finish(self, exitstatus: int) -> RunSummary:
+        """Build the summary (before any write, so it shows what an update replaces), then update baselines."""
+        model = self.reporting_model()
+        summary = RunSummary(
+            suites=self._suite_rows(model),
+            model=ModelSummary(**model) if model else None,
+            inference=self.stats,
+            model_seconds=self.model_seconds,
+            errors=self.errors,
+        )
+        if self.settings.update and self.scores:
+            self._update_baselines(exitstatus, model)
+        summary.updates = self.updates
+        self.summary = summary
+        return summary
+
+    def _suite_rows(self, model: Mapping[str, Any] | None) -> list[SuiteSummary]:
+        rows = []
+        for suite_key in sorted(set(self.scores) | set(self.gate_views)):
+            info = self.suite_info.get(suite_key)
+            verdicts = self.verdicts.get(suite_key, [])
+            if suite_key in self.scores and info is not None and model is not None:
+                scores = self.scores[suite_key]
+                comparison = compare(
+                    suite=info["name"],
+                    profile=model["profile"],
+                    scores=scores,
+                    baseline=_read_quietly(self._path(model, info)),
+                    suite_keys=info["keys"],
+                    model_fingerprint=model["fingerprint"],
+                    suite_fingerprint=info["fingerprint"],
+                )
+                originals = [s for s in scores.values() if s.variant == ORIGINAL]
+                rows.append(SuiteSummary(suite_key, info["name"], comparison.stats(), compute(originals, info["metrics"]), verdicts))
+            elif suite_key in self.gate_views:
+                view = self.gate_views[suite_key]
+                rows.append(SuiteSummary(view.key, view.name, view.stats, view.metrics, verdicts))
+        return rows
+
+    def _update_baselines(self, exitstatus: int, model: Mapping[str, Any] | None) -> None:
+        if self.errors:
+            self.updates.append(
+                f"baselines left untouched: {len(self.errors)} test(s) hit a model or data error "
+                f"(first: {self.errors[0]}); fix it and run --snapshot-update again"
+            )
+            return
+        if exitstatus == pytest.ExitCode.INTERRUPTED:
+            self.updates.append("baselines left untouched: the run was interrupted")
+            return
+        if model is None:
+            if self.models:
+                self.updates.append(f"baselines left untouched: workers disagree about the model ({self.models})")
+            return
+        for suite_key in sorted(self.scores):
+            info = self.suite_info.get(suite_key)
+            if info is not None:
+                self.updates.extend(self._update_one(model, info, self.scores[suite_key]))
+
+    def _update_one(self, model: Mapping[str, Any], info: Mapping[str, Any], scores: Mapping[str, ItemScore]) -> list[str]:
+        path = self._path(model, info)
+        where = relative_to(path, self.config.rootpath)
+        notes = []
+        try:
+            old = read_baseline(path)
+        except BaselineError as exc:
+            old = None
+            notes.append(f"{where}: was unreadable ({exc}); recorded afresh from this run")
+        new, added, changed, dropped = merge_baseline(
+            old,
+            suite=info["name"],
+            profile=model["profile"],
+            model_name=model["name"],
+            model_fingerprint=model["fingerprint"],
+            suite_fingerprint=info["fingerprint"],
+            scoring=info["scoring"],
+            suite_keys=info["keys"],
+            scores=scores,
+        )
+        written = write_baseline(path, new)
+        parts = [f"{len(added)} added" if added else "", f"{len(changed)} changed" if changed else "", f"{len(dropped)} stale dropped" if dropped else ""]
+        what = ", ".join(p for p in parts if p)
+        state = ("written" if old is None else "updated") if written else "unchanged"
+        return [*notes, f"{where}: {state}" + (f" ({what})" if what and written else "")]
+
+    def _path(self, model: Mapping[str, Any], info: Mapping[str, Any]) -> Path:
+        return baseline_path(self.settings.baseline_dir, model["profile"], info["name"])
+
+def _read_quietly(path: Path) -> Baseline | None:
+    """The baseline for the summary; an unreadable file was already reported by its tests."""
+    try:
+        return read_baseline(path)
+    except BaselineError:
+        return None
+
+
+def _first_line(report: pytest.TestReport) -> str:
+    text = report.longreprtext.strip().splitlines() if report.longrepr else []
+    for line in reversed(text):
+        if line.startswith("E "):
+            return line[1:].strip()
+    return text[-1] if text else "error"

@@ -1,0 +1,107 @@
+"""The paired accuracy gate: fails only when a drop is both large and real.
+
+Large: more than ``max_drop`` (absolute). Real: a one-sided exact McNemar test
+on the regressed/improved counts gives p < ``alpha``. Either alone is noise or a
+rounding error, not a regression. ``min_accuracy`` adds an absolute floor.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from ..stats import wilson_interval
+from ..suite.schema import Param
+from .base import GateContext, GateResult, gate
+from .comparison import SHOWN
+
+PARAMS = {
+    "max_drop": Param((int, float), "a number between 0 and 1", 0.02, fraction=True),
+    "alpha": Param((int, float), "a number between 0 and 1", 0.05, fraction=True),
+    "min_accuracy": Param((int, float, type(None)), "a number between 0 and 1", None, fraction=True),
+}
+
+
+def _check(settings: Mapping[str, Any]) -> tuple[str, str, str] | None:
+    if settings["alpha"] <= 0:
+        return ("alpha", "must be above 0", "write a level such as 0.05")
+    return None
+
+
+@gate("accuracy", params=PARAMS, default=True, check=_check)
+def accuracy(ctx: GateContext) -> GateResult:
+    """Decide the accuracy gate; the message reads like a review comment."""
+    c = ctx.comparison
+    max_drop, alpha, floor = ctx.settings["max_drop"], ctx.settings["alpha"], ctx.settings["min_accuracy"]
+    lines: list[str] = []
+    failed = False
+    if floor is not None and c.n:
+        low, high = wilson_interval(c.correct, c.n)
+        current = c.correct / c.n
+        if current < floor:
+            failed = True
+            lines.append(f"accuracy {_pct(current)} [{_pct(low)}, {_pct(high)}] on {c.n} items is below the floor min_accuracy {_pct(floor)}")
+    numbers = _numbers(ctx)
+    if not c.has_baseline:
+        message = (
+            f"no baseline for suite {c.suite} (profile {c.profile}) at {ctx.baseline_location}; record one with --snapshot-update and commit it"
+        )
+        return GateResult("accuracy", "failed", "\n".join(lines) if failed else message, numbers)
+    if not c.paired:
+        if failed:
+            return GateResult("accuracy", "failed", "\n".join(lines + c.warnings), numbers)
+        message = f"no items in common with the baseline at {ctx.baseline_location} ({len(c.new)} new, {len(c.changed)} changed)"
+        return GateResult("accuracy", "skipped", message, numbers)
+    stats = c.stats()
+    drop = -(stats.delta or 0.0)
+    p = stats.p_value
+    significant = p < alpha
+    b_low, b_high = wilson_interval(c.baseline_correct, c.paired)
+    n_low, n_high = wilson_interval(c.current_correct, c.paired)
+    headline = (
+        f"accuracy on {c.paired} paired items: baseline {_pct(stats.baseline_accuracy)} [{_pct(b_low)}, {_pct(b_high)}] -> "
+        f"current {_pct(stats.paired_accuracy)} [{_pct(n_low)}, {_pct(n_high)}] (95% Wilson), "
+        f"{_signed_points(stats.delta)} (max_drop {max_drop * 100:.1f} points)"
+    )
+    verdict = "significant" if significant else "not significant"
+    stats_line = f"regressed {stats.regressed}, improved {stats.improved}; one-sided exact McNemar p = {_p(p)} (alpha {alpha:g}): {verdict}"
+    if drop > max_drop + 1e-12 and significant:
+        failed = True
+        lines.insert(0, f"accuracy dropped on suite {c.suite} (profile {c.profile})")
+    lines += [headline, stats_line]
+    if c.regressed:
+        shown = ", ".join(f"{i} {a}->{b}" for i, a, b in c.regressed[:SHOWN])
+        more = f" (+{len(c.regressed) - SHOWN} more)" if len(c.regressed) > SHOWN else ""
+        lines.append(f"regressed items (baseline->current answer): {shown}{more}")
+    lines += c.warnings
+    return GateResult("accuracy", "failed" if failed else "passed", "\n".join(lines), numbers)
+
+
+def _numbers(ctx: GateContext) -> dict[str, float | int | None]:
+    stats = ctx.comparison.stats()
+    return {
+        "n": stats.n,
+        "accuracy": _round(stats.accuracy),
+        "paired": stats.paired,
+        "baseline_accuracy": _round(stats.baseline_accuracy),
+        "delta": _round(stats.delta),
+        "regressed": stats.regressed,
+        "improved": stats.improved,
+        "p_value": _round(stats.p_value, 6),
+    }
+
+
+def _round(value: float | None, digits: int = 4) -> float | None:
+    return None if value is None else round(value, digits)
+
+
+def _pct(value: float | None) -> str:
+    return "n/a" if value is None else f"{value * 100:.1f}%"
+
+
+def _signed_points(delta: float | None) -> str:
+    return "n/a" if delta is None else f"{delta * 100:+.1f} points"
+
+
+def _p(p: float) -> str:
+    return f"{p:.4f}" if p >= 1e-4 else f"{p:.1e}"

@@ -1,0 +1,97 @@
+"""Gates: rules over current scores and the baseline that pass or fail the build.
+
+A gate is one registered function that receives a :class:`GateContext` (the suite,
+the paired comparison, every score, the baseline and the gate's settings from the
+suite file) and returns a :class:`GateResult`. A suite runs the gates it lists
+under ``gates:``, plus every gate registered with ``default=True`` (accuracy);
+each becomes a ``gate[<name>]`` test.
+
+Examples:
+    A gate with one setting::
+
+        @gate("min_items", params={"at_least": Param((int,), "a whole number", 10)})
+        def min_items(ctx: GateContext) -> GateResult:
+            n = ctx.comparison.n
+            ok = n >= ctx.settings["at_least"]
+            return GateResult("min_items", "passed" if ok else "failed", f"{n} items evaluated")
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from ..baseline import Baseline
+from ..records import ItemScore
+from ..registry import Registry, origin_of
+from ..suite.schema import Param
+from ..suite.types import Suite
+from .comparison import Comparison
+
+GateStatus = Literal["passed", "failed", "skipped"]
+
+
+@dataclass(frozen=True)
+class GateContext:
+    """Everything a gate may look at (read-only)."""
+
+    suite: Suite
+    comparison: Comparison
+    """Current run versus baseline on the original items (paired)."""
+    scores: Mapping[str, ItemScore]
+    """Every selected variant's score, by key."""
+    baseline: Baseline | None
+    baseline_location: str
+    """Where the baseline file is (or would be), relative to the project root."""
+    settings: Mapping[str, Any]
+    """This gate's settings from the suite file, defaults filled in."""
+
+
+@dataclass(frozen=True)
+class GateResult:
+    """A gate's verdict; the message reads like a review comment."""
+
+    gate: str
+    status: GateStatus
+    message: str
+    numbers: Mapping[str, float | int | str | None] = field(default_factory=dict)
+    """Figures worth a CI reader's eye; they become JUnit properties of the gate test."""
+
+
+Evaluate = Callable[[GateContext], GateResult]
+Check = Callable[[Mapping[str, Any]], "tuple[str, str, str] | None"]
+"""Extra validation of settings: None, or (key, problem, fix) for a one-line suite error."""
+
+
+@dataclass(frozen=True)
+class Gate:
+    """A registered gate."""
+
+    name: str
+    evaluate: Evaluate
+    params: Mapping[str, Param] = field(default_factory=dict)
+    default: bool = False
+    """Every suite runs it, whether or not its ``gates:`` section names it."""
+    check: Check | None = None
+
+
+GATES: Registry[Gate] = Registry("gate")
+
+
+def gate(name: str, *, params: Mapping[str, Param] | None = None, default: bool = False, check: Check | None = None) -> Callable[[Evaluate], Evaluate]:
+    """Register the decorated ``evaluate(ctx) -> GateResult`` function as gate ``name``."""
+
+    def register(evaluate: Evaluate) -> Evaluate:
+        GATES.register(name, Gate(name, evaluate, dict(params or {}), default, check), origin_of(evaluate))
+        return evaluate
+
+    return register
+
+
+def run_gate(ctx: GateContext, name: str) -> GateResult:
+    """Evaluate the gate called ``name``; the result always names that gate."""
+    result = GATES.get(name).evaluate(ctx)
+    if result.gate != name:
+        raise ValueError(f"gate '{name}' returned a result for '{result.gate}'")
+    return result

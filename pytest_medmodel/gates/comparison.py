@@ -1,0 +1,174 @@
+"""Pairing a run's item scores with the baseline's entries, the evidence every gate reads.
+
+A comparison is *paired*: only items present in both the current run and the
+baseline (with unchanged content) count, so ``-k`` and ``--medmodel-limit`` runs
+compare like with like.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..baseline import Baseline
+from ..records import BaselineEntry, ItemScore
+from ..stats import mcnemar_one_sided
+from ..suite.types import ORIGINAL
+
+SHOWN = 8
+"""How many item ids a message lists before "(+N more)"."""
+
+
+@dataclass(frozen=True)
+class PairedStats:
+    """The numbers of a comparison, without item lists: plain data for summaries and reports."""
+
+    n: int
+    """Items evaluated in this run."""
+    correct: int
+    has_baseline: bool
+    paired: int = 0
+    baseline_correct: int = 0
+    """Correct in the baseline, among paired items."""
+    current_correct: int = 0
+    """Correct now, among paired items."""
+    regressed: int = 0
+    improved: int = 0
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def accuracy(self) -> float | None:
+        return self.correct / self.n if self.n else None
+
+    @property
+    def baseline_accuracy(self) -> float | None:
+        return self.baseline_correct / self.paired if self.paired else None
+
+    @property
+    def paired_accuracy(self) -> float | None:
+        return self.current_correct / self.paired if self.paired else None
+
+    @property
+    def delta(self) -> float | None:
+        return (self.current_correct - self.baseline_correct) / self.paired if self.paired else None
+
+    @property
+    def p_value(self) -> float:
+        """One-sided exact McNemar p-value that the model got worse."""
+        return mcnemar_one_sided(self.regressed, self.improved)
+
+    def to_json(self) -> dict[str, Any]:
+        data = dict(self.__dict__)
+        data["warnings"] = list(self.warnings)
+        return data
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> PairedStats:
+        fields = dict(data)
+        fields["warnings"] = tuple(fields.get("warnings", ()))
+        return cls(**fields)
+
+
+@dataclass
+class Comparison:
+    """Current run versus baseline for one suite and one variant (the original by default)."""
+
+    suite: str
+    profile: str
+    n: int
+    correct: int
+    has_baseline: bool
+    paired: int = 0
+    baseline_correct: int = 0
+    current_correct: int = 0
+    regressed: list[tuple[str, str, str]] = field(default_factory=list)
+    """(item id, baseline answer, current answer) for items that were right and are now wrong."""
+    improved: list[tuple[str, str, str]] = field(default_factory=list)
+    new: list[str] = field(default_factory=list)
+    """Evaluated items with no baseline entry."""
+    changed: list[str] = field(default_factory=list)
+    """Evaluated items whose content changed since the baseline was recorded (not compared)."""
+    stale: list[str] = field(default_factory=list)
+    """Baseline entries whose items are no longer in the suite."""
+    warnings: list[str] = field(default_factory=list)
+
+    def stats(self) -> PairedStats:
+        return PairedStats(
+            n=self.n,
+            correct=self.correct,
+            has_baseline=self.has_baseline,
+            paired=self.paired,
+            baseline_correct=self.baseline_correct,
+            current_correct=self.current_correct,
+            regressed=len(self.regressed),
+            improved=len(self.improved),
+            warnings=tuple(self.warnings),
+        )
+
+
+def compare(
+    *,
+    suite: str,
+    profile: str,
+    scores: Mapping[str, ItemScore],
+    baseline: Baseline | None,
+    suite_keys: Sequence[str],
+    model_fingerprint: str | None,
+    suite_fingerprint: str,
+    variant: str = ORIGINAL,
+) -> Comparison:
+    """Pair this run's scores of one variant with the baseline's entries.
+
+    ``suite_keys`` are every key the suite defines now (stale entries are the rest).
+    """
+    mine = {key: s for key, s in scores.items() if s.variant == variant}
+    c = Comparison(suite=suite, profile=profile, n=len(mine), correct=sum(1 for s in mine.values() if s.correct), has_baseline=baseline is not None)
+    if baseline is None:
+        c.new = sorted(mine)
+        return c
+    known = set(suite_keys)
+    c.stale = sorted(k for k in baseline.items if k not in known)
+    for key in sorted(mine):
+        now = mine[key]
+        then = baseline.entry(key)
+        if then is None:
+            c.new.append(key)
+        elif then.content_hash != now.content_hash:
+            c.changed.append(key)
+        else:
+            _pair(c, key, now, then)
+    c.warnings.extend(_warnings(c, baseline, model_fingerprint, suite_fingerprint))
+    return c
+
+
+def _pair(c: Comparison, key: str, now: ItemScore, then: BaselineEntry) -> None:
+    c.paired += 1
+    c.baseline_correct += then.correct
+    c.current_correct += now.correct
+    if then.correct and not now.correct:
+        c.regressed.append((key, then.shown, now.shown))
+    elif now.correct and not then.correct:
+        c.improved.append((key, then.shown, now.shown))
+
+
+def _warnings(c: Comparison, baseline: Baseline, model_fingerprint: str | None, suite_fingerprint: str) -> list[str]:
+    out = []
+    if baseline.model_fingerprint != model_fingerprint:
+        out.append(
+            f"model fingerprint differs from the baseline's ({baseline.model_fingerprint or 'none'} recorded by "
+            f"{baseline.model_name or 'unknown'}, now {model_fingerprint or 'none'}): comparing a different model or precision"
+        )
+    if baseline.suite_fingerprint != suite_fingerprint:
+        out.append("suite fingerprint differs from the baseline's (prompt, scoring or items changed since it was recorded)")
+    if c.changed:
+        out.append(f"{len(c.changed)} item(s) changed since the baseline and were not compared: {list_ids(c.changed)}")
+    if c.stale:
+        entries = "entry" if len(c.stale) == 1 else "entries"
+        out.append(f"{len(c.stale)} stale baseline {entries} (item no longer in the suite; dropped on --snapshot-update): {list_ids(c.stale)}")
+    return out
+
+
+def list_ids(ids: Sequence[str]) -> str:
+    shown = ", ".join(ids[:SHOWN])
+    return shown + (f" (+{len(ids) - SHOWN} more)" if len(ids) > SHOWN else "")

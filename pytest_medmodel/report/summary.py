@@ -1,0 +1,103 @@
+"""The run summary: everything a report shows, as plain serialisable data.
+
+The terminal summary (and every report format after it) reads only this object,
+never the plugin's internals, so a report can be rendered from a JSON file as
+well as from a live run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..gates.comparison import PairedStats
+from ..runstats import RunStats
+
+
+@dataclass(frozen=True)
+class GateVerdict:
+    gate: str
+    status: str
+    """``passed``, ``failed``, ``skipped`` or ``accepted`` (a failure accepted by --snapshot-update)."""
+    message: str = ""
+
+
+@dataclass
+class SuiteSummary:
+    """One suite's row: paired statistics against its baseline, metrics and gate verdicts."""
+
+    key: str
+    """The suite file's test id, e.g. ``suites/general_medicine.suite.yaml``."""
+    name: str
+    stats: PairedStats
+    metrics: dict[str, Any] = field(default_factory=dict)
+    """Suite metrics worth a line of their own (``acc``, ``acc_norm``, ``option_mass``)."""
+    gates: list[GateVerdict] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "key": self.key,
+            "name": self.name,
+            "stats": self.stats.to_json(),
+            "metrics": dict(self.metrics),
+            "gates": [g.__dict__ for g in self.gates],
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> SuiteSummary:
+        return cls(
+            key=str(data["key"]),
+            name=str(data["name"]),
+            stats=PairedStats.from_json(data["stats"]),
+            metrics=dict(data.get("metrics", {})),
+            gates=[GateVerdict(**g) for g in data.get("gates", [])],
+        )
+
+
+@dataclass
+class ModelSummary:
+    name: str
+    fingerprint: str | None
+    profile: str
+    description: str
+
+    def to_json(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+@dataclass
+class RunSummary:
+    """What a run found and did."""
+
+    suites: list[SuiteSummary] = field(default_factory=list)
+    model: ModelSummary | None = None
+    inference: RunStats = field(default_factory=RunStats)
+    model_seconds: float = 0.0
+    """Model load time (the slowest worker's)."""
+    updates: list[str] = field(default_factory=list)
+    """What ``--snapshot-update`` wrote, kept, or refused to write, one line each."""
+    errors: list[str] = field(default_factory=list)
+    """Tests that hit a model or data error."""
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "suites": [s.to_json() for s in self.suites],
+            "model": self.model.to_json() if self.model else None,
+            "inference": self.inference.to_json(),
+            "model_seconds": round(self.model_seconds, 3),
+            "updates": list(self.updates),
+            "errors": list(self.errors),
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> RunSummary:
+        model = data.get("model")
+        return cls(
+            suites=[SuiteSummary.from_json(s) for s in data.get("suites", [])],
+            model=ModelSummary(**model) if model else None,
+            inference=RunStats.from_json(data.get("inference", {})),
+            model_seconds=float(data.get("model_seconds", 0.0)),
+            updates=list(data.get("updates", [])),
+            errors=list(data.get("errors", [])),
+        )

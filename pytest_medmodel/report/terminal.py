@@ -1,0 +1,90 @@
+"""The terminal summary: one row per suite, then what the run did and wrote."""
+
+from __future__ import annotations
+
+from ..stats import wilson_interval
+from .summary import RunSummary, SuiteSummary
+
+LOW_OPTION_MASS = 0.5
+"""Below this mean probability on the scored options, accuracy says more about the
+prompt format than about medical knowledge."""
+
+HEADER = ("suite", "n", "accuracy [95% CI]", "baseline", "delta", "regr/impr", "p", "gate")
+
+
+def summary_lines(summary: RunSummary) -> list[str]:
+    """The lines under ``medmodel summary`` (none when nothing ran)."""
+    if not summary.suites and not summary.updates and not summary.errors:
+        return []
+    lines = _table(summary.suites)
+    for suite in summary.suites:
+        lines.extend(_suite_notes(suite))
+    if summary.model is not None:
+        lines.append(f"model: {summary.model.description}; profile {summary.model.profile}")
+    if summary.inference.shards_computed or summary.inference.requests_cached:
+        lines.append(_inference_line(summary))
+    lines.extend(summary.updates)
+    return lines
+
+
+def _table(suites: list[SuiteSummary]) -> list[str]:
+    if not suites:
+        return []
+    rows = [HEADER]
+    for suite in suites:
+        s = suite.stats
+        low, high = wilson_interval(s.correct, s.n) if s.n else (0.0, 1.0)
+        accuracy = f"{_pct(s.accuracy)} [{_pct(low)}, {_pct(high)}]" if s.n else "n/a"
+        if s.paired:
+            baseline, delta = _pct(s.baseline_accuracy), f"{(s.delta or 0.0) * 100:+.1f}"
+            flips, p = f"{s.regressed}/{s.improved}", f"{s.p_value:.3g}"
+        else:
+            baseline = "none" if not s.has_baseline else "no overlap"
+            delta = flips = p = "-"
+        rows.append((suite.name, str(s.n), accuracy, baseline, delta, flips, p, _gates(suite)))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(HEADER))]
+    return ["  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in rows]
+
+
+def _gates(suite: SuiteSummary) -> str:
+    if not suite.gates:
+        return "not run"
+    if len(suite.gates) == 1:
+        return suite.gates[0].status
+    return ", ".join(f"{g.gate} {g.status}" for g in suite.gates)
+
+
+def _suite_notes(suite: SuiteSummary) -> list[str]:
+    lines = []
+    metrics = suite.metrics
+    if metrics.get("acc") is not None and metrics.get("acc_norm") is not None:
+        lines.append(
+            f"{suite.name}: acc {_pct(metrics['acc'])}, acc_norm {_pct(metrics['acc_norm'])} "
+            f"on {suite.stats.n} items (lm-evaluation-harness definitions)"
+        )
+    mass = metrics.get("option_mass")
+    if mass is not None:
+        hint = "; low: the model rarely answers in the scored form, check the prompt's labels and answer_prefix" if mass < LOW_OPTION_MASS else ""
+        lines.append(f"{suite.name}: the scored options hold {_pct(mass)} of the model's probability on average{hint}")
+    lines.extend(f"{suite.name}: {warning}" for warning in suite.stats.warnings)
+    return lines
+
+
+def _inference_line(summary: RunSummary) -> str:
+    stats = summary.inference
+    computed = stats.requests_computed
+    wall = stats.wall_seconds
+    rate = f" ({computed / wall:.1f} items/s)" if computed and wall > 0 else ""
+    line = (
+        f"inference: {stats.shards_computed} shard(s), {computed} item(s) computed in {wall:.1f} s{rate}; "
+        f"{stats.requests_cached} read from the prediction cache"
+    )
+    if summary.model_seconds >= 0.1:
+        line += f"; model load {summary.model_seconds:.1f} s"
+    if stats.oom_backoffs:
+        line += f"; {stats.oom_backoffs} out-of-memory back-off(s)"
+    return line
+
+
+def _pct(value: float | None) -> str:
+    return "n/a" if value is None else f"{value * 100:.1f}%"

@@ -1,0 +1,104 @@
+"""The prediction cache: results stored by a key of the model's identity and the request.
+
+lm-evaluation-harness keys its response cache without the model (issues #2715,
+#4063), so a second checkpoint silently gets the first one's scores. Here every
+key starts with the model's fingerprint (a hash of its weights, tokenizer, dtype
+and device kind), so a different model can never be served these answers.
+
+Two stores share one interface: :class:`SQLiteStore`, one file that every xdist
+worker opens (WAL mode), and :class:`MemoryStore` for a single process (plain
+Python use, tests).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any, Protocol
+
+from .locks import file_lock
+from .models.base import Request
+
+CACHE_FORMAT = "pytest-medmodel-cache-v2"
+"""Bumped whenever the meaning of a stored result changes, which empties the cache."""
+
+
+def request_key(identity: str, request: Request) -> str:
+    """Cache key of one request: the model's identity plus everything but the request's ``meta``."""
+    return _key([CACHE_FORMAT, identity, request.identity()])
+
+
+def chat_key(identity: str, messages: Sequence[Mapping[str, str]]) -> str:
+    """Cache key of a rendered chat prompt (the chat template is part of the model's fingerprint)."""
+    return _key([CACHE_FORMAT, identity, "chat", [dict(m) for m in messages]])
+
+
+def _key(payload: Any) -> str:
+    blob = json.dumps(payload, ensure_ascii=False, sort_keys=True)
+    return hashlib.sha256(blob.encode("utf-8")).hexdigest()
+
+
+class Store(Protocol):
+    """Plain-data results by key."""
+
+    def get_many(self, keys: Iterable[str]) -> dict[str, dict[str, Any]]: ...
+
+    def put_many(self, entries: Mapping[str, Mapping[str, Any]]) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class MemoryStore:
+    """A store that lives as long as the process."""
+
+    def __init__(self) -> None:
+        self._data: dict[str, dict[str, Any]] = {}
+
+    def get_many(self, keys: Iterable[str]) -> dict[str, dict[str, Any]]:
+        return {k: self._data[k] for k in keys if k in self._data}
+
+    def put_many(self, entries: Mapping[str, Mapping[str, Any]]) -> None:
+        self._data.update({k: dict(v) for k, v in entries.items()})
+
+    def close(self) -> None:
+        pass
+
+
+class SQLiteStore:
+    """Results in one SQLite file (WAL), shared by every process of a run and by later runs."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        # Switching to WAL does not wait on SQLite's busy timeout: two workers opening a
+        # new file at once get "database is locked". Opening is serialised instead.
+        with file_lock(path.with_name(path.name + ".open.lock")):
+            self._db = sqlite3.connect(str(path), timeout=120, isolation_level=None, check_same_thread=False)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.execute("CREATE TABLE IF NOT EXISTS results (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+
+    def get_many(self, keys: Iterable[str]) -> dict[str, dict[str, Any]]:
+        keys = list(dict.fromkeys(keys))
+        found: dict[str, dict[str, Any]] = {}
+        for start in range(0, len(keys), 500):
+            chunk = keys[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            for key, value in self._db.execute(f"SELECT key, value FROM results WHERE key IN ({marks})", chunk):
+                found[key] = json.loads(value)
+        return found
+
+    def put_many(self, entries: Mapping[str, Mapping[str, Any]]) -> None:
+        rows = [(key, json.dumps(dict(value))) for key, value in entries.items()]
+        with self._db:
+            self._db.execute("BEGIN IMMEDIATE")
+            self._db.executemany("INSERT OR REPLACE INTO results (key, value) VALUES (?, ?)", rows)
+
+    def count(self) -> int:
+        return int(self._db.execute("SELECT COUNT(*) FROM results").fetchone()[0])
+
+    def close(self) -> None:
+        self._db.close()

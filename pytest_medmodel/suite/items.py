@@ -1,0 +1,188 @@
+"""From raw rows to validated :class:`Item` objects: field mapping, ids, choices, answers.
+
+Every row problem is one :class:`SuiteError` line that names the row (and its id
+when it has one), the column, what is wrong and the fix.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from .schema import ANSWER_FORMATS, DEFAULT_FIELDS, FIELD_KEYS, ROW_ID, Checker, kind
+from .types import FIXED_CHOICES, Item, SuiteError
+
+_ITEM_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$")
+
+
+@dataclass(frozen=True)
+class _Columns:
+    """Which columns hold which item field, checked against the data."""
+
+    id: str
+    question: str
+    answer: str
+    context: str | None
+    tags: tuple[str, ...]
+    choices: str | tuple[str, ...] | None
+    """A list column, several columns, or None for tasks with fixed choices."""
+    answer_format: str
+
+
+def build_items(checker: Checker, data: Mapping[str, Any], rows: Sequence[Mapping[str, Any]], task: str, labels: tuple[str, ...]) -> list[Item]:
+    """Validate every row and turn it into an :class:`Item`."""
+    if not rows:
+        raise checker.error("data", "the data source has no rows", "point data at a file with items")
+    columns = _map_columns(checker, data, set(rows[0].keys()), task)
+    items: list[Item] = []
+    seen: dict[str, int] = {}
+    for index, row in enumerate(rows):
+        items.append(_build_item(checker, columns, row, index + 1, seen, task, labels))
+    return items
+
+
+def _map_columns(checker: Checker, data: Mapping[str, Any], columns: set[str], task: str) -> _Columns:
+    fields: dict[str, Any] = dict(DEFAULT_FIELDS)
+    explicit = checker.mapping(data.get("fields", {}), "data.fields", FIELD_KEYS)
+    fields.update(explicit)
+    answer_format = checker.choice(data.get("answer_format", "auto"), "data.answer_format", ANSWER_FORMATS)
+
+    def missing(key: str, column: str) -> SuiteError:
+        close = difflib.get_close_matches(column, sorted(columns), n=1, cutoff=0.6)
+        hint = f"did you mean '{close[0]}'?" if close else f"columns are: {', '.join(sorted(columns))}"
+        return checker.error(f"data.fields.{key}", f"column '{column}' is not in the data", hint)
+
+    for key in ("id", "question", "answer"):
+        if not (key == "id" and fields[key] == ROW_ID) and fields[key] not in columns:
+            raise missing(key, fields[key])
+    context = fields.get("context")
+    if context is not None and context not in columns:
+        if "context" in explicit:
+            raise missing("context", context)
+        context = None
+    tags = fields.get("tags")
+    tags = [tags] if isinstance(tags, str) else list(tags or [])
+    absent = [c for c in tags if c not in columns]
+    if absent:
+        if "tags" in explicit:
+            raise missing("tags", absent[0])
+        tags = []
+    choices = fields.get("choices")
+    if task in FIXED_CHOICES:
+        if "choices" in explicit:
+            fixed = list(FIXED_CHOICES[task])
+            raise checker.error("data.fields.choices", f"task {task} has fixed choices {fixed}", "remove the choices mapping")
+        choices = None
+    else:
+        for column in [choices] if isinstance(choices, str) else list(choices or []):
+            if column not in columns:
+                raise missing("choices", column)
+        choices = choices if isinstance(choices, str) else tuple(choices)
+    return _Columns(fields["id"], fields["question"], fields["answer"], context, tuple(tags), choices, answer_format)
+
+
+def _build_item(checker: Checker, cols: _Columns, row: Mapping[str, Any], row_no: int, seen: dict[str, int], task: str, labels: tuple[str, ...]) -> Item:
+    item_id = f"row-{row_no:05d}" if cols.id == ROW_ID else text_of(row.get(cols.id))
+    where = f"row {row_no}" + (f" (id {item_id})" if item_id else "")
+    if not item_id:
+        raise checker.error(f"{where}: {cols.id}", "item id is empty", "give every row a unique id")
+    if not _ITEM_ID.match(item_id):
+        problem = f"item id '{item_id}' has characters that break test ids"
+        raise checker.error(f"{where}: {cols.id}", problem, "use letters, digits, '_', '.', ':' and '-'")
+    if item_id in seen:
+        problem = f"duplicate item id '{item_id}' (first at row {seen[item_id]})"
+        raise checker.error(f"{where}: {cols.id}", problem, "make item ids unique")
+    seen[item_id] = row_no
+    question = text_of(row.get(cols.question))
+    if not question:
+        raise checker.error(f"{where}: {cols.question}", "question is empty", "fill in the question text")
+    choices = _choices(checker, cols, row, where, task, labels)
+    answer = parse_answer(checker, where, cols.answer, row.get(cols.answer), choices, labels, cols.answer_format, task)
+    context = text_of(row.get(cols.context)) if cols.context else None
+    tags: list[str] = []
+    for column in cols.tags:
+        value = row.get(column)
+        values = value if isinstance(value, (list, tuple)) else [value]
+        tags.extend(text_of(v) for v in values if text_of(v))
+    return Item(item_id, question, choices, answer, context or None, tuple(dict.fromkeys(tags)))
+
+
+def _choices(checker: Checker, cols: _Columns, row: Mapping[str, Any], where: str, task: str, labels: tuple[str, ...]) -> tuple[str, ...]:
+    if cols.choices is None:
+        choices = FIXED_CHOICES[task]
+    elif isinstance(cols.choices, str):
+        value = row.get(cols.choices)
+        if isinstance(value, str):
+            fix = "store choices as a list, or map data.fields.choices to a list of columns"
+            raise checker.error(f"{where}: {cols.choices}", "choices is text, not a list", fix)
+        if not isinstance(value, (list, tuple)):
+            raise checker.error(f"{where}: {cols.choices}", f"choices is {kind(value)}, not a list", "store choices as a list")
+        choices = tuple(text_of(c) for c in value)
+    else:
+        choices = tuple(text_of(row.get(c)) for c in cols.choices)
+        while choices and not choices[-1]:  # separate columns may leave trailing options empty (4 of 5 used)
+            choices = choices[:-1]
+    if len(choices) < 2:
+        raise checker.error(f"{where}: choices", f"has {len(choices)} choice(s)", "give at least two choices")
+    if any(not c for c in choices):
+        raise checker.error(f"{where}: choices", "a choice is empty", "fill in every choice")
+    if len(set(choices)) != len(choices):
+        raise checker.error(f"{where}: choices", "choices repeat", "make the choices distinct")
+    if len(choices) > len(labels):
+        raise checker.error(f"{where}: choices", f"{len(choices)} choices but only {len(labels)} labels", "add labels in prompt.labels")
+    return choices
+
+
+def parse_answer(checker: Checker, where: str, column: str, value: Any, choices: tuple[str, ...], labels: tuple[str, ...], fmt: str, task: str) -> int:
+    """The answer cell as an index into ``choices``, whatever form the data uses."""
+    used = labels[: len(choices)]
+    label_range = f"{used[0]}-{used[-1]}"
+    if value is None or (isinstance(value, str) and not value.strip()):
+        raise checker.error(f"{where}: {column}", "answer is empty", "fill in the answer")
+    text = text_of(value)
+    if fmt == "auto":
+        fmt = _detect_format(value, text, choices, used, task)
+    if fmt in ("index", "index1"):
+        try:
+            number = int(float(text))
+        except ValueError:
+            raise checker.error(f"{where}: {column}", f"answer '{text}' is not a number", "set data.answer_format to letter or text") from None
+        index = number - (1 if fmt == "index1" else 0)
+        if not 0 <= index < len(choices):
+            base = "1-based" if fmt == "index1" else "0-based"
+            problem = f"answer index {number} is not among the {len(choices)} choices ({base})"
+            raise checker.error(f"{where}: {column}", problem, "fix the answer, or set data.answer_format")
+        return index
+    if fmt == "letter":
+        if text not in used:
+            problem = f"answer '{text}' is not among the choices ({label_range})"
+            raise checker.error(f"{where}: {column}", problem, "fix the answer, or set data.answer_format")
+        return used.index(text)
+    lowered = [c.strip().lower() for c in choices]
+    if text.strip().lower() in lowered:
+        return lowered.index(text.strip().lower())
+    shown = ", ".join(choices) if task in FIXED_CHOICES else f"{label_range} or their texts"
+    problem = f"answer '{text}' is not among the choices ({shown})"
+    raise checker.error(f"{where}: {column}", problem, "fix the answer or the field mapping")
+
+
+def _detect_format(value: Any, text: str, choices: tuple[str, ...], labels: tuple[str, ...], task: str) -> str:
+    if isinstance(value, bool):
+        return "text"
+    if isinstance(value, int) or (isinstance(value, float) and value.is_integer()):
+        return "index"
+    if task in FIXED_CHOICES:
+        return "text"
+    return "letter" if text in labels and text not in choices else "text"
+
+
+def text_of(value: Any) -> str:
+    """A cell as stripped text (``3.0`` -> ``"3"``, ``None`` -> ``""``)."""
+    if value is None:
+        return ""
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    return str(value).strip()

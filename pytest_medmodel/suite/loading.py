@@ -1,0 +1,176 @@
+"""Reading a suite file: YAML, then each section checked, then the items built.
+
+A suite is a recipe (ChEF's scenario + instruction + inferencer + metric, in
+lm-evaluation-harness's task vocabulary): where items come from, how they are
+prompted, how answers are scored, which perturbations make variants, and which
+gates decide the build. Scorers, gates and perturbations are looked up in their
+registries, so a suite can name anything a conftest or an installed pack registered.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from ..gates.base import GATES
+from ..perturb.base import PERTURBATIONS
+from ..prompts import default_template
+from ..scoring.base import SCORERS
+from .items import build_items
+from .schema import CHAT_MODES, PROMPT_KEYS, TEMPLATE_FIELDS, TOP_KEYS, Checker
+from .sources import read_rows
+from .types import DEFAULT_LABELS, TASKS, GateUse, PerturbationUse, PromptSpec, ScoringSpec, Suite, SuiteError, suite_stem
+
+_PLACEHOLDER = re.compile(r"(?<!\{)\{([^{}]*)\}(?!\})")
+_NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
+_LABEL = re.compile(r"^[A-Za-z0-9_.:-]+$")
+
+
+def load_suite(path: Path | str) -> Suite:
+    """Load and validate one suite file, reading its items.
+
+    Raises:
+        SuiteError: anything wrong with the file, its data or its items, in one line.
+    """
+    path = Path(path)
+    checker = Checker(path)
+    top = checker.mapping(_read_yaml(path), "", TOP_KEYS)
+    name = top.get("name", suite_stem(path))
+    if not _NAME.match(name):
+        raise checker.error("name", f"'{name}' is not a usable file name", "use letters, digits, '_', '.', '-'")
+    task = checker.choice(top.get("task", "multiple_choice"), "task", TASKS)
+    if "data" not in top:
+        raise checker.error("data", "missing", "add data: {path: items.jsonl} (relative to the suite)")
+    scoring = _parse_scoring(checker, top.get("scoring", "letter"))
+    prompt = _parse_prompt(checker, top.get("prompt", {}))
+    gates = _parse_gates(checker, top.get("gates", {}))
+    perturbations = _parse_perturbations(checker, top.get("perturbations", []))
+    rows, source = read_rows(checker, path, top["data"])
+    items = build_items(checker, top["data"], rows, task, prompt.labels)
+    if not prompt.template:
+        lists_choices = SCORERS.get(scoring.method).lists_choices
+        prompt = replace(prompt, template=default_template(task, lists_choices, any(item.context for item in items)))
+    return Suite(
+        path=path,
+        name=name,
+        description=top.get("description", ""),
+        task=task,
+        prompt=prompt,
+        scoring=scoring,
+        gates=gates,
+        items=tuple(items),
+        source=source,
+        perturbations=perturbations,
+    )
+
+
+def _read_yaml(path: Path) -> Any:
+    import yaml
+
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise SuiteError(path, "(file)", f"cannot be read ({exc.strerror})", "check the path and permissions") from None
+    try:
+        return yaml.safe_load(text) or {}
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}" if mark is not None else "(yaml)"
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise SuiteError(path, where, f"invalid YAML ({problem})", "fix the YAML syntax") from None
+
+
+def _parse_scoring(checker: Checker, value: Any) -> ScoringSpec:
+    methods = SCORERS.names()
+    if isinstance(value, str):
+        return ScoringSpec(method=checker.choice(value, "scoring", methods))
+    raw = checker.mapping(value, "scoring", {"method": ((str,), f"one of {', '.join(methods)}"), **_all_scorer_keys()})
+    method = checker.choice(raw.get("method", "letter"), "scoring.method", methods)
+    scorer = SCORERS.get(method)
+    for key in raw:
+        if key != "method" and key not in scorer.params:
+            owners = [s.name for s in SCORERS if key in s.params]
+            raise checker.error(f"scoring.{key}", f"only applies to {' or '.join(owners)} scoring", f"remove it or use method: {owners[0]}")
+    options = checker.params({k: v for k, v in raw.items() if k != "method"}, "scoring", scorer.params)
+    return ScoringSpec(method=method, options={k: v for k, v in options.items() if k in raw})
+
+
+def _all_scorer_keys() -> dict[str, tuple[tuple[type, ...], str]]:
+    return {key: (p.types, p.description) for scorer in SCORERS for key, p in scorer.params.items()}
+
+
+def _parse_prompt(checker: Checker, value: Any) -> PromptSpec:
+    spec = checker.mapping(value, "prompt", PROMPT_KEYS)
+    labels = spec.get("labels", DEFAULT_LABELS)
+    if isinstance(labels, str):
+        labels = list(labels) if " " not in labels and "," not in labels else re.split(r"[,\s]+", labels.strip())
+    labels = tuple(str(lab) for lab in labels)
+    if not labels or any(not lab.strip() for lab in labels) or len(set(labels)) != len(labels):
+        raise checker.error("prompt.labels", f"labels {list(labels)} must be distinct and non-empty", "write e.g. [A, B, C, D]")
+    template = spec.get("template")
+    if template is not None:
+        _check_template(checker, template)
+    chat = spec.get("chat_template", "auto")
+    if isinstance(chat, bool):
+        chat = "always" if chat else "never"
+    return PromptSpec(
+        template=template or "",  # filled in from the data (context or not) once items are read
+        labels=labels,
+        chat_template=checker.choice(chat, "prompt.chat_template", CHAT_MODES),
+        system=spec.get("system"),
+        answer_prefix=spec.get("answer_prefix", "Answer:"),
+    )
+
+
+def _check_template(checker: Checker, template: str) -> None:
+    for match in _PLACEHOLDER.finditer(template):
+        placeholder = match.group(1)
+        if placeholder not in TEMPLATE_FIELDS:
+            close = difflib.get_close_matches(placeholder, TEMPLATE_FIELDS, n=1, cutoff=0.5)
+            fields = ", ".join("{%s}" % f for f in TEMPLATE_FIELDS)
+            hint = f"did you mean '{{{close[0]}}}'?" if close else f"use {fields}; write {{{{ }}}} for a literal brace"
+            raise checker.error("prompt.template", f"unknown placeholder '{{{placeholder}}}'", hint)
+    if "{question}" not in template:
+        raise checker.error("prompt.template", "has no {question} placeholder", "add {question} where the question goes")
+
+
+def _parse_gates(checker: Checker, value: Any) -> tuple[GateUse, ...]:
+    """Every default gate (accuracy first), then the others the suite names, in its order."""
+    declared = checker.mapping(value, "gates", {name: ((dict, type(None)), "a mapping of settings") for name in GATES.names()})
+    names = [g.name for g in GATES if g.default] + [n for n in declared if not GATES.get(n).default]
+    uses = []
+    for name in names:
+        definition = GATES.get(name)
+        settings = checker.params(declared.get(name) or {}, f"gates.{name}", definition.params)
+        problem = definition.check(settings) if definition.check else None
+        if problem is not None:
+            key, what, fix = problem
+            raise checker.error(f"gates.{name}.{key}", what, fix)
+        uses.append(GateUse(name, settings))
+    return tuple(uses)
+
+
+def _parse_perturbations(checker: Checker, value: Any) -> tuple[PerturbationUse, ...]:
+    uses: list[PerturbationUse] = []
+    for index, entry in enumerate(value):
+        where = f"perturbations[{index}]"
+        spec = {"name": entry} if isinstance(entry, str) else entry
+        if not isinstance(spec, dict) or not isinstance(spec.get("name"), str):
+            raise checker.error(where, "expected a perturbation name or a mapping with 'name'", "write e.g. - reverse_choices")
+        name = spec["name"]
+        if name not in PERTURBATIONS:
+            raise checker.error(f"{where}.name", PERTURBATIONS.unknown(name).split("; ")[0], PERTURBATIONS.unknown(name).split("; ")[1])
+        label = str(spec.get("id", name))
+        if not _LABEL.match(label):
+            raise checker.error(f"{where}.id", f"'{label}' would break test ids", "use letters, digits, '_', '.', ':' and '-'")
+        if any(u.label == label for u in uses):
+            raise checker.error(f"{where}.id", f"'{label}' is used twice", "give each perturbation a distinct id:")
+        params = {k: v for k, v in spec.items() if k not in ("name", "id")}
+        problem = PERTURBATIONS.get(name).bind(params)
+        if problem is not None:
+            raise checker.error(where, f"settings do not fit {name} ({problem})", f"see the {name} perturbation's parameters")
+        uses.append(PerturbationUse(name, label, params))
+    return tuple(uses)

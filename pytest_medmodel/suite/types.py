@@ -1,0 +1,267 @@
+"""The suite's data types: a loaded suite, its items, and the variants tests present.
+
+Plain frozen dataclasses with no pytest, torch or transformers import, so a suite
+can be loaded and checked from a script and collection stays cheap.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+SUITE_SUFFIX = ".suite.yaml"
+"""Suite files are recognised by this suffix only, so no other YAML is ever collected."""
+
+FIXED_CHOICES: dict[str, tuple[str, ...]] = {
+    "yes_no_maybe": ("yes", "no", "maybe"),
+    "yes_no": ("yes", "no"),
+}
+"""Tasks whose choices are fixed words; the answer is shown as the word, not a label."""
+TASKS = ("multiple_choice", *FIXED_CHOICES)
+DEFAULT_LABELS = tuple("ABCDEFGHIJ")
+ORIGINAL = ""
+"""Variant name of the unperturbed item."""
+
+
+class SuiteError(Exception):
+    """A suite that cannot be used, described in one line.
+
+    Attributes:
+        path: the suite file.
+        field: the dotted key (or ``row N``/item id) that is wrong.
+        problem: what is wrong.
+        fix: what would be right.
+    """
+
+    def __init__(self, path: Path | str, field: str, problem: str, fix: str) -> None:
+        self.path = str(path)
+        self.field = field
+        self.problem = problem
+        self.fix = fix
+        super().__init__(f"{self.path}: {field}: {problem}; {fix}")
+
+
+def short_hash(payload: Any, length: int) -> str:
+    """Hex prefix of the SHA-256 of ``payload`` as canonical JSON."""
+    blob = json.dumps(payload, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(blob.encode("utf-8")).hexdigest()[:length]
+
+
+def content_hash(question: str, context: str | None, choices: Sequence[str], answer: int) -> str:
+    """Short hash of everything that defines a question as shown.
+
+    Stored per entry in the baseline, so an item whose text or key changed since
+    the baseline was recorded is not silently compared with it.
+    """
+    return short_hash([question, context, list(choices), answer], 12)
+
+
+@dataclass(frozen=True)
+class Item:
+    """One benchmark question, after field mapping and validation."""
+
+    id: str
+    """Stable identifier; becomes the test id ``item[<id>]`` and the baseline key."""
+    question: str
+    choices: tuple[str, ...]
+    """Choice texts in the data's order (the ORIGINAL order every answer index refers to)."""
+    answer: int
+    """Index of the correct choice."""
+    context: str | None = None
+    """Optional passage shown before the question (PubMedQA-style abstracts)."""
+    tags: tuple[str, ...] = ()
+    """Subgroup labels (specialty, topic); usable with ``-k`` and ``-m``."""
+
+    @property
+    def content_hash(self) -> str:
+        return content_hash(self.question, self.context, self.choices, self.answer)
+
+
+@dataclass(frozen=True)
+class Variant:
+    """An item as one test presents it: the original, or what a perturbation made of it.
+
+    Perturbations return new variants (never change one), keep ``item_id``, and may
+    reorder or add choices; ``origin`` maps every presented choice back to the
+    original choice order so answers stay comparable across variants.
+    """
+
+    item_id: str
+    question: str
+    choices: tuple[str, ...]
+    """Choice texts in the order the prompt shows them."""
+    answer: int
+    """Presented index of the correct choice."""
+    origin: tuple[int | None, ...]
+    """For each presented choice, its index in the item's original choices (None: added)."""
+    context: str | None = None
+    tags: tuple[str, ...] = ()
+    name: str = ORIGINAL
+    """``""`` for the original item, else the perturbation's label (test id ``item[<id>/<name>]``)."""
+
+    @classmethod
+    def of(cls, item: Item) -> Variant:
+        """The identity variant: the item exactly as the data gives it."""
+        return cls(
+            item_id=item.id,
+            question=item.question,
+            choices=item.choices,
+            answer=item.answer,
+            origin=tuple(range(len(item.choices))),
+            context=item.context,
+            tags=item.tags,
+        )
+
+    @property
+    def key(self) -> str:
+        """Test id parameter and baseline key: ``<item id>`` or ``<item id>/<variant name>``."""
+        return variant_key(self.item_id, self.name)
+
+    @property
+    def content_hash(self) -> str:
+        return content_hash(self.question, self.context, self.choices, self.answer)
+
+    def reordered(self, order: Sequence[int]) -> Variant:
+        """The same question with choices shown in ``order`` (positions of the current choices)."""
+        if sorted(order) != list(range(len(self.choices))):
+            raise ValueError(f"order {list(order)} is not a permutation of {len(self.choices)} choices")
+        return replace(
+            self,
+            choices=tuple(self.choices[i] for i in order),
+            origin=tuple(self.origin[i] for i in order),
+            answer=list(order).index(self.answer),
+        )
+
+    def with_choice(self, text: str, position: int | None = None) -> Variant:
+        """Add a choice (a distractor) at ``position`` (default: last); it maps to no original choice."""
+        at = len(self.choices) if position is None else position
+        choices = list(self.choices)
+        origin = list(self.origin)
+        choices.insert(at, text)
+        origin.insert(at, None)
+        return replace(self, choices=tuple(choices), origin=tuple(origin), answer=self.answer + (at <= self.answer))
+
+
+def variant_key(item_id: str, name: str) -> str:
+    return f"{item_id}/{name}" if name else item_id
+
+
+def split_key(key: str) -> tuple[str, str]:
+    """``"gm-017/typo"`` -> ``("gm-017", "typo")``; an original's key has no slash."""
+    item_id, _, name = key.partition("/")
+    return item_id, name
+
+
+@dataclass(frozen=True)
+class PromptSpec:
+    template: str
+    labels: tuple[str, ...]
+    chat_template: str
+    system: str | None
+    answer_prefix: str
+
+
+@dataclass(frozen=True)
+class ScoringSpec:
+    method: str
+    """Name of a registered scorer (``letter``, ``loglikelihood``)."""
+    options: Mapping[str, Any] = field(default_factory=dict)
+    """The scorer's own settings, e.g. ``normalize`` for log-likelihood."""
+
+    def option(self, name: str, default: Any = None) -> Any:
+        return self.options.get(name, default)
+
+
+@dataclass(frozen=True)
+class GateUse:
+    """A gate a suite runs, with its validated settings."""
+
+    name: str
+    settings: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class PerturbationUse:
+    """A perturbation a suite applies to every item."""
+
+    name: str
+    """The registered perturbation."""
+    label: str
+    """Variant name in test ids and baselines (``id:`` in the suite, else ``name``)."""
+    params: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class Suite:
+    """A loaded, validated suite file."""
+
+    path: Path
+    name: str
+    description: str
+    task: str
+    prompt: PromptSpec
+    scoring: ScoringSpec
+    gates: tuple[GateUse, ...]
+    items: tuple[Item, ...]
+    source: str
+    """Human description of where the items came from (for messages)."""
+    perturbations: tuple[PerturbationUse, ...] = ()
+
+    def item(self, item_id: str) -> Item:
+        return self._by_id[item_id]
+
+    @functools.cached_property
+    def _by_id(self) -> dict[str, Item]:
+        return {item.id: item for item in self.items}
+
+    @property
+    def fixed_choices(self) -> bool:
+        return self.task in FIXED_CHOICES
+
+    def shown(self, variant: Variant, index: int) -> str:
+        """How an answer is written in baselines and messages: the label, or the word."""
+        return variant.choices[index] if self.fixed_choices else self.prompt.labels[index]
+
+    def gate(self, name: str) -> GateUse:
+        return next(g for g in self.gates if g.name == name)
+
+    @property
+    def gate_names(self) -> tuple[str, ...]:
+        return tuple(g.name for g in self.gates)
+
+    @functools.cached_property
+    def fingerprint(self) -> str:
+        """Hash of everything that shapes predictions: prompt, scoring, perturbations and items."""
+        options = dict(self.scoring.options)
+        scoring: list[Any] = [self.scoring.method, bool(options.pop("normalize", False))]
+        if options:
+            scoring.append(options)
+        payload: dict[str, Any] = {
+            "task": self.task,
+            "prompt": [
+                self.prompt.template,
+                list(self.prompt.labels),
+                self.prompt.chat_template,
+                self.prompt.system,
+                self.prompt.answer_prefix,
+            ],
+            "scoring": scoring,
+            "items": [[it.id, it.content_hash] for it in self.items],
+        }
+        if self.perturbations:
+            payload["perturbations"] = [[p.label, p.name, dict(p.params)] for p in self.perturbations]
+        return short_hash(payload, 16)
+
+
+def is_suite_path(path: Path | str) -> bool:
+    return str(path).endswith(SUITE_SUFFIX)
+
+
+def suite_stem(path: Path | str) -> str:
+    name = Path(path).name
+    return name[: -len(SUITE_SUFFIX)] if name.endswith(SUITE_SUFFIX) else Path(path).stem

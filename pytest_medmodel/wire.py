@@ -1,0 +1,45 @@
+"""What travels from the processes that run tests to the one that reports.
+
+Per test: an item test's :class:`~pytest_medmodel.records.ItemScore` and outcome,
+and a gate test's verdict with its suite's statistics, ride on the test report as
+plain-data attributes (``report.medmodel_item``, ``report.medmodel_gate``).
+pytest serialises a report's attributes for xdist, so they reach the controller
+unchanged; JUnit XML never sees them (it writes only ``user_properties``, which
+stay for what a CI reader wants: per-suite metrics on gate tests).
+
+Per worker: what only the worker knows (its model, its suites, its inference
+statistics) goes through ``config.workeroutput`` at the end of its session.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+ITEM = "medmodel_item"
+"""Report attribute: ``{"suite", "score", "outcome"}`` of an item test."""
+GATE = "medmodel_gate"
+"""Report attribute: ``{"suite", "gate", "status", "message", "summary"}`` of a gate test."""
+VERDICT = "medmodel_verdict"
+"""Report attribute set when a test failed on purpose (a gate or a strict regression), not by error."""
+WORKER_OUTPUT = "medmodel"
+"""Key in xdist's ``workeroutput``."""
+
+PAYLOAD = pytest.StashKey[dict[str, Any]]()
+"""Per test item: the attributes to put on its call report."""
+
+
+def attach(item: pytest.Item, **attributes: Any) -> None:
+    """Remember attributes for this test's call report (see :func:`copy_to_report`)."""
+    item.stash.setdefault(PAYLOAD, {}).update(attributes)
+
+
+def copy_to_report(item: pytest.Item, report: pytest.TestReport) -> None:
+    if report.when == "call":
+        for name, value in item.stash.get(PAYLOAD, {}).items():
+            setattr(report, name, value)
+
+
+def read(report: pytest.TestReport, name: str) -> Any:
+    return getattr(report, name, None)
