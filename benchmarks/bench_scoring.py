@@ -60,14 +60,24 @@ def plain_loop(adapter, requests: list[ChoiceRequest], batch_size: int) -> list[
                 ids[i, width - len(seq) :] = torch.tensor(seq)
                 mask[i, width - len(seq) :] = 1
             positions = (mask.cumsum(-1) - 1).clamp(min=0)
-            logprobs = model(input_ids=ids.to(adapter.device), attention_mask=mask.to(adapter.device), position_ids=positions.to(adapter.device)).logits.float().log_softmax(-1)
+            logprobs = (
+                model(
+                    input_ids=ids.to(adapter.device),
+                    attention_mask=mask.to(adapter.device),
+                    position_ids=positions.to(adapter.device),
+                )
+                .logits.float()
+                .log_softmax(-1)
+            )
             for i, (r_index, k, _, cont) in enumerate(batch):
                 if k == -1:  # one row scores every single-token option at the last position
                     for j, token in enumerate(cont):
                         out[r_index][j] = logprobs[i, -1, token].item()
                 else:
                     n = len(cont)
-                    out[r_index][k] = sum(logprobs[i, width - n + j, token].item() for j, token in enumerate(cont))  # c_j is predicted at width-n+j
+                    out[r_index][k] = sum(
+                        logprobs[i, width - n + j, token].item() for j, token in enumerate(cont)
+                    )  # c_j is predicted at width-n+j
     return [ChoiceResult(tuple(v)) for v in out]
 
 
@@ -77,12 +87,18 @@ def workloads(adapter, n_items: int) -> dict[str, list[ChoiceRequest]]:  # noqa:
     as_text = dataclasses.replace(
         general,
         scoring=ScoringSpec("loglikelihood"),
-        prompt=dataclasses.replace(general.prompt, template=default_template("multiple_choice", ScoringSpec("loglikelihood"), False)),
+        prompt=dataclasses.replace(
+            general.prompt, template=default_template("multiple_choice", ScoringSpec("loglikelihood"), False)
+        ),
     )
     return {
         "letter (general_medicine, 4 labels)": [build_request(general, it, adapter) for it in general.items[:n_items]],
-        "loglikelihood, option texts (general_medicine, 4 multi-token options)": [build_request(as_text, it, adapter) for it in general.items[:n_items]],
-        "loglikelihood, yes/no/maybe (pubmedqa_style)": [build_request(pubmed, it, adapter) for it in pubmed.items[:n_items]],
+        "loglikelihood, option texts (general_medicine, 4 multi-token options)": [
+            build_request(as_text, it, adapter) for it in general.items[:n_items]
+        ],
+        "loglikelihood, yes/no/maybe (pubmedqa_style)": [
+            build_request(pubmed, it, adapter) for it in pubmed.items[:n_items]
+        ],
     }
 
 
@@ -98,9 +114,18 @@ def main() -> None:
 
     import torch
 
-    adapter = load_adapter(args.model, ModelOptions(device=args.device, dtype=args.dtype, log=lambda m: print(f"[load] {m}", flush=True)))
+    adapter = load_adapter(
+        args.model, ModelOptions(device=args.device, dtype=args.dtype, log=lambda m: print(f"[load] {m}", flush=True))
+    )
     print(f"model: {adapter.describe()}; torch threads {torch.get_num_threads()}", flush=True)
-    report = {"model": adapter.describe(), "machine": platform.platform(), "threads": torch.get_num_threads(), "items": args.items, "repeats": args.repeats, "workloads": {}}
+    report = {
+        "model": adapter.describe(),
+        "machine": platform.platform(),
+        "threads": torch.get_num_threads(),
+        "items": args.items,
+        "repeats": args.repeats,
+        "workloads": {},
+    }
     for name, requests in workloads(adapter, args.items).items():
         adapter.loglikelihood(requests[:2])  # warm-up
         plain_loop(adapter, requests[:2], args.plain_batch_size)
@@ -113,8 +138,14 @@ def main() -> None:
             started = time.perf_counter()
             plain = plain_loop(adapter, requests, args.plain_batch_size)
             plain_t.append(time.perf_counter() - started)
-        diff = max(abs(a - b) for o, p in zip(ours, plain) for a, b in zip(o.logprobs, p.logprobs))
-        flips = sum(1 for o, p in zip(ours, plain) if max(range(len(o.logprobs)), key=o.logprobs.__getitem__) != max(range(len(p.logprobs)), key=p.logprobs.__getitem__))
+        pairs = zip(ours, plain, strict=True)
+        diff = max(abs(a - b) for o, p in pairs for a, b in zip(o.logprobs, p.logprobs, strict=True))
+        flips = sum(
+            1
+            for o, p in zip(ours, plain, strict=True)
+            if max(range(len(o.logprobs)), key=o.logprobs.__getitem__)
+            != max(range(len(p.logprobs)), key=p.logprobs.__getitem__)
+        )
         tokens = sum(len(adapter._encode([r])[0].context) for r in requests) / len(requests)
         row = {
             "items": len(requests),
@@ -128,7 +159,11 @@ def main() -> None:
             "answer_flips": flips,
         }
         report["workloads"][name] = row
-        print(f"{name}: ours {row['ours_items_per_s']} items/s, plain {row['plain_items_per_s']} items/s, speedup x{row['speedup']} (max |dlogp| {diff:.1e}, {flips} answer flips)", flush=True)
+        print(
+            f"{name}: ours {row['ours_items_per_s']} items/s, plain {row['plain_items_per_s']} items/s, "
+            f"speedup x{row['speedup']} (max |dlogp| {diff:.1e}, {flips} answer flips)",
+            flush=True,
+        )
     out = ROOT / "benchmarks" / "results" / f"scoring-{args.model.replace('/', '--')}-{adapter.device.type}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=2) + "\n")

@@ -54,7 +54,8 @@ def as_model(value: Any, *, where: str = "the model") -> ModelHandle:
         return value
     if isinstance(value, str):
         return load_model(value)
-    return ModelHandle.wrap(value, profile=profile_for_spec("py:" + type(value).__name__), where=where)
+    name = str(getattr(value, "name", None) or type(value).__name__)
+    return ModelHandle.wrap(value, profile=profile_for_spec("py:" + name), where=where)
 
 
 def suite_variants(suite: Suite) -> dict[str, Variant]:
@@ -66,7 +67,9 @@ def suite_variants(suite: Suite) -> dict[str, Variant]:
     return out
 
 
-def evaluate(suite: Suite, model: Any, *, limit: int | None = None, runner: Runner | None = None, shard_size: int = 64) -> dict[str, ItemScore]:
+def evaluate(
+    suite: Suite, model: Any, *, limit: int | None = None, runner: Runner | None = None, shard_size: int = 64
+) -> dict[str, ItemScore]:
     """Score the suite's first ``limit`` items (all by default) and their variants.
 
     ``runner`` decides where predictions are cached (default: in memory, this call only).
@@ -84,7 +87,9 @@ def read_baseline(path: str | Path) -> Baseline | None:
     return _read_baseline(Path(path))
 
 
-def compare_with_baseline(suite: Suite, scores: Mapping[str, ItemScore], baseline: Baseline | None, model: Any) -> Comparison:
+def compare_with_baseline(
+    suite: Suite, scores: Mapping[str, ItemScore], baseline: Baseline | None, model: Any
+) -> Comparison:
     """Pair the scores of the original items with the baseline's entries."""
     handle = as_model(model)
     profile = baseline.profile if baseline is not None else handle.profile
@@ -100,11 +105,27 @@ def compare_with_baseline(suite: Suite, scores: Mapping[str, ItemScore], baselin
     )
 
 
-def gate_context(suite: Suite, name: str, scores: Mapping[str, ItemScore], baseline: Baseline | None, comparison: Comparison, location: str) -> GateContext:
+def gate_context(
+    suite: Suite,
+    name: str,
+    scores: Mapping[str, ItemScore],
+    baseline: Baseline | None,
+    comparison: Comparison,
+    location: str,
+) -> GateContext:
     return GateContext(suite, comparison, scores, baseline, location, suite.gate(name).settings)
 
 
-def run_gates(suite: Suite, scores: Mapping[str, ItemScore], baseline: Baseline | None, model: Any, *, location: str = "the baseline") -> list[GateResult]:
+def run_gates(
+    suite: Suite,
+    scores: Mapping[str, ItemScore],
+    baseline: Baseline | None,
+    model: Any,
+    *,
+    location: str = "the baseline",
+) -> list[GateResult]:
     """Every gate of the suite, in order, on these scores against ``baseline``."""
     comparison = compare_with_baseline(suite, scores, baseline, model)
-    return [_run_gate(gate_context(suite, name, scores, baseline, comparison, location), name) for name in suite.gate_names]
+    return [
+        _run_gate(gate_context(suite, name, scores, baseline, comparison, location), name) for name in suite.gate_names
+    ]

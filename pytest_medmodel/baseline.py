@@ -30,6 +30,7 @@ from .records import DIGITS, BaselineEntry, ItemScore
 from .suite.types import split_key
 
 FORMAT = "pytest-medmodel/baseline-v1"
+RECOVER = "restore it from version control or re-record it with --snapshot-update"
 
 
 class BaselineError(Exception):
@@ -75,7 +76,7 @@ class Baseline:
     @classmethod
     def from_json(cls, data: Mapping[str, Any], where: str) -> Baseline:
         if not isinstance(data, Mapping) or data.get("format") != FORMAT:
-            raise BaselineError(f"{where}: not a {FORMAT} file; restore it from version control or re-record it with --snapshot-update")
+            raise BaselineError(f"{where}: not a {FORMAT} file; {RECOVER}")
         try:
             model = data.get("model") or {}
             items = {str(k): dict(v) for k, v in data["items"].items()}
@@ -92,7 +93,7 @@ class Baseline:
                 items=items,
             )
         except (KeyError, TypeError, AttributeError) as exc:
-            raise BaselineError(f"{where}: malformed baseline ({exc}); restore it from version control or re-record it with --snapshot-update") from None
+            raise BaselineError(f"{where}: malformed baseline ({exc}); {RECOVER}") from None
 
 
 def _round(value: float) -> float:
@@ -155,7 +156,7 @@ def read_baseline(path: Path) -> Baseline | None:
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise BaselineError(f"{path}: invalid JSON (line {exc.lineno}: {exc.msg}); restore it from version control or re-record it with --snapshot-update") from None
+        raise BaselineError(f"{path}: invalid JSON (line {exc.lineno}: {exc.msg}); {RECOVER}") from None
     return Baseline.from_json(data, str(path))
 
 

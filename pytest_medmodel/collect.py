@@ -66,7 +66,13 @@ class SuiteFile(pytest.Module):
             module = types.ModuleType(name, f"Tests generated from {self.path.name}")
             module.__file__ = str(self.path)
             for function in (item, gate):
-                copy = types.FunctionType(function.__code__, function.__globals__, function.__name__, function.__defaults__, function.__closure__)
+                copy = types.FunctionType(
+                    function.__code__,
+                    function.__globals__,
+                    function.__name__,
+                    function.__defaults__,
+                    function.__closure__,
+                )
                 copy.__doc__ = function.__doc__
                 copy.__module__ = name
                 copy.__annotations__ = {}
@@ -87,10 +93,10 @@ class SuiteFile(pytest.Module):
     def istestclass(self, obj: object, name: str) -> bool:
         return False
 
-    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> Any:
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException]) -> Any:  # type: ignore[override]
         if excinfo.errisinstance(SuiteError):
             return str(excinfo.value)
-        return super().repr_failure(excinfo, style)
+        return super().repr_failure(excinfo)
 
 
 def generate(metafunc: pytest.Metafunc) -> None:
@@ -103,7 +109,9 @@ def generate(metafunc: pytest.Metafunc) -> None:
     if "medmodel_case" in metafunc.fixturenames:
         params = []
         for variant in session.variants(suite_key, suite).values():
-            marks = [pytest.mark.medmodel] + [getattr(pytest.mark, mark_name(metafunc.config, tag)) for tag in variant.tags]
+            marks = [pytest.mark.medmodel] + [
+                getattr(pytest.mark, mark_name(metafunc.config, tag)) for tag in variant.tags
+            ]
             params.append(pytest.param(Case(suite_key, variant.key), id=variant.key, marks=marks))
         metafunc.parametrize("medmodel_case", params)
     if "medmodel_gate" in metafunc.fixturenames:

@@ -27,6 +27,7 @@ from .settings import Settings
 from .suite.types import ORIGINAL, is_suite_path
 from .wire import GATE, ITEM, VERDICT, read
 
+
 class Controller:
     """Report intake, worker output merge, baseline writing and the run summary."""
 
@@ -59,7 +60,9 @@ class Controller:
             self.scores.setdefault(item["suite"], {})[score.item_key] = score
         gate = read(report, GATE)
         if gate is not None:
-            self.verdicts.setdefault(gate["suite"], []).append(GateVerdict(gate["gate"], gate["status"], gate["message"]))
+            self.verdicts.setdefault(gate["suite"], []).append(
+                GateVerdict(gate["gate"], gate["status"], gate["message"])
+            )
             self.gate_views.setdefault(gate["suite"], SuiteSummary.from_json(gate["summary"]))
 
     def merge_output(self, output: Mapping[str, Any]) -> None:
@@ -114,7 +117,11 @@ class Controller:
                     suite_fingerprint=info["fingerprint"],
                 )
                 originals = [s for s in scores.values() if s.variant == ORIGINAL]
-                rows.append(SuiteSummary(suite_key, info["name"], comparison.stats(), compute(originals, info["metrics"]), verdicts))
+                rows.append(
+                    SuiteSummary(
+                        suite_key, info["name"], comparison.stats(), compute(originals, info["metrics"]), verdicts
+                    )
+                )
             elif suite_key in self.gate_views:
                 view = self.gate_views[suite_key]
                 rows.append(SuiteSummary(view.key, view.name, view.stats, view.metrics, verdicts))
@@ -139,7 +146,9 @@ class Controller:
             if info is not None:
                 self.updates.extend(self._update_one(model, info, self.scores[suite_key]))
 
-    def _update_one(self, model: Mapping[str, Any], info: Mapping[str, Any], scores: Mapping[str, ItemScore]) -> list[str]:
+    def _update_one(
+        self, model: Mapping[str, Any], info: Mapping[str, Any], scores: Mapping[str, ItemScore]
+    ) -> list[str]:
         path = self._path(model, info)
         where = relative_to(path, self.config.rootpath)
         notes = []
@@ -160,13 +169,18 @@ class Controller:
             scores=scores,
         )
         written = write_baseline(path, new)
-        parts = [f"{len(added)} added" if added else "", f"{len(changed)} changed" if changed else "", f"{len(dropped)} stale dropped" if dropped else ""]
+        parts = [
+            f"{len(added)} added" if added else "",
+            f"{len(changed)} changed" if changed else "",
+            f"{len(dropped)} stale dropped" if dropped else "",
+        ]
         what = ", ".join(p for p in parts if p)
         state = ("written" if old is None else "updated") if written else "unchanged"
         return [*notes, f"{where}: {state}" + (f" ({what})" if what and written else "")]
 
     def _path(self, model: Mapping[str, Any], info: Mapping[str, Any]) -> Path:
         return baseline_path(self.settings.baseline_dir, model["profile"], info["name"])
+
 
 def _read_quietly(path: Path) -> Baseline | None:
     """The baseline for the summary; an unreadable file was already reported by its tests."""

@@ -25,7 +25,9 @@ def pin_worker_gpu(config: pytest.Config) -> str | None:
     config.stash[_PINNED] = True
     torch = sys.modules.get("torch")
     if torch is not None and torch.cuda.is_initialized():
-        warnings.warn("pytest-medmodel: CUDA was initialised before worker GPU pinning; this worker sees every GPU", stacklevel=1)
+        warnings.warn(
+            "pytest-medmodel: CUDA was initialised before worker GPU pinning; this worker sees every GPU", stacklevel=1
+        )
         return None
     return pin_to(str(workerinput.get("workerid", "")))
 

@@ -26,32 +26,46 @@ SHARD_SIZE = "--medmodel-shard-size"
 DEFAULT_SHARD_SIZE = 64
 
 
+_FLAGS: list[tuple[str, dict[str, Any]]] = [
+    (
+        MODEL,
+        {"metavar": "SPEC", "help": "model to test: a folder, a hub id, a .gguf file, 'demo', or py:module:factory"},
+    ),
+    (
+        PROFILE,
+        {"metavar": "NAME", "help": "baseline profile to compare with and update (default: from the model spec)"},
+    ),
+    (DEVICE, {"metavar": "DEVICE", "help": "auto (default), cpu, cuda, cuda:N or mps"}),
+    (DTYPE, {"metavar": "DTYPE", "help": "auto (float32 on CPU, bfloat16 on GPU), float32, bfloat16 or float16"}),
+    (BATCH_SIZE, {"metavar": "N|auto", "help": "rows per forward pass; auto sizes them and halves on out-of-memory"}),
+    (LIMIT, {"metavar": "N", "type": int, "help": "only the first N items of each suite (gates stay paired)"}),
+    (STRICT, {"action": "store_true", "help": "fail an item test that was correct in the baseline and is now wrong"}),
+    (SHARD_SIZE, {"metavar": "N", "type": int, "help": f"items per batched model call (default {DEFAULT_SHARD_SIZE})"}),
+]
+"""Every flag; ``dest`` is the flag's name with ``_`` for ``-`` (``--medmodel-limit`` -> ``medmodel_limit``)."""
+
+_INI: list[tuple[str, str, Any]] = [
+    ("medmodel", "default model spec for --medmodel", ""),
+    ("medmodel_profile", "default baseline profile", ""),
+    ("medmodel_baseline_dir", "folder of baselines, relative to rootdir (default: baselines)", "baselines"),
+    (
+        "medmodel_cache_dir",
+        "folder for converted GGUF checkpoints and file digests (default: ~/.cache/pytest-medmodel)",
+        "",
+    ),
+    ("medmodel_device", "default for --medmodel-device", "auto"),
+    ("medmodel_dtype", "default for --medmodel-dtype", "auto"),
+    ("medmodel_batch_size", "default for --medmodel-batch-size", "auto"),
+    ("medmodel_shard_size", "default for --medmodel-shard-size", str(DEFAULT_SHARD_SIZE)),
+]
+
+
 def add_options(parser: pytest.Parser) -> None:
     group = parser.getgroup("medmodel", "model regression testing (pytest-medmodel)")
-    group.addoption(MODEL, dest="medmodel", metavar="SPEC", default=None,
-                    help="model to test: a folder, a hub id, a .gguf file, 'demo', or py:module:factory (ini: medmodel)")
-    group.addoption(PROFILE, dest="medmodel_profile", metavar="NAME", default=None,
-                    help="baseline profile to compare with and update (default: derived from the model spec; 'demo' for the demo)")
-    group.addoption(DEVICE, dest="medmodel_device", metavar="DEVICE", default=None,
-                    help="auto (default), cpu, cuda, cuda:N or mps")
-    group.addoption(DTYPE, dest="medmodel_dtype", metavar="DTYPE", default=None,
-                    help="auto (default: float32 on CPU, bfloat16 on GPU), float32, bfloat16 or float16")
-    group.addoption(BATCH_SIZE, dest="medmodel_batch_size", metavar="N|auto", default=None,
-                    help="rows per forward pass; auto (default) sizes batches from a token budget and halves on out-of-memory")
-    group.addoption(LIMIT, dest="medmodel_limit", metavar="N", type=int, default=None,
-                    help="run only the first N items of each suite (gates stay paired on those items)")
-    group.addoption(STRICT, dest="medmodel_strict", action="store_true", default=None,
-                    help="fail an item test when an item that was correct in the baseline is now wrong")
-    group.addoption(SHARD_SIZE, dest="medmodel_shard_size", metavar="N", type=int, default=None,
-                    help=f"items per inference shard (default {DEFAULT_SHARD_SIZE}); a shard is one batched model call")
-    parser.addini("medmodel", "default model spec for --medmodel", default="")
-    parser.addini("medmodel_profile", "default baseline profile", default="")
-    parser.addini("medmodel_baseline_dir", "folder of baselines, relative to rootdir (default: baselines)", default="baselines")
-    parser.addini("medmodel_cache_dir", "folder for converted GGUF checkpoints and file digests (default: ~/.cache/pytest-medmodel)", default="")
-    parser.addini("medmodel_device", "default for --medmodel-device", default="auto")
-    parser.addini("medmodel_dtype", "default for --medmodel-dtype", default="auto")
-    parser.addini("medmodel_batch_size", "default for --medmodel-batch-size", default="auto")
-    parser.addini("medmodel_shard_size", "default for --medmodel-shard-size", default=str(DEFAULT_SHARD_SIZE))
+    for flag, spec in _FLAGS:
+        group.addoption(flag, dest=flag.lstrip("-").replace("-", "_"), default=None, **spec)
+    for name, help_text, default in _INI:
+        parser.addini(name, help_text, default=default)
     parser.addini("medmodel_strict", "default for --medmodel-strict", type="bool", default=False)
 
 

@@ -105,7 +105,9 @@ def pytest_report_header(config: pytest.Config) -> list[str] | None:
     if s.spec is None:
         return None
     profile = s.profile or "(from the model)"
-    return [f"medmodel: model {s.spec}, profile {profile}, device {s.device}, dtype {s.dtype}, baselines {s.baseline_dir}"]
+    return [
+        f"medmodel: model {s.spec}, profile {profile}, device {s.device}, dtype {s.dtype}, baselines {s.baseline_dir}"
+    ]
 
 
 @pytest.hookimpl(trylast=True)
@@ -139,7 +141,9 @@ def medmodel_suite_scores(medmodel: Any, request: pytest.FixtureRequest) -> dict
 
 
 @pytest.hookimpl(wrapper=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     report = yield
     wire.copy_to_report(item, report)
     return report

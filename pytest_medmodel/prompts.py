@@ -37,7 +37,7 @@ def render_user_message(prompt: PromptSpec, variant: Variant) -> str:
     values = {
         "question": variant.question,
         "context": variant.context or "",
-        "choices": "\n".join(f"{label}. {text}" for label, text in zip(labels, variant.choices)),
+        "choices": "\n".join(f"{label}. {text}" for label, text in zip(labels, variant.choices, strict=True)),
         "labels": ", ".join(labels),
     }
     return prompt.template.format_map(values)

@@ -23,13 +23,14 @@ from __future__ import annotations
 import difflib
 import importlib.metadata
 from collections.abc import Iterator
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 T = TypeVar("T")
 
 ENTRY_POINT_GROUP = "pytest_medmodel"
 
 _entry_points_loaded = False
+_REGISTRIES: list[Registry[Any]] = []
 
 
 class RegistryError(LookupError):
@@ -50,6 +51,7 @@ class Registry(Generic[T]):
     def __init__(self, kind: str) -> None:
         self.kind = kind
         self._entries: dict[str, tuple[T, str]] = {}
+        _REGISTRIES.append(self)
 
     def register(self, name: str, entry: T, origin: str) -> T:
         """Add ``entry`` under ``name``; ``origin`` is the defining function or class (see :func:`origin_of`)."""
@@ -91,6 +93,21 @@ class Registry(Generic[T]):
 
     def __iter__(self) -> Iterator[T]:
         return iter([entry for entry, _ in self._entries.values()])
+
+
+def registries() -> tuple[Registry[Any], ...]:
+    """Every registry, one per kind of extension."""
+    return tuple(_REGISTRIES)
+
+
+def snapshot() -> list[dict[str, Any]]:
+    """The entries of every registry, for :func:`restore` (tests that register throwaway entries)."""
+    return [dict(r._entries) for r in _REGISTRIES]
+
+
+def restore(saved: list[dict[str, Any]]) -> None:
+    for registry, entries in zip(_REGISTRIES, saved, strict=False):
+        registry._entries = dict(entries)
 
 
 def load_entry_points() -> None:

@@ -74,7 +74,9 @@ class Runner:
 
     # ------------------------------------------------------------------ requests
 
-    def execute(self, requests: Sequence[Request], model: ModelHandle, *, label: str = "requests", detail: str = "") -> list[Result]:
+    def execute(
+        self, requests: Sequence[Request], model: ModelHandle, *, label: str = "requests", detail: str = ""
+    ) -> list[Result]:
         """Results for ``requests`` in order: from the cache, else from the model (once).
 
         ``label`` and ``detail`` name the batch in progress messages
@@ -91,12 +93,12 @@ class Runner:
                 if todo:
                     what = f"{label} ({len(todo)} items{', ' + detail if detail else ''})"
                     fresh = self._infer([requests[i] for i in todo], model, what)
-                    new = {keys[i]: result.to_json() for i, result in zip(todo, fresh)}
+                    new = {keys[i]: result.to_json() for i, result in zip(todo, fresh, strict=True)}
                     store.put_many(new)
                     found.update(new)
                     computed = len(todo)
         self.stats.requests_cached += len(keys) - computed
-        return [RESULT_TYPES[r.kind].from_json(found[k]) for r, k in zip(requests, keys)]
+        return [RESULT_TYPES[r.kind].from_json(found[k]) for r, k in zip(requests, keys, strict=True)]
 
     def chat(self, model: ModelHandle) -> ChatCache:
         """The model's chat formatter, answered from the cache when it can be."""
@@ -115,21 +117,21 @@ class Runner:
     def _infer(self, requests: Sequence[Request], model: ModelHandle, label: str) -> list[Result]:
         if not model.loaded:
             self._say(f"loading the model: {model.describe().split(';')[0]}")
-            adapter = model.adapter
+            model.adapter  # noqa: B018 - builds the adapter, so its load time is not counted as inference
             self._say(f"model ready in {model.load_seconds:.1f} s: {model.describe()}")
         adapter = model.adapter
         started, wall_start = time.perf_counter(), time.time()
         self._say(f"inferring {label}")
-        choice = [i for i, r in enumerate(requests) if isinstance(r, ChoiceRequest)]
-        generation = [i for i, r in enumerate(requests) if isinstance(r, GenerationRequest)]
+        choice = [(i, r) for i, r in enumerate(requests) if isinstance(r, ChoiceRequest)]
+        generation = [(i, r) for i, r in enumerate(requests) if isinstance(r, GenerationRequest)]
         results: list[Result | None] = [None] * len(requests)
         if choice:
-            scored = self._loglikelihood(adapter, model.name, [requests[i] for i in choice], label, started)  # type: ignore[misc]
-            for i, result in zip(choice, scored):
+            scored = self._loglikelihood(adapter, model.name, [r for _, r in choice], label, started)
+            for (i, _), result in zip(choice, scored, strict=True):
                 results[i] = result
         if generation:
-            texts = self._generate(adapter, model.name, [requests[i] for i in generation])  # type: ignore[misc]
-            for i, text in zip(generation, texts):
+            texts = self._generate(adapter, model.name, [r for _, r in generation])
+            for (i, _), text in zip(generation, texts, strict=True):
                 results[i] = GenerationResult(text)
         elapsed = time.perf_counter() - started
         self.stats.add_interval(wall_start, wall_start + elapsed)
@@ -139,7 +141,9 @@ class Runner:
         self._say(f"  {label}: done in {elapsed:.1f} s ({len(requests) / max(elapsed, 1e-9):.1f} items/s)")
         return [r for r in results if r is not None]
 
-    def _loglikelihood(self, adapter: Any, name: str, requests: list[ChoiceRequest], label: str, started: float) -> list[ChoiceResult]:
+    def _loglikelihood(
+        self, adapter: Any, name: str, requests: list[ChoiceRequest], label: str, started: float
+    ) -> list[ChoiceResult]:
         method = getattr(adapter, "loglikelihood", None)
         if not callable(method):
             raise TypeError(f"{name}: choice scoring needs a loglikelihood(requests) method")
@@ -179,14 +183,18 @@ def check_choice_results(name: str, requests: Sequence[ChoiceRequest], results: 
     """Refuse results that would poison the cache: wrong count, wrong type, NaN or positive infinity."""
     if len(results) != len(requests):
         raise RuntimeError(f"{name}: loglikelihood returned {len(results)} results for {len(requests)} requests")
-    for request, result in zip(requests, results):
+    for request, result in zip(requests, results, strict=True):
         if not isinstance(result, ChoiceResult):
             raise TypeError(f"{name}: loglikelihood must return ChoiceResult objects, got {type(result).__name__}")
         where = request.meta.get("item", "a request")
         if len(result.logprobs) != len(request.continuations):
-            raise ValueError(f"{name}: item {where}: {len(result.logprobs)} scores for {len(request.continuations)} continuations")
+            raise ValueError(
+                f"{name}: item {where}: {len(result.logprobs)} scores for {len(request.continuations)} continuations"
+            )
         if any(math.isnan(v) or v == math.inf for v in result.logprobs):
-            raise ValueError(f"{name}: item {where}: log-likelihoods must be numbers up to 0 or -inf, got {list(result.logprobs)}")
+            raise ValueError(
+                f"{name}: item {where}: log-likelihoods must be numbers up to 0 or -inf, got {list(result.logprobs)}"
+            )
 
 
 class ChatCache:

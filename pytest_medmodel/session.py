@@ -76,7 +76,10 @@ class TestSession:
             suite = load_suite(path)
             for other in self._suites.values():
                 if other.name == suite.name:
-                    problem = f"suite name '{suite.name}' is also used by {other.path} (both would share baselines/<profile>/{suite.name}.json)"
+                    problem = (
+                        f"suite name '{suite.name}' is also used by {other.path} "
+                        f"(both would share baselines/<profile>/{suite.name}.json)"
+                    )
                     raise SuiteError(path, "name", problem, "set a distinct name: in one of them")
             self._suites[path] = suite
         return self._suites[path]
@@ -89,7 +92,9 @@ class TestSession:
             out: dict[str, Variant] = {}
             for it in items:
                 variants = variants_of(suite, Variant.of(it))
-                self.config.hook.pytest_medmodel_modify_variants(config=self.config, suite=suite, item=it, variants=variants)
+                self.config.hook.pytest_medmodel_modify_variants(
+                    config=self.config, suite=suite, item=it, variants=variants
+                )
                 _check_variants(suite, it.id, variants)
                 out.update((v.key, v) for v in variants)
             self._variants[suite_key] = out
@@ -137,29 +142,35 @@ class TestSession:
         from .gpu import limit_cpu_threads
 
         s = self.settings
-        return ModelOptions(s.device, s.dtype, s.batch_size, s.cache_dir, self.say, lambda: limit_cpu_threads(self.config, s.device))
+        return ModelOptions(
+            s.device, s.dtype, s.batch_size, s.cache_dir, self.say, lambda: limit_cpu_threads(self.config, s.device)
+        )
 
-    def default_model(self) -> Any:
+    def default_model(self) -> ModelHandle:
         """What the default ``medmodel`` fixture returns: the spec's model, built by the first hook that can."""
         if not self.settings.spec:
-            raise AdapterError("no model given: pass --medmodel=SPEC, set the 'medmodel' ini key, or define a 'medmodel' fixture")
-        hook = self.config.hook.pytest_medmodel_make_adapter
-        model = hook(config=self.config, spec=self.settings.spec, options=self.model_options())
+            raise AdapterError(
+                "no model given: pass --medmodel=SPEC, set the 'medmodel' ini key, or define a 'medmodel' fixture"
+            )
+        return self._from_spec(self.settings.spec)
+
+    def _from_spec(self, spec: str) -> ModelHandle:
+        model = self.config.hook.pytest_medmodel_make_adapter(
+            config=self.config, spec=spec, options=self.model_options()
+        )
         if model is None:
-            raise AdapterError(f"--medmodel={self.settings.spec}: no pytest_medmodel_make_adapter implementation built it")
-        return model
+            raise AdapterError(f"--medmodel={spec}: no pytest_medmodel_make_adapter implementation built it")
+        if isinstance(model, ModelHandle):
+            return model
+        return ModelHandle.wrap(model, profile=profile_for_spec(spec), where=f"--medmodel={spec}")
 
     def use_model(self, value: Any) -> ModelHandle:
         """Normalise what the ``medmodel`` fixture returned: a handle, an adapter, or a spec string."""
         key = id(value)
         if key not in self._models:
-            if isinstance(value, str):
-                value = self.config.hook.pytest_medmodel_make_adapter(config=self.config, spec=value, options=self.model_options())
-            handle = as_model(value, where="the medmodel fixture")
+            handle = self._from_spec(value) if isinstance(value, str) else as_model(value, where="the medmodel fixture")
             if self.settings.profile:
                 handle.profile = self.settings.profile
-            elif not handle.profile and self.settings.spec:
-                handle.profile = profile_for_spec(self.settings.spec)
             self._models[key] = handle
             self.model = handle
         return self._models[key]
@@ -215,7 +226,18 @@ class TestSession:
         self.config.hook.pytest_medmodel_gate_result(config=self.config, suite=suite, result=result)
         status = "accepted" if self.settings.update and result.status != "passed" else result.status
         summary = self._suite_summary(suite, suite_key, comparison, scores)
-        attach(node, **{GATE: {"suite": suite_key, "gate": name, "status": status, "message": result.message, "summary": summary}})
+        attach(
+            node,
+            **{
+                GATE: {
+                    "suite": suite_key,
+                    "gate": name,
+                    "status": status,
+                    "message": result.message,
+                    "summary": summary,
+                }
+            },
+        )
         for key, value in result.numbers.items():
             node.user_properties.append((f"medmodel.{key}", value))  # JUnit properties for CI readers
         if status in ("passed", "accepted"):
@@ -243,10 +265,14 @@ class TestSession:
         return run_gate(gate_context(suite, name, scores, baseline, comparison, location), name), comparison
 
     @staticmethod
-    def _suite_summary(suite: Suite, suite_key: str, comparison: Comparison, scores: Mapping[str, ItemScore]) -> dict[str, Any]:
+    def _suite_summary(
+        suite: Suite, suite_key: str, comparison: Comparison, scores: Mapping[str, ItemScore]
+    ) -> dict[str, Any]:
         """A gate test's view of its suite, for the summary when no item test of it ran."""
         originals = [s for s in scores.values() if s.variant == ORIGINAL]
-        return SuiteSummary(suite_key, suite.name, comparison.stats(), compute(originals, summary_metrics(suite))).to_json()
+        return SuiteSummary(
+            suite_key, suite.name, comparison.stats(), compute(originals, summary_metrics(suite))
+        ).to_json()
 
     # ------------------------------------------------------------------ end of session
 

@@ -105,4 +105,5 @@ class Shards:
             chat.flush()
         label = f"{suite.name} shard {index + 1}/{len(planned.shards)}"
         results = self.runner.execute(requests, model, label=label, detail=suite.scoring.method)
-        return {variant.key: scorer.score(suite, variant, result) for variant, result in zip(variants, results)}
+        pairs = zip(variants, results, strict=True)
+        return {variant.key: scorer.score(suite, variant, result) for variant, result in pairs}

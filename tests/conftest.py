@@ -3,6 +3,8 @@
 torch and transformers are imported here, before any pytester run: pytester
 restores ``sys.modules`` after each in-process run, and a torch imported inside
 one run and dropped afterwards cannot be imported again in the same process.
+hypothesis too: its pytest plugin imports it at the end of every inner run, and
+re-importing it each time costs about a second per run.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import json
 import os
 import sys
 import tempfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +27,8 @@ os.environ["HF_HOME"] = _HF_HOME
 os.environ.setdefault("MEDMODEL_CACHE_DIR", tempfile.mkdtemp(prefix="medmodel-tests-cache-"))
 os.environ.pop("PYTEST_ADDOPTS", None)
 
-import torch  # noqa: E402,F401  (see module docstring)
+import hypothesis  # noqa: E402,F401  (see module docstring)
+import torch  # noqa: E402,F401
 import transformers  # noqa: E402,F401
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -69,6 +72,33 @@ def make():
 '''
 
 
+CONTENT_ORACLE = '''
+"""A test adapter that answers by content: it gives the right option's text the highest score.
+
+For option-text (loglikelihood) scoring, where continuations are the option texts, so
+a variant that reorders the options is answered the same way a reading model would.
+"""
+import json
+from pathlib import Path
+from pytest_medmodel import ChoiceResult
+
+TEXTS = json.loads((Path(__file__).parent / "answer_texts.json").read_text())
+
+class ContentOracle:
+    name = "content-oracle"
+    fingerprint = "content-oracle-v1"
+
+    def loglikelihood(self, requests):
+        return [
+            ChoiceResult(tuple(-0.4 if c.strip() == TEXTS[r.meta["item"]] else -1.8 for c in r.continuations))
+            for r in requests
+        ]
+
+def make():
+    return ContentOracle()
+'''
+
+
 class Project:
     """A throwaway project with suites, an answer key and the oracle adapter."""
 
@@ -78,11 +108,14 @@ class Project:
         pytester.makeini("[pytest]\n")
         pytester.syspathinsert()
         (self.path / "oracle.py").write_text(ORACLE)
+        (self.path / "content_oracle.py").write_text(CONTENT_ORACLE)
         self.key: dict[str, int] = {}
+        self.texts: dict[str, str] = {}
         self._write_key()
 
     def _write_key(self) -> None:
         (self.path / "answer_key.json").write_text(json.dumps(self.key))
+        (self.path / "answer_texts.json").write_text(json.dumps(self.texts))
 
     def suite(
         self,
@@ -104,12 +137,26 @@ class Project:
             for i in range(n):
                 item_id = f"{prefix}-{i:03d}"
                 if task == "multiple_choice":
-                    row = {"id": item_id, "question": f"[{item_id}] Which option is right?", "choices": ["alpha", "beta", "gamma", "delta"], "answer": "ABCD"[i % 4], "tags": ["even" if i % 2 == 0 else "odd"]}
+                    choices = ["alpha", "beta", "gamma", "delta"]
+                    row = {
+                        "id": item_id,
+                        "question": f"[{item_id}] Which option is right?",
+                        "choices": choices,
+                        "answer": "ABCD"[i % 4],
+                        "tags": ["even" if i % 2 == 0 else "odd"],
+                    }
                     self.key[item_id] = i % 4
+                    self.texts[item_id] = choices[i % 4]
                 else:
                     answer = ["yes", "no", "maybe"][i % 3]
-                    row = {"id": item_id, "context": f"A fictional study number {i}.", "question": f"[{item_id}] Did it work?", "answer": answer}
+                    row = {
+                        "id": item_id,
+                        "context": f"A fictional study number {i}.",
+                        "question": f"[{item_id}] Did it work?",
+                        "answer": answer,
+                    }
                     self.key[item_id] = i % 3
+                    self.texts[item_id] = answer
                 rows.append(row)
         else:
             for row in rows:
@@ -121,7 +168,9 @@ class Project:
         self._write_key()
         return path
 
-    def run(self, *args: str, flips: Iterable[str] = (), crash_on: str | None = None, subprocess: bool = False) -> pytest.RunResult:
+    def run(
+        self, *args: str, flips: Iterable[str] = (), crash_on: str | None = None, subprocess: bool = False
+    ) -> pytest.RunResult:
         env = self.pytester._monkeypatch
         env.setenv("ORACLE_FLIPS", ",".join(flips))
         env.setenv("ORACLE_CRASH_ON", crash_on or "")
@@ -159,6 +208,16 @@ class Project:
 @pytest.fixture
 def project(pytester: pytest.Pytester) -> Project:
     return Project(pytester)
+
+
+@pytest.fixture(autouse=True)
+def _registries_restored() -> Iterator[None]:
+    """Entries a test registers (directly or from a pytester conftest) never leak into other tests."""
+    from pytest_medmodel import registry
+
+    saved = registry.snapshot()
+    yield
+    registry.restore(saved)
 
 
 @pytest.fixture(scope="session")

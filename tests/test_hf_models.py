@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import Project, outcomes
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from conftest import Project, outcomes
-from pytest_medmodel.models.base import AdapterError, ChoiceRequest, GenerationRequest
+from pytest_medmodel.models.base import AdapterError, ChoiceRequest
 from pytest_medmodel.models.hf import HFCausalLM
 from pytest_medmodel.models.specs import ModelOptions, load_adapter, profile_for_spec
 
@@ -43,11 +43,27 @@ def _softmax(values: list[float]) -> list[float]:
 
 
 def _chat(tok: object, user: str) -> str:
-    return tok.apply_chat_template([{"role": "user", "content": user}], tokenize=False, add_generation_prompt=True) + "Answer:"
+    return (
+        tok.apply_chat_template([{"role": "user", "content": user}], tokenize=False, add_generation_prompt=True)
+        + "Answer:"
+    )
 
 
 def test_letter_scoring_agrees_with_a_direct_forward_pass(project: Project, tiny_llama_dir: Path) -> None:
-    words = ["pancreas", "liver", "kidney", "heart", "aspirin", "metformin", "warfarin", "insulin", "platelets", "glucose", "trial", "mortality"]
+    words = [
+        "pancreas",
+        "liver",
+        "kidney",
+        "heart",
+        "aspirin",
+        "metformin",
+        "warfarin",
+        "insulin",
+        "platelets",
+        "glucose",
+        "trial",
+        "mortality",
+    ]
     rows = [
         {
             "id": f"mi-{i:03d}",
@@ -90,10 +106,14 @@ def test_letter_scoring_agrees_with_a_direct_forward_pass(project: Project, tiny
 
 
 @pytest.mark.parametrize("which", ["llama", "gpt2"])
-def test_loglikelihood_scoring_agrees_with_naive_full_forward(project: Project, which: str, tiny_llama_dir: Path, tiny_gpt2_dir: Path) -> None:
+def test_loglikelihood_scoring_agrees_with_naive_full_forward(
+    project: Project, which: str, tiny_llama_dir: Path, tiny_gpt2_dir: Path
+) -> None:
     folder = tiny_llama_dir if which == "llama" else tiny_gpt2_dir
     project.suite("ynm", 9, task="yes_no_maybe", scoring="loglikelihood")
-    result = project.pytester.runpytest("suites", f"--medmodel={folder}", "--snapshot-update", "--medmodel-batch-size", "4")
+    result = project.pytester.runpytest(
+        "suites", f"--medmodel={folder}", "--snapshot-update", "--medmodel-batch-size", "4"
+    )
     assert result.ret == 0, result.stdout.str()
     baseline = project.baseline("ynm", profile=folder.name)
     model, tok = _load(folder)
@@ -132,12 +152,23 @@ def test_shared_prompt_kv_scoring_matches_naive_forward(which: str, tiny_llama_d
 
 
 @pytest.mark.parametrize("which", ["llama", "gpt2"])
-@pytest.mark.parametrize("continuations", [(" A", " B", " C"), (" the pancreas", " liver disease of the heart", " no")], ids=["labels", "texts"])
-def test_shared_prompt_prefix_runs_once_and_matches_naive_forward(which: str, continuations: tuple[str, ...], tiny_llama_dir: Path, tiny_gpt2_dir: Path) -> None:
+@pytest.mark.parametrize(
+    "continuations",
+    [(" A", " B", " C"), (" the pancreas", " liver disease of the heart", " no")],
+    ids=["labels", "texts"],
+)
+def test_shared_prompt_prefix_runs_once_and_matches_naive_forward(
+    which: str, continuations: tuple[str, ...], tiny_llama_dir: Path, tiny_gpt2_dir: Path
+) -> None:
     folder = tiny_llama_dir if which == "llama" else tiny_gpt2_dir
     model, tok = _load(folder)
     head = "System: You are a careful clinician answering board questions about medicine.\nQuestion: "
-    questions = ["Which organ produces insulin?", "Does aspirin inhibit platelets in most patients today?", "x", "Metformin lowers glucose and what else"]
+    questions = [
+        "Which organ produces insulin?",
+        "Does aspirin inhibit platelets in most patients today?",
+        "x",
+        "Metformin lowers glucose and what else",
+    ]
     requests = [ChoiceRequest(head + q + "\nAnswer:", continuations) for q in questions]
     adapter = HFCausalLM(model, tok, name=which, fingerprint=None, batch_size=3)
     with torch.inference_mode():
@@ -159,10 +190,19 @@ def test_out_of_memory_halves_the_batch_instead_of_failing(tiny_llama_dir: Path)
             self.inner = inner
             self.config = inner.config
 
-        def forward(self, input_ids=None, attention_mask=None, position_ids=None, cache=None, use_cache=None, logits_to_keep=0):  # noqa: ANN001
+        def forward(
+            self, input_ids=None, attention_mask=None, position_ids=None, cache=None, use_cache=None, logits_to_keep=0
+        ):  # noqa: ANN001
             if input_ids.shape[0] > 2:
                 raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
-            return self.inner(input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids, cache=cache, use_cache=use_cache, logits_to_keep=logits_to_keep)
+            return self.inner(
+                input_ids=input_ids,
+                attention_mask=attention_mask,
+                position_ids=position_ids,
+                cache=cache,
+                use_cache=use_cache,
+                logits_to_keep=logits_to_keep,
+            )
 
     requests = [ChoiceRequest(f"Question {i}: which organ?\nAnswer:", (" A", " B", " the liver")) for i in range(7)]
     reference = HFCausalLM(model, tok, name="ref", fingerprint=None, batch_size=1).loglikelihood(requests)
@@ -178,15 +218,9 @@ def test_out_of_memory_halves_the_batch_instead_of_failing(tiny_llama_dir: Path)
         hopeless.loglikelihood(requests[:3])
 
 
-def test_generation_is_greedy_and_batched(tiny_llama_dir: Path) -> None:
-    adapter = load_adapter(str(tiny_llama_dir), ModelOptions())
-    first = adapter.generate([GenerationRequest("Question: insulin?", max_new_tokens=5), GenerationRequest("A longer prompt about aspirin and platelets", max_new_tokens=5)])
-    again = adapter.generate([GenerationRequest("Question: insulin?", max_new_tokens=5)])
-    assert len(first) == 2 and all(isinstance(t, str) for t in first)
-    assert again[0] == first[0]
-
-
-def test_hub_id_resolves_from_the_offline_cache(project: Project, tiny_llama_dir: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def test_hub_id_resolves_from_the_offline_cache(
+    project: Project, tiny_llama_dir: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     hf_home = tmp_path / "hf"
     commit = "0123456789abcdef0123456789abcdef01234567"
     repo = hf_home / "hub" / "models--medlab--tiny-llama"
@@ -207,7 +241,11 @@ def test_hub_id_resolves_from_the_offline_cache(project: Project, tiny_llama_dir
 
     missing = project.pytester.runpytest("suites", "--medmodel=medlab/not-cached")
     assert missing.ret == 1
-    missing.stdout.fnmatch_lines(["*--medmodel=medlab/not-cached: not a local folder, and the hub could not provide it (HF_HUB_OFFLINE is set and it is not in the local cache)*"])
+    missing.stdout.fnmatch_lines(
+        [
+            "*--medmodel=medlab/not-cached: not a local folder, and the hub could not provide it (HF_HUB_OFFLINE is set and it is not in the local cache)*"
+        ]
+    )
 
 
 def test_fingerprint_changes_with_the_weights(tiny_llama_dir: Path, tmp_path: Path) -> None:
@@ -225,8 +263,12 @@ def test_unsupported_architectures_and_specs_say_why(tmp_path: Path) -> None:
     from transformers import T5Config, T5ForConditionalGeneration
 
     folder = tmp_path / "t5"
-    T5ForConditionalGeneration(T5Config(vocab_size=64, d_model=16, d_ff=32, num_layers=1, num_heads=2, d_kv=8)).save_pretrained(folder)
-    with pytest.raises(AdapterError, match="T5ForConditionalGeneration: seq2seq and image-text-to-text models are not supported yet"):
+    T5ForConditionalGeneration(
+        T5Config(vocab_size=64, d_model=16, d_ff=32, num_layers=1, num_heads=2, d_kv=8)
+    ).save_pretrained(folder)
+    with pytest.raises(
+        AdapterError, match="T5ForConditionalGeneration: seq2seq and image-text-to-text models are not supported yet"
+    ):
         load_adapter(str(folder), ModelOptions())
     with pytest.raises(AdapterError, match="no config.json in the folder"):
         load_adapter(str(tmp_path), ModelOptions())
@@ -234,7 +276,6 @@ def test_unsupported_architectures_and_specs_say_why(tmp_path: Path) -> None:
         load_adapter("./missing/model", ModelOptions())
     with pytest.raises(AdapterError, match="write py:package.module:factory"):
         load_adapter("py:justamodule", ModelOptions())
-
 
 
 def test_default_profiles() -> None:
@@ -246,5 +287,7 @@ def test_default_profiles() -> None:
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message on a machine without CUDA")
 def test_asking_for_cuda_without_a_gpu_says_so(tiny_llama_dir: Path) -> None:
-    with pytest.raises(AdapterError, match="--medmodel-device cuda:1: no CUDA device is available to this process; use auto or cpu"):
+    with pytest.raises(
+        AdapterError, match="--medmodel-device cuda:1: no CUDA device is available to this process; use auto or cpu"
+    ):
         load_adapter(str(tiny_llama_dir), ModelOptions(device="cuda:1"))

@@ -12,14 +12,24 @@ def test_update_then_plain_run_passes(project: Project) -> None:
     first = project.run()
     # No baseline yet: the gate says so and fails the run, like a missing syrupy snapshot.
     assert first.ret == 1
-    expect_lines(first, ["*no baseline for suite mini (profile oracle-make) at baselines/oracle-make/mini.json; record one with --snapshot-update*"])
+    expect_lines(
+        first,
+        [
+            "*no baseline for suite mini (profile oracle-make) at baselines/oracle-make/mini.json; record one with --snapshot-update*"
+        ],
+    )
 
     update = project.run("--snapshot-update")
     assert update.ret == 0, update.stdout.str()
     expect_lines(update, ["*baselines/oracle-make/mini.json: written (20 added)*"])
     baseline = project.baseline("mini")
     assert baseline["metrics"] == {"accuracy": 1.0, "correct": 20, "mean_confidence": 0.5748, "n": 20}
-    assert baseline["items"]["mi-001"] == {"answer": "B", "confidence": 0.5748, "correct": True, "hash": baseline["items"]["mi-001"]["hash"]}
+    assert baseline["items"]["mi-001"] == {
+        "answer": "B",
+        "confidence": 0.5748,
+        "correct": True,
+        "hash": baseline["items"]["mi-001"]["hash"],
+    }
 
     plain = project.run()
     assert plain.ret == 0
@@ -44,13 +54,14 @@ def test_degraded_model_fails_the_gate_with_a_review_message(project: Project) -
     result = project.run(flips=flips)
     assert result.ret == 1
     assert outcomes(result) == {"failed": 1, "passed": 26, "regressed": 14}
-    expect_lines(result,
+    expect_lines(
+        result,
         [
             "*accuracy dropped on suite mini (profile oracle-make)",
             "accuracy on 40 paired items: baseline 100.0% [91.2%, 100.0%] -> current 65.0% [49.5%, 77.9%] (95% Wilson), -35.0 points (max_drop 2.0 points)",
             "regressed 14, improved 0; one-sided exact McNemar p = 6.1e-05 (alpha 0.05): significant",
             "regressed items (baseline->current answer): mi-000 A->B, mi-003 D->A, mi-006 C->D, mi-009 B->C, mi-012 A->B, mi-015 D->A, mi-018 C->D, mi-021 B->C (+6 more)",
-        ]
+        ],
     )
     expect_lines(result, ["FAILED suites/mini.suite.yaml::gate[accuracy]*"])
 
@@ -72,7 +83,9 @@ def test_strict_mode_fails_regressed_items(project: Project) -> None:
     project.run("--snapshot-update")
     result = project.run("--medmodel-strict", flips=["mi-004"])
     assert outcomes(result) == {"failed": 1, "passed": 12}
-    expect_lines(result, ["*_ item[mi-004] _*", "regressed: answered B (key A); the baseline answered A, correctly", "=*"])
+    expect_lines(
+        result, ["*_ item[mi-004] _*", "regressed: answered B (key A); the baseline answered A, correctly", "=*"]
+    )
     expect_lines(result, ["FAILED suites/mini.suite.yaml::item[mi-004] - Failed: regressed*"])
 
 
@@ -93,7 +106,9 @@ def test_partial_run_merges_and_never_deletes(project: Project) -> None:
     after = project.baseline("mini")
     assert set(after["items"]) == set(before["items"])
     assert after["items"]["mi-003"]["correct"] is False
-    assert {k: v for k, v in after["items"].items() if k != "mi-003"} == {k: v for k, v in before["items"].items() if k != "mi-003"}
+    assert {k: v for k, v in after["items"].items() if k != "mi-003"} == {
+        k: v for k, v in before["items"].items() if k != "mi-003"
+    }
     expect_lines(result, ["*mini.json: updated (1 changed)"])
 
 
@@ -113,7 +128,10 @@ def test_stale_items_are_reported_then_dropped_on_update(project: Project) -> No
     data.write_text("\n".join(lines[:8]) + "\n")  # mi-008 and mi-009 leave the suite
     plain = project.run()
     assert plain.ret == 0
-    expect_lines(plain, ["mini: 2 stale baseline entries (item no longer in the suite; dropped on --snapshot-update): mi-008, mi-009"])
+    expect_lines(
+        plain,
+        ["mini: 2 stale baseline entries (item no longer in the suite; dropped on --snapshot-update): mi-008, mi-009"],
+    )
     assert "mi-009" in project.baseline("mini")["items"]
     update = project.run("--snapshot-update")
     expect_lines(update, ["*mini.json: updated (2 stale dropped)"])
@@ -131,12 +149,13 @@ def test_changed_items_and_fingerprints_are_reported_not_silently_compared(proje
     assert result.ret == 0
     # mi-002 is wrong now but it is a different question: not a regression.
     assert outcomes(result) == {"passed": 8, "xfailed": 1}
-    expect_lines(result,
+    expect_lines(
+        result,
         [
             "mini: model fingerprint differs from the baseline's (oracle: recorded by oracle, now oracle:mi-002): comparing a different model or precision",
             "mini: suite fingerprint differs from the baseline's (prompt, scoring or items changed since it was recorded)",
             "mini: 1 item(s) changed since the baseline and were not compared: mi-002",
-        ]
+        ],
     )
 
 
@@ -210,7 +229,9 @@ def test_no_model_is_a_clear_error(project: Project) -> None:
     project.suite("mini", 3)
     result = project.pytester.runpytest("suites")
     assert result.ret == 1
-    expect_lines(result, ["*no model given: pass --medmodel=SPEC, set the 'medmodel' ini key, or define a 'medmodel' fixture*"])
+    expect_lines(
+        result, ["*no model given: pass --medmodel=SPEC, set the 'medmodel' ini key, or define a 'medmodel' fixture*"]
+    )
 
 
 def test_min_accuracy_floor_fails_even_without_a_drop(project: Project) -> None:
@@ -219,7 +240,13 @@ def test_min_accuracy_floor_fails_even_without_a_drop(project: Project) -> None:
     project.run("--snapshot-update", flips=flips)
     result = project.run(flips=flips)
     assert result.ret == 1
-    expect_lines(result, ["accuracy 80.0% [49.0%, 94.3%] on 10 items is below the floor min_accuracy 90.0%", "accuracy on 10 paired items: baseline 80.0%*+0.0 points*"])
+    expect_lines(
+        result,
+        [
+            "accuracy 80.0% [49.0%, 94.3%] on 10 items is below the floor min_accuracy 90.0%",
+            "accuracy on 10 paired items: baseline 80.0%*+0.0 points*",
+        ],
+    )
     assert project.run().ret == 0  # all correct: above the floor
 
 
@@ -231,8 +258,20 @@ def test_unreadable_baseline_errors_until_re_recorded(project: Project) -> None:
     plain = project.run()
     assert plain.ret == 1 and outcomes(plain) == {"failed": 5}
     expect_lines(plain, ["FAILED suites/mini.suite.yaml::item[mi-000] - Failed: *"])
-    expect_lines(plain, ["_*_ item[mi-000] _*_", "*mini.json: invalid JSON (line 17: Expecting property name enclosed in double quotes); restore it from version control or re-record it with --snapshot-update"])
+    expect_lines(
+        plain,
+        [
+            "_*_ item[mi-000] _*_",
+            "*mini.json: invalid JSON (line 17: Expecting property name enclosed in double quotes); restore it from version control or re-record it with --snapshot-update",
+        ],
+    )
     update = project.run("--snapshot-update")
     assert update.ret == 0
-    expect_lines(update, ["baselines/oracle-make/mini.json: was unreadable (*); recorded afresh from this run", "*mini.json: written (4 added)"])
+    expect_lines(
+        update,
+        [
+            "baselines/oracle-make/mini.json: was unreadable (*); recorded afresh from this run",
+            "*mini.json: written (4 added)",
+        ],
+    )
     assert project.baseline("mini")["metrics"]["n"] == 4

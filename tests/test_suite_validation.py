@@ -6,8 +6,8 @@ import json
 from pathlib import Path
 
 import pytest
-
 from conftest import Project
+
 from pytest_medmodel import SuiteError, load_suite
 
 GOOD_ROWS = [
@@ -147,8 +147,26 @@ def test_other_yaml_files_are_never_collected(project: Project) -> None:
 
 def test_field_mapping_separate_choice_columns_and_index_answers(tmp_path: Path) -> None:
     rows = [
-        {"qid": 7, "stem": "Which drug?", "opa": "aspirin", "opb": "heparin", "opc": "insulin", "opd": "", "cop": 1, "subject": "pharmacology"},
-        {"qid": 8, "stem": "Which organ?", "opa": "liver", "opb": "pancreas", "opc": "kidney", "opd": "heart", "cop": 3, "subject": "anatomy"},
+        {
+            "qid": 7,
+            "stem": "Which drug?",
+            "opa": "aspirin",
+            "opb": "heparin",
+            "opc": "insulin",
+            "opd": "",
+            "cop": 1,
+            "subject": "pharmacology",
+        },
+        {
+            "qid": 8,
+            "stem": "Which organ?",
+            "opa": "liver",
+            "opb": "pancreas",
+            "opc": "kidney",
+            "opd": "heart",
+            "cop": 3,
+            "subject": "anatomy",
+        },
     ]
     suite = _write(
         tmp_path,
@@ -206,4 +224,8 @@ def test_two_suites_with_the_same_name_would_share_a_baseline(project: Project) 
         _write(project.path / "suites" / folder, "data: {path: items.jsonl}\n")
     result = project.run()
     assert result.ret == pytest.ExitCode.INTERRUPTED
-    result.stdout.fnmatch_lines(["*suites/b/bad.suite.yaml: name: suite name 'bad' is also used by *suites/a/bad.suite.yaml (both would share baselines/<profile>/bad.json); set a distinct name: in one of them"])
+    result.stdout.fnmatch_lines(
+        [
+            "*suites/b/bad.suite.yaml: name: suite name 'bad' is also used by *suites/a/bad.suite.yaml (both would share baselines/<profile>/bad.json); set a distinct name: in one of them"
+        ]
+    )

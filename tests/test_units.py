@@ -70,13 +70,17 @@ def test_wilson_contains_the_estimate_and_stays_in_bounds(case: tuple[int, int])
     assert 0.0 <= low <= successes / n <= high <= 1.0
 
 
-def _suite(task: str = "multiple_choice", method: str = "letter", normalize: bool = False, items: tuple[Item, ...] = ()) -> Suite:
+def _suite(
+    task: str = "multiple_choice", method: str = "letter", normalize: bool = False, items: tuple[Item, ...] = ()
+) -> Suite:
     return Suite(
         path=Path("x.suite.yaml"),
         name="x",
         description="",
         task=task,
-        prompt=PromptSpec(template="{question}", labels=tuple("ABCD"), chat_template="never", system=None, answer_prefix="Answer:"),
+        prompt=PromptSpec(
+            template="{question}", labels=tuple("ABCD"), chat_template="never", system=None, answer_prefix="Answer:"
+        ),
         scoring=ScoringSpec(method, {"normalize": True} if normalize else {}),
         gates=(GateUse("accuracy", {"max_drop": 0.02, "alpha": 0.05, "min_accuracy": None}),),
         items=items,
@@ -93,7 +97,11 @@ def test_acc_and_acc_norm_follow_lm_evaluation_harness() -> None:
     item = Item(id="i", question="q", choices=("yes", "maybe"), answer=1)
     result = ChoiceResult(logprobs=(-3.0, -4.0))
     plain = predict(_suite("yes_no_maybe", "loglikelihood"), item, result)
-    assert (plain.answer, plain.values["acc"], plain.values["acc_norm"]) == (0, False, True)  # -3/3 = -1.0 < -4/5 = -0.8
+    assert (plain.answer, plain.values["acc"], plain.values["acc_norm"]) == (
+        0,
+        False,
+        True,
+    )  # -3/3 = -1.0 < -4/5 = -0.8
     assert plain.confidence == pytest.approx(1 / (1 + math.exp(-1.0)))
     normalised = predict(_suite("yes_no_maybe", "loglikelihood", normalize=True), item, result)
     assert (normalised.answer, normalised.correct) == (1, True)
@@ -103,7 +111,9 @@ def test_normalized_confidence_is_the_probability_of_the_picked_answer() -> None
     """Regression: with normalize the stored confidence was a softmax of per-character averages."""
     item = Item(id="i", question="q", choices=("yes", "maybe"), answer=1)
     scored = predict(_suite("yes_no_maybe", "loglikelihood", normalize=True), item, ChoiceResult(logprobs=(-3.0, -4.0)))
-    p_maybe = math.exp(-4.0) / (math.exp(-3.0) + math.exp(-4.0))  # the model's probability of " maybe" among the options
+    p_maybe = math.exp(-4.0) / (
+        math.exp(-3.0) + math.exp(-4.0)
+    )  # the model's probability of " maybe" among the options
     assert scored.answer == 1 and scored.confidence == pytest.approx(p_maybe)
     assert scored.probs == pytest.approx((1 - p_maybe, p_maybe))
     assert scored.confidence != pytest.approx(1 / (1 + math.exp(-1.0 + 0.8)))  # the old per-character softmax
@@ -111,12 +121,18 @@ def test_normalized_confidence_is_the_probability_of_the_picked_answer() -> None
 
 def test_every_option_at_zero_probability_is_invalid_not_nan() -> None:
     item = Item(id="i", question="q", choices=("yes", "no", "maybe"), answer=1)
-    for suite in (_suite("yes_no_maybe", "loglikelihood", normalize=True), _suite("yes_no_maybe", "loglikelihood"), _suite()):
+    for suite in (
+        _suite("yes_no_maybe", "loglikelihood", normalize=True),
+        _suite("yes_no_maybe", "loglikelihood"),
+        _suite(),
+    ):
         scored = predict(suite, item, ChoiceResult(logprobs=(-math.inf,) * 3))
         assert scored.invalid and scored.answer is None and not scored.correct
         assert scored.confidence is None and scored.probs is None
         json.dumps(scored.entry(), allow_nan=False)  # never NaN in a baseline
-    partial = predict(_suite("yes_no_maybe", "loglikelihood"), item, ChoiceResult(logprobs=(-math.inf, -1.0, -math.inf)))
+    partial = predict(
+        _suite("yes_no_maybe", "loglikelihood"), item, ChoiceResult(logprobs=(-math.inf, -1.0, -math.inf))
+    )
     assert partial.answer == 1 and partial.confidence == 1.0
 
 
@@ -133,15 +149,35 @@ def test_letter_prediction_probabilities_and_near_ties() -> None:
 
 
 def _score(item_id: str, shown: str, correct: bool, confidence: float) -> ItemScore:
-    return ItemScore(item_id=item_id, variant="", answer=0, correct=correct, shown=shown, key="A", content_hash="h", confidence=confidence)
+    return ItemScore(
+        item_id=item_id,
+        variant="",
+        answer=0,
+        correct=correct,
+        shown=shown,
+        key="A",
+        content_hash="h",
+        confidence=confidence,
+    )
 
 
 def _baseline(items: dict) -> Baseline:
-    return Baseline(suite="s", profile="p", model_name="m", model_fingerprint="f", suite_fingerprint="sf", scoring="letter", items=items)
+    return Baseline(
+        suite="s",
+        profile="p",
+        model_name="m",
+        model_fingerprint="f",
+        suite_fingerprint="sf",
+        scoring="letter",
+        items=items,
+    )
 
 
 def test_baseline_text_is_stable_reviewable_and_round_trips(tmp_path: Path) -> None:
-    items = {"b-2": {"answer": "C", "correct": False, "confidence": 0.123456789, "hash": "h2"}, "a-1": {"hash": "h1", "correct": True, "confidence": 0.5, "answer": "A"}}
+    items = {
+        "b-2": {"answer": "C", "correct": False, "confidence": 0.123456789, "hash": "h2"},
+        "a-1": {"hash": "h1", "correct": True, "confidence": 0.5, "answer": "A"},
+    }
     text = BaselineExtension().serialize(_baseline(items))
     shuffled = BaselineExtension().serialize(_baseline(dict(reversed(list(items.items())))))
     assert text == shuffled and text.endswith("}\n")
@@ -176,9 +212,24 @@ def test_merge_keeps_unrun_entries_and_drops_items_that_left_the_suite() -> None
 
 
 def test_update_ignores_confidence_noise_but_not_real_changes() -> None:
-    old = _baseline({"a": {"answer": "A", "correct": True, "confidence": 0.6245, "hash": "h"}, "b": {"answer": "B", "correct": True, "confidence": 0.5, "hash": "h"}})
+    old = _baseline(
+        {
+            "a": {"answer": "A", "correct": True, "confidence": 0.6245, "hash": "h"},
+            "b": {"answer": "B", "correct": True, "confidence": 0.5, "hash": "h"},
+        }
+    )
     scores = {"a": _score("a", "A", True, 0.6246), "b": _score("b", "B", True, 0.51)}
-    new, added, changed, dropped = merge_baseline(old, suite="s", profile="p", model_name="m", model_fingerprint="f", suite_fingerprint="sf", scoring="letter", suite_keys=["a", "b"], scores=scores)
+    new, added, changed, dropped = merge_baseline(
+        old,
+        suite="s",
+        profile="p",
+        model_name="m",
+        model_fingerprint="f",
+        suite_fingerprint="sf",
+        scoring="letter",
+        suite_keys=["a", "b"],
+        scores=scores,
+    )
     assert changed == ["b"] and new.items["a"]["confidence"] == 0.6245 and new.items["b"]["confidence"] == 0.51
 
 
@@ -187,7 +238,9 @@ def test_malformed_baseline_says_how_to_recover(tmp_path: Path) -> None:
 
     path = tmp_path / "b.json"
     path.write_text("{not json")
-    with pytest.raises(BaselineError, match="invalid JSON .* restore it from version control or re-record it with --snapshot-update"):
+    with pytest.raises(
+        BaselineError, match="invalid JSON .* restore it from version control or re-record it with --snapshot-update"
+    ):
         read_baseline(path)
     path.write_text(json.dumps({"format": "other"}))
     with pytest.raises(BaselineError, match="not a pytest-medmodel/baseline-v1 file"):
@@ -197,7 +250,10 @@ def test_malformed_baseline_says_how_to_recover(tmp_path: Path) -> None:
 
 def test_shards_are_planned_identically_by_scheduler_and_workers() -> None:
     assert plan_shards(["a", "b", "c", "d", "e"], 2) == [("a", "b"), ("c", "d"), ("e",)]
-    ids = [f"s/x.suite.yaml::item[q{i}]" for i in range(5)] + ["s/x.suite.yaml::gate[accuracy]", "tests/test_a.py::test_one"]
+    ids = [f"s/x.suite.yaml::item[q{i}]" for i in range(5)] + [
+        "s/x.suite.yaml::gate[accuracy]",
+        "tests/test_a.py::test_one",
+    ]
     scopes = shard_scopes(ids, 2)
     assert [scopes[i] for i in ids] == [
         "s/x.suite.yaml::shard0",
@@ -212,7 +268,9 @@ def test_shards_are_planned_identically_by_scheduler_and_workers() -> None:
 
 def test_importing_the_plugin_and_collecting_loads_no_torch(tmp_path: Path) -> None:
     (tmp_path / "suites").mkdir()
-    (tmp_path / "suites" / "items.jsonl").write_text(json.dumps({"id": "a", "question": "Q?", "choices": ["x", "y"], "answer": "A"}) + "\n")
+    (tmp_path / "suites" / "items.jsonl").write_text(
+        json.dumps({"id": "a", "question": "Q?", "choices": ["x", "y"], "answer": "A"}) + "\n"
+    )
     (tmp_path / "suites" / "s.suite.yaml").write_text("data: {path: items.jsonl}\n")
     (tmp_path / "pytest.ini").write_text("[pytest]\n")
     script = textwrap.dedent(
@@ -248,7 +306,12 @@ def test_prediction_store_opens_safely_from_many_processes_at_once(tmp_path: Pat
     import time
 
     start = str(time.time() + 3.0)
-    procs = [subprocess.Popen([sys.executable, "-c", script, f"key{i}", start], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for i in range(8)]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", script, f"key{i}", start], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        for i in range(8)
+    ]
     outs = [p.communicate(timeout=120) for p in procs]
     assert all(p.returncode == 0 for p in procs), outs
     assert [o.strip() for o, _ in outs] == ["1"] * 8

@@ -89,7 +89,9 @@ def build_tiny_gpt2(directory: Path, *, seed: int = 1) -> Path:
 
     tokenizer = build_tokenizer(chat=False)
     tokenizer.pad_token = None
-    config = GPT2Config(vocab_size=len(tokenizer), n_embd=64, n_layer=2, n_head=2, n_positions=512, bos_token_id=1, eos_token_id=2)
+    config = GPT2Config(
+        vocab_size=len(tokenizer), n_embd=64, n_layer=2, n_head=2, n_positions=512, bos_token_id=1, eos_token_id=2
+    )
     torch.manual_seed(seed)
     model = GPT2LMHeadModel(config)
     directory.mkdir(parents=True, exist_ok=True)

@@ -40,17 +40,22 @@ def accuracy(ctx: GateContext) -> GateResult:
         current = c.correct / c.n
         if current < floor:
             failed = True
-            lines.append(f"accuracy {_pct(current)} [{_pct(low)}, {_pct(high)}] on {c.n} items is below the floor min_accuracy {_pct(floor)}")
+            lines.append(
+                f"accuracy {_pct(current)} [{_pct(low)}, {_pct(high)}] on {c.n} items "
+                f"is below the floor min_accuracy {_pct(floor)}"
+            )
     numbers = _numbers(ctx)
     if not c.has_baseline:
         message = (
-            f"no baseline for suite {c.suite} (profile {c.profile}) at {ctx.baseline_location}; record one with --snapshot-update and commit it"
+            f"no baseline for suite {c.suite} (profile {c.profile}) at {ctx.baseline_location}; "
+            "record one with --snapshot-update and commit it"
         )
         return GateResult("accuracy", "failed", "\n".join(lines) if failed else message, numbers)
     if not c.paired:
         if failed:
             return GateResult("accuracy", "failed", "\n".join(lines + c.warnings), numbers)
-        message = f"no items in common with the baseline at {ctx.baseline_location} ({len(c.new)} new, {len(c.changed)} changed)"
+        counts = f"{len(c.new)} new, {len(c.changed)} changed"
+        message = f"no items in common with the baseline at {ctx.baseline_location} ({counts})"
         return GateResult("accuracy", "skipped", message, numbers)
     stats = c.stats()
     drop = -(stats.delta or 0.0)
@@ -59,12 +64,16 @@ def accuracy(ctx: GateContext) -> GateResult:
     b_low, b_high = wilson_interval(c.baseline_correct, c.paired)
     n_low, n_high = wilson_interval(c.current_correct, c.paired)
     headline = (
-        f"accuracy on {c.paired} paired items: baseline {_pct(stats.baseline_accuracy)} [{_pct(b_low)}, {_pct(b_high)}] -> "
+        f"accuracy on {c.paired} paired items: "
+        f"baseline {_pct(stats.baseline_accuracy)} [{_pct(b_low)}, {_pct(b_high)}] -> "
         f"current {_pct(stats.paired_accuracy)} [{_pct(n_low)}, {_pct(n_high)}] (95% Wilson), "
         f"{_signed_points(stats.delta)} (max_drop {max_drop * 100:.1f} points)"
     )
     verdict = "significant" if significant else "not significant"
-    stats_line = f"regressed {stats.regressed}, improved {stats.improved}; one-sided exact McNemar p = {_p(p)} (alpha {alpha:g}): {verdict}"
+    stats_line = (
+        f"regressed {stats.regressed}, improved {stats.improved}; "
+        f"one-sided exact McNemar p = {_p(p)} (alpha {alpha:g}): {verdict}"
+    )
     if drop > max_drop + 1e-12 and significant:
         failed = True
         lines.insert(0, f"accuracy dropped on suite {c.suite} (profile {c.profile})")

@@ -79,7 +79,9 @@ class Gate:
 GATES: Registry[Gate] = Registry("gate")
 
 
-def gate(name: str, *, params: Mapping[str, Param] | None = None, default: bool = False, check: Check | None = None) -> Callable[[Evaluate], Evaluate]:
+def gate(
+    name: str, *, params: Mapping[str, Param] | None = None, default: bool = False, check: Check | None = None
+) -> Callable[[Evaluate], Evaluate]:
     """Register the decorated ``evaluate(ctx) -> GateResult`` function as gate ``name``."""
 
     def register(evaluate: Evaluate) -> Evaluate:

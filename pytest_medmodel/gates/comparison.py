@@ -123,7 +123,13 @@ def compare(
     ``suite_keys`` are every key the suite defines now (stale entries are the rest).
     """
     mine = {key: s for key, s in scores.items() if s.variant == variant}
-    c = Comparison(suite=suite, profile=profile, n=len(mine), correct=sum(1 for s in mine.values() if s.correct), has_baseline=baseline is not None)
+    c = Comparison(
+        suite=suite,
+        profile=profile,
+        n=len(mine),
+        correct=sum(1 for s in mine.values() if s.correct),
+        has_baseline=baseline is not None,
+    )
     if baseline is None:
         c.new = sorted(mine)
         return c
@@ -157,15 +163,21 @@ def _warnings(c: Comparison, baseline: Baseline, model_fingerprint: str | None, 
     if baseline.model_fingerprint != model_fingerprint:
         out.append(
             f"model fingerprint differs from the baseline's ({baseline.model_fingerprint or 'none'} recorded by "
-            f"{baseline.model_name or 'unknown'}, now {model_fingerprint or 'none'}): comparing a different model or precision"
+            f"{baseline.model_name or 'unknown'}, now {model_fingerprint or 'none'}): "
+            "comparing a different model or precision"
         )
     if baseline.suite_fingerprint != suite_fingerprint:
-        out.append("suite fingerprint differs from the baseline's (prompt, scoring or items changed since it was recorded)")
+        out.append(
+            "suite fingerprint differs from the baseline's (prompt, scoring or items changed since it was recorded)"
+        )
     if c.changed:
         out.append(f"{len(c.changed)} item(s) changed since the baseline and were not compared: {list_ids(c.changed)}")
     if c.stale:
         entries = "entry" if len(c.stale) == 1 else "entries"
-        out.append(f"{len(c.stale)} stale baseline {entries} (item no longer in the suite; dropped on --snapshot-update): {list_ids(c.stale)}")
+        out.append(
+            f"{len(c.stale)} stale baseline {entries} (item no longer in the suite; dropped on --snapshot-update): "
+            f"{list_ids(c.stale)}"
+        )
     return out
 
 

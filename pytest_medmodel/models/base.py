@@ -125,7 +125,10 @@ class GenerationResult:
 
 Request = ChoiceRequest | GenerationRequest
 Result = ChoiceResult | GenerationResult
-RESULT_TYPES: dict[str, type[ChoiceResult] | type[GenerationResult]] = {"choice": ChoiceResult, "generate": GenerationResult}
+RESULT_TYPES: dict[str, type[ChoiceResult] | type[GenerationResult]] = {
+    "choice": ChoiceResult,
+    "generate": GenerationResult,
+}
 """Result type of each request kind."""
 
 ProgressCallback = Callable[[int, int], None]

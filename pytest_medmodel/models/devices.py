@@ -44,7 +44,9 @@ def resolve_device(name: str) -> str:
         import torch
 
         if not torch.cuda.is_available():
-            raise AdapterError(f"--medmodel-device {name}: no CUDA device is available to this process; use auto or cpu")
+            raise AdapterError(
+                f"--medmodel-device {name}: no CUDA device is available to this process; use auto or cpu"
+            )
         return name
     if name != "auto":
         return name

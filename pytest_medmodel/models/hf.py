@@ -30,7 +30,8 @@ from typing import TYPE_CHECKING, Any
 
 from .base import AdapterError, ChoiceRequest, ChoiceResult, GenerationRequest, ProgressCallback
 from .devices import is_out_of_memory
-from .hf_generate import adds_bos, greedy_generate
+from .hf_encoding import Encoded, encode_choices
+from .hf_generate import greedy_generate
 
 if TYPE_CHECKING:
     import torch
@@ -51,17 +52,6 @@ MIN_SHARED_PREFIX = 8
 class _SharedPrefix:
     length: int
     keys_values: list[tuple[Any, Any]]
-
-
-@dataclass
-class _Encoded:
-    index: int
-    context: list[int]
-    continuations: list[list[int]]
-
-    @property
-    def length(self) -> int:
-        return len(self.context) + max(len(c) for c in self.continuations)
 
 
 class HFCausalLM:
@@ -130,7 +120,9 @@ class HFCausalLM:
             return None
         return self.tokenizer.apply_chat_template(list(messages), tokenize=False, add_generation_prompt=True)
 
-    def loglikelihood(self, requests: Sequence[ChoiceRequest], progress: ProgressCallback | None = None) -> list[ChoiceResult]:
+    def loglikelihood(
+        self, requests: Sequence[ChoiceRequest], progress: ProgressCallback | None = None
+    ) -> list[ChoiceResult]:
         encoded = self._encode(requests)
         order = sorted(encoded, key=lambda e: -e.length)
         results: list[ChoiceResult | None] = [None] * len(requests)
@@ -148,7 +140,7 @@ class HFCausalLM:
                         raise
                     self._back_off(size, exc)
                     continue
-                for enc, result in zip(batch, scored):
+                for enc, result in zip(batch, scored, strict=True):
                     results[enc.index] = result
                 position += size
                 done += size
@@ -165,46 +157,12 @@ class HFCausalLM:
 
     # ------------------------------------------------------------------ encoding
 
-    def _encode(self, requests: Sequence[ChoiceRequest]) -> list[_Encoded]:
-        """Tokenise like lm-evaluation-harness: continuation tokens are the tail of
-        ``context + continuation`` (so BPE merges at the boundary match), falling
-        back to encoding the continuation alone where the context's tokens would change."""
-        tok = self.tokenizer
-        encoded = []
-        for index, req in enumerate(requests):
-            context = req.context
-            conts = list(req.continuations)
-            # Trailing spaces belong to the continuation (lm-eval's _encode_pair).
-            stripped = context.rstrip(" ")
-            if stripped != context:
-                moved = context[len(stripped) :]
-                context, conts = stripped, [moved + c for c in conts]
-            special = adds_bos(tok, context)
-            ctx_ids = tok(context, add_special_tokens=special)["input_ids"]
-            wholes = tok([context + c for c in conts], add_special_tokens=special)["input_ids"]
-            cont_ids = []
-            for cont, whole in zip(conts, wholes):
-                if whole[: len(ctx_ids)] == ctx_ids and len(whole) > len(ctx_ids):
-                    cont_ids.append(whole[len(ctx_ids) :])
-                else:
-                    alone = tok(cont, add_special_tokens=False)["input_ids"]
-                    if not alone:
-                        raise AdapterError(f"{self.name}: continuation {cont!r} encodes to no tokens")
-                    cont_ids.append(alone)
-            longest = max(len(c) for c in cont_ids)
-            room = self.max_length - longest
-            if room <= 0:
-                raise AdapterError(f"{self.name}: a continuation is longer than the model's context ({self.max_length} tokens)")
-            if len(ctx_ids) > room:
-                ctx_ids = ctx_ids[-room:]  # left-truncate, as lm-evaluation-harness does
-            if not ctx_ids:
-                ctx_ids = [self.tokenizer.bos_token_id if self.tokenizer.bos_token_id is not None else self.pad_id]
-            encoded.append(_Encoded(index, ctx_ids, cont_ids))
-        return encoded
+    def _encode(self, requests: Sequence[ChoiceRequest]) -> list[Encoded]:
+        return encode_choices(self.tokenizer, requests, max_length=self.max_length, pad_id=self.pad_id, name=self.name)
 
     # ------------------------------------------------------------------ batching
 
-    def _rows_for(self, remaining: Sequence[_Encoded], shared: int = 0) -> int:
+    def _rows_for(self, remaining: Sequence[Encoded], shared: int = 0) -> int:
         cap = self.batch_size if self.batch_size is not None else self.max_batch_size
         if self.batch_size is None:
             # Longest first, so the first item of what remains bounds the batch's width.
@@ -229,7 +187,7 @@ class HFCausalLM:
         else:
             self.max_batch_size = size // 2
 
-    def _encode_shared_prefix(self, encoded: Sequence[_Encoded]) -> _SharedPrefix | None:
+    def _encode_shared_prefix(self, encoded: Sequence[Encoded]) -> _SharedPrefix | None:
         """Run the token prefix every context shares (chat template, system prompt,
         instructions, few-shot examples) once, and keep its keys/values for all batches."""
         if not self.share_prefix or len(encoded) < 2:
@@ -238,7 +196,7 @@ class HFCausalLM:
         length = min(len(e.context) for e in encoded) - 1  # every context keeps one token of its own
         for enc in encoded[1:]:
             common = 0
-            for a, b in zip(first[:length], enc.context):
+            for a, b in zip(first[:length], enc.context, strict=False):
                 if a != b:
                     break
                 common += 1
@@ -256,7 +214,7 @@ class HFCausalLM:
             return None
         return _SharedPrefix(length, [(layer.keys, layer.values) for layer in layers])
 
-    def _score_batch(self, batch: Sequence[_Encoded], prefix: _SharedPrefix | None = None) -> list[ChoiceResult]:
+    def _score_batch(self, batch: Sequence[Encoded], prefix: _SharedPrefix | None = None) -> list[ChoiceResult]:
         torch = self._torch
         single_token = all(len(c) == 1 for e in batch for c in e.continuations)
         shared = prefix.length if prefix else 0
@@ -275,7 +233,10 @@ class HFCausalLM:
 
             # [shared prefix | left-padded own tokens]: padding sits in the middle, masked out.
             mask = torch.cat([torch.ones((len(batch), shared), dtype=mask.dtype, device=self.device), mask], dim=1)
-            rows = [(k.repeat_interleave(len(batch), dim=0), v.repeat_interleave(len(batch), dim=0)) for k, v in prefix.keys_values]
+            rows = [
+                (k.repeat_interleave(len(batch), dim=0), v.repeat_interleave(len(batch), dim=0))
+                for k, v in prefix.keys_values
+            ]
             kwargs[self._cache_kwarg] = DynamicCache(rows, config=self.model.config)
             kwargs["use_cache"] = True
         kwargs["attention_mask"] = mask
@@ -292,7 +253,7 @@ class HFCausalLM:
         toks = torch.tensor([t for _, _, t in firsts], device=self.device)
         first_lp = last[rows_b, toks].tolist()
         first_greedy = (greedy_first[rows_b] == toks).tolist()
-        for (b, k, _), lp, g in zip(firsts, first_lp, first_greedy):
+        for (b, k, _), lp, g in zip(firsts, first_lp, first_greedy, strict=True):
             logprobs[b][k] = lp
             greedy[b][k] = bool(g)
 
@@ -302,10 +263,17 @@ class HFCausalLM:
             self._score_tails(rest, cache, mask, logprobs, greedy)
         return [
             ChoiceResult(logprobs=tuple(lp), num_tokens=tuple(len(c) for c in e.continuations), is_greedy=tuple(g))
-            for e, lp, g in zip(batch, logprobs, greedy)
+            for e, lp, g in zip(batch, logprobs, greedy, strict=True)
         ]
 
-    def _score_tails(self, rest: list[tuple[int, int, list[int]]], cache: Any, ctx_mask: torch.Tensor, logprobs: list[list[float]], greedy: list[list[bool]]) -> None:
+    def _score_tails(
+        self,
+        rest: list[tuple[int, int, list[int]]],
+        cache: Any,
+        ctx_mask: torch.Tensor,
+        logprobs: list[list[float]],
+        greedy: list[list[bool]],
+    ) -> None:
         """Pass 2: every multi-token continuation, against its context's cached keys/values."""
         torch = self._torch
         if cache is None:
@@ -344,6 +312,6 @@ class HFCausalLM:
         counts = tail_mask.sum(-1).tolist()
         sums = torch.split(token_lp, counts)
         flags = torch.split(token_greedy, counts)
-        for (b, k, _), lp, g in zip(rest, sums, flags):
+        for (b, k, _), lp, g in zip(rest, sums, flags, strict=True):
             logprobs[b][k] += float(lp.sum())
             greedy[b][k] = greedy[b][k] and bool(g.all())

@@ -43,6 +43,10 @@ def greedy_generate(model: Any, tokenizer: Any, requests: Sequence[GenerationReq
 
     device = next(model.parameters()).device
     encoded = [tokenizer(r.context, add_special_tokens=adds_bos(tokenizer, r.context))["input_ids"] for r in requests]
+    # An empty prompt starts from BOS (else padding) alone, as in scoring: a model cannot run on no
+    # tokens, and in a batch the row would be all padding.
+    start_id = tokenizer.bos_token_id if tokenizer.bos_token_id is not None else pad_id
+    encoded = [ids or [start_id] for ids in encoded]
     order = sorted(range(len(requests)), key=lambda i: -len(encoded[i]))
     texts = [""] * len(requests)
     eos = tokenizer.eos_token_id
@@ -68,7 +72,7 @@ def greedy_generate(model: Any, tokenizer: Any, requests: Sequence[GenerationReq
             )
             for row, index in enumerate(batch):
                 request = requests[index]
-                new = out[row, width:].tolist()[: request.max_new_tokens]
+                new = out[row, width:].tolist()[: max(request.max_new_tokens, 0)]  # negative: none, not [:-n]
                 if eos is not None and eos in new:
                     new = new[: new.index(eos)]
                 text = tokenizer.decode(new, skip_special_tokens=True)

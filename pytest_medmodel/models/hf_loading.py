@@ -35,7 +35,9 @@ def _quiet_transformers() -> None:
     hf_logging.set_verbosity_error()
 
 
-def load_folder(folder: Path, *, device: str, dtype: str, name: str, fingerprint: str, batch_size: int | None, log: Log = None) -> Any:
+def load_folder(
+    folder: Path, *, device: str, dtype: str, name: str, fingerprint: str, batch_size: int | None, log: Log = None
+) -> Any:
     """A causal LM checkpoint folder as an :class:`~pytest_medmodel.models.hf.HFCausalLM`."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -67,7 +69,9 @@ def hub_snapshot(repo_id: str) -> Path:
     except Exception as exc:  # noqa: BLE001 - hub errors vary; the first line says why
         hint = " (HF_HUB_OFFLINE is set and it is not in the local cache)" if offline else ""
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise AdapterError(f"--medmodel={repo_id}: not a local folder, and the hub could not provide it{hint}: {first}") from exc
+        raise AdapterError(
+            f"--medmodel={repo_id}: not a local folder, and the hub could not provide it{hint}: {first}"
+        ) from exc
 
 
 def converted_gguf(file: Path, target: Path, log: Log = None) -> Path:

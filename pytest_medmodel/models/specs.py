@@ -193,7 +193,9 @@ def _local_folder(spec: str, options: ModelOptions) -> ModelHandle | None:
     if path.is_dir():
         return folder_handle(path, options, profile=profile_for_spec(spec))
     if path.exists():
-        raise AdapterError(f"--medmodel={spec}: {path} is a file; give a model folder, a .gguf file, 'demo' or py:module:factory")
+        raise AdapterError(
+            f"--medmodel={spec}: {path} is a file; give a model folder, a .gguf file, 'demo' or py:module:factory"
+        )
     if path_text.startswith((".", "/", "~")) or path_text.count("/") > 1:
         raise AdapterError(f"--medmodel={spec}: no such folder")
     return None
@@ -212,7 +214,9 @@ def _hub_id(spec: str, options: ModelOptions) -> ModelHandle | None:
 # --------------------------------------------------------------------------- transformers checkpoints
 
 
-def folder_handle(folder: Path, options: ModelOptions, *, profile: str, name: str | None = None, content: str | None = None) -> ModelHandle:
+def folder_handle(
+    folder: Path, options: ModelOptions, *, profile: str, name: str | None = None, content: str | None = None
+) -> ModelHandle:
     """A transformers checkpoint folder: checked and fingerprinted now, loaded on first use."""
     folder = folder.resolve()
     config_file = folder / "config.json"
@@ -230,7 +234,15 @@ def folder_handle(folder: Path, options: ModelOptions, *, profile: str, name: st
         from .hf_loading import load_folder
 
         _prepare(options)
-        return load_folder(folder, device=device, dtype=dtype, name=name, fingerprint=fingerprint, batch_size=options.batch_size, log=options.log)
+        return load_folder(
+            folder,
+            device=device,
+            dtype=dtype,
+            name=name,
+            fingerprint=fingerprint,
+            batch_size=options.batch_size,
+            log=options.log,
+        )
 
     return ModelHandle(
         name=name,
@@ -257,7 +269,15 @@ def gguf_handle(file: Path, options: ModelOptions, *, name: str, profile: str) -
 
         _prepare(options)
         folder = converted_gguf(file, cache_root / "gguf" / sha, log=options.log)
-        return load_folder(folder, device=device, dtype=dtype, name=name, fingerprint=fingerprint, batch_size=options.batch_size, log=options.log)
+        return load_folder(
+            folder,
+            device=device,
+            dtype=dtype,
+            name=name,
+            fingerprint=fingerprint,
+            batch_size=options.batch_size,
+            log=options.log,
+        )
 
     return ModelHandle(
         name=name,

@@ -43,7 +43,7 @@ def _table(suites: list[SuiteSummary]) -> list[str]:
             delta = flips = p = "-"
         rows.append((suite.name, str(s.n), accuracy, baseline, delta, flips, p, _gates(suite)))
     widths = [max(len(row[i]) for row in rows) for i in range(len(HEADER))]
-    return ["  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in rows]
+    return ["  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip() for row in rows]
 
 
 def _gates(suite: SuiteSummary) -> str:
@@ -64,7 +64,11 @@ def _suite_notes(suite: SuiteSummary) -> list[str]:
         )
     mass = metrics.get("option_mass")
     if mass is not None:
-        hint = "; low: the model rarely answers in the scored form, check the prompt's labels and answer_prefix" if mass < LOW_OPTION_MASS else ""
+        hint = (
+            "; low: the model rarely answers in the scored form, check the prompt's labels and answer_prefix"
+            if mass < LOW_OPTION_MASS
+            else ""
+        )
         lines.append(f"{suite.name}: the scored options hold {_pct(mass)} of the model's probability on average{hint}")
     lines.extend(f"{suite.name}: {warning}" for warning in suite.stats.warnings)
     return lines

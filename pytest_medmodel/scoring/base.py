@@ -26,7 +26,7 @@ Examples:
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Protocol, TypeVar
+from typing import Protocol, TypeVar, cast
 
 from ..models.base import Request, Result
 from ..prompts import ChatFormatter
@@ -65,8 +65,8 @@ S = TypeVar("S")
 
 def register_scorer(cls: type[S]) -> type[S]:
     """Class decorator: register one instance of ``cls`` under ``cls.name``."""
-    instance = cls()
-    SCORERS.register(str(getattr(instance, "name")), instance, origin_of(cls))  # noqa: B009 - typed as S
+    instance = cast(Scorer, cls())
+    SCORERS.register(instance.name, instance, origin_of(cls))
     return cls
 
 

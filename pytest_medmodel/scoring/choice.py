@@ -57,12 +57,19 @@ def meta(suite: Suite, variant: Variant) -> dict[str, str]:
     return {"suite": suite.name, "item": variant.item_id, "variant": variant.name}
 
 
-def choice_score(suite: Suite, variant: Variant, logprobs: Sequence[float], picking: Sequence[float], values: Mapping[str, Any]) -> ItemScore:
+def choice_score(
+    suite: Suite, variant: Variant, logprobs: Sequence[float], picking: Sequence[float], values: Mapping[str, Any]
+) -> ItemScore:
     """An :class:`ItemScore` from the options' log-likelihoods (``picking`` decides the answer)."""
     key = suite.shown(variant, variant.answer)
-    common = {"item_id": variant.item_id, "variant": variant.name, "key": key, "content_hash": variant.content_hash}
+    common: dict[str, Any] = {
+        "item_id": variant.item_id,
+        "variant": variant.name,
+        "key": key,
+        "content_hash": variant.content_hash,
+    }
     if all(v == -math.inf for v in logprobs):
-        invalid_values = {name: False for name in values}
+        invalid_values = dict.fromkeys(values, False)
         return ItemScore(answer=None, correct=False, shown=INVALID, values=invalid_values, **common)
     presented = argmax(picking)
     probs = softmax(logprobs)
@@ -141,7 +148,7 @@ class LogLikelihood:
     def score(self, suite: Suite, variant: Variant, result: Result) -> ItemScore:
         lls = _logprobs(variant, result)
         # Character length of the option text, as lm-evaluation-harness counts it.
-        normalised = [ll / max(1, len(choice)) for ll, choice in zip(lls, variant.choices)]
+        normalised = [ll / max(1, len(choice)) for ll, choice in zip(lls, variant.choices, strict=True)]
         values = {"acc": argmax(lls) == variant.answer, "acc_norm": argmax(normalised) == variant.answer}
         picking = normalised if suite.scoring.option("normalize", False) else lls
         return choice_score(suite, variant, lls, picking, values)

@@ -32,7 +32,9 @@ class _Columns:
     answer_format: str
 
 
-def build_items(checker: Checker, data: Mapping[str, Any], rows: Sequence[Mapping[str, Any]], task: str, labels: tuple[str, ...]) -> list[Item]:
+def build_items(
+    checker: Checker, data: Mapping[str, Any], rows: Sequence[Mapping[str, Any]], task: str, labels: tuple[str, ...]
+) -> list[Item]:
     """Validate every row and turn it into an :class:`Item`."""
     if not rows:
         raise checker.error("data", "the data source has no rows", "point data at a file with items")
@@ -74,17 +76,27 @@ def _map_columns(checker: Checker, data: Mapping[str, Any], columns: set[str], t
     if task in FIXED_CHOICES:
         if "choices" in explicit:
             fixed = list(FIXED_CHOICES[task])
-            raise checker.error("data.fields.choices", f"task {task} has fixed choices {fixed}", "remove the choices mapping")
+            raise checker.error(
+                "data.fields.choices", f"task {task} has fixed choices {fixed}", "remove the choices mapping"
+            )
         choices = None
     else:
         for column in [choices] if isinstance(choices, str) else list(choices or []):
             if column not in columns:
                 raise missing("choices", column)
-        choices = choices if isinstance(choices, str) else tuple(choices)
+        choices = choices if isinstance(choices, str) else tuple(choices or ())
     return _Columns(fields["id"], fields["question"], fields["answer"], context, tuple(tags), choices, answer_format)
 
 
-def _build_item(checker: Checker, cols: _Columns, row: Mapping[str, Any], row_no: int, seen: dict[str, int], task: str, labels: tuple[str, ...]) -> Item:
+def _build_item(
+    checker: Checker,
+    cols: _Columns,
+    row: Mapping[str, Any],
+    row_no: int,
+    seen: dict[str, int],
+    task: str,
+    labels: tuple[str, ...],
+) -> Item:
     item_id = f"row-{row_no:05d}" if cols.id == ROW_ID else text_of(row.get(cols.id))
     where = f"row {row_no}" + (f" (id {item_id})" if item_id else "")
     if not item_id:
@@ -110,7 +122,9 @@ def _build_item(checker: Checker, cols: _Columns, row: Mapping[str, Any], row_no
     return Item(item_id, question, choices, answer, context or None, tuple(dict.fromkeys(tags)))
 
 
-def _choices(checker: Checker, cols: _Columns, row: Mapping[str, Any], where: str, task: str, labels: tuple[str, ...]) -> tuple[str, ...]:
+def _choices(
+    checker: Checker, cols: _Columns, row: Mapping[str, Any], where: str, task: str, labels: tuple[str, ...]
+) -> tuple[str, ...]:
     if cols.choices is None:
         choices = FIXED_CHOICES[task]
     elif isinstance(cols.choices, str):
@@ -119,7 +133,9 @@ def _choices(checker: Checker, cols: _Columns, row: Mapping[str, Any], where: st
             fix = "store choices as a list, or map data.fields.choices to a list of columns"
             raise checker.error(f"{where}: {cols.choices}", "choices is text, not a list", fix)
         if not isinstance(value, (list, tuple)):
-            raise checker.error(f"{where}: {cols.choices}", f"choices is {kind(value)}, not a list", "store choices as a list")
+            raise checker.error(
+                f"{where}: {cols.choices}", f"choices is {kind(value)}, not a list", "store choices as a list"
+            )
         choices = tuple(text_of(c) for c in value)
     else:
         choices = tuple(text_of(row.get(c)) for c in cols.choices)
@@ -132,11 +148,22 @@ def _choices(checker: Checker, cols: _Columns, row: Mapping[str, Any], where: st
     if len(set(choices)) != len(choices):
         raise checker.error(f"{where}: choices", "choices repeat", "make the choices distinct")
     if len(choices) > len(labels):
-        raise checker.error(f"{where}: choices", f"{len(choices)} choices but only {len(labels)} labels", "add labels in prompt.labels")
+        raise checker.error(
+            f"{where}: choices", f"{len(choices)} choices but only {len(labels)} labels", "add labels in prompt.labels"
+        )
     return choices
 
 
-def parse_answer(checker: Checker, where: str, column: str, value: Any, choices: tuple[str, ...], labels: tuple[str, ...], fmt: str, task: str) -> int:
+def parse_answer(
+    checker: Checker,
+    where: str,
+    column: str,
+    value: Any,
+    choices: tuple[str, ...],
+    labels: tuple[str, ...],
+    fmt: str,
+    task: str,
+) -> int:
     """The answer cell as an index into ``choices``, whatever form the data uses."""
     used = labels[: len(choices)]
     label_range = f"{used[0]}-{used[-1]}"
@@ -149,7 +176,9 @@ def parse_answer(checker: Checker, where: str, column: str, value: Any, choices:
         try:
             number = int(float(text))
         except ValueError:
-            raise checker.error(f"{where}: {column}", f"answer '{text}' is not a number", "set data.answer_format to letter or text") from None
+            raise checker.error(
+                f"{where}: {column}", f"answer '{text}' is not a number", "set data.answer_format to letter or text"
+            ) from None
         index = number - (1 if fmt == "index1" else 0)
         if not 0 <= index < len(choices):
             base = "1-based" if fmt == "index1" else "0-based"

@@ -22,7 +22,17 @@ from ..scoring.base import SCORERS
 from .items import build_items
 from .schema import CHAT_MODES, PROMPT_KEYS, TEMPLATE_FIELDS, TOP_KEYS, Checker
 from .sources import read_rows
-from .types import DEFAULT_LABELS, TASKS, GateUse, PerturbationUse, PromptSpec, ScoringSpec, Suite, SuiteError, suite_stem
+from .types import (
+    DEFAULT_LABELS,
+    TASKS,
+    GateUse,
+    PerturbationUse,
+    PromptSpec,
+    ScoringSpec,
+    Suite,
+    SuiteError,
+    suite_stem,
+)
 
 _PLACEHOLDER = re.compile(r"(?<!\{)\{([^{}]*)\}(?!\})")
 _NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
@@ -93,7 +103,11 @@ def _parse_scoring(checker: Checker, value: Any) -> ScoringSpec:
     for key in raw:
         if key != "method" and key not in scorer.params:
             owners = [s.name for s in SCORERS if key in s.params]
-            raise checker.error(f"scoring.{key}", f"only applies to {' or '.join(owners)} scoring", f"remove it or use method: {owners[0]}")
+            raise checker.error(
+                f"scoring.{key}",
+                f"only applies to {' or '.join(owners)} scoring",
+                f"remove it or use method: {owners[0]}",
+            )
     options = checker.params({k: v for k, v in raw.items() if k != "method"}, "scoring", scorer.params)
     return ScoringSpec(method=method, options={k: v for k, v in options.items() if k in raw})
 
@@ -109,7 +123,9 @@ def _parse_prompt(checker: Checker, value: Any) -> PromptSpec:
         labels = list(labels) if " " not in labels and "," not in labels else re.split(r"[,\s]+", labels.strip())
     labels = tuple(str(lab) for lab in labels)
     if not labels or any(not lab.strip() for lab in labels) or len(set(labels)) != len(labels):
-        raise checker.error("prompt.labels", f"labels {list(labels)} must be distinct and non-empty", "write e.g. [A, B, C, D]")
+        raise checker.error(
+            "prompt.labels", f"labels {list(labels)} must be distinct and non-empty", "write e.g. [A, B, C, D]"
+        )
     template = spec.get("template")
     if template is not None:
         _check_template(checker, template)
@@ -130,16 +146,20 @@ def _check_template(checker: Checker, template: str) -> None:
         placeholder = match.group(1)
         if placeholder not in TEMPLATE_FIELDS:
             close = difflib.get_close_matches(placeholder, TEMPLATE_FIELDS, n=1, cutoff=0.5)
-            fields = ", ".join("{%s}" % f for f in TEMPLATE_FIELDS)
+            fields = ", ".join(f"{{{f}}}" for f in TEMPLATE_FIELDS)
             hint = f"did you mean '{{{close[0]}}}'?" if close else f"use {fields}; write {{{{ }}}} for a literal brace"
             raise checker.error("prompt.template", f"unknown placeholder '{{{placeholder}}}'", hint)
     if "{question}" not in template:
-        raise checker.error("prompt.template", "has no {question} placeholder", "add {question} where the question goes")
+        raise checker.error(
+            "prompt.template", "has no {question} placeholder", "add {question} where the question goes"
+        )
 
 
 def _parse_gates(checker: Checker, value: Any) -> tuple[GateUse, ...]:
     """Every default gate (accuracy first), then the others the suite names, in its order."""
-    declared = checker.mapping(value, "gates", {name: ((dict, type(None)), "a mapping of settings") for name in GATES.names()})
+    declared = checker.mapping(
+        value, "gates", {name: ((dict, type(None)), "a mapping of settings") for name in GATES.names()}
+    )
     names = [g.name for g in GATES if g.default] + [n for n in declared if not GATES.get(n).default]
     uses = []
     for name in names:
@@ -159,18 +179,26 @@ def _parse_perturbations(checker: Checker, value: Any) -> tuple[PerturbationUse,
         where = f"perturbations[{index}]"
         spec = {"name": entry} if isinstance(entry, str) else entry
         if not isinstance(spec, dict) or not isinstance(spec.get("name"), str):
-            raise checker.error(where, "expected a perturbation name or a mapping with 'name'", "write e.g. - reverse_choices")
+            raise checker.error(
+                where, "expected a perturbation name or a mapping with 'name'", "write e.g. - reverse_choices"
+            )
         name = spec["name"]
         if name not in PERTURBATIONS:
-            raise checker.error(f"{where}.name", PERTURBATIONS.unknown(name).split("; ")[0], PERTURBATIONS.unknown(name).split("; ")[1])
+            raise checker.error(
+                f"{where}.name", PERTURBATIONS.unknown(name).split("; ")[0], PERTURBATIONS.unknown(name).split("; ")[1]
+            )
         label = str(spec.get("id", name))
         if not _LABEL.match(label):
-            raise checker.error(f"{where}.id", f"'{label}' would break test ids", "use letters, digits, '_', '.', ':' and '-'")
+            raise checker.error(
+                f"{where}.id", f"'{label}' would break test ids", "use letters, digits, '_', '.', ':' and '-'"
+            )
         if any(u.label == label for u in uses):
             raise checker.error(f"{where}.id", f"'{label}' is used twice", "give each perturbation a distinct id:")
         params = {k: v for k, v in spec.items() if k not in ("name", "id")}
         problem = PERTURBATIONS.get(name).bind(params)
         if problem is not None:
-            raise checker.error(where, f"settings do not fit {name} ({problem})", f"see the {name} perturbation's parameters")
+            raise checker.error(
+                where, f"settings do not fit {name} ({problem})", f"see the {name} perturbation's parameters"
+            )
         uses.append(PerturbationUse(name, label, params))
     return tuple(uses)

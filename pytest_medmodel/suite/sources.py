@@ -54,7 +54,9 @@ def _read_local(checker: Checker, file: Path) -> list[dict[str, Any]]:
         try:
             value = json.loads(text)
         except json.JSONDecodeError as exc:
-            raise checker.error("data.path", f"{file.name} is not valid JSON (line {exc.lineno}: {exc.msg})", "fix the file") from None
+            raise checker.error(
+                "data.path", f"{file.name} is not valid JSON (line {exc.lineno}: {exc.msg})", "fix the file"
+            ) from None
         if isinstance(value, dict):
             # {"data": [...]} and similar single-key wrappers.
             lists = [v for v in value.values() if isinstance(v, list)]
@@ -69,9 +71,13 @@ def _read_local(checker: Checker, file: Path) -> list[dict[str, Any]]:
         try:
             row = json.loads(line)
         except json.JSONDecodeError as exc:
-            raise checker.error("data.path", f"{file.name} line {line_no} is not valid JSON ({exc.msg})", "fix that line") from None
+            raise checker.error(
+                "data.path", f"{file.name} line {line_no} is not valid JSON ({exc.msg})", "fix that line"
+            ) from None
         if not isinstance(row, dict):
-            raise checker.error("data.path", f"{file.name} line {line_no} is not an object", "write one JSON object per line")
+            raise checker.error(
+                "data.path", f"{file.name} line {line_no} is not an object", "write one JSON object per line"
+            )
         rows.append(row)
     return rows
 
@@ -106,7 +112,11 @@ def _read_dataset(checker: Checker, suite_path: Path, spec: Mapping[str, Any]) -
         dataset = datasets.load_dataset(spec["path"], **kwargs)
     except Exception as exc:  # datasets raises many types; the message is what helps
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise checker.error("data.dataset", f"load_dataset('{spec['path']}') failed: {first}", "check the name, split and network/offline settings") from None
+        raise checker.error(
+            "data.dataset",
+            f"load_dataset('{spec['path']}') failed: {first}",
+            "check the name, split and network/offline settings",
+        ) from None
     return [dict(row) for row in dataset]
 
 

@@ -1,0 +1,167 @@
+"""Extending the plugin: each kind of extension is one registered function or class in one file.
+
+Every test here writes that one function or class into a project's conftest.py,
+runs the real plugin on a suite that uses it, and checks the result reached the
+tests, the summary or the baseline.
+"""
+
+from __future__ import annotations
+
+import json
+
+from conftest import Project, expect_lines, outcomes
+
+GATE = """
+from pytest_medmodel import GateContext, GateResult, Param, gate
+
+@gate("no_worse_than", params={"floor": Param((int, float), "a number between 0 and 1", 0.5, fraction=True)})
+def no_worse_than(ctx: GateContext) -> GateResult:
+    accuracy = ctx.comparison.correct / ctx.comparison.n
+    ok = accuracy >= ctx.settings["floor"]
+    return GateResult("no_worse_than", "passed" if ok else "failed", f"accuracy {accuracy:.2f} vs floor {ctx.settings['floor']}")
+"""
+
+
+def test_a_registered_gate_runs_as_its_own_test_and_decides_alone(project: Project) -> None:
+    """Regression: judge_gate ignored its gate name and always ran the accuracy gate."""
+    project.pytester.makeconftest(GATE)
+    project.suite("mini", 8, extra_yaml="gates:\n  no_worse_than: {floor: 0.9}\n")
+    assert project.run("--snapshot-update").ret == 0
+    flips = ["mi-001"]  # 7/8 = 0.875: below the floor, but no significant drop for the accuracy gate
+    result = project.run(flips=flips)
+    assert result.ret == 1
+    assert outcomes(result) == {"failed": 1, "passed": 8, "regressed": 1}
+    expect_lines(result, ["*_ gate[no_worse_than] _*", "accuracy 0.88 vs floor 0.9", "*medmodel summary*"])
+    expect_lines(result, ["FAILED suites/mini.suite.yaml::gate[no_worse_than]*"])
+    expect_lines(result, ["mini*8*87.5%*accuracy passed, no_worse_than failed"])
+    assert project.run().ret == 0
+
+
+def test_gate_settings_are_checked_like_every_suite_key(project: Project) -> None:
+    project.pytester.makeconftest(GATE)
+    project.suite("mini", 4, extra_yaml="gates:\n  no_worse_than: {flor: 0.9}\n")
+    result = project.run()
+    expect_lines(result, ["*mini.suite.yaml: gates.no_worse_than.flor: unknown key; did you mean 'floor'?"])
+    project.suite("mini", 4, extra_yaml="gates:\n  no_wrse_than: {}\n")
+    expect_lines(project.run(), ["*mini.suite.yaml: gates.no_wrse_than: unknown key; did you mean 'no_worse_than'?"])
+
+
+def test_a_registered_metric_is_recorded_in_the_baseline(project: Project) -> None:
+    project.pytester.makeconftest(
+        '''
+        from pytest_medmodel import metric
+
+        @metric("overconfident", recorded=True)
+        def overconfident(entry):
+            """Wrong with more than 50% confidence."""
+            return float(not entry.correct and (entry.confidence or 0) > 0.5)
+        '''
+    )
+    project.suite("mini", 8)
+    project.run("--snapshot-update", flips=["mi-000", "mi-001"])
+    metrics = project.baseline("mini")["metrics"]
+    # The oracle puts 0.5748 on its pick, so both wrong answers are overconfident: 2 of 8.
+    assert metrics["overconfident"] == 0.25 and metrics["accuracy"] == 0.75
+
+
+PERTURBATION = """
+import dataclasses
+from pytest_medmodel import perturbation
+
+@perturbation("shout")
+def shout(suffix: str = "!"):
+    def apply(variant, rng):
+        return dataclasses.replace(variant, question=variant.question.upper() + suffix)
+    return apply
+"""
+
+
+def test_a_registered_perturbation_makes_variant_tests_recorded_beside_the_original(project: Project) -> None:
+    project.pytester.makeconftest(PERTURBATION)
+    perturbations = "perturbations:\n  - shout\n  - {name: shout, id: whisper, suffix: '...'}\n  - reverse_choices\n"
+    project.suite("mini", 4, scoring="loglikelihood", extra_yaml=perturbations)
+    collected = project.pytester.runpytest("suites", "--collect-only", "-q")
+    expect_lines(
+        collected,
+        [
+            "suites/mini.suite.yaml::item[mi-000]",
+            "suites/mini.suite.yaml::item[mi-000/shout]",
+            "suites/mini.suite.yaml::item[mi-000/whisper]",
+            "suites/mini.suite.yaml::item[mi-000/reverse_choices]",
+        ],
+    )
+    update = project.pytester.runpytest("suites", "--medmodel=py:content_oracle:make", "--snapshot-update")
+    assert update.ret == 0, update.stdout.str()
+    baseline = project.baseline("mini", profile="content_oracle-make")
+    items = baseline["items"]
+    assert len(items) == 16 and baseline["metrics"]["n"] == 4  # metrics count the originals
+    # Reversed choices: the key "gamma" (C, index 2 of 4) is shown as B, and a reader still answers it.
+    assert items["mi-002"]["answer"] == "C" and items["mi-002/reverse_choices"]["answer"] == "B"
+    assert items["mi-002/reverse_choices"]["correct"] is True
+    assert len({items["mi-000"]["hash"], items["mi-000/shout"]["hash"], items["mi-000/whisper"]["hash"]}) == 3
+    selected = project.pytester.runpytest("suites", "--medmodel=py:content_oracle:make", "-k", "shout")
+    assert outcomes(selected) == {"passed": 4, "deselected": 13}
+
+
+def test_perturbations_are_checked_and_deterministic(project: Project) -> None:
+    project.pytester.makeconftest(PERTURBATION)
+    project.suite("mini", 2, extra_yaml="perturbations:\n  - {name: shuot}\n")
+    expect_lines(
+        project.run(), ["*mini.suite.yaml: perturbations[0].name: unknown perturbation 'shuot'; did you mean 'shout'?"]
+    )
+    project.suite("mini", 2, extra_yaml="perturbations:\n  - {name: shout, volume: 11}\n")
+    expect_lines(
+        project.run(),
+        [
+            "*mini.suite.yaml: perturbations[0]: settings do not fit shout (got an unexpected keyword argument 'volume')*"
+        ],
+    )
+
+
+def test_a_registered_model_resolver_serves_its_specs(project: Project) -> None:
+    project.pytester.makeconftest(
+        """
+        from oracle import Oracle
+        from pytest_medmodel import ModelHandle, model_resolver
+
+        @model_resolver("staging", priority=5)
+        def staging(spec, options):
+            if not spec.startswith("staging:"):
+                return None
+            return ModelHandle.wrap(Oracle(name=spec), profile="staging", where=spec)
+        """
+    )
+    project.suite("mini", 4)
+    result = project.pytester.runpytest("suites", "--medmodel=staging:v2", "--snapshot-update")
+    assert result.ret == 0, result.stdout.str()
+    assert project.baseline("mini", profile="staging")["model"]["name"] == "staging:v2"
+
+
+def test_hooks_make_the_adapter_modify_variants_and_see_gate_results(project: Project) -> None:
+    project.pytester.makeconftest(
+        """
+        import dataclasses, json, pathlib
+        from oracle import Oracle
+
+        def pytest_medmodel_make_adapter(config, spec, options):
+            return Oracle(name="from-hook") if spec == "nightly" else None
+
+        def pytest_medmodel_modify_variants(config, suite, item, variants):
+            if item.id == "mi-001":
+                variants.append(dataclasses.replace(variants[0].reordered([1, 0, 2, 3]), name="swap"))
+
+        def pytest_medmodel_gate_result(config, suite, result):
+            pathlib.Path("gates.jsonl").open("a").write(json.dumps([suite.name, result.gate, result.status, dict(result.numbers)]) + "\\n")
+        """
+    )
+    project.suite("mini", 4)
+    result = project.pytester.runpytest("suites", "--medmodel=nightly", "--snapshot-update", "-v")
+    assert result.ret == 0, result.stdout.str()
+    # The oracle answers by position (the key's original index, 1), which the swap moved: shown B is alpha.
+    expect_lines(result, ["suites/mini.suite.yaml::item[mi-001/swap] XFAIL*"])
+    baseline = project.baseline("mini", profile="nightly")
+    assert baseline["model"]["name"] == "from-hook"
+    assert baseline["items"]["mi-001/swap"]["answer"] == "B" and baseline["items"]["mi-001/swap"]["correct"] is False
+    (line,) = (project.path / "gates.jsonl").read_text().splitlines()
+    suite, gate_name, status, numbers = json.loads(line)
+    assert (suite, gate_name, status, numbers["n"]) == ("mini", "accuracy", "failed", 4)  # no baseline yet
