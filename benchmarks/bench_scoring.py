@@ -30,10 +30,19 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from pytest_medmodel import load_suite  # noqa: E402
 from pytest_medmodel.models.base import ChoiceRequest, ChoiceResult  # noqa: E402
-from pytest_medmodel.models.loading import ModelOptions, load_adapter  # noqa: E402
-from pytest_medmodel.scoring import build_request  # noqa: E402
-from pytest_medmodel.suite import ScoringSpec, default_template, load_suite  # noqa: E402
+from pytest_medmodel.models.specs import ModelOptions, load_adapter  # noqa: E402
+from pytest_medmodel.prompts import default_template  # noqa: E402
+from pytest_medmodel.scoring.base import SCORERS  # noqa: E402
+from pytest_medmodel.suite.types import Item, ScoringSpec, Suite, Variant  # noqa: E402
+
+
+def build_requests(suite: Suite, items: tuple[Item, ...], adapter) -> list[ChoiceRequest]:  # noqa: ANN001
+    """The requests the plugin would send for these items (same scorer, same prompts)."""
+    scorer = SCORERS.get(suite.scoring.method)
+    chat = getattr(adapter, "format_chat", None)
+    return [scorer.request(suite, Variant.of(item), chat) for item in items]  # type: ignore[misc]
 
 
 def plain_loop(adapter, requests: list[ChoiceRequest], batch_size: int) -> list[ChoiceResult]:  # noqa: ANN001
@@ -87,22 +96,18 @@ def workloads(adapter, n_items: int) -> dict[str, list[ChoiceRequest]]:  # noqa:
     as_text = dataclasses.replace(
         general,
         scoring=ScoringSpec("loglikelihood"),
-        prompt=dataclasses.replace(
-            general.prompt, template=default_template("multiple_choice", ScoringSpec("loglikelihood"), False)
-        ),
+        prompt=dataclasses.replace(general.prompt, template=default_template("multiple_choice", False, False)),
     )
     return {
-        "letter (general_medicine, 4 labels)": [build_request(general, it, adapter) for it in general.items[:n_items]],
-        "loglikelihood, option texts (general_medicine, 4 multi-token options)": [
-            build_request(as_text, it, adapter) for it in general.items[:n_items]
-        ],
-        "loglikelihood, yes/no/maybe (pubmedqa_style)": [
-            build_request(pubmed, it, adapter) for it in pubmed.items[:n_items]
-        ],
+        "letter (general_medicine, 4 labels)": build_requests(general, general.items[:n_items], adapter),
+        "loglikelihood, option texts (general_medicine, 4 multi-token options)": build_requests(
+            as_text, general.items[:n_items], adapter
+        ),
+        "loglikelihood, yes/no/maybe (pubmedqa_style)": build_requests(pubmed, pubmed.items[:n_items], adapter),
     }
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default="demo")
     parser.add_argument("--items", type=int, default=48)
@@ -110,7 +115,8 @@ def main() -> None:
     parser.add_argument("--device", default="auto")
     parser.add_argument("--dtype", default="auto")
     parser.add_argument("--plain-batch-size", type=int, default=8, help="rows per forward pass of the plain loop")
-    args = parser.parse_args()
+    parser.add_argument("--output", type=Path, default=None, help="result file (default benchmarks/results/...)")
+    args = parser.parse_args(argv)
 
     import torch
 
@@ -164,10 +170,12 @@ def main() -> None:
             f"speedup x{row['speedup']} (max |dlogp| {diff:.1e}, {flips} answer flips)",
             flush=True,
         )
-    out = ROOT / "benchmarks" / "results" / f"scoring-{args.model.replace('/', '--')}-{adapter.device.type}.json"
+    name = Path(args.model).name if Path(args.model).exists() else args.model.replace("/", "--")
+    out = args.output or ROOT / "benchmarks" / "results" / f"scoring-{name}-{adapter.device.type}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=2) + "\n")
-    print(f"wrote {out.relative_to(ROOT)}")
+    print(f"wrote {out}")
+    return report
 
 
 if __name__ == "__main__":

@@ -1,0 +1,22 @@
+"""The benchmark scripts still run against the current API (a smoke run on a tiny model, not a timing)."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_scoring_benchmark_runs_and_agrees_with_the_plain_loop(tiny_llama_dir: Path, tmp_path: Path) -> None:
+    spec = importlib.util.spec_from_file_location("bench_scoring", ROOT / "benchmarks" / "bench_scoring.py")
+    assert spec is not None and spec.loader is not None
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    out = tmp_path / "result.json"
+    report = bench.main(["--model", str(tiny_llama_dir), "--items", "3", "--repeats", "1", "--output", str(out)])
+    assert json.loads(out.read_text()) == report
+    assert len(report["workloads"]) == 3
+    for row in report["workloads"].values():
+        assert row["items"] == 3 and row["answer_flips"] == 0 and row["max_abs_logprob_diff"] < 1e-4
