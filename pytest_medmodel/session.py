@@ -295,11 +295,14 @@ class TestSession:
             "stats": self._shards.runner.stats.to_json() if self._shards else {},
             "model_seconds": model.load_seconds if model else 0.0,
             "suites": suites,
-            "run_id": self.run_id,
+            "run_id": self.run_id if self._shards is not None else None,
         }
 
     def remove_run_stores(self, run_ids: Iterable[str]) -> None:
         """Delete this run's run-scoped prediction stores, and any a killed run left over a day ago."""
+        run_ids = list(run_ids)
+        if not run_ids:
+            return  # no suite ran: leave the project's cache folder alone
         runs = self._cache_folder() / "runs"
         for run_id in run_ids:
             shutil.rmtree(runs / run_id, ignore_errors=True)

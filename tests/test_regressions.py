@@ -213,3 +213,11 @@ def test_a_cached_rerun_never_loads_the_model(project: Project, tiny_llama_dir: 
             "inference: 0 shard(s), 0 item(s) computed in 0.0 s; 6 read from the prediction cache",
         ],
     )
+
+
+def test_a_project_without_suites_is_left_alone(pytester: pytest.Pytester) -> None:
+    """The plugin loads in every pytest run where it is installed; with no suite it must not touch the cache."""
+    pytester.makeini("[pytest]\n")
+    pytester.makepyfile(test_plain="def test_one():\n    assert True\n")
+    assert pytester.runpytest().ret == 0
+    assert not (pytester.path / ".pytest_cache" / "d" / "medmodel").exists()
