@@ -103,7 +103,15 @@ class Runner:
     def chat(self, model: ModelHandle) -> ChatCache:
         """The model's chat formatter, answered from the cache when it can be."""
         store, identity = self._store_for(model)
-        return ChatCache(model, store, identity)
+        return ChatCache(model, store, identity, self.load)
+
+    def load(self, model: ModelHandle) -> Any:
+        """The model's adapter, built now if it was not yet (with a progress line before and after)."""
+        if not model.loaded:
+            self._say(f"loading the model: {model.describe().split(';')[0]}")
+            model.adapter  # noqa: B018 - builds it
+            self._say(f"model ready in {model.load_seconds:.1f} s: {model.describe()}")
+        return model.adapter
 
     @contextlib.contextmanager
     def _lock(self, keys: Sequence[str]) -> Iterator[None]:
@@ -115,11 +123,7 @@ class Runner:
             yield
 
     def _infer(self, requests: Sequence[Request], model: ModelHandle, label: str) -> list[Result]:
-        if not model.loaded:
-            self._say(f"loading the model: {model.describe().split(';')[0]}")
-            model.adapter  # noqa: B018 - builds the adapter, so its load time is not counted as inference
-            self._say(f"model ready in {model.load_seconds:.1f} s: {model.describe()}")
-        adapter = model.adapter
+        adapter = self.load(model)  # before the clock starts: loading is not inference
         started, wall_start = time.perf_counter(), time.time()
         self._say(f"inferring {label}")
         choice = [(i, r) for i, r in enumerate(requests) if isinstance(r, ChoiceRequest)]
@@ -205,16 +209,18 @@ class ChatCache:
     model's fingerprint, so a rendered prompt can be stored under it like a result.
     """
 
-    def __init__(self, model: ModelHandle, store: Store, identity: str) -> None:
+    def __init__(self, model: ModelHandle, store: Store, identity: str, load: Callable[[ModelHandle], Any]) -> None:
         self.model = model
         self.store = store
         self.identity = identity
+        self.load = load
         self._pending: dict[str, dict[str, Any]] = {}
 
     def __call__(self, messages: Sequence[Mapping[str, str]]) -> str | None:
         key = chat_key(self.identity, messages)
         hit = self._pending.get(key) or self.store.get_many([key]).get(key)
         if hit is None:
+            self.load(self.model)
             hit = {"text": self.model.format_chat([dict(m) for m in messages])}
             self._pending[key] = hit
         return hit["text"]

@@ -203,6 +203,13 @@ def test_a_cached_rerun_never_loads_the_model(project: Project, tiny_llama_dir: 
     project.suite("ynm", 6, task="yes_no_maybe", scoring="loglikelihood")
     first = project.pytester.runpytest("suites", f"--medmodel={tiny_llama_dir}", "--snapshot-update")
     assert first.ret == 0
+    expect_lines(
+        first,
+        [
+            "[medmodel] loading the model: tiny-llama (cpu, float32)",
+            "[medmodel] model ready in * s: tiny-llama (LlamaForCausalLM, cpu, float32)",
+        ],
+    )
     expect_lines(first, ["model: tiny-llama (LlamaForCausalLM, cpu, float32); profile tiny-llama"])
     again = project.pytester.runpytest("suites", f"--medmodel={tiny_llama_dir}")
     assert again.ret == 0

@@ -35,9 +35,7 @@ def _quiet_transformers() -> None:
     hf_logging.set_verbosity_error()
 
 
-def load_folder(
-    folder: Path, *, device: str, dtype: str, name: str, fingerprint: str, batch_size: int | None, log: Log = None
-) -> Any:
+def load_folder(folder: Path, *, device: str, dtype: str, name: str, fingerprint: str, batch_size: int | None) -> Any:
     """A causal LM checkpoint folder as an :class:`~pytest_medmodel.models.hf.HFCausalLM`."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -45,8 +43,6 @@ def load_folder(
     from .hf import HFCausalLM
 
     _quiet_transformers()
-    if log is not None:
-        log(f"loading {folder.name} on {device} ({dtype})")
     try:
         tokenizer = AutoTokenizer.from_pretrained(folder)
         model = AutoModelForCausalLM.from_pretrained(folder, dtype=getattr(torch, dtype))

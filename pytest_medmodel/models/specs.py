@@ -241,7 +241,6 @@ def folder_handle(
             name=name,
             fingerprint=fingerprint,
             batch_size=options.batch_size,
-            log=options.log,
         )
 
     return ModelHandle(
@@ -276,7 +275,6 @@ def gguf_handle(file: Path, options: ModelOptions, *, name: str, profile: str) -
             name=name,
             fingerprint=fingerprint,
             batch_size=options.batch_size,
-            log=options.log,
         )
 
     return ModelHandle(
