@@ -4,7 +4,13 @@ lm-evaluation-harness keys its response cache without the model (issues #2715,
 #4063): a second checkpoint silently gets the first one's scores. Here every
 prediction key starts with a hash of the weights and tokenizer *contents*.
 Hashing a 15 GB checkpoint takes a while, so a file's digest is remembered
-against its (size, mtime, inode); an unchanged file is hashed once per machine.
+against its (size, mtime, ctime, inode); an unchanged file is hashed once per
+machine. The ctime is what makes the memo safe: tools that rewrite a file in
+place and restore its mtime (``touch -r``, some sync tools) cannot restore the
+ctime, which the kernel sets on every write, so the bytes are hashed again.
+File timestamps are coarse (a few milliseconds), so, as git does with its index,
+a digest is remembered only for a file whose last change is :data:`RACY_SECONDS`
+old: a write in the same timestamp tick as the hashing cannot hide behind it.
 """
 
 from __future__ import annotations
@@ -12,11 +18,14 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import time
 from pathlib import Path
 
 _SKIP_SUFFIXES = (".md", ".txt.lock", ".lock")
 _SKIP_NAMES = {".gitattributes", "README", "LICENSE", "LICENSE.txt", "USE_POLICY.md"}
 _MEMO_NAME = "file-digests.json"
+RACY_SECONDS = 2.0
+"""A file changed more recently than this is hashed, but its digest is not remembered."""
 
 
 def file_digest(path: Path, memo_dir: Path | None = None) -> str:
@@ -24,7 +33,7 @@ def file_digest(path: Path, memo_dir: Path | None = None) -> str:
     path = Path(path).resolve()
     stat = path.stat()
     key = str(path)
-    stamp = [stat.st_size, stat.st_mtime_ns, stat.st_ino]
+    stamp = [stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns, stat.st_ino]
     memo_file = memo_dir / _MEMO_NAME if memo_dir is not None else None
     memo: dict[str, dict] = {}
     if memo_file is not None and memo_file.is_file():
@@ -40,7 +49,7 @@ def file_digest(path: Path, memo_dir: Path | None = None) -> str:
         for block in iter(lambda: handle.read(1 << 22), b""):
             digest.update(block)
     value = digest.hexdigest()
-    if memo_file is not None:
+    if memo_file is not None and time.time() - stat.st_ctime >= RACY_SECONDS:
         memo[key] = {"stamp": stamp, "sha256": value}
         _atomic_write(memo_file, json.dumps(memo, sort_keys=True))
     return value

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from .models.handle import PROFILE_NAME
 from .settings import Settings
 
 MODEL = "--medmodel"
@@ -67,6 +68,12 @@ def add_options(parser: pytest.Parser) -> None:
     for name, help_text, default in _INI:
         parser.addini(name, help_text, default=default)
     parser.addini("medmodel_strict", "default for --medmodel-strict", type="bool", default=False)
+    parser.addini(
+        "medmodel_allow_outside_data",
+        "let suites read data files outside the rootdir (off: a suite in a pull request cannot read other files)",
+        type="bool",
+        default=False,
+    )
 
 
 def model_spec(config: pytest.Config) -> str | None:
@@ -77,44 +84,62 @@ def read_settings(config: pytest.Config) -> Settings:
     """The run's :class:`Settings`; a bad value is a usage error naming the flag."""
     root = Path(config.rootpath)
 
-    def pick(option: str, ini: str) -> Any:
+    def pick(option: str) -> Any:
         value = config.getoption(option)
-        return value if value is not None else config.getini(ini)
+        return value if value is not None else config.getini(option)
 
-    batch = str(pick("medmodel_batch_size", "medmodel_batch_size") or "auto").strip().lower()
-    if batch == "auto":
-        batch_size = None
-    else:
-        try:
-            batch_size = int(batch)
-        except ValueError:
-            raise pytest.UsageError(f"{BATCH_SIZE}: expected a positive integer or 'auto', got '{batch}'") from None
-        if batch_size < 1:
-            raise pytest.UsageError(f"{BATCH_SIZE}: expected a positive integer or 'auto', got '{batch}'")
-    try:
-        shard_size = int(pick("medmodel_shard_size", "medmodel_shard_size"))
-    except ValueError:
-        raise pytest.UsageError(f"{SHARD_SIZE}: expected a positive integer") from None
-    if shard_size < 1:
-        raise pytest.UsageError(f"{SHARD_SIZE}: expected a positive integer, got {shard_size}")
     limit = config.getoption("medmodel_limit")
     if limit is not None and limit < 1:
         raise pytest.UsageError(f"{LIMIT}: expected a positive integer, got {limit}")
-    dtype = str(pick("medmodel_dtype", "medmodel_dtype") or "auto")
+    dtype = str(pick("medmodel_dtype") or "auto")
     if dtype not in ("auto", "float32", "bfloat16", "float16"):
         raise pytest.UsageError(f"{DTYPE}: unknown dtype '{dtype}'; use auto, float32, bfloat16 or float16")
     cache_dir = str(config.getini("medmodel_cache_dir") or "").strip()
     strict = config.getoption("medmodel_strict")
     return Settings(
         spec=model_spec(config),
-        profile=config.getoption("medmodel_profile") or str(config.getini("medmodel_profile") or "").strip() or None,
-        device=str(pick("medmodel_device", "medmodel_device") or "auto"),
+        profile=_profile(config.getoption("medmodel_profile") or str(config.getini("medmodel_profile") or "").strip()),
+        device=str(pick("medmodel_device") or "auto"),
         dtype=dtype,
-        batch_size=batch_size,
+        batch_size=_batch_size(str(pick("medmodel_batch_size") or "auto")),
         limit=limit,
         strict=bool(strict if strict is not None else config.getini("medmodel_strict")),
-        shard_size=shard_size,
+        shard_size=_shard_size(pick("medmodel_shard_size")),
         update=bool(getattr(config.option, "update_snapshots", False)),
         baseline_dir=(root / str(config.getini("medmodel_baseline_dir"))).resolve(),
         cache_dir=(root / cache_dir).resolve() if cache_dir else None,
+        data_root=None if config.getini("medmodel_allow_outside_data") else root.resolve(),
     )
+
+
+def _batch_size(text: str) -> int | None:
+    text = text.strip().lower()
+    if text == "auto":
+        return None
+    try:
+        size = int(text)
+    except ValueError:
+        size = 0
+    if size < 1:
+        raise pytest.UsageError(f"{BATCH_SIZE}: expected a positive integer or 'auto', got '{text}'")
+    return size
+
+
+def _shard_size(value: Any) -> int:
+    try:
+        size = int(value)
+    except ValueError:
+        raise pytest.UsageError(f"{SHARD_SIZE}: expected a positive integer") from None
+    if size < 1:
+        raise pytest.UsageError(f"{SHARD_SIZE}: expected a positive integer, got {size}")
+    return size
+
+
+def _profile(name: str) -> str | None:
+    """A profile names a folder under the baseline folder: one plain path segment, never ``..`` or ``/``."""
+    if not name:
+        return None
+    if not PROFILE_NAME.match(name):
+        fix = "start with a letter, digit or '_', then letters, digits, '_', '.', '-' (no slashes)"
+        raise pytest.UsageError(f"{PROFILE}: '{name}' is not a usable folder name; {fix}")
+    return name

@@ -9,9 +9,6 @@ reporting process needs travels on test reports (:mod:`pytest_medmodel.wire`).
 
 from __future__ import annotations
 
-import contextlib
-import shutil
-import time
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
@@ -27,22 +24,20 @@ from .metrics.base import compute
 from .models.base import AdapterError
 from .models.handle import ModelHandle
 from .models.specs import ModelOptions, profile_for_spec
-from .perturb.base import variants_of
+from .perturb.base import check_variants, variants_of
 from .records import ItemScore, judge
 from .report.summary import ModelSummary, SuiteSummary
 from .runner import Runner
 from .scoring.base import SCORERS
 from .settings import Settings
 from .shards import Shards, Unservable
-from .store import SQLiteStore
+from .store import SQLiteStore, remove_run_stores
 from .suite.loading import load_suite
-from .suite.types import ORIGINAL, Suite, SuiteError, Variant, variant_key
+from .suite.types import ORIGINAL, Item, Suite, SuiteError, Variant, variant_key
 from .terminal import Progress
 from .wire import GATE, ITEM, VERDICT, attach
 
 SESSION_KEY = pytest.StashKey["TestSession"]()
-STALE_RUN_SECONDS = 24 * 3600
-"""Run-scoped prediction stores older than this (left by killed runs) are removed."""
 
 
 def get_session(config: pytest.Config) -> TestSession:
@@ -73,7 +68,7 @@ class TestSession:
 
     def load_suite(self, path: Path) -> Suite:
         if path not in self._suites:
-            suite = load_suite(path)
+            suite = _load(path, self.settings.data_root)
             for other in self._suites.values():
                 if other.name == suite.name:
                     problem = (
@@ -91,14 +86,27 @@ class TestSession:
             items = suite.items[: self.settings.limit] if self.settings.limit else suite.items
             out: dict[str, Variant] = {}
             for it in items:
-                variants = variants_of(suite, Variant.of(it))
-                self.config.hook.pytest_medmodel_modify_variants(
-                    config=self.config, suite=suite, item=it, variants=variants
-                )
-                _check_variants(suite, it.id, variants)
+                variants = self._variants_of(suite, it)
+                check_variants(suite, it.id, variants)
                 out.update((v.key, v) for v in variants)
             self._variants[suite_key] = out
         return self._variants[suite_key]
+
+    def _variants_of(self, suite: Suite, item: Item) -> list[Variant]:
+        """The item's variants (perturbations, then the hook), or one line saying which part failed."""
+        stage = "perturbations"
+        try:
+            variants = variants_of(suite, Variant.of(item))
+            stage = "pytest_medmodel_modify_variants"
+            self.config.hook.pytest_medmodel_modify_variants(
+                config=self.config, suite=suite, item=item, variants=variants
+            )
+        except SuiteError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - user code: report it as one line about the suite
+            problem = f"failed on item {item.id} ({type(exc).__name__}: {exc})"
+            raise SuiteError(suite.path, stage, problem, "fix the perturbation or the hook implementation") from exc
+        return variants
 
     def all_keys(self, suite_key: str) -> list[str]:
         """Every key the suite defines now, beyond ``--medmodel-limit`` (stale entries are the others)."""
@@ -299,19 +307,10 @@ class TestSession:
         }
 
     def remove_run_stores(self, run_ids: Iterable[str]) -> None:
-        """Delete this run's run-scoped prediction stores, and any a killed run left over a day ago."""
+        """Delete this run's run-scoped prediction stores (and old ones a killed run left behind)."""
         run_ids = list(run_ids)
-        if not run_ids:
-            return  # no suite ran: leave the project's cache folder alone
-        runs = self._cache_folder() / "runs"
-        for run_id in run_ids:
-            shutil.rmtree(runs / run_id, ignore_errors=True)
-        if runs.is_dir():
-            cutoff = time.time() - STALE_RUN_SECONDS
-            for folder in runs.iterdir():
-                with contextlib.suppress(OSError):
-                    if folder.stat().st_mtime < cutoff:
-                        shutil.rmtree(folder, ignore_errors=True)
+        if run_ids:  # nothing ran otherwise: leave the project's cache folder alone
+            remove_run_stores(self._cache_folder() / "runs", run_ids)
 
     def close(self) -> None:
         for handle in self._models.values():
@@ -320,13 +319,20 @@ class TestSession:
             self._shards.runner.close()
 
 
+def _load(path: Path, root: Path | None) -> Suite:
+    """:func:`load_suite`, with anything unexpected still reported as one line about the file."""
+    try:
+        return load_suite(path, root=root)
+    except SuiteError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - a suite must never crash collection with a traceback
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        problem = f"could not be loaded ({type(exc).__name__}: {first})"
+        raise SuiteError(
+            path, "(file)", problem, "fix the file; if it looks right, report this to pytest-medmodel"
+        ) from exc
+
+
 def summary_metrics(suite: Suite) -> list[str]:
     """The metrics a suite's summary lines show: its scorer's, plus the option-mass diagnostic."""
     return [*SCORERS.get(suite.scoring.method).metrics, "option_mass"]
-
-
-def _check_variants(suite: Suite, item_id: str, variants: Sequence[Variant]) -> None:
-    names = [v.name for v in variants]
-    if ORIGINAL not in names or len(set(names)) != len(names) or any(v.item_id != item_id for v in variants):
-        problem = f"variants {names} of item {item_id} must keep the original, have distinct names and keep the item id"
-        raise SuiteError(suite.path, "pytest_medmodel_modify_variants", problem, "fix the hook implementation")

@@ -23,3 +23,5 @@ class Settings:
     """``--snapshot-update``: record baselines at the end of the run."""
     baseline_dir: Path
     cache_dir: Path | None
+    data_root: Path | None = None
+    """Local data files must lie inside this folder (the rootdir); None: anywhere (opted out)."""

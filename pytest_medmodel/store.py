@@ -12,9 +12,12 @@ Python use, tests).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+import shutil
 import sqlite3
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol
@@ -23,6 +26,8 @@ from .locks import file_lock
 from .models.base import Request
 
 CACHE_FORMAT = "pytest-medmodel-cache-v2"
+STALE_RUN_SECONDS = 24 * 3600
+"""Run-scoped stores older than this (left by killed runs) are removed with the next run's."""
 """Bumped whenever the meaning of a stored result changes, which empties the cache."""
 
 
@@ -102,3 +107,15 @@ class SQLiteStore:
 
     def close(self) -> None:
         self._db.close()
+
+
+def remove_run_stores(runs: Path, run_ids: Iterable[str]) -> None:
+    """Delete the run-scoped stores of ``run_ids`` under ``runs``, and any older than a day."""
+    for run_id in run_ids:
+        shutil.rmtree(runs / run_id, ignore_errors=True)
+    if runs.is_dir():
+        cutoff = time.time() - STALE_RUN_SECONDS
+        for folder in runs.iterdir():
+            with contextlib.suppress(OSError):
+                if folder.stat().st_mtime < cutoff:
+                    shutil.rmtree(folder, ignore_errors=True)

@@ -61,7 +61,7 @@ def test_csv_cells_with_line_breaks_and_an_excel_byte_order_mark(tmp_path: Path)
         "data:\n  path: items.csv\n  fields: {choices: [a, b]}\n  answer_format: letter\n"
     )
     first, second = load_suite(tmp_path / "x.suite.yaml").items
-    assert first.id == "c1" and first.question == "A 60-year-old man.\r\nWhich drug?"
+    assert first.id == "c1" and first.question == "A 60-year-old man.\nWhich drug?"  # line breaks read as \\n
     assert first.choices == ("aspirin", "heparin, IV") and first.answer == 1
     assert second.id == "c2" and second.answer == 0
 

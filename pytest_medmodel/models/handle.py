@@ -13,11 +13,15 @@ work, and a missing ``name`` or ``fingerprint`` attribute is read as a default.
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from .base import CAPABILITIES, AdapterError, capabilities_of
+
+PROFILE_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
+"""A profile is a folder under the baseline folder: one plain path segment, never ``..`` or a slash."""
 
 
 class ModelHandle:
@@ -47,6 +51,8 @@ class ModelHandle:
         unknown = set(capabilities) - set(CAPABILITIES)
         if unknown:
             raise AdapterError(f"{name}: unknown capabilities {sorted(unknown)}; use {', '.join(CAPABILITIES)}")
+        if not PROFILE_NAME.match(profile):
+            raise AdapterError(f"{name}: profile '{profile}' is not a usable folder name; use letters, digits, _ . -")
         self.name = name
         self.fingerprint = fingerprint
         self.profile = profile

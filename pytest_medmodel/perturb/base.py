@@ -25,12 +25,12 @@ import hashlib
 import inspect
 import json
 import random
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
 from ..registry import Registry, origin_of
-from ..suite.types import Suite, Variant
+from ..suite.types import ORIGINAL, Suite, SuiteError, Variant
 
 Perturb = Callable[[Variant, random.Random], Variant]
 Factory = Callable[..., Perturb]
@@ -69,6 +69,14 @@ def seed_for(suite: str, item_id: str, label: str, params: Mapping[str, Any]) ->
     """A 64-bit seed that depends only on the suite, the item and the perturbation spec."""
     blob = json.dumps([suite, item_id, label, dict(params)], sort_keys=True, ensure_ascii=False, default=str)
     return int(hashlib.sha256(blob.encode("utf-8")).hexdigest()[:16], 16)
+
+
+def check_variants(suite: Suite, item_id: str, variants: Sequence[Variant]) -> None:
+    """Variants must keep the original, have distinct names, and keep the item id."""
+    names = [v.name for v in variants]
+    if ORIGINAL not in names or len(set(names)) != len(names) or any(v.item_id != item_id for v in variants):
+        problem = f"variants {names} of item {item_id} must keep the original, have distinct names and keep the item id"
+        raise SuiteError(suite.path, "pytest_medmodel_modify_variants", problem, "fix the hook implementation")
 
 
 def variants_of(suite: Suite, variant: Variant) -> list[Variant]:

@@ -7,7 +7,7 @@ modules never drags in the registries the loader consults.
 
 from .types import (
     ORIGINAL,
-    SUITE_SUFFIX,
+    SUITE_SUFFIXES,
     GateUse,
     Item,
     PerturbationUse,
@@ -23,7 +23,7 @@ from .types import (
 
 __all__ = [
     "ORIGINAL",
-    "SUITE_SUFFIX",
+    "SUITE_SUFFIXES",
     "GateUse",
     "Item",
     "PerturbationUse",

@@ -108,12 +108,16 @@ def _build_item(
         problem = f"duplicate item id '{item_id}' (first at row {seen[item_id]})"
         raise checker.error(f"{where}: {cols.id}", problem, "make item ids unique")
     seen[item_id] = row_no
-    question = text_of(row.get(cols.question))
+    question = text_of(_scalar(checker, row.get(cols.question), f"{where}: {cols.question}", "question"))
     if not question:
         raise checker.error(f"{where}: {cols.question}", "question is empty", "fill in the question text")
     choices = _choices(checker, cols, row, where, task, labels)
     answer = parse_answer(checker, where, cols.answer, row.get(cols.answer), choices, labels, cols.answer_format, task)
-    context = text_of(row.get(cols.context)) if cols.context else None
+    context = (
+        text_of(_scalar(checker, row.get(cols.context), f"{where}: {cols.context}", "context"))
+        if cols.context
+        else None
+    )
     tags: list[str] = []
     for column in cols.tags:
         value = row.get(column)
@@ -136,9 +140,9 @@ def _choices(
             raise checker.error(
                 f"{where}: {cols.choices}", f"choices is {kind(value)}, not a list", "store choices as a list"
             )
-        choices = tuple(text_of(c) for c in value)
+        choices = tuple(text_of(_scalar(checker, c, f"{where}: {cols.choices}", "a choice")) for c in value)
     else:
-        choices = tuple(text_of(row.get(c)) for c in cols.choices)
+        choices = tuple(text_of(_scalar(checker, row.get(c), f"{where}: {c}", "a choice")) for c in cols.choices)
         while choices and not choices[-1]:  # separate columns may leave trailing options empty (4 of 5 used)
             choices = choices[:-1]
     if len(choices) < 2:
@@ -169,13 +173,14 @@ def parse_answer(
     label_range = f"{used[0]}-{used[-1]}"
     if value is None or (isinstance(value, str) and not value.strip()):
         raise checker.error(f"{where}: {column}", "answer is empty", "fill in the answer")
+    _scalar(checker, value, f"{where}: {column}", "the answer")
     text = text_of(value)
     if fmt == "auto":
         fmt = _detect_format(value, text, choices, used, task)
     if fmt in ("index", "index1"):
         try:
             number = int(float(text))
-        except ValueError:
+        except (ValueError, OverflowError):
             raise checker.error(
                 f"{where}: {column}", f"answer '{text}' is not a number", "set data.answer_format to letter or text"
             ) from None
@@ -206,6 +211,13 @@ def _detect_format(value: Any, text: str, choices: tuple[str, ...], labels: tupl
     if task in FIXED_CHOICES:
         return "text"
     return "letter" if text in labels and text not in choices else "text"
+
+
+def _scalar(checker: Checker, value: Any, where: str, what: str) -> Any:
+    """A cell that must be text (or a number), never a list or an object that would be stringified."""
+    if isinstance(value, (dict, list, tuple)):
+        raise checker.error(where, f"{what} is {kind(value)}, not text", "store plain text in this column")
+    return value
 
 
 def text_of(value: Any) -> str:

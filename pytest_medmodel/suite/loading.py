@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import difflib
 import re
+import string
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -30,27 +31,30 @@ from .types import (
     PromptSpec,
     ScoringSpec,
     Suite,
-    SuiteError,
     suite_stem,
 )
+from .yamlfile import read_yaml
 
-_PLACEHOLDER = re.compile(r"(?<!\{)\{([^{}]*)\}(?!\})")
-_NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
+_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
 _LABEL = re.compile(r"^[A-Za-z0-9_.:-]+$")
 
 
-def load_suite(path: Path | str) -> Suite:
+def load_suite(path: Path | str, *, root: Path | None = None) -> Suite:
     """Load and validate one suite file, reading its items.
+
+    ``root``: when given, the suite's local data files must lie inside it (the
+    plugin passes the project's rootdir; see :func:`~.sources.local_file`).
 
     Raises:
         SuiteError: anything wrong with the file, its data or its items, in one line.
     """
     path = Path(path)
     checker = Checker(path)
-    top = checker.mapping(_read_yaml(path), "", TOP_KEYS)
+    top = checker.mapping(read_yaml(path), "", TOP_KEYS)
     name = top.get("name", suite_stem(path))
     if not _NAME.match(name):
-        raise checker.error("name", f"'{name}' is not a usable file name", "use letters, digits, '_', '.', '-'")
+        fix = "start with a letter, digit or '_', then letters, digits, '_', '.', '-'"
+        raise checker.error("name", f"'{name}' is not a usable file name", fix)
     task = checker.choice(top.get("task", "multiple_choice"), "task", TASKS)
     if "data" not in top:
         raise checker.error("data", "missing", "add data: {path: items.jsonl} (relative to the suite)")
@@ -58,11 +62,14 @@ def load_suite(path: Path | str) -> Suite:
     prompt = _parse_prompt(checker, top.get("prompt", {}))
     gates = _parse_gates(checker, top.get("gates", {}))
     perturbations = _parse_perturbations(checker, top.get("perturbations", []))
-    rows, source = read_rows(checker, path, top["data"])
+    rows, source = read_rows(checker, path, top["data"], root)
     items = build_items(checker, top["data"], rows, task, prompt.labels)
+    lists_choices = SCORERS.get(scoring.method).lists_choices
     if not prompt.template:
-        lists_choices = SCORERS.get(scoring.method).lists_choices
         prompt = replace(prompt, template=default_template(task, lists_choices, any(item.context for item in items)))
+    elif lists_choices and "choices" not in template_fields(prompt.template):
+        problem = f"{scoring.method} scoring asks for an option's label, but the template never shows the options"
+        raise checker.error("prompt.template", problem, "add {choices} where the labelled options go")
     return Suite(
         path=path,
         name=name,
@@ -75,22 +82,6 @@ def load_suite(path: Path | str) -> Suite:
         source=source,
         perturbations=perturbations,
     )
-
-
-def _read_yaml(path: Path) -> Any:
-    import yaml
-
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise SuiteError(path, "(file)", f"cannot be read ({exc.strerror})", "check the path and permissions") from None
-    try:
-        return yaml.safe_load(text) or {}
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}" if mark is not None else "(yaml)"
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise SuiteError(path, where, f"invalid YAML ({problem})", "fix the YAML syntax") from None
 
 
 def _parse_scoring(checker: Checker, value: Any) -> ScoringSpec:
@@ -141,18 +132,25 @@ def _parse_prompt(checker: Checker, value: Any) -> PromptSpec:
     )
 
 
+def template_fields(template: str) -> set[str]:
+    """The placeholder names a template uses (``{{`` and ``}}`` are literal braces)."""
+    return {field for _, field, _, _ in string.Formatter().parse(template) if field is not None}
+
+
 def _check_template(checker: Checker, template: str) -> None:
-    for match in _PLACEHOLDER.finditer(template):
-        placeholder = match.group(1)
-        if placeholder not in TEMPLATE_FIELDS:
-            close = difflib.get_close_matches(placeholder, TEMPLATE_FIELDS, n=1, cutoff=0.5)
-            fields = ", ".join(f"{{{f}}}" for f in TEMPLATE_FIELDS)
-            hint = f"did you mean '{{{close[0]}}}'?" if close else f"use {fields}; write {{{{ }}}} for a literal brace"
-            raise checker.error("prompt.template", f"unknown placeholder '{{{placeholder}}}'", hint)
-    if "{question}" not in template:
-        raise checker.error(
-            "prompt.template", "has no {question} placeholder", "add {question} where the question goes"
-        )
+    try:
+        fields = template_fields(template)
+    except ValueError as exc:
+        fix = "write {{ and }} for literal braces"
+        raise checker.error("prompt.template", f"is not a valid template ({exc})", fix) from None
+    for placeholder in sorted(fields - set(TEMPLATE_FIELDS)):
+        close = difflib.get_close_matches(placeholder, TEMPLATE_FIELDS, n=1, cutoff=0.5)
+        known = ", ".join(f"{{{f}}}" for f in TEMPLATE_FIELDS)
+        hint = f"did you mean '{{{close[0]}}}'?" if close else f"use {known}; write {{{{ }}}} for a literal brace"
+        raise checker.error("prompt.template", f"unknown placeholder '{{{placeholder}}}'", hint)
+    if "question" not in fields:
+        problem = "has no {question} placeholder ({{question}} is the literal text, not the question)"
+        raise checker.error("prompt.template", problem, "add {question} where the question goes")
 
 
 def _parse_gates(checker: Checker, value: Any) -> tuple[GateUse, ...]:

@@ -4,12 +4,20 @@ Local files are read with the standard library (Parquet with pyarrow), which is
 what collection wants: no dataset cache on disk and no heavy import for a
 200-row file. Anything else goes through ``datasets.load_dataset``, imported only
 then, so hub datasets, scripts-free builders and local folders all work.
+
+A suite in an untrusted pull request must not read arbitrary files of the CI
+machine: local data (and ``data_files``) must lie inside the project root unless
+the project opts out (``medmodel_allow_outside_data``). Every way a file can be
+unreadable (missing, a directory, not UTF-8, a broken row) is one line.
 """
 
 from __future__ import annotations
 
 import csv
+import io
 import json
+import os
+import stat
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -19,22 +27,49 @@ from .schema import DATA_KEYS, DATASET_KEYS, Checker
 LOCAL_FORMATS = (".jsonl", ".json", ".csv", ".parquet")
 
 
-def read_rows(checker: Checker, suite_path: Path, data: Mapping[str, Any]) -> tuple[list[dict[str, Any]], str]:
-    """Return the raw rows of a suite's data section and a description of the source."""
+def read_rows(
+    checker: Checker, suite_path: Path, data: Mapping[str, Any], root: Path | None = None
+) -> tuple[list[dict[str, Any]], str]:
+    """Return the raw rows of a suite's data section and a description of the source.
+
+    ``root``: when given, local files must resolve (symlinks included) to a path inside it.
+    """
     checker.mapping(data, "data", DATA_KEYS)
     if "path" in data and "dataset" in data:
         raise checker.error("data", "has both 'path' and 'dataset'", "keep one of them")
     if "path" in data:
-        file = (suite_path.parent / data["path"]).resolve()
-        if not file.is_file():
-            raise checker.error("data.path", f"file not found: {file}", "give a path relative to the suite file")
+        file = local_file(checker, suite_path, data["path"], "data.path", root)
         return _read_local(checker, file), str(file)
     if "dataset" in data:
         spec = checker.mapping(data["dataset"], "data.dataset", DATASET_KEYS)
         if "path" not in spec:
             raise checker.error("data.dataset.path", "missing", "name the dataset, e.g. path: org/name")
-        return _read_dataset(checker, suite_path, spec), f"datasets:{spec['path']}"
+        return _read_dataset(checker, suite_path, spec, root), f"datasets:{spec['path']}"
     raise checker.error("data", "needs 'path' or 'dataset'", "add data: {path: items.jsonl}")
+
+
+def local_file(checker: Checker, suite_path: Path, relative: str, field: str, root: Path | None) -> Path:
+    """A data file named in a suite, checked: inside the root, and a regular file."""
+    file = (suite_path.parent / relative).resolve()
+    if root is not None and not file.is_relative_to(root.resolve()):
+        raise checker.error(
+            field,
+            f"{file} is outside the project root {root}",
+            "keep data inside the repository, or set the ini key medmodel_allow_outside_data = true",
+        )
+    try:
+        mode = os.stat(file).st_mode
+    except FileNotFoundError:
+        raise checker.error(field, f"file not found: {file}", "give a path relative to the suite file") from None
+    except OSError as exc:
+        raise checker.error(
+            field, f"{file} cannot be read ({exc.strerror})", "check the path and permissions"
+        ) from None
+    if stat.S_ISDIR(mode):
+        raise checker.error(field, f"{file} is a directory", "name a data file inside it")
+    if not stat.S_ISREG(mode):
+        raise checker.error(field, f"{file} is not a regular file", "name a data file")
+    return file
 
 
 def _read_local(checker: Checker, file: Path) -> list[dict[str, Any]]:
@@ -42,28 +77,12 @@ def _read_local(checker: Checker, file: Path) -> list[dict[str, Any]]:
     if suffix not in LOCAL_FORMATS:
         raise checker.error("data.path", f"unsupported file type '{suffix}'", f"use one of {', '.join(LOCAL_FORMATS)}")
     if suffix == ".parquet":
-        try:
-            import pyarrow.parquet as pq
-        except ImportError:
-            raise checker.error("data.path", "reading Parquet needs pyarrow", "pip install pyarrow") from None
-        return pq.read_table(file).to_pylist()
+        return _read_parquet(checker, file)
     if suffix == ".csv":
         return _read_csv(checker, file)
-    text = file.read_text(encoding="utf-8")
+    text = read_text(checker, file, "data.path")
     if suffix == ".json":
-        try:
-            value = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise checker.error(
-                "data.path", f"{file.name} is not valid JSON (line {exc.lineno}: {exc.msg})", "fix the file"
-            ) from None
-        if isinstance(value, dict):
-            # {"data": [...]} and similar single-key wrappers.
-            lists = [v for v in value.values() if isinstance(v, list)]
-            value = lists[0] if len(lists) == 1 else None
-        if not isinstance(value, list) or not all(isinstance(r, dict) for r in value):
-            raise checker.error("data.path", f"{file.name} is not a list of objects", "store one object per item")
-        return value
+        return _read_json(checker, file, text)
     rows = []
     for line_no, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
@@ -71,32 +90,81 @@ def _read_local(checker: Checker, file: Path) -> list[dict[str, Any]]:
         try:
             row = json.loads(line)
         except json.JSONDecodeError as exc:
-            raise checker.error(
-                "data.path", f"{file.name} line {line_no} is not valid JSON ({exc.msg})", "fix that line"
-            ) from None
+            problem = f"{file.name} line {line_no} is not valid JSON ({exc.msg})"
+            raise checker.error("data.path", problem, "fix that line") from None
         if not isinstance(row, dict):
-            raise checker.error(
-                "data.path", f"{file.name} line {line_no} is not an object", "write one JSON object per line"
-            )
+            problem = f"{file.name} line {line_no} is not an object"
+            raise checker.error("data.path", problem, "write one JSON object per line")
         rows.append(row)
     return rows
+
+
+def read_text(checker: Checker, file: Path, field: str) -> str:
+    """A file as UTF-8 text (a leading byte-order mark is dropped), or one line saying why not."""
+    try:
+        return file.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as exc:
+        problem = f"{file.name} is not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at offset {exc.start})"
+        raise checker.error(field, problem, "save it as UTF-8") from None
+    except OSError as exc:
+        raise checker.error(field, f"{file.name} cannot be read ({exc.strerror})", "check the permissions") from None
+
+
+def _read_json(checker: Checker, file: Path, text: str) -> list[dict[str, Any]]:
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        problem = f"{file.name} is not valid JSON (line {exc.lineno}: {exc.msg})"
+        raise checker.error("data.path", problem, "fix the file") from None
+    if isinstance(value, dict):
+        # {"data": [...]} and similar single-key wrappers.
+        lists = [v for v in value.values() if isinstance(v, list)]
+        value = lists[0] if len(lists) == 1 else None
+    if not isinstance(value, list) or not all(isinstance(r, dict) for r in value):
+        raise checker.error("data.path", f"{file.name} is not a list of objects", "store one object per item")
+    return value
 
 
 def _read_csv(checker: Checker, file: Path) -> list[dict[str, Any]]:
     """A CSV file with a header row, as Excel and pandas write it.
 
-    The csv module parses the file itself (``newline=""``), so quoted cells may hold
-    line breaks, and ``utf-8-sig`` drops the byte-order mark Excel puts first, which
-    would otherwise become part of the first column's name.
+    The csv module parses the file itself, so quoted cells may hold line breaks,
+    and the byte-order mark Excel puts first is dropped (it would otherwise become
+    part of the first column's name). A row with more or fewer cells than the
+    header (an unquoted comma, a lost cell) is an error, never a shifted row.
     """
-    with open(file, encoding="utf-8-sig", newline="") as handle:
-        try:
-            return [dict(row) for row in csv.DictReader(handle)]
-        except csv.Error as exc:
-            raise checker.error("data.path", f"{file.name} is not valid CSV ({exc})", "fix the file") from None
+    text = read_text(checker, file, "data.path")
+    reader = csv.DictReader(io.StringIO(text, newline=""), restkey="\0extra", restval="\0missing")
+    rows = []
+    try:
+        for row in reader:
+            if "\0extra" in row or "\0missing" in row.values():
+                cells = "more" if "\0extra" in row else "fewer"
+                problem = f"{file.name} line {reader.line_num} has {cells} cells than the header"
+                raise checker.error("data.path", problem, "quote cells that contain commas, and fill every column")
+            rows.append(dict(row))
+    except csv.Error as exc:
+        raise checker.error("data.path", f"{file.name} is not valid CSV ({exc})", "fix the file") from None
+    return rows
 
 
-def _read_dataset(checker: Checker, suite_path: Path, spec: Mapping[str, Any]) -> list[dict[str, Any]]:
+def _read_parquet(checker: Checker, file: Path) -> list[dict[str, Any]]:
+    try:
+        import pyarrow.parquet as pq
+    except ImportError:
+        raise checker.error("data.path", "reading Parquet needs pyarrow", "pip install pyarrow") from None
+    try:
+        return list(pq.read_table(file).to_pylist())
+    except Exception as exc:  # noqa: BLE001 - pyarrow raises several types; the message says which
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise checker.error(
+            "data.path", f"{file.name} is not a readable Parquet file ({first})", "fix the file"
+        ) from None
+
+
+def _read_dataset(
+    checker: Checker, suite_path: Path, spec: Mapping[str, Any], root: Path | None
+) -> list[dict[str, Any]]:
     try:
         import datasets
     except ImportError:
@@ -107,10 +175,10 @@ def _read_dataset(checker: Checker, suite_path: Path, spec: Mapping[str, Any]) -
     if spec.get("revision"):
         kwargs["revision"] = spec["revision"]
     if "data_files" in spec:
-        kwargs["data_files"] = _resolve_files(suite_path, spec["data_files"])
+        kwargs["data_files"] = _resolve_files(checker, suite_path, spec["data_files"], root)
     try:
         dataset = datasets.load_dataset(spec["path"], **kwargs)
-    except Exception as exc:  # datasets raises many types; the message is what helps
+    except Exception as exc:  # noqa: BLE001 - datasets raises many types; the message is what helps
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise checker.error(
             "data.dataset",
@@ -120,13 +188,15 @@ def _read_dataset(checker: Checker, suite_path: Path, spec: Mapping[str, Any]) -
     return [dict(row) for row in dataset]
 
 
-def _resolve_files(suite_path: Path, files: Any) -> Any:
-    """Make relative data_files relative to the suite, like data.path."""
+def _resolve_files(checker: Checker, suite_path: Path, files: Any, root: Path | None) -> Any:
+    """Make relative data_files relative to the suite, like data.path (and confined the same way)."""
     if isinstance(files, str):
         candidate = suite_path.parent / files
-        return str(candidate) if candidate.exists() else files
+        if candidate.exists():
+            return str(local_file(checker, suite_path, files, "data.dataset.data_files", root))
+        return files
     if isinstance(files, list):
-        return [_resolve_files(suite_path, f) for f in files]
+        return [_resolve_files(checker, suite_path, f, root) for f in files]
     if isinstance(files, dict):
-        return {k: _resolve_files(suite_path, v) for k, v in files.items()}
+        return {k: _resolve_files(checker, suite_path, v, root) for k, v in files.items()}
     return files

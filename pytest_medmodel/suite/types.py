@@ -14,8 +14,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-SUITE_SUFFIX = ".suite.yaml"
-"""Suite files are recognised by this suffix only, so no other YAML is ever collected."""
+SUITE_SUFFIXES = (".suite.yaml", ".suite.yml")
+"""Suite files are recognised by these suffixes only, so no other YAML is ever collected."""
 
 FIXED_CHOICES: dict[str, tuple[str, ...]] = {
     "yes_no_maybe": ("yes", "no", "maybe"),
@@ -259,9 +259,12 @@ class Suite:
 
 
 def is_suite_path(path: Path | str) -> bool:
-    return str(path).endswith(SUITE_SUFFIX)
+    return str(path).endswith(SUITE_SUFFIXES)
 
 
 def suite_stem(path: Path | str) -> str:
     name = Path(path).name
-    return name[: -len(SUITE_SUFFIX)] if name.endswith(SUITE_SUFFIX) else Path(path).stem
+    for suffix in SUITE_SUFFIXES:
+        if name.endswith(suffix):
+            return name[: -len(suffix)]
+    return Path(path).stem

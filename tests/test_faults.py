@@ -1,0 +1,255 @@
+"""The fault corpus: bad input and faults that must end in one clear line, never in lost baselines.
+
+Each case states what a user would do wrong (or what would break) and checks the
+contract: a non-zero exit where something is wrong, one line naming the file,
+field or adapter with a fix, no internal traceback, baselines byte-identical or
+completely and validly rewritten, and a healthy rerun afterwards.
+
+Categories: stale answers (fingerprints, cache), suite input, ...
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import pytest
+from conftest import Project, outcomes
+
+from pytest_medmodel import fingerprint
+from pytest_medmodel.fingerprint import file_digest
+
+# --------------------------------------------------------------------------- stale answers
+
+
+def _rewrite_keeping_stat(path: Path, data: bytes) -> None:
+    """Rewrite a file in place with the same size and restore its mtime, like ``touch -r``."""
+    before = os.stat(path)
+    with open(path, "r+b") as handle:
+        handle.write(data)
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+    after = os.stat(path)
+    assert (after.st_size, after.st_mtime_ns, after.st_ino) == (before.st_size, before.st_mtime_ns, before.st_ino)
+
+
+def test_weights_rewritten_in_place_with_their_mtime_restored_get_a_new_digest(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(fingerprint, "RACY_SECONDS", 0.05)
+    weights = tmp_path / "model.safetensors"
+    weights.write_bytes(b"a" * 4096)
+    time.sleep(0.1)  # old enough for its digest to be remembered
+    first = file_digest(weights, tmp_path / "memo")
+    assert (tmp_path / "memo" / "file-digests.json").read_text().count(first) == 1
+    time.sleep(0.1)
+    _rewrite_keeping_stat(weights, b"b" * 4096)
+    assert file_digest(weights, tmp_path / "memo") != first
+
+
+def test_a_file_changed_in_the_same_timestamp_tick_as_its_hashing_is_never_remembered(tmp_path: Path) -> None:
+    weights = tmp_path / "model.safetensors"
+    weights.write_bytes(b"a" * 4096)
+    first = file_digest(weights, tmp_path / "memo")  # written just now: hashed, not remembered
+    assert not (tmp_path / "memo" / "file-digests.json").exists()
+    _rewrite_keeping_stat(weights, b"b" * 4096)  # possibly within the same ctime tick
+    assert file_digest(weights, tmp_path / "memo") != first
+
+
+# --------------------------------------------------------------------------- suite input
+
+ROWS = '{"id": "a1", "question": "Which?", "choices": ["x", "y", "z"], "answer": "B"}\n'
+
+
+def _suite(tmp: Path, yaml_text: str | bytes, data: str | bytes | None = ROWS, data_name: str = "items.jsonl") -> Path:
+    if data is not None:
+        target = tmp / data_name
+        target.write_bytes(data if isinstance(data, bytes) else data.encode())
+    suite = tmp / "bad.suite.yaml"
+    suite.write_bytes(yaml_text if isinstance(yaml_text, bytes) else yaml_text.encode())
+    return suite
+
+
+ALIAS_BOMB = "data: {path: items.jsonl}\n" + "".join(
+    f"l{i}: &l{i} [{', '.join([f'*l{i - 1}'] * 9) if i else 'lol'}]\n" for i in range(10)
+)
+
+SUITE_INPUT = {
+    "suite file that is not UTF-8": (
+        b"description: caf\xe9\ndata: {path: items.jsonl}\n",
+        ROWS,
+        "bad.suite.yaml: (file): is not UTF-8 text (byte 0xe9 at offset 16); save it as UTF-8",
+    ),
+    "UTF-16 data": (
+        "data: {path: items.jsonl}\n",
+        ROWS.encode("utf-16"),
+        "bad.suite.yaml: data.path: items.jsonl is not UTF-8 text (byte 0xff at offset 0); save it as UTF-8",
+    ),
+    "corrupt Parquet": (
+        "data: {path: items.parquet}\n",
+        b"PAR1 this is not parquet",
+        "bad.suite.yaml: data.path: items.parquet is not a readable Parquet file (*); fix the file",
+    ),
+    "infinite answer index": (
+        "data: {path: items.jsonl, answer_format: index}\n",
+        '{"id": "a1", "question": "Which?", "choices": ["x", "y"], "answer": Infinity}\n',
+        "bad.suite.yaml: row 1 (id a1): answer: answer 'inf' is not a number; set data.answer_format to letter or text",
+    ),
+    "unbalanced brace in the template": (
+        "data: {path: items.jsonl}\nprompt: {template: 'Q: {question} }'}\n",
+        ROWS,
+        "bad.suite.yaml: prompt.template: is not a valid template (Single '}' encountered in format string); write {{ and }} for literal braces",
+    ),
+    "literal {{question}} instead of the question": (
+        "data: {path: items.jsonl}\nprompt: {template: 'Q: {{question}} {choices}'}\n",
+        ROWS,
+        "bad.suite.yaml: prompt.template: has no {question} placeholder ({{question}} is the literal text, not the question); add {question} where the question goes",
+    ),
+    "letter scoring with a template that never shows the options": (
+        "data: {path: items.jsonl}\nprompt: {template: 'Q: {question}'}\n",
+        ROWS,
+        "bad.suite.yaml: prompt.template: letter scoring asks for an option's label, but the template never shows the options; add {choices} where the labelled options go",
+    ),
+    "duplicate YAML key": (
+        "task: multiple_choice\ndata: {path: items.jsonl}\ntask: yes_no\n",
+        ROWS,
+        "bad.suite.yaml: line 3: invalid YAML (the key 'task' appears twice in one mapping); write each key once",
+    ),
+    "YAML alias bomb": (
+        ALIAS_BOMB,
+        ROWS,
+        "bad.suite.yaml: line 3: invalid YAML (the alias *l0 (YAML aliases are not allowed in suite files)); write the value out instead of referring to an anchor",
+    ),
+    "suite named ..": (
+        "name: '..'\ndata: {path: items.jsonl}\n",
+        ROWS,
+        "bad.suite.yaml: name: '..' is not a usable file name; start with a letter, digit or '_', then letters, digits, '_', '.', '-'",
+    ),
+    "data path that is a directory": (
+        "data: {path: .}\n",
+        None,
+        "bad.suite.yaml: data.path: * is a directory; name a data file inside it",
+    ),
+    "CSV row with an unquoted comma": (
+        "data: {path: items.csv, fields: {choices: [a, b]}}\n",
+        "id,question,a,b,answer\nc1,Which drug?,aspirin,heparin,A\nc2,Which one, really?,x,y,B\n",
+        "bad.suite.yaml: data.path: items.csv line 3 has more cells than the header; quote cells that contain commas, and fill every column",
+    ),
+    "CSV row with a lost cell": (
+        "data: {path: items.csv, fields: {choices: [a, b]}}\n",
+        "id,question,a,b,answer\nc1,Which drug?,aspirin,A\n",
+        "bad.suite.yaml: data.path: items.csv line 2 has fewer cells than the header; quote cells that contain commas, and fill every column",
+    ),
+    "question that is a list": (
+        "data: {path: items.jsonl}\n",
+        '{"id": "a1", "question": ["Which", "one?"], "choices": ["x", "y"], "answer": "A"}\n',
+        "bad.suite.yaml: row 1 (id a1): question: question is a list, not text; store plain text in this column",
+    ),
+    "choice that is an object": (
+        "data: {path: items.jsonl}\n",
+        '{"id": "a1", "question": "Which?", "choices": ["x", {"text": "y"}], "answer": "A"}\n',
+        "bad.suite.yaml: row 1 (id a1): choices: a choice is a mapping, not text; store plain text in this column",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(SUITE_INPUT), ids=list(SUITE_INPUT))
+def test_bad_suite_input_is_one_line(tmp_path: Path, case: str) -> None:
+    from fnmatch import fnmatch
+
+    from pytest_medmodel import SuiteError, load_suite
+
+    yaml_text, data, expected = SUITE_INPUT[case]
+    name = "items.parquet" if "Parquet" in case else "items.csv" if "CSV" in case else "items.jsonl"
+    suite = _suite(tmp_path, yaml_text, data, name)
+    started = time.perf_counter()
+    with pytest.raises(SuiteError) as info:
+        load_suite(suite, root=tmp_path)
+    message = str(info.value)
+    assert "\n" not in message
+    assert fnmatch(message, f"{tmp_path}/" + expected.replace("[", "[[]")), message
+    assert time.perf_counter() - started < 10  # the alias bomb is refused, not expanded
+
+
+def test_data_outside_the_project_is_refused_unless_allowed(tmp_path: Path) -> None:
+    from pytest_medmodel import SuiteError, load_suite
+
+    project, outside = tmp_path / "project", tmp_path / "secrets"
+    project.mkdir()
+    outside.mkdir()
+    (outside / "items.jsonl").write_text(ROWS)
+    (project / "link.jsonl").symlink_to(outside / "items.jsonl")
+    for path in ("../secrets/items.jsonl", str(outside / "items.jsonl"), "link.jsonl"):
+        suite = _suite(project, f"data: {{path: '{path}'}}\n", None)
+        with pytest.raises(
+            SuiteError,
+            match=r"data\.path: .*secrets/items\.jsonl is outside the project root .*; keep data inside the repository, or set the ini key medmodel_allow_outside_data = true",
+        ):
+            load_suite(suite, root=project)
+        assert load_suite(suite, root=None).items[0].id == "a1"  # the project opted out
+    device = _suite(project, "data: {path: /dev/null}\n", None)
+    with pytest.raises(SuiteError, match="data.path: /dev/null is not a regular file; name a data file"):
+        load_suite(device, root=None)
+
+
+def test_byte_order_marks_are_accepted(tmp_path: Path) -> None:
+    from pytest_medmodel import load_suite
+
+    suite = _suite(tmp_path, "\ufeffdata: {path: items.jsonl}\n", "\ufeff" + ROWS)
+    assert load_suite(suite).items[0].answer == 1
+
+
+def _collection_error(result: pytest.RunResult, suite: str) -> str:
+    """The single line between an 'ERROR collecting' header and the next separator."""
+    lines = result.stdout.lines
+    header = next(i for i, line in enumerate(lines) if f"ERROR collecting {suite}" in line)
+    assert lines[header + 2].startswith(("=", "_")), lines[header : header + 6]  # exactly one line
+    return lines[header + 1]
+
+
+def test_a_suite_yml_file_is_collected_like_a_suite_yaml(project: Project) -> None:
+    path = project.suite("mini", 3)
+    path.rename(path.with_name("mini.suite.yml"))
+    result = project.run("--snapshot-update")
+    assert result.ret == 0 and outcomes(result) == {"passed": 4}
+    assert project.baseline("mini")["metrics"]["n"] == 3
+
+
+def test_a_profile_that_would_leave_the_baseline_folder_is_refused(project: Project) -> None:
+    project.suite("mini", 3)
+    result = project.run("--medmodel-profile", "../../elsewhere", "--snapshot-update")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*--medmodel-profile: '../../elsewhere' is not a usable folder name; *(no slashes)"])
+    assert not (project.path.parent / "elsewhere").exists()
+
+
+def test_a_failing_variants_hook_is_one_line_about_the_suite(project: Project) -> None:
+    project.suite("mini", 3)
+    project.pytester.makeconftest(
+        "def pytest_medmodel_modify_variants(config, suite, item, variants):\n    raise KeyError('oops')\n"
+    )
+    result = project.run()
+    assert result.ret == pytest.ExitCode.INTERRUPTED
+    line = _collection_error(result, "suites/mini.suite.yaml")
+    assert line.endswith(
+        "mini.suite.yaml: pytest_medmodel_modify_variants: failed on item mi-000 (KeyError: 'oops'); fix the perturbation or the hook implementation"
+    )
+
+
+def test_an_unexpected_error_while_loading_a_suite_is_one_line(
+    project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pytest_medmodel import session
+
+    def broken(path: Path, root: Path | None = None) -> None:
+        raise TypeError("unsupported operand type(s) for +: 'int' and 'str'")
+
+    monkeypatch.setattr(session, "load_suite", broken)
+    project.suite("mini", 3)
+    result = project.run()
+    assert result.ret == pytest.ExitCode.INTERRUPTED
+    assert "INTERNALERROR" not in result.stdout.str()
+    line = _collection_error(result, "suites/mini.suite.yaml")
+    assert line.endswith(
+        "mini.suite.yaml: (file): could not be loaded (TypeError: unsupported operand type(s) for +: 'int' and 'str'); fix the file; if it looks right, report this to pytest-medmodel"
+    )
