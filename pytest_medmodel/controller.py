@@ -94,7 +94,7 @@ class Controller:
             model_seconds=self.model_seconds,
             errors=self.errors,
         )
-        if self.settings.update and self.scores:
+        if self.settings.update and (self.scores or self.errors):
             self._update_baselines(exitstatus, model)
         summary.updates = self.updates
         self.summary = summary

@@ -23,6 +23,8 @@ BATCH_SIZE = "--medmodel-batch-size"
 LIMIT = "--medmodel-limit"
 STRICT = "--medmodel-strict"
 SHARD_SIZE = "--medmodel-shard-size"
+TIMEOUT = "--medmodel-timeout"
+TRUST_REMOTE_CODE = "--medmodel-trust-remote-code"
 
 DEFAULT_SHARD_SIZE = 64
 
@@ -42,6 +44,8 @@ _FLAGS: list[tuple[str, dict[str, Any]]] = [
     (LIMIT, {"metavar": "N", "type": int, "help": "only the first N items of each suite (gates stay paired)"}),
     (STRICT, {"action": "store_true", "help": "fail an item test that was correct in the baseline and is now wrong"}),
     (SHARD_SIZE, {"metavar": "N", "type": int, "help": f"items per batched model call (default {DEFAULT_SHARD_SIZE})"}),
+    (TIMEOUT, {"metavar": "SECONDS", "help": "longest a batched model call may take (default 3600; 0: no limit)"}),
+    (TRUST_REMOTE_CODE, {"action": "store_true", "help": "let checkpoints run their own code (transformers auto_map)"}),
 ]
 """Every flag; ``dest`` is the flag's name with ``_`` for ``-`` (``--medmodel-limit`` -> ``medmodel_limit``)."""
 
@@ -58,6 +62,7 @@ _INI: list[tuple[str, str, Any]] = [
     ("medmodel_dtype", "default for --medmodel-dtype", "auto"),
     ("medmodel_batch_size", "default for --medmodel-batch-size", "auto"),
     ("medmodel_shard_size", "default for --medmodel-shard-size", str(DEFAULT_SHARD_SIZE)),
+    ("medmodel_timeout", "default for --medmodel-timeout (seconds; 0: no limit)", "3600"),
 ]
 
 
@@ -68,6 +73,7 @@ def add_options(parser: pytest.Parser) -> None:
     for name, help_text, default in _INI:
         parser.addini(name, help_text, default=default)
     parser.addini("medmodel_strict", "default for --medmodel-strict", type="bool", default=False)
+    parser.addini("medmodel_trust_remote_code", "default for --medmodel-trust-remote-code", type="bool", default=False)
     parser.addini(
         "medmodel_allow_outside_data",
         "let suites read data files outside the rootdir (off: a suite in a pull request cannot read other files)",
@@ -96,6 +102,7 @@ def read_settings(config: pytest.Config) -> Settings:
         raise pytest.UsageError(f"{DTYPE}: unknown dtype '{dtype}'; use auto, float32, bfloat16 or float16")
     cache_dir = str(config.getini("medmodel_cache_dir") or "").strip()
     strict = config.getoption("medmodel_strict")
+    trust = config.getoption("medmodel_trust_remote_code")
     return Settings(
         spec=model_spec(config),
         profile=_profile(config.getoption("medmodel_profile") or str(config.getini("medmodel_profile") or "").strip()),
@@ -109,6 +116,8 @@ def read_settings(config: pytest.Config) -> Settings:
         baseline_dir=(root / str(config.getini("medmodel_baseline_dir"))).resolve(),
         cache_dir=(root / cache_dir).resolve() if cache_dir else None,
         data_root=None if config.getini("medmodel_allow_outside_data") else root.resolve(),
+        timeout=_timeout(str(pick("medmodel_timeout"))),
+        trust_remote_code=bool(trust if trust is not None else config.getini("medmodel_trust_remote_code")),
     )
 
 
@@ -133,6 +142,16 @@ def _shard_size(value: Any) -> int:
     if size < 1:
         raise pytest.UsageError(f"{SHARD_SIZE}: expected a positive integer, got {size}")
     return size
+
+
+def _timeout(text: str) -> float | None:
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = -1.0
+    if not seconds >= 0:
+        raise pytest.UsageError(f"{TIMEOUT}: expected a number of seconds (0: no limit), got '{text}'")
+    return seconds or None
 
 
 def _profile(name: str) -> str | None:

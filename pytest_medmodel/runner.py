@@ -18,15 +18,14 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import inspect
-import math
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from .calls import AdapterCaller
 from .locks import file_lock
-from .models.base import RESULT_TYPES, ChoiceRequest, ChoiceResult, GenerationRequest, GenerationResult, Request, Result
+from .models.base import RESULT_TYPES, ChoiceRequest, GenerationRequest, GenerationResult, Request, Result
 from .models.handle import ModelHandle
 from .runstats import RunStats
 from .store import MemoryStore, Store, chat_key, request_key
@@ -43,6 +42,7 @@ class Runner:
             not outlive the run (default: memory). Built on first use.
         lock_dir: folder for cross-process locks (None: this process only).
         progress: receives one-line progress messages.
+        timeout: seconds an adapter call may take (None: no limit).
     """
 
     def __init__(
@@ -52,6 +52,7 @@ class Runner:
         run_store: Callable[[], Store] | None = None,
         lock_dir: Path | None = None,
         progress: Progress | None = None,
+        timeout: float | None = None,
     ) -> None:
         self.store = store if store is not None else MemoryStore()
         self._run_store_factory = run_store or MemoryStore
@@ -59,6 +60,8 @@ class Runner:
         self.lock_dir = lock_dir
         self.progress = progress
         self.stats = RunStats()
+        self.caller = AdapterCaller(timeout, progress)
+        """Calls the adapter: time limit, result checks (see :mod:`pytest_medmodel.calls`)."""
 
     def close(self) -> None:
         self.store.close()
@@ -130,11 +133,11 @@ class Runner:
         generation = [(i, r) for i, r in enumerate(requests) if isinstance(r, GenerationRequest)]
         results: list[Result | None] = [None] * len(requests)
         if choice:
-            scored = self._loglikelihood(adapter, model.name, [r for _, r in choice], label, started)
+            scored = self.caller.loglikelihood(adapter, model.name, [r for _, r in choice], label)
             for (i, _), result in zip(choice, scored, strict=True):
                 results[i] = result
         if generation:
-            texts = self._generate(adapter, model.name, [r for _, r in generation])
+            texts = self.caller.generate(adapter, model.name, [r for _, r in generation], label)
             for (i, _), text in zip(generation, texts, strict=True):
                 results[i] = GenerationResult(text)
         elapsed = time.perf_counter() - started
@@ -145,60 +148,9 @@ class Runner:
         self._say(f"  {label}: done in {elapsed:.1f} s ({len(requests) / max(elapsed, 1e-9):.1f} items/s)")
         return [r for r in results if r is not None]
 
-    def _loglikelihood(
-        self, adapter: Any, name: str, requests: list[ChoiceRequest], label: str, started: float
-    ) -> list[ChoiceResult]:
-        method = getattr(adapter, "loglikelihood", None)
-        if not callable(method):
-            raise TypeError(f"{name}: choice scoring needs a loglikelihood(requests) method")
-        if self.progress is not None and _accepts_progress(method):
-            last = [started]
-
-            def report(done: int, total: int) -> None:
-                now = time.perf_counter()
-                if now - last[0] >= 5.0 and done < total:
-                    last[0] = now
-                    self._say(f"  {label}: {done}/{total} items, {now - started:.0f} s")
-
-            results = list(method(requests, progress=report))
-        else:
-            results = list(method(requests))
-        check_choice_results(name, requests, results)
-        return results
-
-    def _generate(self, adapter: Any, name: str, requests: list[GenerationRequest]) -> list[str]:
-        method = getattr(adapter, "generate", None)
-        if not callable(method):
-            raise TypeError(f"{name}: generation needs a generate(requests) method")
-        texts = list(method(requests))
-        if len(texts) != len(requests):
-            raise RuntimeError(f"{name}: generate returned {len(texts)} texts for {len(requests)} requests")
-        bad = next((t for t in texts if not isinstance(t, str)), None)
-        if bad is not None:
-            raise TypeError(f"{name}: generate must return strings, got {type(bad).__name__}")
-        return texts
-
     def _say(self, message: str) -> None:
         if self.progress is not None:
             self.progress(message)
-
-
-def check_choice_results(name: str, requests: Sequence[ChoiceRequest], results: Sequence[Any]) -> None:
-    """Refuse results that would poison the cache: wrong count, wrong type, NaN or positive infinity."""
-    if len(results) != len(requests):
-        raise RuntimeError(f"{name}: loglikelihood returned {len(results)} results for {len(requests)} requests")
-    for request, result in zip(requests, results, strict=True):
-        if not isinstance(result, ChoiceResult):
-            raise TypeError(f"{name}: loglikelihood must return ChoiceResult objects, got {type(result).__name__}")
-        where = request.meta.get("item", "a request")
-        if len(result.logprobs) != len(request.continuations):
-            raise ValueError(
-                f"{name}: item {where}: {len(result.logprobs)} scores for {len(request.continuations)} continuations"
-            )
-        if any(math.isnan(v) or v == math.inf for v in result.logprobs):
-            raise ValueError(
-                f"{name}: item {where}: log-likelihoods must be numbers up to 0 or -inf, got {list(result.logprobs)}"
-            )
 
 
 class ChatCache:
@@ -232,11 +184,4 @@ class ChatCache:
             self._pending = {}
 
 
-def _accepts_progress(method: Callable[..., Any]) -> bool:
-    try:
-        return "progress" in inspect.signature(method).parameters
-    except (TypeError, ValueError):
-        return False
-
-
-__all__ = ["ChatCache", "Runner", "RunStats", "check_choice_results"]
+__all__ = ["ChatCache", "Runner", "RunStats"]

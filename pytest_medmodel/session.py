@@ -18,6 +18,7 @@ import pytest
 
 from .api import as_model, gate_context
 from .baseline import Baseline, BaselineError, baseline_path, read_baseline, relative_to
+from .calls import AdapterFault, ModelTimeout
 from .gates.base import GateResult, run_gate
 from .gates.comparison import Comparison, compare
 from .metrics.base import compute
@@ -26,11 +27,10 @@ from .models.handle import ModelHandle
 from .models.specs import ModelOptions, profile_for_spec
 from .perturb.base import check_variants, variants_of
 from .records import ItemScore, judge
-from .report.summary import ModelSummary, SuiteSummary
+from .report.summary import ModelSummary, SuiteSummary, summary_metrics
 from .runner import Runner
-from .scoring.base import SCORERS
 from .settings import Settings
-from .shards import Shards, Unservable
+from .shards import ShardFailed, Shards, Unservable
 from .store import SQLiteStore, remove_run_stores
 from .suite.loading import load_suite
 from .suite.types import ORIGINAL, Item, Suite, SuiteError, Variant, variant_key
@@ -68,7 +68,7 @@ class TestSession:
 
     def load_suite(self, path: Path) -> Suite:
         if path not in self._suites:
-            suite = _load(path, self.settings.data_root)
+            suite = load_suite(path, root=self.settings.data_root)
             for other in self._suites.values():
                 if other.name == suite.name:
                     problem = (
@@ -134,6 +134,7 @@ class TestSession:
                 run_store=lambda: SQLiteStore(root / "runs" / self.run_id / "predictions.sqlite3"),
                 lock_dir=root / "locks",
                 progress=self.say,
+                timeout=self.settings.timeout,
             )
             self._shards = Shards(runner, self.settings.shard_size)
         return self._shards
@@ -151,7 +152,13 @@ class TestSession:
 
         s = self.settings
         return ModelOptions(
-            s.device, s.dtype, s.batch_size, s.cache_dir, self.say, lambda: limit_cpu_threads(self.config, s.device)
+            s.device,
+            s.dtype,
+            s.batch_size,
+            s.cache_dir,
+            self.say,
+            lambda: limit_cpu_threads(self.config, s.device),
+            s.trust_remote_code,
         )
 
     def default_model(self) -> ModelHandle:
@@ -188,12 +195,16 @@ class TestSession:
             return self.shards.score(suite_key, key, model)
         except Unservable as why:
             pytest.skip(str(why))
+        except (AdapterFault, ModelTimeout, ShardFailed) as exc:
+            raise _one_line(exc) from None
 
     def suite_scores(self, suite_key: str, model: ModelHandle) -> dict[str, ItemScore]:
         try:
             return self.shards.suite_scores(suite_key, model)
         except Unservable as why:
             pytest.skip(str(why))
+        except (AdapterFault, ModelTimeout, ShardFailed) as exc:
+            raise _one_line(exc) from None
 
     # ------------------------------------------------------------------ judging
 
@@ -319,20 +330,10 @@ class TestSession:
             self._shards.runner.close()
 
 
-def _load(path: Path, root: Path | None) -> Suite:
-    """:func:`load_suite`, with anything unexpected still reported as one line about the file."""
-    try:
-        return load_suite(path, root=root)
-    except SuiteError:
-        raise
-    except Exception as exc:  # noqa: BLE001 - a suite must never crash collection with a traceback
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-        problem = f"could not be loaded ({type(exc).__name__}: {first})"
-        raise SuiteError(
-            path, "(file)", problem, "fix the file; if it looks right, report this to pytest-medmodel"
-        ) from exc
+def _one_line(exc: Exception) -> BaseException:
+    """A failure the plugin diagnosed itself (a bad answer, a timeout, an earlier failure) as one line.
 
-
-def summary_metrics(suite: Suite) -> list[str]:
-    """The metrics a suite's summary lines show: its scorer's, plus the option-mass diagnostic."""
-    return [*SCORERS.get(suite.scoring.method).metrics, "option_mass"]
+    The first failure of a shard inside the adapter's own code keeps its traceback (it is
+    the user's code); these are already complete sentences, so no traceback and no chain.
+    """
+    return pytest.fail.Exception(f"{type(exc).__name__}: {exc}", pytrace=False)

@@ -23,5 +23,9 @@ class Settings:
     """``--snapshot-update``: record baselines at the end of the run."""
     baseline_dir: Path
     cache_dir: Path | None
+    timeout: float | None = 3600.0
+    """Seconds one adapter call (a shard) may take; None: no limit."""
+    trust_remote_code: bool = False
+    """Let checkpoints run their own Python code (transformers ``trust_remote_code``)."""
     data_root: Path | None = None
     """Local data files must lie inside this folder (the rootdir); None: anywhere (opted out)."""

@@ -80,7 +80,10 @@ class Shards:
             return self._done[key]
         if key in self._failed:
             cause = self._failed[key]
-            raise ShardFailed(f"inference failed earlier on this shard: {type(cause).__name__}: {cause}") from cause
+            where = f"{self._planned[suite_key].suite.name} shard {index + 1}"
+            raise ShardFailed(
+                f"{where}: inference failed earlier in this run: {type(cause).__name__}: {cause}"
+            ) from cause
         try:
             result = self._compute(suite_key, index, model)
         except Unservable:

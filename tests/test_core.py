@@ -18,6 +18,7 @@ from pytest_medmodel import (
     Runner,
     registry,
 )
+from pytest_medmodel.calls import AdapterFault
 from pytest_medmodel.gates.base import GATES
 from pytest_medmodel.gates.comparison import PairedStats
 from pytest_medmodel.report.summary import GateVerdict, ModelSummary, RunSummary, SuiteSummary
@@ -99,7 +100,7 @@ def test_bad_results_are_refused_before_they_reach_the_cache(logprobs: tuple[flo
 
     store = MemoryStore()
     model = ModelHandle.wrap(Bad(), profile="p", where="test")
-    with pytest.raises(ValueError, match=problem):
+    with pytest.raises(AdapterFault, match=problem):
         Runner(store).execute([ChoiceRequest("Q", (" a", " b"), meta={"item": "q1"})], model)
     assert store.get_many(store._data) == {}  # nothing poisoned the cache
 

@@ -10,12 +10,13 @@ Categories: stale answers (fingerprints, cache), suite input, ...
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from pathlib import Path
 
 import pytest
-from conftest import Project, outcomes
+from conftest import Project, expect_lines, outcomes
 
 from pytest_medmodel import fingerprint
 from pytest_medmodel.fingerprint import file_digest
@@ -239,12 +240,12 @@ def test_a_failing_variants_hook_is_one_line_about_the_suite(project: Project) -
 def test_an_unexpected_error_while_loading_a_suite_is_one_line(
     project: Project, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from pytest_medmodel import session
+    from pytest_medmodel.suite import loading
 
-    def broken(path: Path, root: Path | None = None) -> None:
+    def broken(path: Path, root: Path | None) -> None:
         raise TypeError("unsupported operand type(s) for +: 'int' and 'str'")
 
-    monkeypatch.setattr(session, "load_suite", broken)
+    monkeypatch.setattr(loading, "_load", broken)
     project.suite("mini", 3)
     result = project.run()
     assert result.ret == pytest.ExitCode.INTERRUPTED
@@ -252,4 +253,138 @@ def test_an_unexpected_error_while_loading_a_suite_is_one_line(
     line = _collection_error(result, "suites/mini.suite.yaml")
     assert line.endswith(
         "mini.suite.yaml: (file): could not be loaded (TypeError: unsupported operand type(s) for +: 'int' and 'str'); fix the file; if it looks right, report this to pytest-medmodel"
+    )
+
+
+# --------------------------------------------------------------------------- misbehaving adapters
+
+BAD_ADAPTER = """
+import json, math, os, time
+from pathlib import Path
+from pytest_medmodel import ChoiceResult
+
+KEY = json.loads((Path(__file__).parent / "answer_key.json").read_text())
+
+def _good(request):
+    right = KEY[request.meta["item"]]
+    return [-0.4 if k == right else -1.8 for k in range(len(request.continuations))]
+
+class Bad:
+    name = "bad"
+    fingerprint = None
+
+    def __init__(self, how):
+        self.how = how
+
+    def loglikelihood(self, requests):
+        how = self.how
+        if how == "none":
+            return None
+        if how == "short":
+            return [ChoiceResult(tuple(_good(r))) for r in requests[:-1]]
+        if how == "dicts":
+            return [{"logprobs": _good(r)} for r in requests]
+        if how == "count":
+            return [ChoiceResult(tuple(_good(r))[:-1]) for r in requests]
+        if how == "strings":
+            return [ChoiceResult(tuple(str(v) + "x" for v in _good(r))) for r in requests]
+        if how == "hang":
+            time.sleep(3)
+        if how in ("nan", "posinf"):
+            bad = math.nan if how == "nan" else math.inf
+            return [ChoiceResult((bad,) + tuple(_good(r))[1:]) for r in requests]
+        if how == "numpy":
+            import numpy
+            return [ChoiceResult(numpy.array(_good(r), dtype=numpy.float32)) for r in requests]
+        if how == "refuses":
+            return [ChoiceResult((-math.inf,) * len(r.continuations)) for r in requests]
+        return [ChoiceResult(tuple(_good(r))) for r in requests]
+
+def make():
+    return Bad(os.environ["BAD"])
+"""
+
+BAD_CASES = {
+    "none": "AdapterFault: bad: mini shard 1/1 (4 items, letter): loglikelihood returned None; expected a list, one result per request",
+    "short": "AdapterFault: bad: mini shard 1/1 (4 items, letter): loglikelihood returned 3 results for 4 requests",
+    "dicts": "AdapterFault: bad: mini shard 1/1 (4 items, letter): item mi-000: loglikelihood returned a dict; expected ChoiceResult(logprobs=(...))",
+    "count": "AdapterFault: bad: mini shard 1/1 (4 items, letter): item mi-000: 3 scores for 4 continuations; expected one log-likelihood per continuation",
+    "strings": "AdapterFault: bad: mini shard 1/1 (4 items, letter): item mi-000: log-likelihoods ('-0.4x', *) are not numbers",
+    "nan": "AdapterFault: bad: mini shard 1/1 (4 items, letter): item mi-000: log-likelihoods must be numbers up to 0 or -inf, got [[]nan, *]",
+    "posinf": "AdapterFault: bad: mini shard 1/1 (4 items, letter): item mi-000: log-likelihoods must be numbers up to 0 or -inf, got [[]inf, *]",
+    "hang": "ModelTimeout: bad: mini shard 1/1 (4 items, letter): no answer within 0.5 s; raise --medmodel-timeout (or set it to 0 for no limit) if the model is just slow",
+}
+
+
+@pytest.mark.parametrize("how", list(BAD_CASES), ids=list(BAD_CASES))
+def test_a_misbehaving_adapter_is_one_line_per_test_and_touches_nothing(project: Project, how: str) -> None:
+    project.suite("mini", 4)
+    (project.path / "bad.py").write_text(BAD_ADAPTER)
+    assert project.run("--snapshot-update").ret == 0
+    before = project.baseline_bytes()
+    project.pytester._monkeypatch.setenv("BAD", how)
+    argv = [
+        "suites",
+        "--medmodel=py:bad:make",
+        "--medmodel-profile=oracle-make",
+        "--medmodel-timeout=0.5",
+        "-p",
+        "no:randomly",
+    ]
+    result = project.pytester.runpytest(*argv, "--snapshot-update")
+    assert result.ret == 1
+    assert outcomes(result) == {"errors": 5}
+    text = result.stdout.str()
+    assert "pytest_medmodel/" not in text and "Traceback" not in text  # no internal traceback
+    errors = [line for line in result.stdout.lines if line.startswith(("AdapterFault", "ModelTimeout", "ShardFailed"))]
+    from fnmatch import fnmatch
+
+    assert fnmatch(errors[0], BAD_CASES[how]), errors[0]
+    assert len(errors) == 5 and all(e.startswith("ShardFailed: mini shard 1:") for e in errors[1:])
+    assert project.baseline_bytes() == before
+    expect_lines(result, ["baselines left untouched: 5 test(s) hit a model or data error*"])
+    project.pytester._monkeypatch.setenv("BAD", "fine")
+    assert project.pytester.runpytest(*argv).ret == 0  # a healthy rerun: nothing bad was cached
+
+
+def test_numpy_scores_are_accepted_and_a_refusing_model_answers_invalid(project: Project) -> None:
+    project.suite("mini", 4)
+    (project.path / "bad.py").write_text(BAD_ADAPTER)
+    argv = ["suites", "--medmodel=py:bad:make", "-p", "no:randomly", "--snapshot-update"]
+    project.pytester._monkeypatch.setenv("BAD", "numpy")
+    assert project.pytester.runpytest(*argv).ret == 0
+    assert project.baseline("mini", profile="bad-make")["metrics"]["accuracy"] == 1.0
+    project.pytester._monkeypatch.setenv("BAD", "refuses")  # every option -inf: no answer at all
+    result = project.pytester.runpytest(*argv)
+    assert outcomes(result) == {"passed": 1, "regressed": 4}  # right in the baseline, no answer now
+    entries = project.baseline("mini", profile="bad-make")["items"]
+    assert all(
+        e["answer"] == "(invalid)" and e["correct"] is False and e["confidence"] is None for e in entries.values()
+    )
+    json.loads((project.path / "baselines" / "bad-make" / "mini.json").read_text(), parse_constant=_no_constants)
+
+
+def _no_constants(name: str) -> None:
+    raise AssertionError(f"{name} in a baseline file")
+
+
+def test_a_checkpoint_that_asks_to_run_its_own_code_is_refused_without_a_prompt(
+    project: Project, tiny_llama_dir: Path, tmp_path: Path
+) -> None:
+    import shutil
+
+    folder = tmp_path / "custom"
+    shutil.copytree(tiny_llama_dir, folder)
+    config = json.loads((folder / "config.json").read_text())
+    config["auto_map"] = {"AutoModelForCausalLM": "modeling_custom.CustomModel"}
+    (folder / "config.json").write_text(json.dumps(config))
+    (folder / "modeling_custom.py").write_text("raise SystemExit('the checkpoint ran its code')\n")
+    project.suite("mini", 2)
+    result = project.pytester.runpytest("suites", f"--medmodel={folder}")
+    assert result.ret == 1 and outcomes(result) == {"errors": 3}
+    expect_lines(
+        result,
+        [
+            f"*AdapterError: --medmodel={folder}: the checkpoint asks to run its own code (config.json has auto_map); pass --medmodel-trust-remote-code (or set medmodel_trust_remote_code) only if you trust it"
+        ],
     )

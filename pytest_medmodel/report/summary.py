@@ -13,6 +13,13 @@ from typing import Any
 
 from ..gates.comparison import PairedStats
 from ..runstats import RunStats
+from ..scoring.base import SCORERS
+from ..suite.types import Suite
+
+
+def summary_metrics(suite: Suite) -> list[str]:
+    """The metrics a suite's summary lines show: its scorer's, plus the option-mass diagnostic."""
+    return [*SCORERS.get(suite.scoring.method).metrics, "option_mass"]
 
 
 @dataclass(frozen=True)

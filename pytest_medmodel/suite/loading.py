@@ -31,6 +31,7 @@ from .types import (
     PromptSpec,
     ScoringSpec,
     Suite,
+    SuiteError,
     suite_stem,
 )
 from .yamlfile import read_yaml
@@ -46,9 +47,24 @@ def load_suite(path: Path | str, *, root: Path | None = None) -> Suite:
     plugin passes the project's rootdir; see :func:`~.sources.local_file`).
 
     Raises:
-        SuiteError: anything wrong with the file, its data or its items, in one line.
+        SuiteError: anything wrong with the file, its data or its items, in one line;
+            also anything unexpected (the original exception is chained), so that a
+            suite can never crash collection with a traceback.
     """
     path = Path(path)
+    try:
+        return _load(path, root)
+    except SuiteError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - reported as one line about the file
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        problem = f"could not be loaded ({type(exc).__name__}: {first})"
+        raise SuiteError(
+            path, "(file)", problem, "fix the file; if it looks right, report this to pytest-medmodel"
+        ) from exc
+
+
+def _load(path: Path, root: Path | None) -> Suite:
     checker = Checker(path)
     top = checker.mapping(read_yaml(path), "", TOP_KEYS)
     name = top.get("name", suite_stem(path))

@@ -1,0 +1,143 @@
+"""Calling an adapter: one call per request kind, under a time limit, results checked before caching.
+
+An adapter is user code. What it returns is checked here, before anything is
+stored, and every way it can be wrong (None, the wrong count, the wrong type, a
+NaN, positive infinity) is an :class:`AdapterFault`: one line naming the adapter,
+the batch, what came back and what was expected. Numbers that are not Python
+floats (numpy or torch scalars) are simply converted.
+
+An adapter that never returns would hang CI forever, so each call runs under a
+time limit (``--medmodel-timeout``). A call that runs over leaves its thread
+behind (Python cannot stop it); the model is then considered stuck and every
+later call fails at once with the same explanation instead of waiting again.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+import threading
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from .models.base import ChoiceRequest, ChoiceResult, GenerationRequest
+
+Say = Callable[[str], None]
+
+
+class AdapterFault(RuntimeError):
+    """The adapter returned something unusable (reported in one line, never cached)."""
+
+
+class ModelTimeout(RuntimeError):
+    """The adapter did not answer within the time limit."""
+
+
+class AdapterCaller:
+    """Calls one adapter's methods, each call bounded by ``timeout`` seconds (None: no limit)."""
+
+    def __init__(self, timeout: float | None = None, say: Say | None = None) -> None:
+        self.timeout = timeout
+        self.say = say
+        self._stuck: str | None = None
+
+    def loglikelihood(self, adapter: Any, name: str, requests: list[ChoiceRequest], label: str) -> list[ChoiceResult]:
+        method = getattr(adapter, "loglikelihood", None)
+        if not callable(method):
+            raise AdapterFault(f"{name}: {label}: choice scoring needs a loglikelihood(requests) method")
+        kwargs = {"progress": self._progress(label)} if self.say is not None and _accepts_progress(method) else {}
+        returned = self._bounded(name, label, lambda: method(requests, **kwargs))
+        return checked_choice_results(name, label, requests, returned)
+
+    def generate(self, adapter: Any, name: str, requests: list[GenerationRequest], label: str) -> list[str]:
+        method = getattr(adapter, "generate", None)
+        if not callable(method):
+            raise AdapterFault(f"{name}: {label}: generation needs a generate(requests) method")
+        texts = _as_list(name, label, "generate", self._bounded(name, label, lambda: method(requests)), len(requests))
+        bad = next((t for t in texts if not isinstance(t, str)), None)
+        if bad is not None:
+            problem = f"generate returned a {type(bad).__name__} ({bad!r:.60}); expected one str per request"
+            raise AdapterFault(f"{name}: {label}: {problem}")
+        return texts
+
+    def _bounded(self, name: str, label: str, call: Callable[[], Any]) -> Any:
+        if self._stuck is not None:
+            raise ModelTimeout(f"{name}: {label}: not called, the model is still stuck on {self._stuck}")
+        if self.timeout is None:
+            return call()
+        box: dict[str, Any] = {}
+
+        def run() -> None:
+            try:
+                box["value"] = call()
+            except BaseException as exc:  # noqa: BLE001 - re-raised in the calling thread
+                box["error"] = exc
+
+        thread = threading.Thread(target=run, name=f"medmodel {label}", daemon=True)
+        thread.start()
+        thread.join(self.timeout)
+        if thread.is_alive():
+            self._stuck = label
+            raise ModelTimeout(
+                f"{name}: {label}: no answer within {self.timeout:g} s; raise --medmodel-timeout "
+                "(or set it to 0 for no limit) if the model is just slow"
+            )
+        if "error" in box:
+            raise box["error"]
+        return box.get("value")
+
+    def _progress(self, label: str) -> Callable[[int, int], None]:
+        started = last = time.perf_counter()
+
+        def report(done: int, total: int) -> None:
+            nonlocal last
+            now = time.perf_counter()
+            if now - last >= 5.0 and done < total and self.say is not None:
+                last = now
+                self.say(f"  {label}: {done}/{total} items, {now - started:.0f} s")
+
+        return report
+
+
+def checked_choice_results(
+    name: str, label: str, requests: Sequence[ChoiceRequest], returned: Any
+) -> list[ChoiceResult]:
+    """The adapter's results as clean :class:`ChoiceResult` objects, or an :class:`AdapterFault`."""
+    results = _as_list(name, label, "loglikelihood", returned, len(requests))
+    clean = []
+    for request, result in zip(requests, results, strict=True):
+        where = f"{name}: {label}: item {request.meta.get('item', '?')}"
+        if not isinstance(result, ChoiceResult):
+            problem = f"loglikelihood returned a {type(result).__name__}; expected ChoiceResult(logprobs=(...))"
+            raise AdapterFault(f"{where}: {problem}")
+        try:
+            logprobs = tuple(float(v) for v in result.logprobs)
+        except (TypeError, ValueError):
+            raise AdapterFault(f"{where}: log-likelihoods {result.logprobs!r:.80} are not numbers") from None
+        if len(logprobs) != len(request.continuations):
+            count = f"{len(logprobs)} scores for {len(request.continuations)} continuations"
+            raise AdapterFault(f"{where}: {count}; expected one log-likelihood per continuation")
+        if any(math.isnan(v) or v == math.inf for v in logprobs):
+            got = list(logprobs)
+            raise AdapterFault(f"{where}: log-likelihoods must be numbers up to 0 or -inf, got {got}")
+        clean.append(ChoiceResult(logprobs, tuple(result.num_tokens), tuple(result.is_greedy)))
+    return clean
+
+
+def _as_list(name: str, label: str, method: str, returned: Any, expected: int) -> list[Any]:
+    if returned is None or isinstance(returned, (str, bytes)) or not hasattr(returned, "__iter__"):
+        raise AdapterFault(
+            f"{name}: {label}: {method} returned {returned!r:.60}; expected a list, one result per request"
+        )
+    results = list(returned)
+    if len(results) != expected:
+        raise AdapterFault(f"{name}: {label}: {method} returned {len(results)} results for {expected} requests")
+    return results
+
+
+def _accepts_progress(method: Callable[..., Any]) -> bool:
+    try:
+        return "progress" in inspect.signature(method).parameters
+    except (TypeError, ValueError):
+        return False
