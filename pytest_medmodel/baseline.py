@@ -79,10 +79,15 @@ class Baseline:
             raise BaselineError(f"{where}: not a {FORMAT} file; {RECOVER}")
         try:
             model = data.get("model") or {}
-            items = {str(k): dict(v) for k, v in data["items"].items()}
-            for item_id, entry in items.items():
-                if not {"answer", "correct", "hash"} <= entry.keys():
-                    raise KeyError(f"item {item_id} lacks answer/correct/hash")
+            if not isinstance(data["items"], Mapping) or not isinstance(model, Mapping):
+                raise TypeError("'items' and 'model' must be objects")
+            items = {str(k): v for k, v in data["items"].items()}
+            for key, entry in items.items():
+                try:
+                    BaselineEntry.from_json(entry)
+                except ValueError as exc:
+                    raise BaselineError(f"{where}: item {key}: {exc}; {RECOVER}") from None
+            items = {k: dict(v) for k, v in items.items()}
             return cls(
                 suite=str(data["suite"]),
                 profile=str(data["profile"]),
@@ -148,11 +153,19 @@ def relative_to(path: Path, root: Path) -> str:
 
 
 def read_baseline(path: Path) -> Baseline | None:
-    """The baseline at ``path``, or None when there is none yet."""
+    """The baseline at ``path``, or None when there is none yet; :class:`BaselineError` when unusable."""
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         return None
+    except IsADirectoryError:
+        raise BaselineError(f"{path}: is a directory, not a baseline file; move it away") from None
+    except NotADirectoryError:
+        raise BaselineError(f"{path}: a parent of this path is a file, not a folder; move it away") from None
+    except UnicodeDecodeError as exc:
+        raise BaselineError(f"{path}: not UTF-8 text (byte 0x{exc.object[exc.start]:02x}); {RECOVER}") from None
+    except OSError as exc:
+        raise BaselineError(f"{path}: cannot be read ({exc.strerror}); check the permissions") from None
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:

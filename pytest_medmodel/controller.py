@@ -17,7 +17,8 @@ from typing import Any
 
 import pytest
 
-from .baseline import Baseline, BaselineError, baseline_path, merge_baseline, read_baseline, relative_to, write_baseline
+from .baseline import Baseline, BaselineError, baseline_path, dumps_baseline, merge_baseline, read_baseline, relative_to
+from .baseline_update import PlannedWrite, complete_interrupted, write_all
 from .gates.comparison import compare
 from .metrics.base import compute
 from .records import ItemScore
@@ -45,6 +46,9 @@ class Controller:
         self.run_ids: set[str] = set()
         self.updates: list[str] = []
         self.summary: RunSummary | None = None
+        self.update_failed = False
+        """``--snapshot-update`` was asked for but refused (the run must not exit 0)."""
+        self.updates.extend(complete_interrupted(settings.baseline_dir))
 
     # ------------------------------------------------------------------ intake (a pytest plugin object)
 
@@ -129,32 +133,47 @@ class Controller:
 
     def _update_baselines(self, exitstatus: int, model: Mapping[str, Any] | None) -> None:
         if self.errors:
-            self.updates.append(
+            self._refuse(
                 f"baselines left untouched: {len(self.errors)} test(s) hit a model or data error "
                 f"(first: {self.errors[0]}); fix it and run --snapshot-update again"
             )
             return
         if exitstatus == pytest.ExitCode.INTERRUPTED:
-            self.updates.append("baselines left untouched: the run was interrupted")
+            self._refuse("baselines left untouched: the run was interrupted")
             return
         if model is None:
             if self.models:
-                self.updates.append(f"baselines left untouched: workers disagree about the model ({self.models})")
+                self._refuse(f"baselines left untouched: workers disagree about the model ({self.models})")
             return
-        for suite_key in sorted(self.scores):
-            info = self.suite_info.get(suite_key)
-            if info is not None:
-                self.updates.extend(self._update_one(model, info, self.scores[suite_key]))
+        writes, lines = [], []
+        try:
+            for suite_key in sorted(self.scores):
+                info = self.suite_info.get(suite_key)
+                if info is not None:
+                    write, said = self._plan_one(model, info, self.scores[suite_key])
+                    writes.extend([write] if write else [])
+                    lines.extend(said)
+            write_all(self.settings.baseline_dir, writes)
+        except BaselineError as exc:
+            self._refuse(f"baselines left untouched: {exc}")
+            return
+        self.updates.extend(lines)
 
-    def _update_one(
+    def _refuse(self, line: str) -> None:
+        self.updates.append(line)
+        self.update_failed = True
+
+    def _plan_one(
         self, model: Mapping[str, Any], info: Mapping[str, Any], scores: Mapping[str, ItemScore]
-    ) -> list[str]:
+    ) -> tuple[PlannedWrite | None, list[str]]:
+        """The new text of one suite's baseline (None: unchanged) and what to say about it."""
         path = self._path(model, info)
         where = relative_to(path, self.config.rootpath)
         notes = []
         try:
             old = read_baseline(path)
         except BaselineError as exc:
+            _refuse_partial_rerecord(where, exc, info, scores)
             old = None
             notes.append(f"{where}: was unreadable ({exc}); recorded afresh from this run")
         new, added, changed, dropped = merge_baseline(
@@ -168,18 +187,31 @@ class Controller:
             suite_keys=info["keys"],
             scores=scores,
         )
-        written = write_baseline(path, new)
-        parts = [
-            f"{len(added)} added" if added else "",
-            f"{len(changed)} changed" if changed else "",
-            f"{len(dropped)} stale dropped" if dropped else "",
-        ]
+        text = dumps_baseline(new.to_json())
+        unchanged = old is not None and path.is_file() and path.read_text(encoding="utf-8") == text
+        parts = [f"{len(added)} added" if added else "", f"{len(changed)} changed" if changed else ""]
+        parts.append(f"{len(dropped)} stale dropped" if dropped else "")
         what = ", ".join(p for p in parts if p)
-        state = ("written" if old is None else "updated") if written else "unchanged"
-        return [*notes, f"{where}: {state}" + (f" ({what})" if what and written else "")]
+        if unchanged:
+            return None, [*notes, f"{where}: unchanged"]
+        state = "written" if old is None else "updated"
+        return PlannedWrite(path, text), [*notes, f"{where}: {state}" + (f" ({what})" if what else "")]
 
     def _path(self, model: Mapping[str, Any], info: Mapping[str, Any]) -> Path:
         return baseline_path(self.settings.baseline_dir, model["profile"], info["name"])
+
+
+def _refuse_partial_rerecord(
+    where: str, exc: BaselineError, info: Mapping[str, Any], scores: Mapping[str, Any]
+) -> None:
+    """Recording an unreadable baseline afresh from a partial run would drop what git still has."""
+    wanted = {k for k in info["keys"] if "/" not in k}
+    covered = wanted & set(scores)
+    if covered != wanted:
+        raise BaselineError(
+            f"{where} is unreadable ({exc}) and this run covered only {len(covered)} of its {len(wanted)} items; "
+            "re-record it from a run of the whole suite, or restore it from version control"
+        )
 
 
 def _read_quietly(path: Path) -> Baseline | None:

@@ -168,6 +168,8 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         return
     controller.merge_output(test_session.process_output())  # a serial run's own (nothing under xdist)
     controller.finish(int(exitstatus))
+    if controller.update_failed and session.exitstatus == pytest.ExitCode.OK:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED  # an update that was asked for did not happen
 
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:

@@ -100,17 +100,43 @@ class BaselineEntry:
     values: Mapping[str, Any] = field(default_factory=dict)
 
     @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> BaselineEntry:
-        extra = {k: v for k, v in data.items() if k not in ("answer", "correct", "hash", "confidence", "tie")}
+    def from_json(cls, data: Any) -> BaselineEntry:
+        """Read one entry, checking every type: ``"correct": "false"`` must not count as correct.
+
+        Raises:
+            ValueError: what is wrong with the entry, as a phrase (the caller names file and item).
+        """
+        if not isinstance(data, Mapping):
+            raise ValueError(f"is {type(data).__name__}, not an object")
+        missing = sorted({"answer", "correct", "hash"} - data.keys())
+        if missing:
+            raise ValueError(f"lacks {', '.join(missing)}")
+        _expect(data, "answer", str, "text")
+        _expect(data, "hash", str, "text")
+        _expect(data, "correct", bool, "true or false")
+        _expect(data, "tie", bool, "true or false")
         confidence = data.get("confidence")
+        if confidence is not None and (isinstance(confidence, bool) or not isinstance(confidence, (int, float))):
+            raise ValueError(f"'confidence' is {confidence!r}, not a number")
+        if confidence is not None and not 0.0 <= confidence <= 1.0:
+            raise ValueError(f"'confidence' is {confidence}, outside [0, 1]")
+        extra = {k: v for k, v in data.items() if k not in ("answer", "correct", "hash", "confidence", "tie")}
+        for key, value in extra.items():
+            if not isinstance(value, (bool, int, float, str)) and value is not None:
+                raise ValueError(f"'{key}' is {type(value).__name__}, not a plain value")
         return cls(
-            shown=str(data["answer"]),
-            correct=bool(data["correct"]),
-            content_hash=str(data["hash"]),
+            shown=data["answer"],
+            correct=data["correct"],
+            content_hash=data["hash"],
             confidence=None if confidence is None else float(confidence),
             near_tie=bool(data.get("tie", False)),
             values=extra,
         )
+
+
+def _expect(data: Mapping[str, Any], key: str, kind: type, described: str) -> None:
+    if key in data and not isinstance(data[key], kind):
+        raise ValueError(f"'{key}' is {data[key]!r}, not {described}")
 
 
 OutcomeKind = Literal["passed", "improved", "known_miss", "new_miss", "regressed"]

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import shutil
 import time
 from pathlib import Path
 
@@ -388,3 +390,103 @@ def test_a_checkpoint_that_asks_to_run_its_own_code_is_refused_without_a_prompt(
             f"*AdapterError: --medmodel={folder}: the checkpoint asks to run its own code (config.json has auto_map); pass --medmodel-trust-remote-code (or set medmodel_trust_remote_code) only if you trust it"
         ],
     )
+
+
+# --------------------------------------------------------------------------- baselines and gates
+
+
+def test_a_baseline_that_shares_no_items_with_the_suite_fails_the_gate(project: Project) -> None:
+    suite = project.suite("mini", 6)
+    assert project.run("--snapshot-update").ret == 0
+    data = suite.parent / "data" / "mini.jsonl"
+    data.write_text(data.read_text().replace('"mi-', '"renamed-'))  # every id renamed
+    project.key.update({k.replace("mi-", "renamed-"): v for k, v in project.key.items()})
+    project._write_key()
+    result = project.run(flips=["renamed-000", "renamed-001", "renamed-002"])  # and the model got worse
+    assert result.ret == 1
+    expect_lines(
+        result,
+        [
+            "the baseline at baselines/oracle-make/mini.json shares no items with this run (6 without a baseline entry, 0 changed since it was recorded), so it cannot gate anything; re-record it with --snapshot-update and commit it"
+        ],
+    )
+    expect_lines(result, ["mini: 6 stale baseline entries*"])
+
+
+@pytest.mark.parametrize(
+    ("entry", "problem"),
+    [
+        ('"correct": "false"', "'correct' is 'false', not true or false"),
+        ('"confidence": "high"', "'confidence' is 'high', not a number"),
+        ('"confidence": 7', "'confidence' is 7, outside [0, 1]"),
+        ('"answer": 3', "'answer' is 3, not text"),
+    ],
+    ids=["correct as text", "confidence as text", "confidence out of range", "answer as number"],
+)
+def test_hand_edited_entries_of_the_wrong_type_are_refused_in_one_line(
+    project: Project, entry: str, problem: str
+) -> None:
+    project.suite("mini", 4)
+    assert project.run("--snapshot-update").ret == 0
+    path = project.path / "baselines" / "oracle-make" / "mini.json"
+    lines = path.read_text().splitlines()
+    index = next(i for i, line in enumerate(lines) if line.startswith('    "mi-001"'))
+    key = entry.split(":")[0]
+    lines[index] = (
+        re.sub(key + r": [^,}]+", entry, lines[index])
+        if key in lines[index]
+        else lines[index].replace("{", "{" + entry + ", ", 1)
+    )
+    path.write_text("\n".join(lines) + "\n")
+    edited = path.read_bytes()
+    result = project.run()
+    assert result.ret == 1
+    expect_lines(
+        result,
+        [f"*mini.json: item mi-001: {problem}; restore it from version control or re-record it with --snapshot-update"],
+    )
+    assert "Traceback" not in result.stdout.str()
+    update = project.run("--snapshot-update", "-k", "mi-002")  # a partial update cannot repair it
+    assert update.ret == 1 and path.read_bytes() == edited
+    expect_lines(
+        update,
+        [
+            "baselines left untouched: baselines/oracle-make/mini.json is unreadable (*) and this run covered only 1 of its 4 items; re-record it from a run of the whole suite, or restore it from version control"
+        ],
+    )
+    assert project.run("--snapshot-update").ret == 0 and project.run().ret == 0  # the whole suite repairs it
+
+
+@pytest.mark.parametrize("damage", ["baseline is a directory", "profile is a file", "baseline is UTF-16"])
+def test_damaged_baseline_paths_end_in_one_line_with_the_summary_printed(project: Project, damage: str) -> None:
+    project.suite("mini", 3)
+    project.suite("other", 3, prefix="ot")
+    assert project.run("--snapshot-update").ret == 0
+    profile = project.path / "baselines" / "oracle-make"
+    target = profile / "mini.json"
+    if damage == "baseline is a directory":
+        target.unlink()
+        target.mkdir()
+    elif damage == "profile is a file":
+        shutil.rmtree(profile)
+        profile.write_text("not a folder")
+    else:
+        target.write_bytes(target.read_text().encode("utf-16"))
+    before = project.baseline_bytes()
+    plain = project.run(flips=["ot-001"])
+    assert plain.ret == 1 and "INTERNALERROR" not in plain.stdout.str() and "Traceback" not in plain.stdout.str()
+    expect_lines(plain, ["*medmodel summary*"])
+    update = project.run("--snapshot-update", flips=["ot-001"])
+    assert "INTERNALERROR" not in update.stdout.str() and "Traceback" not in update.stdout.str()
+    expect_lines(update, ["*medmodel summary*"])
+    if damage == "baseline is UTF-16":  # a readable path: a whole-suite update is how it is repaired
+        assert update.ret == 0
+        expect_lines(
+            update,
+            ["baselines/oracle-make/mini.json: was unreadable (*not UTF-8 text*); recorded afresh from this run"],
+        )
+        assert project.baseline("mini")["metrics"]["n"] == 3
+    else:  # nothing can be written there: nothing is written anywhere, not even the healthy suite's file
+        assert update.ret == 1
+        expect_lines(update, ["baselines left untouched: *"])
+        assert project.baseline_bytes() == before

@@ -13,7 +13,7 @@ from typing import Any
 from ..stats import wilson_interval
 from ..suite.schema import Param
 from .base import GateContext, GateResult, gate
-from .comparison import SHOWN
+from .comparison import SHOWN, Comparison
 
 PARAMS = {
     "max_drop": Param((int, float), "a number between 0 and 1", 0.02, fraction=True),
@@ -32,19 +32,13 @@ def _check(settings: Mapping[str, Any]) -> tuple[str, str, str] | None:
 def accuracy(ctx: GateContext) -> GateResult:
     """Decide the accuracy gate; the message reads like a review comment."""
     c = ctx.comparison
-    max_drop, alpha, floor = ctx.settings["max_drop"], ctx.settings["alpha"], ctx.settings["min_accuracy"]
-    lines: list[str] = []
-    failed = False
-    if floor is not None and c.n:
-        low, high = wilson_interval(c.correct, c.n)
-        current = c.correct / c.n
-        if current < floor:
-            failed = True
-            lines.append(
-                f"accuracy {_pct(current)} [{_pct(low)}, {_pct(high)}] on {c.n} items "
-                f"is below the floor min_accuracy {_pct(floor)}"
-            )
     numbers = _numbers(ctx)
+    if c.n == 0:
+        return GateResult(
+            "accuracy", "skipped", "no original item of this suite was selected: nothing to compare", numbers
+        )
+    lines = _below_floor(c.correct, c.n, ctx.settings["min_accuracy"])
+    failed = bool(lines)
     if not c.has_baseline:
         message = (
             f"no baseline for suite {c.suite} (profile {c.profile}) at {ctx.baseline_location}; "
@@ -52,38 +46,52 @@ def accuracy(ctx: GateContext) -> GateResult:
         )
         return GateResult("accuracy", "failed", "\n".join(lines) if failed else message, numbers)
     if not c.paired:
-        if failed:
-            return GateResult("accuracy", "failed", "\n".join(lines + c.warnings), numbers)
-        counts = f"{len(c.new)} new, {len(c.changed)} changed"
-        message = f"no items in common with the baseline at {ctx.baseline_location} ({counts})"
-        return GateResult("accuracy", "skipped", message, numbers)
+        # A baseline that pairs with nothing (ids renamed, every text changed) cannot show a drop:
+        # like a missing baseline, it must not let the build pass.
+        counts = f"{len(c.new)} without a baseline entry, {len(c.changed)} changed since it was recorded"
+        lines.append(
+            f"the baseline at {ctx.baseline_location} shares no items with this run ({counts}), so it cannot "
+            "gate anything; re-record it with --snapshot-update and commit it"
+        )
+        return GateResult("accuracy", "failed", "\n".join(lines + c.warnings), numbers)
+    dropped, paired_lines = _paired_verdict(c, ctx.settings["max_drop"], ctx.settings["alpha"])
+    if dropped:
+        failed = True
+        lines.insert(0, f"accuracy dropped on suite {c.suite} (profile {c.profile})")
+    lines += paired_lines + c.warnings
+    return GateResult("accuracy", "failed" if failed else "passed", "\n".join(lines), numbers)
+
+
+def _below_floor(correct: int, n: int, floor: float | None) -> list[str]:
+    if floor is None or correct / n >= floor:
+        return []
+    low, high = wilson_interval(correct, n)
+    current = correct / n
+    interval = f"[{_pct(low)}, {_pct(high)}]"
+    return [f"accuracy {_pct(current)} {interval} on {n} items is below the floor min_accuracy {_pct(floor)}"]
+
+
+def _paired_verdict(c: Comparison, max_drop: float, alpha: float) -> tuple[bool, list[str]]:
+    """Whether the paired drop is both large and significant, and the lines that say so."""
     stats = c.stats()
     drop = -(stats.delta or 0.0)
     p = stats.p_value
     significant = p < alpha
     b_low, b_high = wilson_interval(c.baseline_correct, c.paired)
     n_low, n_high = wilson_interval(c.current_correct, c.paired)
-    headline = (
+    lines = [
         f"accuracy on {c.paired} paired items: "
         f"baseline {_pct(stats.baseline_accuracy)} [{_pct(b_low)}, {_pct(b_high)}] -> "
         f"current {_pct(stats.paired_accuracy)} [{_pct(n_low)}, {_pct(n_high)}] (95% Wilson), "
-        f"{_signed_points(stats.delta)} (max_drop {max_drop * 100:.1f} points)"
-    )
-    verdict = "significant" if significant else "not significant"
-    stats_line = (
+        f"{_signed_points(stats.delta)} (max_drop {max_drop * 100:.1f} points)",
         f"regressed {stats.regressed}, improved {stats.improved}; "
-        f"one-sided exact McNemar p = {_p(p)} (alpha {alpha:g}): {verdict}"
-    )
-    if drop > max_drop + 1e-12 and significant:
-        failed = True
-        lines.insert(0, f"accuracy dropped on suite {c.suite} (profile {c.profile})")
-    lines += [headline, stats_line]
+        f"one-sided exact McNemar p = {_p(p)} (alpha {alpha:g}): {'significant' if significant else 'not significant'}",
+    ]
     if c.regressed:
         shown = ", ".join(f"{i} {a}->{b}" for i, a, b in c.regressed[:SHOWN])
         more = f" (+{len(c.regressed) - SHOWN} more)" if len(c.regressed) > SHOWN else ""
         lines.append(f"regressed items (baseline->current answer): {shown}{more}")
-    lines += c.warnings
-    return GateResult("accuracy", "failed" if failed else "passed", "\n".join(lines), numbers)
+    return drop > max_drop + 1e-12 and significant, lines
 
 
 def _numbers(ctx: GateContext) -> dict[str, float | int | None]:
