@@ -46,6 +46,8 @@ class Controller:
         self.run_ids: set[str] = set()
         self.updates: list[str] = []
         self.summary: RunSummary | None = None
+        self.dead_workers: list[str] = []
+        """One line per xdist worker that died (an out-of-memory kill), naming the test it was running."""
         self.update_failed = False
         """``--snapshot-update`` was asked for but refused (the run must not exit 0)."""
         self.updates.extend(complete_interrupted(settings.baseline_dir))
@@ -57,7 +59,8 @@ class Controller:
         if not is_suite_path(report.nodeid.split("::", 1)[0]):
             return
         if report.failed and read(report, VERDICT) is None:
-            self.errors.append(f"{report.nodeid} ({report.when}): {_first_line(report)}")
+            when = f" ({report.when})" if report.when in ("setup", "call", "teardown") else ""
+            self.errors.append(f"{report.nodeid}{when}: {_first_line(report)}")
         item = read(report, ITEM)
         if item is not None:
             score = ItemScore.from_json(item["score"])
@@ -100,7 +103,10 @@ class Controller:
         )
         if self.settings.update and (self.scores or self.errors):
             self._update_baselines(exitstatus, model)
-        summary.updates = self.updates
+        dead = [
+            f"{line} (killed, out of memory?); its other tests went to the other workers" for line in self.dead_workers
+        ]
+        summary.updates = dead + self.updates
         self.summary = summary
         return summary
 

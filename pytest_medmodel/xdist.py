@@ -11,6 +11,7 @@ splits a shard; the scheduler just avoids the waiting.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import pytest
 from xdist.scheduler import LoadScopeScheduling
@@ -59,6 +60,44 @@ class ShardScheduling(LoadScopeScheduling):
             self._scopes = shard_scopes(collection, self.shard_size)
         return self._scopes.get(nodeid, nodeid)
 
+    def remove_node(self, node: Any) -> str | None:
+        """A worker finished or died: give its unfinished tests, and only those, to the others.
+
+        xdist 3.8's ``LoadScopeScheduling.remove_node`` puts every scope the dead worker
+        had back in the queue, completed ones included (pytest-xdist issues 1323 and
+        1378): with many small scopes (our shards) the rerun tests confuse the
+        bookkeeping and the run hung in 2 of 3 tries. Here only tests that never
+        reported go back, and the test that was running when the worker died is
+        reported as the crash (as xdist's ``load`` scheduler does), not run again.
+        """
+        workload = self.assigned_work.pop(node)
+        if not self._pending_of(workload):
+            return None
+        crashitem = next(nodeid for unit in workload.values() for nodeid, done in unit.items() if not done)
+        for scope, unit in workload.items():
+            pending = {nodeid: False for nodeid, done in unit.items() if not done and nodeid != crashitem}
+            if pending:
+                self.workqueue[scope] = pending
+        self._reschedule_ready()
+        return crashitem
+
+    def schedule(self) -> None:
+        """Like xdist's, but once running, never hand work to a replacement worker still collecting.
+
+        After a crash xdist adds the replacement worker at once and registers its
+        collection later; rescheduling "all nodes" in between raised ``KeyError`` in
+        xdist 3.8 (an INTERNALERROR that ended the run without a summary).
+        """
+        if self.collection is not None:
+            self._reschedule_ready()
+            return
+        super().schedule()
+
+    def _reschedule_ready(self) -> None:
+        for node in list(self.assigned_work):
+            if node in self.registered_collections:
+                self._reschedule(node)
+
 
 class XdistHooks:
     """Hooks that exist only when xdist does (registered from pytest_configure)."""
@@ -84,3 +123,7 @@ class XdistHooks:
         output = getattr(node, "workeroutput", {}).get(WORKER_OUTPUT)
         if output and self.controller is not None:
             self.controller.merge_output(output)
+
+    def pytest_handlecrashitem(self, crashitem: str, report: pytest.TestReport, sched: object) -> None:
+        if self.controller is not None:
+            self.controller.dead_workers.append(report.longreprtext.strip().splitlines()[-1])

@@ -58,6 +58,10 @@ class Oracle:
             item_id = request.meta["item"]
             if item_id == self.crash_on:
                 raise RuntimeError(f"simulated CUDA error on {item_id}")
+            once = not os.environ.get("ORACLE_KILL_ALWAYS")
+            if item_id == os.environ.get("ORACLE_KILL_ON") and not (once and os.path.exists("killed.flag")):
+                open("killed.flag", "w").close()  # once: like an OOM kill of one worker
+                os.kill(os.getpid(), 9)
             right = KEY[item_id]
             pick = (right + 1) % len(request.continuations) if item_id in self.flips else right
             out.append(ChoiceResult(tuple(-0.4 if k == pick else -1.8 for k in range(len(request.continuations)))))

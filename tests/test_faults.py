@@ -490,3 +490,39 @@ def test_damaged_baseline_paths_end_in_one_line_with_the_summary_printed(project
         assert update.ret == 1
         expect_lines(update, ["baselines left untouched: *"])
         assert project.baseline_bytes() == before
+
+
+# --------------------------------------------------------------------------- kills and concurrency
+
+
+@pytest.mark.parametrize("kills", ["one worker once", "every worker, every time"])
+def test_a_killed_xdist_worker_is_reported_and_the_run_finishes(project: Project, kills: str) -> None:
+    """An OOM kill of a worker: xdist 3.8's loadscope scheduler hung 2 runs in 3 on this (see xdist.py)."""
+    project.suite("mini", 24)
+    project.suite("other", 12, prefix="ot")
+    shard = ("--medmodel-shard-size", "4")
+    assert project.run("--snapshot-update", *shard).ret == 0
+    before = project.baseline_bytes()
+    env = project.pytester._monkeypatch
+    env.setenv("ORACLE_KILL_ON", "mi-021")  # late in the run: the worker has completed shards by then
+    if kills.startswith("every"):
+        env.setenv("ORACLE_KILL_ALWAYS", "1")
+    argv = ["suites", "--medmodel=py:oracle:make", "-p", "no:randomly", "-n", "2", *shard, "--snapshot-update"]
+    env.setenv("ORACLE_FLIPS", "ot-001")  # a new fingerprint: nothing comes from the cache
+    result = project.pytester.runpytest_subprocess(*argv, timeout=150)
+    assert result.ret == 1
+    text = result.stdout.str()
+    assert "INTERNALERROR" not in text
+    expect_lines(
+        result,
+        [
+            "*medmodel summary*",
+            "worker 'gw*' crashed while running 'suites/mini.suite.yaml::item[mi-02*]' (killed, out of memory?); its other tests went to the other workers",
+        ],
+    )
+    expect_lines(result, ["baselines left untouched: * test(s) hit a model or data error*"])
+    counts = outcomes(result)
+    assert sum(counts.values()) == 38  # every test reported once: none lost, none run twice
+    assert project.baseline_bytes() == before
+    env.delenv("ORACLE_KILL_ON")
+    assert project.run(*shard, "--snapshot-update", flips=["ot-001"]).ret == 0  # a healthy rerun
