@@ -14,6 +14,8 @@ import json
 import os
 import re
 import shutil
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -526,3 +528,129 @@ def test_a_killed_xdist_worker_is_reported_and_the_run_finishes(project: Project
     assert project.baseline_bytes() == before
     env.delenv("ORACLE_KILL_ON")
     assert project.run(*shard, "--snapshot-update", flips=["ot-001"]).ret == 0  # a healthy rerun
+
+
+class _Killed(Exception):
+    """Stands for SIGKILL at that instant: the plugin has no handler for it, so nothing tidies the disk.
+
+    (A BaseException would also escape pytester's own bookkeeping; the disk state is what matters.)
+    """
+
+
+@pytest.mark.parametrize("kill_at", [1, 2, 3, 4, 5], ids=lambda k: f"write {k}")
+def test_an_update_killed_at_any_write_is_all_or_nothing(project: Project, kill_at: int) -> None:
+    """Writes: 1 journal, 2-4 the three baseline files, 5 the journal is removed (kill just before each)."""
+    from pytest_medmodel import baseline_update
+
+    for name in ("aa", "bb", "cc"):
+        project.suite(name, 4)
+    assert project.run("--snapshot-update").ret == 0
+    old = project.baseline_bytes()
+    flips = ["aa-001", "bb-002", "cc-003"]  # a different model: every file changes
+    calls = {"n": 0}
+    real_write, real_unlink = baseline_update._atomic_write, Path.unlink
+
+    def write(path: Path, text: str) -> None:
+        calls["n"] += 1
+        if calls["n"] == kill_at:
+            raise _Killed
+        real_write(path, text)
+
+    def unlink(self: Path, missing_ok: bool = False) -> None:
+        if self.name == baseline_update.JOURNAL and calls["n"] == kill_at - 1:
+            raise _Killed
+        real_unlink(self, missing_ok=missing_ok)
+
+    with pytest.MonkeyPatch.context() as patch:  # not the test's own: pytester keeps its cwd there
+        patch.setattr(baseline_update, "_atomic_write", write)
+        patch.setattr(Path, "unlink", unlink)
+        killed = project.run("--snapshot-update", flips=flips)
+    assert killed.ret == pytest.ExitCode.INTERNAL_ERROR and "_Killed" in killed.stderr.str()
+    for name, data in project.baseline_bytes().items():  # after the kill: every file valid, old or new
+        if name.endswith(".json") and "/" in name:
+            json.loads(data)
+    journal = project.path / "baselines" / baseline_update.JOURNAL
+    assert journal.exists() == (kill_at > 1)
+    after = project.run(flips=flips)  # the next run completes the update before reading anything
+    assert not journal.exists()
+    if kill_at > 1:
+        expect_lines(
+            after,
+            [
+                "completed an update that a killed run left half done: 3 baseline file(s) (oracle-make/aa.json, oracle-make/bb.json, oracle-make/cc.json)"
+            ],
+        )
+        assert after.ret == 0 and project.baseline_bytes() != old
+    else:
+        assert project.baseline_bytes() == old  # killed before the journal: nothing happened
+    completed = project.baseline_bytes()
+    assert project.run("--snapshot-update", flips=flips).ret == 0
+    assert project.baseline_bytes() == completed or kill_at == 1  # the completed set is exactly what an update writes
+
+
+def test_two_updates_at_once_write_one_valid_consistent_set(project: Project) -> None:
+    for name in ("aa", "bb"):
+        project.suite(name, 16)
+    project.pytester._monkeypatch.setenv("ORACLE_FLIPS", "aa-001")
+    argv = [
+        sys.executable,
+        "-m",
+        "pytest",
+        "suites",
+        "--medmodel=py:oracle:make",
+        "-p",
+        "no:randomly",
+        "--snapshot-update",
+        "-q",
+    ]
+    env = {**os.environ, "PYTHONPATH": str(project.path)}
+    runs = [
+        subprocess.Popen(argv, cwd=project.path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        for _ in range(2)
+    ]
+    outputs = [run.communicate(timeout=120)[0] for run in runs]
+    assert [run.returncode for run in runs] == [0, 0], outputs
+    first = project.baseline_bytes()
+    assert set(first) == {"oracle-make/aa.json", "oracle-make/bb.json"}
+    shutil.rmtree(project.path / "baselines")
+    assert subprocess.run(argv, cwd=project.path, env=env, capture_output=True, timeout=120).returncode == 0
+    assert project.baseline_bytes() == first  # the same bytes one update alone writes
+
+
+def test_an_update_killed_at_random_moments_never_leaves_a_broken_or_mixed_set(project: Project) -> None:
+    import random
+
+    for name in ("aa", "bb", "cc"):
+        project.suite(name, 12)
+    assert project.run("--snapshot-update").ret == 0
+    argv = [
+        sys.executable,
+        "-m",
+        "pytest",
+        "suites",
+        "--medmodel=py:oracle:make",
+        "-p",
+        "no:randomly",
+        "--snapshot-update",
+        "-q",
+    ]
+    rng = random.Random(20261129)
+    env = {**os.environ, "PYTHONPATH": str(project.path)}
+    for round_ in range(3):
+        project.pytester._monkeypatch.setenv("ORACLE_FLIPS", f"aa-00{round_},bb-00{round_},cc-00{round_}")
+        env["ORACLE_FLIPS"] = os.environ["ORACLE_FLIPS"]
+        run = subprocess.Popen(argv, cwd=project.path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(rng.uniform(0.5, 2.5))  # somewhere between start-up and the end of the writes
+        run.kill()
+        run.wait(timeout=60)
+        for name, data in project.baseline_bytes().items():
+            if name.endswith(".json") and "/" in name:
+                json.loads(data)  # never truncated, never invalid
+        settled = project.run(flips=[f"aa-00{round_}", f"bb-00{round_}", f"cc-00{round_}"])
+        assert "INTERNALERROR" not in settled.stdout.str()
+        fingerprints = {
+            json.loads(data)["model"]["fingerprint"]
+            for name, data in project.baseline_bytes().items()
+            if name.endswith(".json")
+        }
+        assert len(fingerprints) == 1  # all old or all new, never mixed
