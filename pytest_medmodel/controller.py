@@ -20,7 +20,7 @@ import pytest
 from .baseline import Baseline, BaselineError, baseline_path, dumps_baseline, merge_baseline, read_baseline, relative_to
 from .baseline_update import PlannedWrite, complete_interrupted, write_all
 from .gates.comparison import compare
-from .metrics.base import compute
+from .metrics.base import METRICS, compute
 from .records import ItemScore
 from .report.summary import GateVerdict, ModelSummary, RunSummary, SuiteSummary
 from .runstats import RunStats
@@ -46,6 +46,8 @@ class Controller:
         self.run_ids: set[str] = set()
         self.updates: list[str] = []
         self.summary: RunSummary | None = None
+        self.metrics_known: set[str] = set()
+        """Metrics the test processes had registered (a conftest below the rootdir is not loaded here)."""
         self.dead_workers: list[str] = []
         """One line per xdist worker that died (an out-of-memory kill), naming the test it was running."""
         self.update_failed = False
@@ -82,6 +84,7 @@ class Controller:
             self.suite_info.setdefault(key, dict(info))
         if output.get("run_id"):
             self.run_ids.add(str(output["run_id"]))
+        self.metrics_known.update(output.get("metrics_known") or ())
 
     def reporting_model(self) -> dict[str, Any] | None:
         """The model every test process used (None if none was used, or if they disagree)."""
@@ -94,6 +97,10 @@ class Controller:
     def finish(self, exitstatus: int) -> RunSummary:
         """Build the summary (before any write, so it shows what an update replaces), then update baselines."""
         model = self.reporting_model()
+        # Items whose predictions were not computed in this run came from the cache (the same count
+        # serially and under xdist, where a gate re-reads shards another worker computed).
+        scored = sum(len(scores) for scores in self.scores.values())
+        self.stats.requests_cached = max(0, scored - self.stats.requests_computed)
         summary = RunSummary(
             suites=self._suite_rows(model),
             model=ModelSummary(**model) if model else None,
@@ -101,12 +108,13 @@ class Controller:
             model_seconds=self.model_seconds,
             errors=self.errors,
         )
-        if self.settings.update and (self.scores or self.errors):
-            self._update_baselines(exitstatus, model)
-        dead = [
+        notes = [
             f"{line} (killed, out of memory?); its other tests went to the other workers" for line in self.dead_workers
         ]
-        summary.updates = dead + self.updates
+        notes += self._unknown_metrics()
+        if self.settings.update and (self.scores or self.errors or self.gate_views):
+            self._update_baselines(exitstatus, model)
+        summary.updates = notes + self.updates
         self.summary = summary
         return summary
 
@@ -127,17 +135,36 @@ class Controller:
                     suite_fingerprint=info["fingerprint"],
                 )
                 originals = [s for s in scores.values() if s.variant == ORIGINAL]
+                names = [m for m in info["metrics"] if m in METRICS]
                 rows.append(
-                    SuiteSummary(
-                        suite_key, info["name"], comparison.stats(), compute(originals, info["metrics"]), verdicts
-                    )
+                    SuiteSummary(suite_key, info["name"], comparison.stats(), compute(originals, names), verdicts)
                 )
             elif suite_key in self.gate_views:
                 view = self.gate_views[suite_key]
                 rows.append(SuiteSummary(view.key, view.name, view.stats, view.metrics, verdicts))
         return rows
 
+    def _unknown_metrics(self) -> list[str]:
+        missing = sorted(self.metrics_known - set(METRICS.names()))
+        if not missing:
+            return []
+        return [
+            f"metric(s) {', '.join(missing)} are registered where only the test processes see them (a conftest.py "
+            "below the rootdir?); register them in the rootdir's conftest.py or an installed package"
+        ]
+
     def _update_baselines(self, exitstatus: int, model: Mapping[str, Any] | None) -> None:
+        if self._unknown_metrics():
+            self._refuse("baselines left untouched: this process cannot compute every metric the tests know (above)")
+            return
+        gates_only = sorted(
+            self.suite_info[k]["name"] for k in set(self.gate_views) - set(self.scores) if k in self.suite_info
+        )
+        if gates_only:
+            self._refuse(
+                f"baselines left untouched: only the gates of {', '.join(gates_only)} ran; select the items too"
+            )
+            return
         if self.errors:
             self._refuse(
                 f"baselines left untouched: {len(self.errors)} test(s) hit a model or data error "

@@ -31,6 +31,8 @@ ENTRY_POINT_GROUP = "pytest_medmodel"
 
 _entry_points_loaded = False
 _REGISTRIES: list[Registry[Any]] = []
+_entry_point_errors: list[str] = []
+"""Installed packs that failed to load, named in every "unknown name" message."""
 
 
 class RegistryError(LookupError):
@@ -80,7 +82,8 @@ class Registry(Generic[T]):
         known = self.names()
         close = difflib.get_close_matches(name, known, n=1, cutoff=0.5)
         hint = f"did you mean '{close[0]}'?" if close else f"use one of {', '.join(known)}"
-        return f"unknown {self.kind} '{name}'; {hint}"
+        broken = f" (an installed pack failed to load: {'; '.join(_entry_point_errors)})" if _entry_point_errors else ""
+        return f"unknown {self.kind} '{name}'{broken}; {hint}"
 
     def names(self) -> tuple[str, ...]:
         load_entry_points()
@@ -92,6 +95,7 @@ class Registry(Generic[T]):
         return name in self._entries
 
     def __iter__(self) -> Iterator[T]:
+        load_entry_points()
         return iter([entry for entry, _ in self._entries.values()])
 
 
@@ -117,6 +121,10 @@ def load_entry_points() -> None:
         return
     _entry_points_loaded = True
     for point in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
-        loaded = point.load()
-        if callable(loaded) and not isinstance(loaded, type):
-            loaded()  # an entry point may name a function that registers its entries
+        try:
+            loaded = point.load()
+            if callable(loaded) and not isinstance(loaded, type):
+                loaded()  # an entry point may name a function that registers its entries
+        except Exception as exc:  # noqa: BLE001 - one broken pack must not break the others
+            package = point.dist.name if point.dist is not None else "?"
+            _entry_point_errors.append(f"{point.name} = {point.value} from {package}: {type(exc).__name__}: {exc}")

@@ -9,6 +9,8 @@ reporting process needs travels on test reports (:mod:`pytest_medmodel.wire`).
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
@@ -21,11 +23,11 @@ from .baseline import Baseline, BaselineError, baseline_path, read_baseline, rel
 from .calls import AdapterFault, ModelTimeout
 from .gates.base import GateResult, run_gate
 from .gates.comparison import Comparison, compare
-from .metrics.base import compute
+from .metrics.base import METRICS, compute
 from .models.base import AdapterError
 from .models.handle import ModelHandle
 from .models.specs import ModelOptions, profile_for_spec
-from .perturb.base import check_variants, variants_of
+from .perturb.plan import SuiteVariants
 from .records import ItemScore, judge
 from .report.summary import ModelSummary, SuiteSummary, summary_metrics
 from .runner import Runner
@@ -33,7 +35,7 @@ from .settings import Settings
 from .shards import ShardFailed, Shards, Unservable
 from .store import SQLiteStore, remove_run_stores
 from .suite.loading import load_suite
-from .suite.types import ORIGINAL, Item, Suite, SuiteError, Variant, variant_key
+from .suite.types import ORIGINAL, Item, Suite, SuiteError, Variant
 from .terminal import Progress
 from .wire import GATE, ITEM, VERDICT, attach
 
@@ -57,7 +59,7 @@ class TestSession:
         self.say = Progress(config)
         self._suites: dict[Path, Suite] = {}
         self.suites: dict[str, Suite] = {}
-        self._variants: dict[str, dict[str, Variant]] = {}
+        self._variants: dict[str, SuiteVariants] = {}
         self._models: dict[int, ModelHandle] = {}
         self.model: ModelHandle | None = None
         self._shards: Shards | None = None
@@ -80,41 +82,27 @@ class TestSession:
         return self._suites[path]
 
     def variants(self, suite_key: str, suite: Suite) -> dict[str, Variant]:
-        """The tests of a suite by key, after ``pytest_medmodel_modify_variants`` (``--medmodel-limit`` applied)."""
-        if suite_key not in self._variants:
-            self.suites[suite_key] = suite
-            items = suite.items[: self.settings.limit] if self.settings.limit else suite.items
-            out: dict[str, Variant] = {}
-            for it in items:
-                variants = self._variants_of(suite, it)
-                check_variants(suite, it.id, variants)
-                out.update((v.key, v) for v in variants)
-            self._variants[suite_key] = out
-        return self._variants[suite_key]
+        """The tests of a suite by key, after ``pytest_medmodel_modify_variants`` (``--medmodel-limit`` applied).
 
-    def _variants_of(self, suite: Suite, item: Item) -> list[Variant]:
-        """The item's variants (perturbations, then the hook), or one line saying which part failed."""
-        stage = "perturbations"
-        try:
-            variants = variants_of(suite, Variant.of(item))
-            stage = "pytest_medmodel_modify_variants"
-            self.config.hook.pytest_medmodel_modify_variants(
-                config=self.config, suite=suite, item=item, variants=variants
-            )
-        except SuiteError:
-            raise
-        except Exception as exc:  # noqa: BLE001 - user code: report it as one line about the suite
-            problem = f"failed on item {item.id} ({type(exc).__name__}: {exc})"
-            raise SuiteError(suite.path, stage, problem, "fix the perturbation or the hook implementation") from exc
-        return variants
+        Every item's variant keys are built here too (beyond the limit), so a failing
+        perturbation or hook is a collection error, never a crash at the end of the run.
+        """
+        if suite_key not in self._variants:
+
+            def modify(suite: Suite, item: Item, variants: list[Variant]) -> None:
+                self.config.hook.pytest_medmodel_modify_variants(
+                    config=self.config, suite=suite, item=item, variants=variants
+                )
+
+            planned = SuiteVariants(suite, self.settings.limit, modify)
+            planned.all_keys()
+            self._variants[suite_key] = planned
+            self.suites[suite_key] = suite
+        return self._variants[suite_key].selected()
 
     def all_keys(self, suite_key: str) -> list[str]:
-        """Every key the suite defines now, beyond ``--medmodel-limit`` (stale entries are the others)."""
-        suite = self.suites[suite_key]
-        names = [ORIGINAL, *(p.label for p in suite.perturbations)]
-        keys = dict.fromkeys(variant_key(it.id, name) for it in suite.items for name in names)
-        keys.update(dict.fromkeys(self._variants.get(suite_key, {})))
-        return list(keys)
+        """Every key the suite defines now, beyond ``--medmodel-limit``: baseline entries of other keys are stale."""
+        return self._variants[suite_key].all_keys()
 
     def plan(self, selection: Mapping[str, tuple[Suite, Sequence[str]]]) -> None:
         """After collection and deselection: cut each suite's selected variants into shards."""
@@ -143,8 +131,6 @@ class TestSession:
         cache = getattr(self.config, "cache", None)
         if cache is not None:
             return Path(cache.mkdir("medmodel"))
-        import tempfile
-
         return Path(tempfile.gettempdir()) / f"pytest-medmodel-{self.run_id}"
 
     def model_options(self) -> ModelOptions:
@@ -186,6 +172,18 @@ class TestSession:
             handle = self._from_spec(value) if isinstance(value, str) else as_model(value, where="the medmodel fixture")
             if self.settings.profile:
                 handle.profile = self.settings.profile
+            first = self.model
+            if first is not None and (first.name, first.fingerprint, first.profile) != (
+                handle.name,
+                handle.fingerprint,
+                handle.profile,
+            ):
+                raise pytest.fail.Exception(
+                    f"this run uses two models, {first.name} (profile {first.profile}) and {handle.name} "
+                    f"(profile {handle.profile}), from different medmodel fixtures; a run gates one model: "
+                    "run each model's suites in a run of their own",
+                    pytrace=False,
+                )
             self._models[key] = handle
             self.model = handle
         return self._models[key]
@@ -243,7 +241,7 @@ class TestSession:
         suite = self.suites[suite_key]
         result, comparison = self._decide(suite_key, name, scores)
         self.config.hook.pytest_medmodel_gate_result(config=self.config, suite=suite, result=result)
-        status = "accepted" if self.settings.update and result.status != "passed" else result.status
+        status = "accepted" if self.settings.update and result.status == "failed" else result.status
         summary = self._suite_summary(suite, suite_key, comparison, scores)
         attach(
             node,
@@ -315,13 +313,19 @@ class TestSession:
             "model_seconds": model.load_seconds if model else 0.0,
             "suites": suites,
             "run_id": self.run_id if self._shards is not None else None,
+            "metrics_known": list(METRICS.names()),
         }
 
     def remove_run_stores(self, run_ids: Iterable[str]) -> None:
         """Delete this run's run-scoped prediction stores (and old ones a killed run left behind)."""
         run_ids = list(run_ids)
-        if run_ids:  # nothing ran otherwise: leave the project's cache folder alone
-            remove_run_stores(self._cache_folder() / "runs", run_ids)
+        if not run_ids:
+            return  # nothing ran: leave the project's cache folder alone
+        if getattr(self.config, "cache", None) is None:  # -p no:cacheprovider: the whole store was this run's
+            for run_id in run_ids:
+                shutil.rmtree(Path(tempfile.gettempdir()) / f"pytest-medmodel-{run_id}", ignore_errors=True)
+            return
+        remove_run_stores(self._cache_folder() / "runs", run_ids)
 
     def close(self) -> None:
         for handle in self._models.values():

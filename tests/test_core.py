@@ -190,3 +190,55 @@ def test_the_run_summary_is_plain_data_that_renders_the_same_after_a_json_round_
         "6.1e-05",
         "failed",
     ]
+
+
+def _pack(tmp_path: Path, name: str, module_source: str | None, entry: str) -> None:
+    if module_source is not None:
+        (tmp_path / f"{name}.py").write_text(module_source)
+    info = tmp_path / f"{name}-1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: 1.0\n")
+    (info / "entry_points.txt").write_text(f"[pytest_medmodel]\n{entry}\n")
+
+
+def test_a_model_resolver_from_an_installed_pack_serves_the_plain_api(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Review finding: resolvers are iterated, never looked up by name, so the pack was never loaded."""
+    from pytest_medmodel import load_model
+
+    _pack(
+        tmp_path,
+        "staging_pack",
+        "from pytest_medmodel import ModelHandle, model_resolver\n\n"
+        "class Echo:\n    name = 'echo'\n    fingerprint = 'echo-v1'\n"
+        "    def loglikelihood(self, requests):\n        return []\n\n"
+        "@model_resolver('staging', priority=5)\n"
+        "def staging(spec, options):\n"
+        "    return ModelHandle.wrap(Echo(), profile='staging', where=spec) if spec.startswith('staging:') else None\n",
+        "staging = staging_pack",
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setattr(registry, "_entry_points_loaded", False)
+    assert load_model("staging:v2").name == "echo"
+    sys.modules.pop("staging_pack", None)
+
+
+def test_a_broken_pack_is_named_and_does_not_stop_the_others(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _pack(tmp_path, "aaa_broken_pack", None, "broken = aaa_broken_pack_missing_module")
+    _pack(
+        tmp_path,
+        "zzz_good_pack",
+        "from pytest_medmodel import GateResult, gate\n\n@gate('from_good_pack')\ndef g(ctx):\n    return GateResult('from_good_pack', 'passed', '')\n",
+        "good = zzz_good_pack",
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setattr(registry, "_entry_points_loaded", False)
+    monkeypatch.setattr(registry, "_entry_point_errors", [])
+    assert "from_good_pack" in GATES
+    with pytest.raises(
+        registry.RegistryError,
+        match=r"unknown gate 'nope' \(an installed pack failed to load: broken = aaa_broken_pack_missing_module from aaa_broken_pack: ModuleNotFoundError: .*\); ",
+    ):
+        GATES.get("nope")
+    sys.modules.pop("zzz_good_pack", None)

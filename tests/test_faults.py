@@ -654,3 +654,171 @@ def test_an_update_killed_at_random_moments_never_leaves_a_broken_or_mixed_set(p
             if name.endswith(".json")
         }
         assert len(fingerprints) == 1  # all old or all new, never mixed
+
+
+# --------------------------------------------------------------------------- fuzzing the suite loader
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+_scalars = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-3, 12),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.text(alphabet="abcAB{}[]:, -_.\n\\\"'é", max_size=12),
+    st.sampled_from(["A", "B", "yes", "no", "maybe", "letter", "loglikelihood", "index", "items.jsonl", "{question}"]),
+)
+_values = st.recursive(
+    _scalars,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=6), inner, max_size=4),
+    max_leaves=10,
+)
+_keys = st.sampled_from(
+    ["name", "task", "data", "prompt", "scoring", "gates", "perturbations", "description", "tsk", "x"]
+)
+_sections = {
+    "data": st.fixed_dictionaries(
+        {"path": st.just("items.jsonl")}, optional={"fields": _values, "answer_format": _values}
+    ),
+    "prompt": st.dictionaries(
+        st.sampled_from(["template", "labels", "chat_template", "system", "answer_prefix"]), _values, max_size=3
+    ),
+    "scoring": st.one_of(_values, st.fixed_dictionaries({"method": _values}, optional={"normalize": _values})),
+    "gates": st.dictionaries(
+        st.sampled_from(["accuracy", "acuracy"]),
+        st.dictionaries(st.sampled_from(["max_drop", "alpha", "min_accuracy"]), _values),
+    ),
+}
+_suites = st.dictionaries(_keys, _values, max_size=5).flatmap(
+    lambda top: st.fixed_dictionaries({k: _sections.get(k, st.just(v)) for k, v in top.items()})
+)
+_rows = st.lists(
+    st.dictionaries(
+        st.sampled_from(["id", "question", "choices", "answer", "context", "tags", "extra"]), _values, max_size=6
+    ),
+    max_size=4,
+)
+
+
+@settings(
+    max_examples=150,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+@given(suite=_suites, rows=_rows)
+def test_any_suite_and_rows_load_or_fail_in_exactly_one_line(tmp_path: Path, suite: dict, rows: list) -> None:
+    """Whatever a suite file and its rows hold, loading gives a suite or one SuiteError line, never anything else."""
+    import yaml
+
+    from pytest_medmodel import SuiteError, load_suite
+
+    (tmp_path / "items.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
+    path = tmp_path / "fuzz.suite.yaml"
+    path.write_text(yaml.safe_dump(suite, allow_unicode=True))
+    try:
+        loaded = load_suite(path, root=tmp_path)
+    except SuiteError as exc:
+        message = str(exc)
+        assert "\n" not in message and message.startswith(f"{path}: ")
+        assert "could not be loaded" not in message, message  # an unexpected exception: a gap in validation
+    else:
+        assert loaded.items and all(0 <= item.answer < len(item.choices) for item in loaded.items)
+
+
+# --------------------------------------------------------------------------- found in review
+
+
+def test_a_limited_update_never_drops_hook_variants_of_unselected_items(project: Project) -> None:
+    project.pytester.makeconftest(
+        "import dataclasses\n\n"
+        "def pytest_medmodel_modify_variants(config, suite, item, variants):\n"
+        "    variants.append(dataclasses.replace(variants[0], name='custom', question=variants[0].question + '?'))\n"
+    )
+    project.suite("mini", 6)
+    assert project.run("--snapshot-update").ret == 0
+    before = project.baseline("mini")["items"]
+    limited = project.run("--medmodel-limit", "2", "--snapshot-update")
+    assert limited.ret == 0 and "stale" not in limited.stdout.str()
+    assert project.baseline("mini")["items"] == before
+
+
+def test_two_models_in_one_run_are_refused_in_one_line(project: Project) -> None:
+    project.suite("aa", 2)
+    (project.path / "suites" / "b").mkdir()
+    project.suite("bb", 2)
+    (project.path / "suites" / "bb.suite.yaml").rename(project.path / "suites" / "b" / "bb.suite.yaml")
+    (project.path / "suites" / "b" / "bb.suite.yaml").write_text("data: {path: ../data/bb.jsonl}\n")
+    (project.path / "suites" / "b" / "conftest.py").write_text(
+        "import pytest\nfrom oracle import Oracle\n\n@pytest.fixture(scope='session')\ndef medmodel():\n    return Oracle(name='other')\n"
+    )
+    result = project.run("--snapshot-update")
+    assert result.ret == 1 and "Traceback" not in result.stdout.str()
+    expect_lines(
+        result,
+        [
+            "*this run uses two models, oracle (profile oracle-make) and other (profile other)*run each model's suites in a run of their own"
+        ],
+    )
+    assert not (project.path / "baselines" / "other").exists()
+
+
+def test_a_metric_only_the_workers_know_is_named_and_never_changes_baseline_bytes(project: Project) -> None:
+    project.suite("aa", 8)
+    nested = project.path / "suites" / "sub"  # below the command-line folder: only collection loads it
+    nested.mkdir()
+    (project.path / "suites" / "aa.suite.yaml").rename(nested / "aa.suite.yaml")
+    (nested / "aa.suite.yaml").write_text("data: {path: ../data/aa.jsonl}\n")
+    (nested / "conftest.py").write_text(
+        "from pytest_medmodel import metric\n\n"
+        "@metric('overconfident', recorded=True)\n"
+        "def overconfident(entry):\n"
+        "    return float(not entry.correct and (entry.confidence or 0) > 0.5)\n"
+    )
+    assert project.run("--snapshot-update").ret == 0  # serial: the metric is in the baseline
+    serial = project.baseline_bytes()
+    assert '"overconfident"' in serial["oracle-make/aa.json"].decode()
+    result = project.run("--snapshot-update", "-n", "2", subprocess=True, flips=["aa-001"])
+    assert result.ret == 1 and "Traceback" not in result.stdout.str()
+    expect_lines(
+        result,
+        [
+            "metric(s) overconfident are registered where only the test processes see them*",
+            "baselines left untouched: this process cannot compute every metric the tests know (above)",
+        ],
+    )
+    assert project.baseline_bytes() == serial
+
+
+def test_an_update_with_only_gates_selected_says_nothing_was_recorded(project: Project) -> None:
+    project.suite("mini", 4)
+    result = project.run("--snapshot-update", "-k", "gate")
+    assert result.ret == 1
+    expect_lines(result, ["baselines left untouched: only the gates of mini ran; select the items too"])
+    assert project.baseline_bytes() == {}
+
+
+def test_a_perturbation_that_adds_more_options_than_labels_is_a_collection_error(project: Project) -> None:
+    project.pytester.makeconftest(
+        "from pytest_medmodel import perturbation\n\n"
+        "@perturbation('none_of_the_above')\n"
+        "def none_of_the_above():\n"
+        "    return lambda variant, rng: variant.with_choice('None of the above')\n"
+    )
+    project.suite("mini", 2, extra_yaml="prompt: {labels: [A, B, C, D]}\nperturbations: [none_of_the_above]\n")
+    result = project.run()
+    assert result.ret == pytest.ExitCode.INTERRUPTED
+    line = _collection_error(result, "suites/mini.suite.yaml")
+    assert line.endswith(
+        "mini.suite.yaml: prompt.labels: variant mi-000/none_of_the_above shows 5 choices but the prompt has 4 labels; add labels in prompt.labels"
+    )
+
+
+def test_without_the_cache_plugin_nothing_is_left_in_the_temp_folder(project: Project) -> None:
+    import tempfile
+
+    project.suite("mini", 3)
+    before = set(Path(tempfile.gettempdir()).glob("pytest-medmodel-*"))
+    assert project.run("-p", "no:cacheprovider", "--snapshot-update").ret == 0
+    assert set(Path(tempfile.gettempdir()).glob("pytest-medmodel-*")) == before

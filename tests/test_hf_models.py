@@ -283,6 +283,8 @@ def test_default_profiles() -> None:
     assert profile_for_spec("org/model-7b") == "org--model-7b"
     assert profile_for_spec("py:my.adapters:make") == "my-adapters-make"
     assert profile_for_spec("/models/ckpt.Q4_K_M.gguf") == "ckpt.Q4_K_M"
+    # Two files of one folder are two models (review finding: both got the folder's name).
+    assert profile_for_spec("ggufs::a.gguf") == "a" and profile_for_spec("ggufs::b.gguf") == "b"
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message on a machine without CUDA")

@@ -101,7 +101,10 @@ def profile_for_spec(spec: str) -> str:
         return "demo"
     if spec.startswith("py:"):
         return _safe(spec[3:].replace(":", "-").replace(".", "-"))
-    path = Path(spec.split("::")[0])
+    path_text, _, member = spec.partition("::")
+    if member:  # folder::file.gguf: the file names the model, not the folder it sits in
+        return _safe(Path(member).stem)
+    path = Path(path_text)
     if path.suffix == ".gguf" or path.exists():
         return _safe(path.stem if path.suffix == ".gguf" else path.resolve().name)
     return _safe(spec.replace("/", "--"))

@@ -77,6 +77,17 @@ def check_variants(suite: Suite, item_id: str, variants: Sequence[Variant]) -> N
     if ORIGINAL not in names or len(set(names)) != len(names) or any(v.item_id != item_id for v in variants):
         problem = f"variants {names} of item {item_id} must keep the original, have distinct names and keep the item id"
         raise SuiteError(suite.path, "pytest_medmodel_modify_variants", problem, "fix the hook implementation")
+    for v in variants:
+        if len(v.choices) > len(suite.prompt.labels):
+            problem = (
+                f"variant {v.key} shows {len(v.choices)} choices but the prompt has {len(suite.prompt.labels)} labels"
+            )
+            raise SuiteError(suite.path, "prompt.labels", problem, "add labels in prompt.labels")
+        if len(v.origin) != len(v.choices) or not 0 <= v.answer < len(v.choices) or v.origin[v.answer] is None:
+            problem = f"variant {v.key} has inconsistent choices, origin and answer"
+            raise SuiteError(
+                suite.path, v.name or "(variant)", problem, "build variants with Variant.reordered/with_choice"
+            )
 
 
 def variants_of(suite: Suite, variant: Variant) -> list[Variant]:
