@@ -21,6 +21,7 @@ from .baseline import Baseline, BaselineError, baseline_path, dumps_baseline, me
 from .baseline_update import PlannedWrite, complete_interrupted, write_all
 from .gates.comparison import compare
 from .metrics.base import METRICS, compute
+from .orphans import orphaned
 from .records import ItemScore
 from .report.summary import GateVerdict, ModelSummary, RunSummary, SuiteSummary
 from .runstats import RunStats
@@ -111,7 +112,7 @@ class Controller:
         notes = [
             f"{line} (killed, out of memory?); its other tests went to the other workers" for line in self.dead_workers
         ]
-        notes += self._unknown_metrics()
+        notes += self._unknown_metrics() + self._orphans(model)
         if self.settings.update and (self.scores or self.errors or self.gate_views):
             self._update_baselines(exitstatus, model)
         summary.updates = notes + self.updates
@@ -143,6 +144,17 @@ class Controller:
                 view = self.gate_views[suite_key]
                 rows.append(SuiteSummary(view.key, view.name, view.stats, view.metrics, verdicts))
         return rows
+
+    def _orphans(self, model: Mapping[str, Any] | None) -> list[str]:
+        if model is None or not self.suite_info:
+            return []
+        folder = self.settings.baseline_dir / model["profile"]
+        known = [info["name"] for info in self.suite_info.values()]
+        return [
+            f"{relative_to(path, self.config.rootpath)}: no suite is named {path.stem} any more (renamed or removed?); "
+            "delete the file, or rename it after the suite's new name"
+            for path in orphaned(folder, Path(self.config.rootpath), known)
+        ]
 
     def _unknown_metrics(self) -> list[str]:
         missing = sorted(self.metrics_known - set(METRICS.names()))

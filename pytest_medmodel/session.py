@@ -33,7 +33,7 @@ from .report.summary import ModelSummary, SuiteSummary, summary_metrics
 from .runner import Runner
 from .settings import Settings
 from .shards import ShardFailed, Shards, Unservable
-from .store import SQLiteStore, remove_run_stores
+from .store import SQLiteStore, StoreError, remove_run_stores
 from .suite.loading import load_suite
 from .suite.types import ORIGINAL, Item, Suite, SuiteError, Variant
 from .terminal import Progress
@@ -193,7 +193,7 @@ class TestSession:
             return self.shards.score(suite_key, key, model)
         except Unservable as why:
             pytest.skip(str(why))
-        except (AdapterFault, ModelTimeout, ShardFailed) as exc:
+        except (AdapterFault, ModelTimeout, ShardFailed, StoreError) as exc:
             raise _one_line(exc) from None
 
     def suite_scores(self, suite_key: str, model: ModelHandle) -> dict[str, ItemScore]:
@@ -201,7 +201,7 @@ class TestSession:
             return self.shards.suite_scores(suite_key, model)
         except Unservable as why:
             pytest.skip(str(why))
-        except (AdapterFault, ModelTimeout, ShardFailed) as exc:
+        except (AdapterFault, ModelTimeout, ShardFailed, StoreError) as exc:
             raise _one_line(exc) from None
 
     # ------------------------------------------------------------------ judging

@@ -15,10 +15,12 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import os
 import shutil
 import sqlite3
 import time
-from collections.abc import Iterable, Mapping, Sequence
+import warnings
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -56,6 +58,10 @@ class Store(Protocol):
     def close(self) -> None: ...
 
 
+class StoreError(RuntimeError):
+    """The prediction cache cannot be read or written (one line saying how to clear it)."""
+
+
 class MemoryStore:
     """A store that lives as long as the process."""
 
@@ -78,29 +84,62 @@ class SQLiteStore:
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
+        self.rebuilt: str | None = None
+        """Set when the file was corrupt: what happened to it (a cache can always be rebuilt)."""
         # Switching to WAL does not wait on SQLite's busy timeout: two workers opening a
         # new file at once get "database is locked". Opening is serialised instead.
         with file_lock(path.with_name(path.name + ".open.lock")):
-            self._db = sqlite3.connect(str(path), timeout=120, isolation_level=None, check_same_thread=False)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=NORMAL")
-            self._db.execute("CREATE TABLE IF NOT EXISTS results (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+            try:
+                self._db = self._open()
+            except sqlite3.DatabaseError as exc:
+                aside = path.with_name(f"{path.name}.corrupt-{int(time.time())}")
+                for suffix in ("", "-wal", "-shm"):
+                    with contextlib.suppress(FileNotFoundError):
+                        os.replace(f"{path}{suffix}", f"{aside}{suffix}")
+                self.rebuilt = (
+                    f"the prediction cache {path} was unreadable ({exc}); moved to {aside.name}, starting empty"
+                )
+                warnings.warn(self.rebuilt, RuntimeWarning, stacklevel=2)
+                self._db = self._open()
+
+    def _open(self) -> sqlite3.Connection:
+        db = sqlite3.connect(str(self.path), timeout=120, isolation_level=None, check_same_thread=False)
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")
+            db.execute("CREATE TABLE IF NOT EXISTS results (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+            db.execute("SELECT COUNT(*) FROM results").fetchone()
+        except sqlite3.DatabaseError:
+            db.close()
+            raise
+        return db
 
     def get_many(self, keys: Iterable[str]) -> dict[str, dict[str, Any]]:
         keys = list(dict.fromkeys(keys))
         found: dict[str, dict[str, Any]] = {}
-        for start in range(0, len(keys), 500):
-            chunk = keys[start : start + 500]
-            marks = ",".join("?" * len(chunk))
-            for key, value in self._db.execute(f"SELECT key, value FROM results WHERE key IN ({marks})", chunk):
-                found[key] = json.loads(value)
+        with self._damage_reported():
+            for start in range(0, len(keys), 500):
+                chunk = keys[start : start + 500]
+                marks = ",".join("?" * len(chunk))
+                for key, value in self._db.execute(f"SELECT key, value FROM results WHERE key IN ({marks})", chunk):
+                    found[key] = json.loads(value)
         return found
 
     def put_many(self, entries: Mapping[str, Mapping[str, Any]]) -> None:
         rows = [(key, json.dumps(dict(value))) for key, value in entries.items()]
-        with self._db:
+        with self._damage_reported(), self._db:
             self._db.execute("BEGIN IMMEDIATE")
             self._db.executemany("INSERT OR REPLACE INTO results (key, value) VALUES (?, ?)", rows)
+
+    @contextlib.contextmanager
+    def _damage_reported(self) -> Iterator[None]:
+        try:
+            yield
+        except (sqlite3.DatabaseError, ValueError) as exc:
+            raise StoreError(
+                f"the prediction cache {self.path} is damaged ({exc}); "
+                f"delete it (rm {self.path}*) or run pytest --cache-clear, and run again"
+            ) from None
 
     def count(self) -> int:
         return int(self._db.execute("SELECT COUNT(*) FROM results").fetchone()[0])

@@ -822,3 +822,43 @@ def test_without_the_cache_plugin_nothing_is_left_in_the_temp_folder(project: Pr
     before = set(Path(tempfile.gettempdir()).glob("pytest-medmodel-*"))
     assert project.run("-p", "no:cacheprovider", "--snapshot-update").ret == 0
     assert set(Path(tempfile.gettempdir()).glob("pytest-medmodel-*")) == before
+
+
+def test_a_renamed_suite_leaves_an_orphan_that_is_named(project: Project) -> None:
+    suite = project.suite("mini", 3)
+    project.suite("other", 3, prefix="ot")
+    assert project.run("--snapshot-update").ret == 0
+    suite.write_text(suite.read_text() + "name: mini_v2\n")
+    result = project.run("--snapshot-update")
+    expect_lines(
+        result,
+        [
+            "baselines/oracle-make/mini.json: no suite is named mini any more (renamed or removed?); delete the file, or rename it after the suite's new name"
+        ],
+    )
+    assert "other.json: no suite" not in result.stdout.str()
+    single = project.pytester.runpytest(
+        "suites/other.suite.yaml", "--medmodel=py:oracle:make"
+    )  # one suite run: no false alarm
+    assert (
+        "mini_v2.json: no suite" not in single.stdout.str() and "no suite is named mini_v2" not in single.stdout.str()
+    )
+
+
+def test_a_corrupt_prediction_cache_is_moved_aside_and_rebuilt(project: Project) -> None:
+    project.suite("mini", 4)
+    assert project.run("--snapshot-update").ret == 0
+    cache = project.path / ".pytest_cache" / "d" / "medmodel" / "predictions.sqlite3"
+    cache.write_bytes(b"this is not a database" * 100)
+    for name in ("predictions.sqlite3-wal", "predictions.sqlite3-shm"):
+        (cache.parent / name).unlink(missing_ok=True)
+    result = project.run("-W", "always")
+    assert result.ret == 0 and "Traceback" not in result.stdout.str()
+    expect_lines(
+        result,
+        [
+            "*the prediction cache *predictions.sqlite3 was unreadable (file is not a database); moved to predictions.sqlite3.corrupt-*, starting empty*"
+        ],
+    )
+    assert any(cache.parent.glob("predictions.sqlite3.corrupt-*"))
+    assert project.run().ret == 0  # and the rebuilt cache serves the next run
