@@ -149,12 +149,18 @@ class SQLiteStore:
 
 
 def remove_run_stores(runs: Path, run_ids: Iterable[str]) -> None:
-    """Delete the run-scoped stores of ``run_ids`` under ``runs``, and any older than a day."""
+    """Delete the run-scoped stores of ``run_ids`` under ``runs``, and stores and batch locks older than a day.
+
+    (Lock files are named after their batch and would otherwise only accumulate; a lock
+    older than a day belongs to no running batch.)
+    """
     for run_id in run_ids:
         shutil.rmtree(runs / run_id, ignore_errors=True)
-    if runs.is_dir():
-        cutoff = time.time() - STALE_RUN_SECONDS
-        for folder in runs.iterdir():
+    cutoff = time.time() - STALE_RUN_SECONDS
+    for folder in (runs, runs.parent / "locks"):
+        if not folder.is_dir():
+            continue
+        for entry in folder.iterdir():
             with contextlib.suppress(OSError):
-                if folder.stat().st_mtime < cutoff:
-                    shutil.rmtree(folder, ignore_errors=True)
+                if entry.stat().st_mtime < cutoff:
+                    shutil.rmtree(entry, ignore_errors=True) if entry.is_dir() else entry.unlink()

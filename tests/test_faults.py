@@ -862,3 +862,36 @@ def test_a_corrupt_prediction_cache_is_moved_aside_and_rebuilt(project: Project)
     )
     assert any(cache.parent.glob("predictions.sqlite3.corrupt-*"))
     assert project.run().ret == 0  # and the rebuilt cache serves the next run
+
+
+def test_an_unwritable_baseline_folder_writes_nothing_anywhere(
+    project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Simulated: the tests run as root, which writes anywhere, so the permission check itself is made to say no."""
+    project.suite("aa", 3)
+    project.suite("bb", 3)
+    assert project.run("--snapshot-update").ret == 0
+    before = project.baseline_bytes()
+    real_access = os.access
+    monkeypatch.setattr(
+        os, "access", lambda path, mode: not str(path).endswith("oracle-make") and real_access(path, mode)
+    )
+    result = project.run("--snapshot-update", flips=["aa-001", "bb-001"])
+    assert result.ret == 1
+    expect_lines(result, ["baselines left untouched: */baselines/oracle-make: is not writable; check the permissions"])
+    assert project.baseline_bytes() == before
+
+
+def test_old_batch_locks_are_cleared(tmp_path: Path) -> None:
+    from pytest_medmodel.store import remove_run_stores
+
+    (tmp_path / "locks").mkdir()
+    (tmp_path / "runs" / "old-run").mkdir(parents=True)
+    old, fresh = tmp_path / "locks" / "old.lock", tmp_path / "locks" / "fresh.lock"
+    old.write_text("")
+    fresh.write_text("")
+    long_ago = time.time() - 3 * 24 * 3600
+    os.utime(old, (long_ago, long_ago))
+    os.utime(tmp_path / "runs" / "old-run", (long_ago, long_ago))
+    remove_run_stores(tmp_path / "runs", [])
+    assert not old.exists() and fresh.exists() and not (tmp_path / "runs" / "old-run").exists()
