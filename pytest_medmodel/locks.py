@@ -23,22 +23,21 @@ except ImportError:  # Windows: no cross-process exclusion; every process comput
 def file_lock(path: Path) -> Iterator[None]:
     """Hold an exclusive lock on ``path`` (created if needed) for the ``with`` block."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        if fcntl is not None:
-            fcntl.flock(fd, fcntl.LOCK_EX)
+    with _locked(os.open(path, os.O_RDWR | os.O_CREAT, 0o644)):
         yield
-    finally:
-        if fcntl is not None:
-            fcntl.flock(fd, fcntl.LOCK_UN)
-        os.close(fd)
 
 
 @contextlib.contextmanager
 def folder_lock(path: Path) -> Iterator[None]:
     """Hold an exclusive lock on the folder ``path`` itself (created if needed); leaves no lock file behind."""
     path.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_RDONLY)
+    with _locked(os.open(path, os.O_RDONLY)):
+        yield
+
+
+@contextlib.contextmanager
+def _locked(fd: int) -> Iterator[None]:
+    """flock ``fd`` exclusively for the block, then unlock and close it."""
     try:
         if fcntl is not None:
             fcntl.flock(fd, fcntl.LOCK_EX)

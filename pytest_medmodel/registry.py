@@ -21,7 +21,6 @@ files for every in-process run, and that must not fail.
 from __future__ import annotations
 
 import difflib
-import importlib.metadata
 from collections.abc import Iterator
 from typing import Any, Generic, TypeVar
 
@@ -65,9 +64,6 @@ class Registry(Generic[T]):
         self._entries[name] = (entry, origin)
         return entry
 
-    def unregister(self, name: str) -> None:
-        self._entries.pop(name, None)
-
     def get(self, name: str) -> T:
         """The entry called ``name``; loads installed packs once on a miss."""
         if name not in self._entries:
@@ -99,11 +95,6 @@ class Registry(Generic[T]):
         return iter([entry for entry, _ in self._entries.values()])
 
 
-def registries() -> tuple[Registry[Any], ...]:
-    """Every registry, one per kind of extension."""
-    return tuple(_REGISTRIES)
-
-
 def snapshot() -> list[dict[str, Any]]:
     """The entries of every registry, for :func:`restore` (tests that register throwaway entries)."""
     return [dict(r._entries) for r in _REGISTRIES]
@@ -120,6 +111,8 @@ def load_entry_points() -> None:
     if _entry_points_loaded:
         return
     _entry_points_loaded = True
+    import importlib.metadata  # not at module level: it costs more than the rest of the package's imports
+
     for point in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
         try:
             loaded = point.load()

@@ -141,9 +141,6 @@ class SQLiteStore:
                 f"delete it (rm {self.path}*) or run pytest --cache-clear, and run again"
             ) from None
 
-    def count(self) -> int:
-        return int(self._db.execute("SELECT COUNT(*) FROM results").fetchone()[0])
-
     def close(self) -> None:
         self._db.close()
 

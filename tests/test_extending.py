@@ -7,6 +7,7 @@ tests, the summary or the baseline.
 
 from __future__ import annotations
 
+import hashlib
 import json
 
 from conftest import Project, expect_lines, outcomes
@@ -103,7 +104,45 @@ def test_a_registered_perturbation_makes_variant_tests_recorded_beside_the_origi
     assert outcomes(selected) == {"passed": 4, "deselected": 13}
 
 
-def test_perturbations_are_checked_and_deterministic(project: Project) -> None:
+SHUFFLE = """
+import dataclasses
+from pytest_medmodel import perturbation
+
+@perturbation("shuffle")
+def shuffle():
+    def apply(variant, rng):
+        order = list(range(len(variant.choices)))
+        rng.shuffle(order)
+        return variant.reordered(order)
+    return apply
+"""
+
+
+def test_seeded_perturbations_give_the_same_variants_every_time(project: Project) -> None:
+    """The rng is seeded from suite, item and perturbation only: two runs, two orders of tests, one text."""
+    from pytest_medmodel import load_suite, suite_variants
+    from pytest_medmodel.perturb.base import seed_for
+
+    project.pytester.makeconftest(SHUFFLE)
+    suite_file = project.suite("mini", 12, extra_yaml="perturbations: [shuffle]\n")
+    project.pytester.runpytest("--collect-only")  # imports the conftest, which registers the perturbation
+    first = suite_variants(load_suite(suite_file))
+    again = suite_variants(load_suite(suite_file))
+    assert {k: v.choices for k, v in first.items()} == {k: v.choices for k, v in again.items()}
+    shuffled = [v for k, v in first.items() if k.endswith("/shuffle")]
+    assert any(v.choices != first[v.item_id].choices for v in shuffled)  # the rng is really used
+    assert len({v.choices for v in shuffled}) > 1  # and differs per item
+    # sha256 of the spec, not Python's salted hash(): the same seed on every machine and process.
+    assert seed_for("mini", "mi-000", "shuffle", {}) == int(
+        hashlib.sha256(json.dumps(["mini", "mi-000", "shuffle", {}], sort_keys=True).encode()).hexdigest()[:16], 16
+    )
+    assert project.run("--snapshot-update").ret == 0
+    forward = project.baseline("mini")
+    reverse = project.run("--snapshot-update", "--medmodel-shard-size", "5")  # other shards, same variants
+    assert reverse.ret == 0 and project.baseline("mini") == forward
+
+
+def test_perturbations_are_checked(project: Project) -> None:
     project.pytester.makeconftest(PERTURBATION)
     project.suite("mini", 2, extra_yaml="perturbations:\n  - {name: shuot}\n")
     expect_lines(

@@ -8,6 +8,7 @@ present and the device must be asked) and never loads weights.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -41,35 +42,8 @@ def folder_handle(
         raise AdapterError(f"--medmodel={folder}: no config.json in the folder; is it a transformers checkpoint?")
     check_architecture(_architectures(config_file), str(folder))
     _check_remote_code(folder, options.trust_remote_code)
-    device = resolve_device(options.device)
-    dtype = resolve_dtype(options.dtype, device)
     content = content or "folder:" + fingerprint_folder(folder, options.cache_dir)
-    # Numbers differ slightly between dtypes and device kinds: both are part of the identity.
-    fingerprint = f"{content}|{dtype}|{device_kind(device)}"
-    name = name or folder.name
-
-    def load() -> Any:
-        from .hf_loading import load_folder
-
-        prepare(options)
-        return load_folder(
-            folder,
-            device=device,
-            dtype=dtype,
-            name=name,
-            fingerprint=fingerprint,
-            batch_size=options.batch_size,
-            trust_remote_code=options.trust_remote_code,
-        )
-
-    return ModelHandle(
-        name=name,
-        fingerprint=fingerprint,
-        profile=profile,
-        capabilities=HF_CAPABILITIES,
-        load=load,
-        description=f"{name} ({device}, {dtype})",
-    )
+    return _hf_handle(name or folder.name, content, profile, options, lambda: folder)
 
 
 def gguf_handle(file: Path, options: ModelOptions, *, name: str, profile: str) -> ModelHandle:
@@ -78,22 +52,34 @@ def gguf_handle(file: Path, options: ModelOptions, *, name: str, profile: str) -
 
     cache_root = options.cache_dir or default_cache_dir()
     sha = file_digest(file, cache_root)[:20]
+
+    def converted() -> Path:
+        from .hf_loading import converted_gguf
+
+        return converted_gguf(file, cache_root / "gguf" / sha, log=options.log)
+
+    return _hf_handle(name, f"gguf:{sha}", profile, options, converted)
+
+
+def _hf_handle(name: str, content: str, profile: str, options: ModelOptions, folder: Callable[[], Path]) -> ModelHandle:
+    """A causal LM handle: fingerprint from ``content``, dtype and device kind; ``folder()`` loads on first use."""
     device = resolve_device(options.device)
     dtype = resolve_dtype(options.dtype, device)
-    fingerprint = f"gguf:{sha}|{dtype}|{device_kind(device)}"
+    # Numbers differ slightly between dtypes and device kinds: both are part of the identity.
+    fingerprint = f"{content}|{dtype}|{device_kind(device)}"
 
     def load() -> Any:
-        from .hf_loading import converted_gguf, load_folder
+        from .hf_loading import load_folder
 
         prepare(options)
-        folder = converted_gguf(file, cache_root / "gguf" / sha, log=options.log)
         return load_folder(
-            folder,
+            folder(),
             device=device,
             dtype=dtype,
             name=name,
             fingerprint=fingerprint,
             batch_size=options.batch_size,
+            trust_remote_code=options.trust_remote_code,
         )
 
     return ModelHandle(

@@ -114,9 +114,6 @@ class ModelHandle:
             self.load_seconds = time.perf_counter() - started
         return self._adapter
 
-    def can(self, capability: str) -> bool:
-        return capability in self.capabilities
-
     def format_chat(self, messages: Sequence[dict[str, str]]) -> str | None:
         """The adapter's chat template applied to ``messages`` (None when it has none)."""
         formatter = getattr(self.adapter, "format_chat", None)

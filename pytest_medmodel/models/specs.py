@@ -114,11 +114,6 @@ def _safe(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "-", text).strip("-.") or "model"
 
 
-def _log(options: ModelOptions, message: str) -> None:
-    if options.log is not None:
-        options.log(message)
-
-
 # --------------------------------------------------------------------------- built-in resolvers
 
 
