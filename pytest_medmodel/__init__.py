@@ -6,8 +6,8 @@ core runs without pytest (:mod:`pytest_medmodel.api`).
 
 This module is imported by pytest in every run, so it stays light: plain
 dataclasses, protocols and registries, with no torch, transformers or numpy.
-Importing it registers the built-in scorers, metrics, gates, perturbations and
-model resolvers (:mod:`pytest_medmodel.defaults`).
+Importing it registers the built-in scorers, metrics, gates, perturbations,
+mutations and model resolvers (:mod:`pytest_medmodel.defaults`).
 
 PYTEST_DONT_REWRITE: the plugin's own code needs no assertion rewriting, and
 opting out keeps pytester runs inside a test session free of "already imported"
@@ -32,6 +32,7 @@ from .models.base import (
 )
 from .models.handle import ModelHandle
 from .models.specs import ModelOptions, model_resolver
+from .mutate.base import mutate_handle, mutation
 from .perturb.base import perturbation
 from .records import ItemScore
 from .runner import Runner
@@ -71,6 +72,8 @@ __all__ = [
     "load_suite",
     "metric",
     "model_resolver",
+    "mutate_handle",
+    "mutation",
     "perturbation",
     "read_baseline",
     "register_scorer",

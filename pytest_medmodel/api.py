@@ -27,6 +27,7 @@ from .gates.base import run_gate as _run_gate
 from .gates.comparison import Comparison, compare
 from .models.handle import ModelHandle
 from .models.specs import ModelOptions, profile_for_spec, resolve_model
+from .mutate.base import mutate_handle
 from .perturb.base import variants_of
 from .records import ItemScore
 from .runner import Runner
@@ -42,10 +43,16 @@ def load_model(
     batch_size: int | None = None,
     cache_dir: Path | None = None,
     log: Callable[[str], None] | None = None,
+    mutate: str | None = None,
 ) -> ModelHandle:
-    """The model named by ``spec`` (what ``--medmodel`` accepts); weights load on first use."""
+    """The model named by ``spec`` (what ``--medmodel`` accepts); weights load on first use.
+
+    ``mutate``: a mutation spec (what ``--medmodel-mutate`` accepts, e.g. ``noise:scale=0.1``)
+    applied when the weights load; the handle gets its own fingerprint and keeps the profile.
+    """
     options = ModelOptions(device=device, dtype=dtype, batch_size=batch_size, cache_dir=cache_dir, log=log)
-    return resolve_model(spec, options)
+    handle = resolve_model(spec, options)
+    return mutate_handle(handle, mutate) if mutate else handle
 
 
 def as_model(value: Any, *, where: str = "the model") -> ModelHandle:
@@ -102,6 +109,7 @@ def compare_with_baseline(
         suite_keys=keys,
         model_fingerprint=handle.fingerprint,
         suite_fingerprint=suite.fingerprint,
+        chance=suite.chance_by_item(),
     )
 
 

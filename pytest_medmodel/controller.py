@@ -134,15 +134,19 @@ class Controller:
                     suite_keys=info["keys"],
                     model_fingerprint=model["fingerprint"],
                     suite_fingerprint=info["fingerprint"],
+                    chance=info.get("chance"),
                 )
                 originals = [s for s in scores.values() if s.variant == ORIGINAL]
                 names = [m for m in info["metrics"] if m in METRICS]
-                rows.append(
-                    SuiteSummary(suite_key, info["name"], comparison.stats(), compute(originals, names), verdicts)
-                )
+                row = SuiteSummary(suite_key, info["name"], comparison.stats(), compute(originals, names), verdicts)
+                rows.append(row.with_power(info.get("accuracy_gate") or {}))
             elif suite_key in self.gate_views:
                 view = self.gate_views[suite_key]
-                rows.append(SuiteSummary(view.key, view.name, view.stats, view.metrics, verdicts))
+                rows.append(
+                    SuiteSummary(
+                        view.key, view.name, view.stats, view.metrics, verdicts, view.detectable_drop, view.blind
+                    )
+                )
         return rows
 
     def _orphans(self, model: Mapping[str, Any] | None) -> list[str]:

@@ -1,4 +1,4 @@
-"""Importing this module registers every built-in scorer, metric, gate, perturbation and model resolver.
+"""Importing this module registers every built-in scorer, metric, gate, perturbation, mutation and model resolver.
 
 The package's ``__init__`` imports it, so anything that imports pytest_medmodel
 (the pytest plugin, a script) sees the built-ins. All of them are light: no
@@ -8,7 +8,19 @@ torch, transformers or numpy at import time.
 from .gates import accuracy as _accuracy_gate
 from .metrics import accuracy as _accuracy_metrics
 from .models import specs as _model_specs
+from .mutate import chat as _chat_mutations
+from .mutate import layers as _layer_mutations
+from .mutate import weights as _weight_mutations
 from .perturb import choices as _choice_perturbations
 from .scoring import choice as _choice_scoring
 
-__all__ = ["_accuracy_gate", "_accuracy_metrics", "_choice_perturbations", "_choice_scoring", "_model_specs"]
+__all__ = [
+    "_accuracy_gate",
+    "_accuracy_metrics",
+    "_chat_mutations",
+    "_choice_perturbations",
+    "_choice_scoring",
+    "_layer_mutations",
+    "_model_specs",
+    "_weight_mutations",
+]

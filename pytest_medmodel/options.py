@@ -25,6 +25,8 @@ STRICT = "--medmodel-strict"
 SHARD_SIZE = "--medmodel-shard-size"
 TIMEOUT = "--medmodel-timeout"
 TRUST_REMOTE_CODE = "--medmodel-trust-remote-code"
+MUTATE = "--medmodel-mutate"
+BASELINE_DIR = "--medmodel-baseline-dir"
 
 DEFAULT_SHARD_SIZE = 64
 
@@ -46,6 +48,16 @@ _FLAGS: list[tuple[str, dict[str, Any]]] = [
     (SHARD_SIZE, {"metavar": "N", "type": int, "help": f"items per batched model call (default {DEFAULT_SHARD_SIZE})"}),
     (TIMEOUT, {"metavar": "SECONDS", "help": "longest a batched model call may take (default 3600; 0: no limit)"}),
     (TRUST_REMOTE_CODE, {"action": "store_true", "help": "let checkpoints run their own code (transformers auto_map)"}),
+    (
+        MUTATE,
+        {
+            "metavar": "SPEC",
+            "help": "damage the model on load to see whether the gates notice, e.g. noise:scale=0.1, "
+            "quantize:bits=4, drop_layers:count=2, zero_heads:fraction=0.5, no_chat_template "
+            "(compared with the unmutated model's baselines)",
+        },
+    ),
+    (BASELINE_DIR, {"metavar": "DIR", "help": "folder of baselines, relative to rootdir (default: baselines)"}),
 ]
 """Every flag; ``dest`` is the flag's name with ``_`` for ``-`` (``--medmodel-limit`` -> ``medmodel_limit``)."""
 
@@ -101,11 +113,15 @@ def read_settings(config: pytest.Config) -> Settings:
     if dtype not in ("auto", "float32", "bfloat16", "float16"):
         raise pytest.UsageError(f"{DTYPE}: unknown dtype '{dtype}'; use auto, float32, bfloat16 or float16")
     cache_dir = str(config.getini("medmodel_cache_dir") or "").strip()
+    profile = _profile(config.getoption("medmodel_profile") or str(config.getini("medmodel_profile") or "").strip())
+    mutate = _mutation(
+        config.getoption("medmodel_mutate"), bool(getattr(config.option, "update_snapshots", False)), profile
+    )
     strict = config.getoption("medmodel_strict")
     trust = config.getoption("medmodel_trust_remote_code")
     return Settings(
         spec=model_spec(config),
-        profile=_profile(config.getoption("medmodel_profile") or str(config.getini("medmodel_profile") or "").strip()),
+        profile=profile,
         device=str(pick("medmodel_device") or "auto"),
         dtype=dtype,
         batch_size=_batch_size(str(pick("medmodel_batch_size") or "auto")),
@@ -113,12 +129,32 @@ def read_settings(config: pytest.Config) -> Settings:
         strict=bool(strict if strict is not None else config.getini("medmodel_strict")),
         shard_size=_shard_size(pick("medmodel_shard_size")),
         update=bool(getattr(config.option, "update_snapshots", False)),
-        baseline_dir=(root / str(config.getini("medmodel_baseline_dir"))).resolve(),
+        baseline_dir=(root / str(pick("medmodel_baseline_dir"))).resolve(),
         cache_dir=(root / cache_dir).resolve() if cache_dir else None,
         data_root=None if config.getini("medmodel_allow_outside_data") else root.resolve(),
         timeout=_timeout(str(pick("medmodel_timeout"))),
         trust_remote_code=bool(trust if trust is not None else config.getini("medmodel_trust_remote_code")),
+        mutate=mutate,
     )
+
+
+def _mutation(text: str | None, update: bool, profile: str | None) -> str | None:
+    """The mutation spec, checked now (an unknown name or setting is a usage error, before any loading)."""
+    if not text:
+        return None
+    from .models.base import AdapterError
+    from .mutate.base import parse_mutation
+
+    try:
+        label = parse_mutation(text).label
+    except AdapterError as exc:
+        raise pytest.UsageError(str(exc)) from None
+    if update and not profile:
+        raise pytest.UsageError(
+            f"{MUTATE}={text} with --snapshot-update would record the mutated model's answers as the real "
+            f"model's baselines; to record a mutated model on purpose, name its own profile with {PROFILE}=NAME"
+        )
+    return label
 
 
 def _batch_size(text: str) -> int | None:

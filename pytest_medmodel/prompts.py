@@ -49,7 +49,9 @@ def render_context(prompt: PromptSpec, variant: Variant, chat: ChatFormatter | N
     With a chat template (``prompt.chat_template`` ``auto`` when the model has one,
     or ``always``), the rendered template is the user turn, the assistant turn is
     opened, and ``answer_prefix`` is written at its start. Without one the
-    answer prefix follows on a new line, lm-evaluation-harness style.
+    answer prefix follows on a new line, lm-evaluation-harness style; an empty
+    ``answer_prefix`` makes the answer continue the template's text directly
+    (cloze suites: ``Insulin is made by the`` -> `` pancreas``).
     """
     user = render_user_message(prompt, variant)
     if prompt.chat_template != "never" and chat is not None:
@@ -63,6 +65,8 @@ def render_context(prompt: PromptSpec, variant: Variant, chat: ChatFormatter | N
     if prompt.chat_template == "always":
         raise ValueError("prompt.chat_template is 'always' but the model has no chat template")
     head = f"{prompt.system}\n\n" if prompt.system else ""
+    if not prompt.answer_prefix:  # a cloze stem: the answer continues the template's own sentence
+        return f"{head}{user}"
     return f"{head}{user}\n{prompt.answer_prefix}"
 
 

@@ -27,6 +27,7 @@ from .metrics.base import METRICS, compute
 from .models.base import AdapterError
 from .models.handle import ModelHandle
 from .models.specs import ModelOptions, profile_for_spec
+from .mutate.base import mutate_handle
 from .perturb.plan import SuiteVariants
 from .records import ItemScore, judge
 from .report.summary import ModelSummary, SuiteSummary, summary_metrics
@@ -170,6 +171,8 @@ class TestSession:
         key = id(value)
         if key not in self._models:
             handle = self._from_spec(value) if isinstance(value, str) else as_model(value, where="the medmodel fixture")
+            if self.settings.mutate:
+                handle = mutate_handle(handle, self.settings.mutate)
             if self.settings.profile:
                 handle.profile = self.settings.profile
             first = self.model
@@ -278,6 +281,7 @@ class TestSession:
             suite_keys=self.all_keys(suite_key),
             model_fingerprint=self.model.fingerprint,
             suite_fingerprint=suite.fingerprint,
+            chance=suite.chance_by_item(),
         )
         return run_gate(gate_context(suite, name, scores, baseline, comparison, location), name), comparison
 
@@ -287,9 +291,8 @@ class TestSession:
     ) -> dict[str, Any]:
         """A gate test's view of its suite, for the summary when no item test of it ran."""
         originals = [s for s in scores.values() if s.variant == ORIGINAL]
-        return SuiteSummary(
-            suite_key, suite.name, comparison.stats(), compute(originals, summary_metrics(suite))
-        ).to_json()
+        summary = SuiteSummary(suite_key, suite.name, comparison.stats(), compute(originals, summary_metrics(suite)))
+        return summary.with_power(suite.gate("accuracy").settings).to_json()
 
     # ------------------------------------------------------------------ end of session
 
@@ -302,6 +305,8 @@ class TestSession:
                 "keys": self.all_keys(key),
                 "scoring": suite.scoring.method,
                 "metrics": summary_metrics(suite),
+                "chance": suite.chance_by_item(),
+                "accuracy_gate": dict(suite.gate("accuracy").settings),
             }
             for key, suite in self.suites.items()
         }

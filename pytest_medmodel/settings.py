@@ -29,3 +29,5 @@ class Settings:
     """Let checkpoints run their own Python code (transformers ``trust_remote_code``)."""
     data_root: Path | None = None
     """Local data files must lie inside this folder (the rootdir); None: anywhere (opted out)."""
+    mutate: str | None = None
+    """``--medmodel-mutate``: the canonical mutation spec applied to the model on load, if any."""

@@ -38,16 +38,27 @@ def wilson_interval(successes: int, n: int, z: float = Z_95) -> tuple[float, flo
 
 
 def binomial_upper_tail(k: int, n: int, p: float = 0.5) -> float:
-    """P(X >= k) for X ~ Binomial(n, p), summed exactly in log space."""
+    """P(X >= k) for X ~ Binomial(n, p), summed exactly in log space.
+
+    Terms come from the ratio of consecutive binomial coefficients; past the mode
+    they only shrink, and the sum stops once they fall below 1e-20 of the largest
+    (far below float resolution), so a tail beyond the mean costs O(sqrt(n)).
+    """
     if k <= 0:
         return 1.0
     if k > n:
         return 0.0
-    log_terms = [
-        math.lgamma(n + 1) - math.lgamma(i + 1) - math.lgamma(n - i + 1) + i * math.log(p) + (n - i) * math.log1p(-p)
-        for i in range(k, n + 1)
-    ]
-    top = max(log_terms)
+    log_odds = math.log(p) - math.log1p(-p)
+    log_term = math.lgamma(n + 1) - math.lgamma(k + 1) - math.lgamma(n - k + 1) + k * math.log(p)
+    log_term += (n - k) * math.log1p(-p)
+    log_terms = [log_term]
+    top = log_term
+    for i in range(k, n):
+        log_term += math.log(n - i) - math.log(i + 1) + log_odds
+        log_terms.append(log_term)
+        top = max(top, log_term)
+        if i + 1 > n * p and log_term < top - 46:  # e^-46 ~ 1e-20: nothing later can matter
+            break
     return min(1.0, math.exp(top) * sum(math.exp(t - top) for t in log_terms))
 
 

@@ -165,10 +165,12 @@ def test_the_run_summary_is_plain_data_that_renders_the_same_after_a_json_round_
                     current_correct=26,
                     regressed=14,
                     warnings=("careful",),
+                    chance=0.25,
+                    regressed_ids=("a-1 A->B", "a-2 C->D"),
                 ),
                 {"acc": 0.5, "acc_norm": 0.625, "option_mass": 0.3},
                 [GateVerdict("accuracy", "failed", "accuracy dropped")],
-            )
+            ).with_power({"max_drop": 0.02, "alpha": 0.05})
         ],
         model=ModelSummary("m", "fp", "p", "m (cpu, float32)"),
         inference=stats,
@@ -188,8 +190,10 @@ def test_the_run_summary_is_plain_data_that_renders_the_same_after_a_json_round_
         "-35.0",
         "14/0",
         "6.1e-05",
+        "16.2",
         "failed",
     ]
+    assert "x: regressed (baseline->current): a-1 A->B, a-2 C->D (+12 more)" in summary_lines(summary)
 
 
 def _pack(tmp_path: Path, name: str, module_source: str | None, entry: str) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from ..power import gate_sensitivity
 from ..stats import wilson_interval
 from ..suite.schema import Param
 from .base import GateContext, GateResult, gate
@@ -58,8 +59,21 @@ def accuracy(ctx: GateContext) -> GateResult:
     if dropped:
         failed = True
         lines.insert(0, f"accuracy dropped on suite {c.suite} (profile {c.profile})")
-    lines += paired_lines + c.warnings
+    lines += paired_lines + _sensitivity_lines(c, ctx.settings) + c.warnings
     return GateResult("accuracy", "failed" if failed else "passed", "\n".join(lines), numbers)
+
+
+def _sensitivity_lines(c: Comparison, settings: Mapping[str, Any]) -> list[str]:
+    """What this gate can detect at the suite's size and baseline; a blind gate says so."""
+    detectable, blind = gate_sensitivity(c.stats(), settings)
+    if blind:
+        return [blind]
+    if detectable is None:
+        return []
+    return [
+        f"this gate catches a true drop of {detectable * 100:.1f} points or more with 80% power "
+        f"({c.paired} items, baseline {c.baseline_correct / c.paired * 100:.1f}%, chance {(c.chance or 0) * 100:.1f}%)"
+    ]
 
 
 def _below_floor(correct: int, n: int, floor: float | None) -> list[str]:
@@ -96,7 +110,9 @@ def _paired_verdict(c: Comparison, max_drop: float, alpha: float) -> tuple[bool,
 
 def _numbers(ctx: GateContext) -> dict[str, float | int | None]:
     stats = ctx.comparison.stats()
+    detectable, _ = gate_sensitivity(stats, ctx.settings)
     return {
+        "detectable_drop": _round(detectable),
         "n": stats.n,
         "accuracy": _round(stats.accuracy),
         "paired": stats.paired,

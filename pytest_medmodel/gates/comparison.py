@@ -36,6 +36,12 @@ class PairedStats:
     regressed: int = 0
     improved: int = 0
     warnings: tuple[str, ...] = ()
+    chance: float | None = None
+    """Expected accuracy of random answers: mean of 1/(number of options) over the paired items
+    (over the evaluated items when nothing is paired); None when the suite did not say."""
+    regressed_ids: tuple[str, ...] = ()
+    """The first :data:`SHOWN` regressed items as ``id baseline->current``."""
+    improved_ids: tuple[str, ...] = ()
 
     @property
     def accuracy(self) -> float | None:
@@ -60,13 +66,15 @@ class PairedStats:
 
     def to_json(self) -> dict[str, Any]:
         data = dict(self.__dict__)
-        data["warnings"] = list(self.warnings)
+        for name in ("warnings", "regressed_ids", "improved_ids"):
+            data[name] = list(data[name])
         return data
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> PairedStats:
         fields = dict(data)
-        fields["warnings"] = tuple(fields.get("warnings", ()))
+        for name in ("warnings", "regressed_ids", "improved_ids"):
+            fields[name] = tuple(fields.get(name, ()))
         return cls(**fields)
 
 
@@ -92,6 +100,7 @@ class Comparison:
     stale: list[str] = field(default_factory=list)
     """Baseline entries whose items are no longer in the suite."""
     warnings: list[str] = field(default_factory=list)
+    chance: float | None = None
 
     def stats(self) -> PairedStats:
         return PairedStats(
@@ -104,6 +113,9 @@ class Comparison:
             regressed=len(self.regressed),
             improved=len(self.improved),
             warnings=tuple(self.warnings),
+            chance=self.chance,
+            regressed_ids=tuple(f"{i} {a}->{b}" for i, a, b in self.regressed[:SHOWN]),
+            improved_ids=tuple(f"{i} {a}->{b}" for i, a, b in self.improved[:SHOWN]),
         )
 
 
@@ -117,10 +129,13 @@ def compare(
     model_fingerprint: str | None,
     suite_fingerprint: str,
     variant: str = ORIGINAL,
+    chance: Mapping[str, float] | None = None,
 ) -> Comparison:
     """Pair this run's scores of one variant with the baseline's entries.
 
     ``suite_keys`` are every key the suite defines now (stale entries are the rest).
+    ``chance``: each item's chance of a random answer being right, by item id
+    (see :func:`~pytest_medmodel.suite.types.Suite.chance_by_item`).
     """
     mine = {key: s for key, s in scores.items() if s.variant == variant}
     c = Comparison(
@@ -132,6 +147,7 @@ def compare(
     )
     if baseline is None:
         c.new = sorted(mine)
+        c.chance = _mean_chance(chance, [s.item_id for s in mine.values()])
         return c
     known = set(suite_keys)
     c.stale = sorted(k for k in baseline.items if k not in known)
@@ -145,7 +161,14 @@ def compare(
         else:
             _pair(c, key, now, then)
     c.warnings.extend(_warnings(c, baseline, model_fingerprint, suite_fingerprint))
+    paired = [mine[k].item_id for k in sorted(mine) if k not in set(c.new) | set(c.changed)]
+    c.chance = _mean_chance(chance, paired or [s.item_id for s in mine.values()])
     return c
+
+
+def _mean_chance(chance: Mapping[str, float] | None, item_ids: Sequence[str]) -> float | None:
+    values = [chance[i] for i in item_ids if chance and i in chance]
+    return sum(values) / len(values) if values and len(values) == len(item_ids) else None
 
 
 def _pair(c: Comparison, key: str, now: ItemScore, then: BaselineEntry) -> None:

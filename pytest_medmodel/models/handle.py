@@ -55,6 +55,7 @@ class ModelHandle:
             :data:`~pytest_medmodel.models.base.CAPABILITIES`).
         load: builds the adapter; called at most once.
         description: one line for reports while the model is not loaded.
+        mutation: the mutation applied on load (see :mod:`pytest_medmodel.mutate.base`), if any.
     """
 
     def __init__(
@@ -66,6 +67,7 @@ class ModelHandle:
         capabilities: frozenset[str],
         load: Callable[[], Any],
         description: str = "",
+        mutation: str | None = None,
     ) -> None:
         unknown = set(capabilities) - set(CAPABILITIES)
         if unknown:
@@ -79,6 +81,7 @@ class ModelHandle:
         self._load = load
         self._adapter: Any = None
         self._description = description or name
+        self.mutation = mutation
         self.load_seconds = 0.0
 
     @classmethod

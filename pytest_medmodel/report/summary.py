@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..gates.comparison import PairedStats
+from ..power import gate_sensitivity
 from ..runstats import RunStats
 from ..scoring.base import SCORERS
 from ..suite.types import Suite
@@ -41,6 +42,10 @@ class SuiteSummary:
     metrics: dict[str, Any] = field(default_factory=dict)
     """Suite metrics worth a line of their own (``acc``, ``acc_norm``, ``option_mass``)."""
     gates: list[GateVerdict] = field(default_factory=list)
+    detectable_drop: float | None = None
+    """Smallest true accuracy drop the accuracy gate catches with 80% power (None: none can be)."""
+    blind: str | None = None
+    """One line when the accuracy gate cannot do its job on this suite (see :mod:`pytest_medmodel.power`)."""
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -49,6 +54,8 @@ class SuiteSummary:
             "stats": self.stats.to_json(),
             "metrics": dict(self.metrics),
             "gates": [g.__dict__ for g in self.gates],
+            "detectable_drop": self.detectable_drop,
+            "blind": self.blind,
         }
 
     @classmethod
@@ -59,7 +66,14 @@ class SuiteSummary:
             stats=PairedStats.from_json(data["stats"]),
             metrics=dict(data.get("metrics", {})),
             gates=[GateVerdict(**g) for g in data.get("gates", [])],
+            detectable_drop=data.get("detectable_drop"),
+            blind=data.get("blind"),
         )
+
+    def with_power(self, accuracy_gate: Mapping[str, Any]) -> SuiteSummary:
+        """Fill in what the accuracy gate (with these settings) can detect on this suite."""
+        self.detectable_drop, self.blind = gate_sensitivity(self.stats, accuracy_gate)
+        return self
 
 
 @dataclass

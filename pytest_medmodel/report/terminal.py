@@ -9,7 +9,8 @@ LOW_OPTION_MASS = 0.5
 """Below this mean probability on the scored options, accuracy says more about the
 prompt format than about medical knowledge."""
 
-HEADER = ("suite", "n", "accuracy [95% CI]", "baseline", "delta", "regr/impr", "p", "gate")
+HEADER = ("suite", "n", "accuracy [95% CI]", "baseline", "delta", "regr/impr", "p", "detects", "gate")
+"""``detects``: the smallest true accuracy drop (points) the accuracy gate catches with 80% power."""
 
 
 def summary_lines(summary: RunSummary) -> list[str]:
@@ -41,7 +42,10 @@ def _table(suites: list[SuiteSummary]) -> list[str]:
         else:
             baseline = "none" if not s.has_baseline else "no overlap"
             delta = flips = p = "-"
-        rows.append((suite.name, str(s.n), accuracy, baseline, delta, flips, p, _gates(suite)))
+        detects = (
+            "blind" if suite.blind else "-" if suite.detectable_drop is None else f"{suite.detectable_drop * 100:.1f}"
+        )
+        rows.append((suite.name, str(s.n), accuracy, baseline, delta, flips, p, detects, _gates(suite)))
     widths = [max(len(row[i]) for row in rows) for i in range(len(HEADER))]
     return ["  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip() for row in rows]
 
@@ -70,6 +74,15 @@ def _suite_notes(suite: SuiteSummary) -> list[str]:
             else ""
         )
         lines.append(f"{suite.name}: the scored options hold {_pct(mass)} of the model's probability on average{hint}")
+    if suite.blind:
+        lines.append(f"{suite.name}: {suite.blind}")
+    for kind, ids, count in (
+        ("regressed", suite.stats.regressed_ids, suite.stats.regressed),
+        ("improved", suite.stats.improved_ids, suite.stats.improved),
+    ):
+        if ids:
+            more = f" (+{count - len(ids)} more)" if count > len(ids) else ""
+            lines.append(f"{suite.name}: {kind} (baseline->current): {', '.join(ids)}{more}")
     lines.extend(f"{suite.name}: {warning}" for warning in suite.stats.warnings)
     return lines
 

@@ -227,6 +227,10 @@ class Suite:
         """How an answer is written in baselines and messages: the label, or the word."""
         return variant.choices[index] if self.fixed_choices else self.prompt.labels[index]
 
+    def chance_by_item(self) -> dict[str, float]:
+        """Each item's chance of a random pick among its options being right (1 / number of options)."""
+        return {item.id: 1 / len(item.choices) for item in self.items}
+
     def gate(self, name: str) -> GateUse:
         return next(g for g in self.gates if g.name == name)
 

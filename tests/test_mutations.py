@@ -1,0 +1,131 @@
+"""Model mutations: seeded, bit-for-bit deterministic, their own fingerprint, and the gate notices them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from pytest_medmodel import load_model, mutation
+from pytest_medmodel.models.base import AdapterError, ChoiceRequest, GenerationRequest
+from pytest_medmodel.mutate.base import MUTATIONS, parse_mutation
+
+REQUESTS = [
+    ChoiceRequest("Question: Which organ produces insulin? Answer:", (" A", " B", " C")),
+    ChoiceRequest("Metformin lowers glucose; aspirin inhibits", (" platelets", " insulin", " the heart")),
+]
+WEIGHT_MUTATIONS = [
+    "noise:scale=0.1",
+    "noise:scale=0.1,seed=1",
+    "quantize:bits=8",
+    "quantize:bits=4,group_size=16",
+    "drop_layers",
+    "drop_layers:count=1,at=end",
+    "duplicate_layers:at=0",
+    "zero_heads:fraction=0.5",
+]
+
+
+def _state(handle: object) -> dict[str, torch.Tensor]:
+    return {k: v.clone() for k, v in handle.adapter.model.state_dict().items()}
+
+
+@pytest.mark.parametrize("spec", WEIGHT_MUTATIONS)
+@pytest.mark.parametrize("model_dir", ["tiny_llama_dir", "tiny_gpt2_dir"])
+def test_each_mutation_is_deterministic_and_changes_weights_and_fingerprint(
+    spec: str, model_dir: str, request: pytest.FixtureRequest
+) -> None:
+    folder = str(request.getfixturevalue(model_dir))
+    plain = load_model(folder)
+    first, second = load_model(folder, mutate=spec), load_model(folder, mutate=spec)
+    assert first.fingerprint == second.fingerprint != plain.fingerprint
+    assert first.fingerprint.endswith("|mutate:" + parse_mutation(spec).label)
+    assert first.profile == plain.profile  # gated against the real model's baselines by default
+    a, b, original = _state(first), _state(second), _state(plain)
+    assert list(a) == list(b) and all(torch.equal(a[k], b[k]) for k in a), "same spec, same weights, bit for bit"
+    assert first.adapter.loglikelihood(REQUESTS) == second.adapter.loglikelihood(REQUESTS)
+    changed = list(a) != list(original) or any(not torch.equal(a[k], original[k]) for k in a)
+    assert changed, f"{spec} left every weight as it was"
+    assert first.adapter.loglikelihood(REQUESTS) != plain.adapter.loglikelihood(REQUESTS)
+
+
+def test_seeds_and_strengths_give_different_models(tiny_llama_dir: Path) -> None:
+    specs = ["noise:scale=0.1", "noise:scale=0.1,seed=1", "noise:scale=0.2", "noise"]
+    fingerprints = {load_model(str(tiny_llama_dir), mutate=s).fingerprint for s in specs}
+    assert len(fingerprints) == 4
+    one, other = (_state(load_model(str(tiny_llama_dir), mutate=s)) for s in specs[:2])
+    assert any(not torch.equal(one[k], other[k]) for k in one)
+
+
+def test_layer_mutations_change_depth_and_still_run_with_the_kv_cache(tiny_llama_dir: Path) -> None:
+    plain = load_model(str(tiny_llama_dir)).adapter.model
+    depth = plain.config.num_hidden_layers
+    dropped = load_model(str(tiny_llama_dir), mutate="drop_layers:count=1").adapter
+    doubled = load_model(str(tiny_llama_dir), mutate="duplicate_layers:count=1").adapter
+    assert len(dropped.model.model.layers) == dropped.model.config.num_hidden_layers == depth - 1
+    assert len(doubled.model.model.layers) == depth + 1
+    assert [layer.self_attn.layer_idx for layer in doubled.model.model.layers] == list(range(depth + 1))
+    # Shared-prefix scoring reuses the KV cache: every layer must index its own slot.
+    many = [ChoiceRequest("The same long shared context about insulin and glucose.", (" A", " B"))] * 3
+    for adapter in (dropped, doubled):
+        assert len(adapter.loglikelihood(many)) == 3
+        assert len(adapter.generate([GenerationRequest("Insulin is made by the", max_new_tokens=4)])) == 1
+
+
+def test_no_chat_template_mutation_removes_the_template_only(tiny_llama_dir: Path) -> None:
+    plain = load_model(str(tiny_llama_dir))
+    mutated = load_model(str(tiny_llama_dir), mutate="no_chat_template")
+    messages = [{"role": "user", "content": "x"}]
+    assert plain.format_chat(messages) is not None and mutated.format_chat(messages) is None
+    assert mutated.adapter.loglikelihood(REQUESTS) == plain.adapter.loglikelihood(REQUESTS)
+    assert mutated.fingerprint != plain.fingerprint
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        ("nosie:scale=0.1", "did you mean 'noise'"),
+        ("noise:scael=0.1", "unexpected keyword argument 'scael'"),
+        ("noise:scale", "'scale' is not key=value"),
+        ("noise:scale=-1", "scale=-1 must lie in [0, 10]"),
+        ("quantize:bits=1", "bits=1 must be an integer from 2 to 16"),
+        ("drop_layers:at=top", "at=top must be 'middle', 'end' or a layer index"),
+        (":x=1", "write name[:key=value,...]"),
+    ],
+)
+def test_bad_mutation_specs_are_one_line_errors(spec: str, message: str) -> None:
+    with pytest.raises(AdapterError) as info:
+        load_model("demo", mutate=spec)
+    assert message in str(info.value) and "\n" not in str(info.value)
+
+
+def test_a_model_without_torch_weights_gets_a_clear_error() -> None:
+    class Remote:
+        def loglikelihood(self, requests):  # pragma: no cover - never reached
+            raise AssertionError
+
+    from pytest_medmodel import ModelHandle, mutate_handle
+
+    handle = mutate_handle(ModelHandle.wrap(Remote(), profile="p", where="test"), "noise")
+    with pytest.raises(AdapterError, match="needs an in-process torch model"):
+        handle.adapter  # noqa: B018
+
+
+def test_users_register_their_own_mutation(tiny_llama_dir: Path) -> None:
+    @mutation("halve_lm_head")
+    def halve_lm_head(factor: float = 0.5):
+        """Scale the output head (a user's own damage)."""
+
+        def apply(adapter):
+            with torch.no_grad():
+                adapter.model.lm_head.weight.mul_(factor)
+            return adapter
+
+        return apply
+
+    assert MUTATIONS.get("halve_lm_head").description == "Scale the output head (a user's own damage)."
+    handle = load_model(str(tiny_llama_dir), mutate="halve_lm_head:factor=0.25")
+    assert handle.fingerprint.endswith("mutate:halve_lm_head:factor=0.25")
+    plain = load_model(str(tiny_llama_dir))
+    assert torch.allclose(handle.adapter.model.lm_head.weight, plain.adapter.model.lm_head.weight * 0.25)
