@@ -23,7 +23,7 @@ from .gates.comparison import compare
 from .metrics.base import METRICS, compute
 from .orphans import orphaned
 from .records import ItemScore
-from .report.summary import GateVerdict, ModelSummary, RunSummary, SuiteSummary
+from .report.summary import GateVerdict, ModelSummary, RunSummary, SuiteSummary, tag_accuracy
 from .runstats import RunStats
 from .settings import Settings
 from .suite.types import ORIGINAL, is_suite_path
@@ -47,6 +47,8 @@ class Controller:
         self.run_ids: set[str] = set()
         self.updates: list[str] = []
         self.summary: RunSummary | None = None
+        self.mutation_lines: list[str] = []
+        """``--medmodel-mutation-report``'s table, when asked for."""
         self.metrics_known: set[str] = set()
         """Metrics the test processes had registered (a conftest below the rootdir is not loaded here)."""
         self.dead_workers: list[str] = []
@@ -139,6 +141,7 @@ class Controller:
                 originals = [s for s in scores.values() if s.variant == ORIGINAL]
                 names = [m for m in info["metrics"] if m in METRICS]
                 row = SuiteSummary(suite_key, info["name"], comparison.stats(), compute(originals, names), verdicts)
+                row.by_tag = tag_accuracy(originals, info.get("tags") or {})
                 rows.append(row.with_power(info.get("accuracy_gate") or {}))
             elif suite_key in self.gate_views:
                 view = self.gate_views[suite_key]

@@ -26,6 +26,7 @@ SHARD_SIZE = "--medmodel-shard-size"
 TIMEOUT = "--medmodel-timeout"
 TRUST_REMOTE_CODE = "--medmodel-trust-remote-code"
 MUTATE = "--medmodel-mutate"
+MUTATION_REPORT = "--medmodel-mutation-report"
 BASELINE_DIR = "--medmodel-baseline-dir"
 
 DEFAULT_SHARD_SIZE = 64
@@ -55,6 +56,16 @@ _FLAGS: list[tuple[str, dict[str, Any]]] = [
             "help": "damage the model on load to see whether the gates notice, e.g. noise:scale=0.1, "
             "quantize:bits=4, drop_layers:count=2, zero_heads:fraction=0.5, no_chat_template "
             "(compared with the unmutated model's baselines)",
+        },
+    ),
+    (
+        MUTATION_REPORT,
+        {
+            "metavar": "LIST",
+            "nargs": "?",
+            "const": "default",
+            "help": "after the run, run the suites against mutations of the model and show which each gate "
+            "catches; LIST: specs separated by ';' (default: a ladder from mild noise to a dropped layer). Slow",
         },
     ),
     (BASELINE_DIR, {"metavar": "DIR", "help": "folder of baselines, relative to rootdir (default: baselines)"}),
@@ -135,7 +146,20 @@ def read_settings(config: pytest.Config) -> Settings:
         timeout=_timeout(str(pick("medmodel_timeout"))),
         trust_remote_code=bool(trust if trust is not None else config.getini("medmodel_trust_remote_code")),
         mutate=mutate,
+        mutation_report=_mutation_list(config.getoption("medmodel_mutation_report")),
     )
+
+
+def _mutation_list(text: str | None) -> tuple[str, ...] | None:
+    if text is None:
+        return None
+    from .models.base import AdapterError
+    from .mutate.matrix import parse_mutation_list
+
+    try:
+        return tuple(parse_mutation_list(text))
+    except AdapterError as exc:
+        raise pytest.UsageError(str(exc).replace("--medmodel-mutate", MUTATION_REPORT)) from None
 
 
 def _mutation(text: str | None, update: bool, profile: str | None) -> str | None:

@@ -25,11 +25,12 @@ from .models.handle import ModelHandle
 from .models.specs import ModelOptions, resolve_model
 from .records import ItemScore
 from .report.terminal import summary_lines
+from .selection import GatesFollowItems
 from .session import SESSION_KEY, TestSession, get_session
 from .suite.types import is_suite_path
 
 CONTROLLER_KEY = pytest.StashKey[Controller]()
-_PLUGINS = ("medmodel-controller", "medmodel-xdist")
+_PLUGINS = ("medmodel-controller", "medmodel-xdist", "medmodel-selection")
 
 
 def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
@@ -49,6 +50,7 @@ def pytest_configure(config: pytest.Config) -> None:
     if settings.spec is not None:
         pin_worker_gpu(config)  # before anything can initialise CUDA
     config.stash[SESSION_KEY] = TestSession(config, settings)
+    config.pluginmanager.register(GatesFollowItems(), "medmodel-selection")
     controller = None
     if not hasattr(config, "workerinput"):
         controller = config.stash[CONTROLLER_KEY] = Controller(config, settings)
@@ -168,6 +170,10 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         return
     controller.merge_output(test_session.process_output())  # a serial run's own (nothing under xdist)
     controller.finish(int(exitstatus))
+    if test_session.settings.mutation_report and exitstatus != pytest.ExitCode.INTERRUPTED:
+        from .mutation_report import run_mutation_report
+
+        controller.mutation_lines = run_mutation_report(session.config, test_session, controller.suite_info)
     if controller.update_failed and session.exitstatus == pytest.ExitCode.OK:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED  # an update that was asked for did not happen
 
@@ -178,4 +184,8 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     if lines:
         terminalreporter.write_sep("=", "medmodel summary")
         for line in lines:
+            terminalreporter.write_line(line)
+    if controller is not None and controller.mutation_lines:
+        terminalreporter.write_sep("=", "medmodel mutation report")
+        for line in controller.mutation_lines:
             terminalreporter.write_line(line)

@@ -30,7 +30,7 @@ from .models.specs import ModelOptions, profile_for_spec
 from .mutate.base import mutate_handle
 from .perturb.plan import SuiteVariants
 from .records import ItemScore, judge
-from .report.summary import ModelSummary, SuiteSummary, summary_metrics
+from .report.summary import ModelSummary, SuiteSummary, summary_metrics, tag_accuracy
 from .runner import Runner
 from .settings import Settings
 from .shards import ShardFailed, Shards, Unservable
@@ -117,7 +117,7 @@ class TestSession:
     @property
     def shards(self) -> Shards:
         if self._shards is None:
-            root = self._cache_folder()
+            root = self.cache_folder()
             runner = Runner(
                 SQLiteStore(root / "predictions.sqlite3"),
                 run_store=lambda: SQLiteStore(root / "runs" / self.run_id / "predictions.sqlite3"),
@@ -128,7 +128,7 @@ class TestSession:
             self._shards = Shards(runner, self.settings.shard_size)
         return self._shards
 
-    def _cache_folder(self) -> Path:
+    def cache_folder(self) -> Path:
         cache = getattr(self.config, "cache", None)
         if cache is not None:
             return Path(cache.mkdir("medmodel"))
@@ -292,6 +292,7 @@ class TestSession:
         """A gate test's view of its suite, for the summary when no item test of it ran."""
         originals = [s for s in scores.values() if s.variant == ORIGINAL]
         summary = SuiteSummary(suite_key, suite.name, comparison.stats(), compute(originals, summary_metrics(suite)))
+        summary.by_tag = tag_accuracy(originals, suite.tags_by_item())
         return summary.with_power(suite.gate("accuracy").settings).to_json()
 
     # ------------------------------------------------------------------ end of session
@@ -306,6 +307,7 @@ class TestSession:
                 "scoring": suite.scoring.method,
                 "metrics": summary_metrics(suite),
                 "chance": suite.chance_by_item(),
+                "tags": suite.tags_by_item(),
                 "accuracy_gate": dict(suite.gate("accuracy").settings),
             }
             for key, suite in self.suites.items()
@@ -330,7 +332,7 @@ class TestSession:
             for run_id in run_ids:
                 shutil.rmtree(Path(tempfile.gettempdir()) / f"pytest-medmodel-{run_id}", ignore_errors=True)
             return
-        remove_run_stores(self._cache_folder() / "runs", run_ids)
+        remove_run_stores(self.cache_folder() / "runs", run_ids)
 
     def close(self) -> None:
         for handle in self._models.values():

@@ -31,3 +31,5 @@ class Settings:
     """Local data files must lie inside this folder (the rootdir); None: anywhere (opted out)."""
     mutate: str | None = None
     """``--medmodel-mutate``: the canonical mutation spec applied to the model on load, if any."""
+    mutation_report: tuple[str, ...] | None = None
+    """``--medmodel-mutation-report``: mutations to run the suites against after the run (None: off)."""

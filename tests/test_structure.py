@@ -18,6 +18,8 @@ ROOT = "pytest_medmodel"
 
 SKIN = {
     "plugin",
+    "mutation_report",
+    "selection",
     "collect",
     "options",
     "settings",

@@ -7,20 +7,41 @@ well as from a live run.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from ..gates.comparison import PairedStats
 from ..power import gate_sensitivity
+from ..records import ItemScore
 from ..runstats import RunStats
 from ..scoring.base import SCORERS
-from ..suite.types import Suite
+from ..suite.types import ORIGINAL, Suite
 
 
 def summary_metrics(suite: Suite) -> list[str]:
-    """The metrics a suite's summary lines show: its scorer's, plus the option-mass diagnostic."""
-    return [*SCORERS.get(suite.scoring.method).metrics, "option_mass"]
+    """The metrics a suite's summary lines show: its scorer's, plus the option-mass diagnostic.
+
+    Option mass says whether the model answers in the scored form, which only means
+    something when the scored continuations are labels or fixed words; free option
+    texts (a cloze suite) always hold little of the probability.
+    """
+    scorer = SCORERS.get(suite.scoring.method)
+    free_text = not scorer.lists_choices and not suite.fixed_choices
+    return [*scorer.metrics, *(() if free_text else ("option_mass",))]
+
+
+def tag_accuracy(scores: Iterable[ItemScore], tags: Mapping[str, Sequence[str]]) -> dict[str, list[int]]:
+    """``{tag: [correct, n]}`` over original items, tags in first-seen order (empty when no item has tags)."""
+    out: dict[str, list[int]] = {}
+    for score in scores:
+        if score.variant != ORIGINAL:
+            continue
+        for tag in tags.get(score.item_id, ()):
+            counts = out.setdefault(tag, [0, 0])
+            counts[0] += int(score.correct)
+            counts[1] += 1
+    return out
 
 
 @dataclass(frozen=True)
@@ -46,6 +67,8 @@ class SuiteSummary:
     """Smallest true accuracy drop the accuracy gate catches with 80% power (None: none can be)."""
     blind: str | None = None
     """One line when the accuracy gate cannot do its job on this suite (see :mod:`pytest_medmodel.power`)."""
+    by_tag: dict[str, list[int]] = field(default_factory=dict)
+    """``{tag: [correct, n]}`` in this run (original items)."""
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -56,6 +79,7 @@ class SuiteSummary:
             "gates": [g.__dict__ for g in self.gates],
             "detectable_drop": self.detectable_drop,
             "blind": self.blind,
+            "by_tag": {tag: list(counts) for tag, counts in self.by_tag.items()},
         }
 
     @classmethod
@@ -68,6 +92,7 @@ class SuiteSummary:
             gates=[GateVerdict(**g) for g in data.get("gates", [])],
             detectable_drop=data.get("detectable_drop"),
             blind=data.get("blind"),
+            by_tag={str(tag): [int(c), int(n)] for tag, (c, n) in (data.get("by_tag") or {}).items()},
         )
 
     def with_power(self, accuracy_gate: Mapping[str, Any]) -> SuiteSummary:

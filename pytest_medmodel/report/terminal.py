@@ -74,6 +74,14 @@ def _suite_notes(suite: SuiteSummary) -> list[str]:
             else ""
         )
         lines.append(f"{suite.name}: the scored options hold {_pct(mass)} of the model's probability on average{hint}")
+    if not suite.gates and suite.stats.n:
+        lines.append(
+            f"{suite.name}: warning: {suite.stats.n} item(s) ran but no gate of this suite did, so nothing was "
+            "gated; an expression deselected gate[...] (e.g. -m 'not medmodel_gate')"
+        )
+    if suite.by_tag:
+        tags = ", ".join(f"{tag} {_pct(c / n)} ({n})" for tag, (c, n) in suite.by_tag.items())
+        lines.append(f"{suite.name}: accuracy by tag (items): {tags}")
     if suite.blind:
         lines.append(f"{suite.name}: {suite.blind}")
     for kind, ids, count in (

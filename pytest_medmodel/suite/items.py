@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .schema import ANSWER_FORMATS, DEFAULT_FIELDS, FIELD_KEYS, ROW_ID, Checker, kind
-from .types import FIXED_CHOICES, Item, SuiteError
+from .types import FIXED_CHOICES, Item, SuiteError, SuiteErrors
 
 _ITEM_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$")
 
@@ -40,9 +40,15 @@ def build_items(
         raise checker.error("data", "the data source has no rows", "point data at a file with items")
     columns = _map_columns(checker, data, set(rows[0].keys()), task)
     items: list[Item] = []
+    errors: list[SuiteError] = []
     seen: dict[str, int] = {}
     for index, row in enumerate(rows):
-        items.append(_build_item(checker, columns, row, index + 1, seen, task, labels))
+        try:
+            items.append(_build_item(checker, columns, row, index + 1, seen, task, labels))
+        except SuiteError as error:  # every bad row is reported, not only the first
+            errors.append(error)
+    if errors:
+        raise SuiteErrors.combine(errors)
     return items
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import difflib
 import re
 import string
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -27,11 +28,13 @@ from .types import (
     DEFAULT_LABELS,
     TASKS,
     GateUse,
+    Item,
     PerturbationUse,
     PromptSpec,
     ScoringSpec,
     Suite,
     SuiteError,
+    SuiteErrors,
     suite_stem,
 )
 from .yamlfile import read_yaml
@@ -67,19 +70,31 @@ def load_suite(path: Path | str, *, root: Path | None = None) -> Suite:
 def _load(path: Path, root: Path | None) -> Suite:
     checker = Checker(path)
     top = checker.mapping(read_yaml(path), "", TOP_KEYS)
-    name = top.get("name", suite_stem(path))
-    if not _NAME.match(name):
-        fix = "start with a letter, digit or '_', then letters, digits, '_', '.', '-'"
-        raise checker.error("name", f"'{name}' is not a usable file name", fix)
-    task = checker.choice(top.get("task", "multiple_choice"), "task", TASKS)
+    errors: list[SuiteError] = []  # each section is checked even when another is wrong: all problems at once
+
+    def attempt(parse: Callable[[], Any], fallback: Any) -> Any:
+        try:
+            return parse()
+        except SuiteError as error:
+            errors.append(error)
+            return fallback
+
+    name = attempt(lambda: _parse_name(checker, top.get("name", suite_stem(path))), suite_stem(path))
+    task = attempt(lambda: checker.choice(top.get("task", "multiple_choice"), "task", TASKS), "multiple_choice")
+    scoring = attempt(lambda: _parse_scoring(checker, top.get("scoring", "letter")), ScoringSpec("letter"))
+    prompt = attempt(lambda: _parse_prompt(checker, top.get("prompt", {})), None)
+    gates = attempt(lambda: _parse_gates(checker, top.get("gates", {})), ())
+    perturbations = attempt(lambda: _parse_perturbations(checker, top.get("perturbations", [])), ())
+    items: list[Item] = []
     if "data" not in top:
-        raise checker.error("data", "missing", "add data: {path: items.jsonl} (relative to the suite)")
-    scoring = _parse_scoring(checker, top.get("scoring", "letter"))
-    prompt = _parse_prompt(checker, top.get("prompt", {}))
-    gates = _parse_gates(checker, top.get("gates", {}))
-    perturbations = _parse_perturbations(checker, top.get("perturbations", []))
-    rows, source = read_rows(checker, path, top["data"], root)
-    items = build_items(checker, top["data"], rows, task, prompt.labels)
+        errors.append(checker.error("data", "missing", "add data: {path: items.jsonl} (relative to the suite)"))
+    else:
+        rows, source = attempt(lambda: read_rows(checker, path, top["data"], root), ([], None))
+        labels = prompt.labels if prompt is not None else DEFAULT_LABELS
+        if source is not None:
+            items = attempt(lambda: build_items(checker, top["data"], rows, task, labels), [])
+    if errors:
+        raise SuiteErrors.combine(errors)
     lists_choices = SCORERS.get(scoring.method).lists_choices
     if not prompt.template:
         prompt = replace(prompt, template=default_template(task, lists_choices, any(item.context for item in items)))
@@ -98,6 +113,13 @@ def _load(path: Path, root: Path | None) -> Suite:
         source=source,
         perturbations=perturbations,
     )
+
+
+def _parse_name(checker: Checker, name: str) -> str:
+    if not _NAME.match(name):
+        fix = "start with a letter, digit or '_', then letters, digits, '_', '.', '-'"
+        raise checker.error("name", f"'{name}' is not a usable file name", fix)
+    return name
 
 
 def _parse_scoring(checker: Checker, value: Any) -> ScoringSpec:

@@ -46,6 +46,37 @@ class SuiteError(Exception):
         super().__init__(f"{self.path}: {field}: {problem}; {fix}")
 
 
+class SuiteErrors(SuiteError):
+    """Several problems in one suite, one line each (the first :data:`SHOWN_ERRORS`, then a count).
+
+    Its ``path``/``field``/``problem``/``fix`` are the first error's, so code that
+    reads one error keeps working; ``errors`` holds all of them.
+    """
+
+    def __init__(self, errors: Sequence[SuiteError]) -> None:
+        self.errors = list(errors)
+        first = self.errors[0]
+        Exception.__init__(self, _error_lines(self.errors))
+        self.path, self.field, self.problem, self.fix = first.path, first.field, first.problem, first.fix
+
+    @staticmethod
+    def combine(errors: Sequence[SuiteError]) -> SuiteError:
+        """One error as itself, several as :class:`SuiteErrors`."""
+        flat = [e for error in errors for e in (error.errors if isinstance(error, SuiteErrors) else [error])]
+        return flat[0] if len(flat) == 1 else SuiteErrors(flat)
+
+
+SHOWN_ERRORS = 20
+"""A suite with more problems than this lists the first ones and counts the rest."""
+
+
+def _error_lines(errors: Sequence[SuiteError]) -> str:
+    lines = [str(error) for error in errors[:SHOWN_ERRORS]]
+    if len(errors) > SHOWN_ERRORS:
+        lines.append(f"{errors[0].path}: ... and {len(errors) - SHOWN_ERRORS} more problem(s) like these")
+    return "\n".join(lines)
+
+
 def short_hash(payload: Any, length: int) -> str:
     """Hex prefix of the SHA-256 of ``payload`` as canonical JSON."""
     blob = json.dumps(payload, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
@@ -230,6 +261,10 @@ class Suite:
     def chance_by_item(self) -> dict[str, float]:
         """Each item's chance of a random pick among its options being right (1 / number of options)."""
         return {item.id: 1 / len(item.choices) for item in self.items}
+
+    def tags_by_item(self) -> dict[str, list[str]]:
+        """Each tagged item's tags (untagged items are left out)."""
+        return {item.id: list(item.tags) for item in self.items if item.tags}
 
     def gate(self, name: str) -> GateUse:
         return next(g for g in self.gates if g.name == name)

@@ -1,0 +1,165 @@
+"""The mutation report: which damaged copies of the model each suite's gates catch, and which they miss.
+
+For each mutation a fresh copy of the model is loaded, damaged, and run
+through every suite; each gate's verdict against the unmutated model's
+baselines is a *catch* (the gate failed, as it should) or a *miss* (it passed a
+broken model). A suite that misses a mutation a user cares about (an int4
+export, a truncated checkpoint) needs more items, or items the model knows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from ..api import compare_with_baseline, evaluate, run_gates
+from ..baseline import Baseline
+from ..gates.comparison import PairedStats
+from ..models.base import AdapterError
+from ..models.handle import ModelHandle
+from ..runner import Runner
+from ..suite.types import Suite
+from .base import mutate_handle, parse_mutation
+
+DEFAULT_MUTATIONS = (
+    "noise:scale=0.02",
+    "noise:scale=0.05",
+    "noise:scale=0.1",
+    "quantize:bits=8",
+    "quantize:bits=4",
+    "zero_heads:fraction=0.25",
+    "drop_layers:count=1",
+    "drop_layers:count=1,at=end",
+    "no_chat_template",
+)
+"""What ``--medmodel-mutation-report`` runs when given no list: mild to severe, every kind once."""
+
+
+@dataclass(frozen=True)
+class MutationOutcome:
+    """One gate of one suite against one mutation."""
+
+    mutation: str
+    suite: str
+    gate: str
+    verdict: str
+    """``caught`` (the gate failed), ``missed`` (it passed), ``unchanged`` (it passed and no paired
+    item changed correctness: the suite does not exercise what the mutation broke), ``skipped``, or ``error``."""
+    stats: PairedStats | None = None
+    message: str = ""
+
+    @property
+    def delta(self) -> float | None:
+        return self.stats.delta if self.stats is not None else None
+
+
+def parse_mutation_list(text: str) -> list[str]:
+    """``noise:scale=0.1;quantize:bits=4`` (``;`` between mutations) -> canonical specs; ``default``: the ladder."""
+    if text.strip() in ("", "default"):
+        return list(DEFAULT_MUTATIONS)
+    return [parse_mutation(part).label for part in text.split(";") if part.strip()]
+
+
+Progress = Callable[[str], None]
+
+
+def mutation_matrix(
+    suites: Sequence[Suite],
+    load: Callable[[], ModelHandle],
+    mutations: Sequence[str],
+    baseline_of: Callable[[Suite, str], Baseline | None],
+    *,
+    runner: Runner | None = None,
+    limit: int | None = None,
+    progress: Progress | None = None,
+) -> list[MutationOutcome]:
+    """Run every suite against every mutation of a freshly loaded model; one outcome per gate.
+
+    ``load`` must return a new, unloaded handle each call (mutations change weights
+    in place). ``baseline_of(suite, profile)`` finds the unmutated model's baseline.
+    """
+    say = progress or (lambda _message: None)
+    outcomes: list[MutationOutcome] = []
+    for number, spec in enumerate(mutations, 1):
+        handle = mutate_handle(load(), spec)
+        say(f"mutation {number}/{len(mutations)}: {spec}")
+        try:
+            for suite in suites:
+                outcomes.extend(_one_suite(suite, handle, spec, baseline_of, runner, limit))
+                last = outcomes[-1]
+                say(f"  {suite.name}: {_short(last)}")
+        finally:
+            handle.close()
+    return outcomes
+
+
+def _one_suite(
+    suite: Suite,
+    handle: ModelHandle,
+    spec: str,
+    baseline_of: Callable[[Suite, str], Baseline | None],
+    runner: Runner | None,
+    limit: int | None,
+) -> list[MutationOutcome]:
+    baseline = baseline_of(suite, handle.profile)
+    try:
+        scores = evaluate(suite, handle, limit=limit, runner=runner)
+        results = run_gates(suite, scores, baseline, handle)
+    except (AdapterError, RuntimeError, ValueError) as exc:
+        return [MutationOutcome(spec, suite.name, "-", "error", message=f"{type(exc).__name__}: {exc}")]
+    stats = compare_with_baseline(suite, scores, baseline, handle).stats()
+    untouched = stats.paired > 0 and stats.regressed == stats.improved == 0
+    verdicts = {"failed": "caught", "passed": "unchanged" if untouched else "missed"}
+    return [
+        MutationOutcome(spec, suite.name, r.gate, verdicts.get(r.status, r.status), stats, r.message) for r in results
+    ]
+
+
+def _short(outcome: MutationOutcome) -> str:
+    if outcome.verdict == "error":
+        return f"error: {outcome.message}"
+    delta = outcome.delta
+    change = "n/a" if delta is None else f"{delta * 100:+.1f} points"
+    return f"{outcome.gate} gate {outcome.verdict} ({change})"
+
+
+def report_lines(outcomes: Sequence[MutationOutcome]) -> list[str]:
+    """A table per run: one row per mutation and suite gate, then what each suite caught and missed."""
+    if not outcomes:
+        return []
+    header = ("mutation", "suite", "gate", "verdict", "baseline", "mutated", "delta", "regr/impr", "p")
+    rows = [header]
+    for o in outcomes:
+        s = o.stats
+        if s is None or not s.paired:
+            rows.append((o.mutation, o.suite, o.gate, o.verdict, "-", "-", "-", "-", "-"))
+            continue
+        rows.append(
+            (
+                o.mutation,
+                o.suite,
+                o.gate,
+                o.verdict,
+                _pct(s.baseline_accuracy),
+                _pct(s.paired_accuracy),
+                f"{(s.delta or 0.0) * 100:+.1f}",
+                f"{s.regressed}/{s.improved}",
+                f"{s.p_value:.2g}",
+            )
+        )
+    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
+    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in rows]
+    for suite in dict.fromkeys(o.suite for o in outcomes):
+        mine = [o for o in outcomes if o.suite == suite]
+        caught = sorted({o.mutation for o in mine if o.verdict == "caught"}, key=[o.mutation for o in mine].index)
+        missed = [m for m in dict.fromkeys(o.mutation for o in mine) if m not in caught]
+        line = f"{suite}: caught {len(caught)} of {len(caught) + len(missed)} mutations"
+        lines.append(line + (f"; missed: {', '.join(missed)}" if missed else ""))
+    for o in outcomes:
+        if o.verdict == "error":
+            lines.append(f"{o.suite} under {o.mutation}: {o.message}")
+    return lines
+
+
+def _pct(value: float | None) -> str:
+    return "n/a" if value is None else f"{value * 100:.1f}%"
