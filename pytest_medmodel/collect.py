@@ -99,6 +99,17 @@ class SuiteFile(pytest.Module):
         return super().repr_failure(excinfo)
 
 
+class NotASuite(pytest.File):
+    """A YAML file named on the command line that is not a suite: a one-line reason instead of "not found"."""
+
+    def collect(self) -> Any:
+        stem = self.path.name.rsplit(".", 1)[0]
+        raise self.CollectError(
+            f"{self.path.name} is not collected: pytest-medmodel collects suites named *.suite.yaml "
+            f"(or *.suite.yml); if this is a suite, rename it to {stem}.suite.yaml"
+        )
+
+
 def generate(metafunc: pytest.Metafunc) -> None:
     """Parametrize the two functions of a suite module (called from the plugin's hook)."""
     parent = metafunc.definition.parent

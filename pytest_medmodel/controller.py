@@ -22,6 +22,7 @@ from .baseline_update import PlannedWrite, complete_interrupted, write_all
 from .gates.comparison import compare
 from .metrics.base import METRICS, compute
 from .orphans import orphaned
+from .prompt_log import PromptLog
 from .records import ItemScore
 from .report.summary import GateVerdict, ModelSummary, RunSummary, SuiteSummary, tag_accuracy
 from .runstats import RunStats
@@ -56,6 +57,8 @@ class Controller:
         self.update_failed = False
         """``--snapshot-update`` was asked for but refused (the run must not exit 0)."""
         self.updates.extend(complete_interrupted(settings.baseline_dir))
+        if settings.log_prompts is not None:
+            PromptLog(settings.log_prompts).start()  # this run's requests only; test processes append
 
     # ------------------------------------------------------------------ intake (a pytest plugin object)
 

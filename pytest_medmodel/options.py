@@ -26,6 +26,8 @@ SHARD_SIZE = "--medmodel-shard-size"
 TIMEOUT = "--medmodel-timeout"
 TRUST_REMOTE_CODE = "--medmodel-trust-remote-code"
 MUTATE = "--medmodel-mutate"
+NO_CACHE = "--medmodel-no-cache"
+LOG_PROMPTS = "--medmodel-log-prompts"
 MUTATION_REPORT = "--medmodel-mutation-report"
 BASELINE_DIR = "--medmodel-baseline-dir"
 
@@ -66,6 +68,22 @@ _FLAGS: list[tuple[str, dict[str, Any]]] = [
             "const": "default",
             "help": "after the run, run the suites against mutations of the model and show which each gate "
             "catches; LIST: specs separated by ';' (default: a ladder from mild noise to a dropped layer). Slow",
+        },
+    ),
+    (
+        NO_CACHE,
+        {
+            "action": "store_true",
+            "help": "compute every prediction afresh, neither reading nor updating the prediction cache "
+            "(.pytest_cache/d/medmodel; pytest --cache-clear empties it)",
+        },
+    ),
+    (
+        LOG_PROMPTS,
+        {
+            "metavar": "FILE",
+            "help": "write every request the model receives (chat template applied, verbatim) to FILE as JSON lines; "
+            "select items with -k",
         },
     ),
     (BASELINE_DIR, {"metavar": "DIR", "help": "folder of baselines, relative to rootdir (default: baselines)"}),
@@ -146,6 +164,8 @@ def read_settings(config: pytest.Config) -> Settings:
         timeout=_timeout(str(pick("medmodel_timeout"))),
         trust_remote_code=bool(trust if trust is not None else config.getini("medmodel_trust_remote_code")),
         mutate=mutate,
+        no_cache=bool(config.getoption("medmodel_no_cache")),
+        log_prompts=(Path.cwd() / log).resolve() if (log := config.getoption("medmodel_log_prompts")) else None,
         mutation_report=_mutation_list(config.getoption("medmodel_mutation_report")),
     )
 

@@ -79,6 +79,8 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
     if is_suite_path(file_path):
         return collect.SuiteFile.from_parent(parent, path=file_path)
+    if file_path.suffix in (".yaml", ".yml") and parent.session.isinitpath(file_path):
+        return collect.NotASuite.from_parent(parent, path=file_path)  # named on the command line: say why not
     return None
 
 

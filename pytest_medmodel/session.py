@@ -29,6 +29,7 @@ from .models.handle import ModelHandle
 from .models.specs import ModelOptions, profile_for_spec
 from .mutate.base import mutate_handle
 from .perturb.plan import SuiteVariants
+from .prompt_log import PromptLog
 from .records import ItemScore, judge
 from .report.summary import ModelSummary, SuiteSummary, summary_metrics, tag_accuracy
 from .runner import Runner
@@ -38,7 +39,7 @@ from .store import SQLiteStore, StoreError, remove_run_stores
 from .suite.loading import load_suite
 from .suite.types import ORIGINAL, Item, Suite, SuiteError, Variant
 from .terminal import Progress
-from .wire import GATE, ITEM, VERDICT, attach
+from .wire import GATE, ITEM, VERDICT, attach, junit_item_properties
 
 SESSION_KEY = pytest.StashKey["TestSession"]()
 
@@ -118,14 +119,18 @@ class TestSession:
     def shards(self) -> Shards:
         if self._shards is None:
             root = self.cache_folder()
+            run_file = root / "runs" / self.run_id / "predictions.sqlite3"
+            # --medmodel-no-cache: the run's own store (shared by its workers, removed at its end) serves all.
+            persistent = run_file if self.settings.no_cache else root / "predictions.sqlite3"
             runner = Runner(
-                SQLiteStore(root / "predictions.sqlite3"),
-                run_store=lambda: SQLiteStore(root / "runs" / self.run_id / "predictions.sqlite3"),
+                SQLiteStore(persistent),
+                run_store=lambda: SQLiteStore(run_file),
                 lock_dir=root / "locks",
                 progress=self.say,
                 timeout=self.settings.timeout,
             )
-            self._shards = Shards(runner, self.settings.shard_size)
+            log = PromptLog(self.settings.log_prompts) if self.settings.log_prompts else None
+            self._shards = Shards(runner, self.settings.shard_size, log)
         return self._shards
 
     def cache_folder(self) -> Path:
@@ -146,6 +151,7 @@ class TestSession:
             self.say,
             lambda: limit_cpu_threads(self.config, s.device),
             s.trust_remote_code,
+            Path(self.config.rootpath),
         )
 
     def default_model(self) -> ModelHandle:
@@ -232,6 +238,7 @@ class TestSession:
             then = None  # the item changed since the baseline; nothing to compare with
         outcome = judge(score, then)
         attach(node, **{ITEM: {"suite": suite_key, "score": score.to_json(), "outcome": outcome.kind}})
+        junit_item_properties(node, outcome.kind, score, then)
         if outcome.kind in ("known_miss", "new_miss"):
             pytest.xfail(outcome.message)
         if outcome.kind == "regressed":

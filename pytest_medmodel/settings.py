@@ -33,3 +33,7 @@ class Settings:
     """``--medmodel-mutate``: the canonical mutation spec applied to the model on load, if any."""
     mutation_report: tuple[str, ...] | None = None
     """``--medmodel-mutation-report``: mutations to run the suites against after the run (None: off)."""
+    no_cache: bool = False
+    """``--medmodel-no-cache``: compute every prediction afresh; the prediction cache is neither read nor written."""
+    log_prompts: Path | None = None
+    """``--medmodel-log-prompts``: append every request sent to the model to this JSONL file."""

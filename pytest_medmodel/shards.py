@@ -9,9 +9,10 @@ shard on one worker without talking to the workers.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
+from .models.base import Request
 from .models.handle import ModelHandle
 from .records import ItemScore
 from .runner import Runner
@@ -44,9 +45,13 @@ class _Planned:
 class Shards:
     """Scores of planned suites, computed shard by shard and remembered for the session."""
 
-    def __init__(self, runner: Runner, shard_size: int = 64) -> None:
+    def __init__(
+        self, runner: Runner, shard_size: int = 64, on_requests: Callable[[Sequence[Request]], None] | None = None
+    ) -> None:
         self.runner = runner
         self.shard_size = shard_size
+        self.on_requests = on_requests
+        """Called with each shard's requests before they are run (``--medmodel-log-prompts``)."""
         self._planned: dict[str, _Planned] = {}
         self._done: dict[tuple[str, int], dict[str, ItemScore]] = {}
         self._failed: dict[tuple[str, int], BaseException] = {}
@@ -106,6 +111,8 @@ class Shards:
         requests = [scorer.request(suite, variant, chat) for variant in variants]
         if chat is not None:
             chat.flush()
+        if self.on_requests is not None:
+            self.on_requests(requests)
         label = f"{suite.name} shard {index + 1}/{len(planned.shards)}"
         results = self.runner.execute(requests, model, label=label, detail=suite.scoring.method)
         pairs = zip(variants, results, strict=True)

@@ -17,6 +17,8 @@ from typing import Any
 
 import pytest
 
+from .records import BaselineEntry, ItemScore
+
 ITEM = "medmodel_item"
 """Report attribute: ``{"suite", "score", "outcome"}`` of an item test."""
 GATE = "medmodel_gate"
@@ -43,3 +45,15 @@ def copy_to_report(item: pytest.Item, report: pytest.TestReport) -> None:
 
 def read(report: pytest.TestReport, name: str) -> Any:
     return getattr(report, name, None)
+
+
+def junit_item_properties(node: pytest.Item, outcome: str, score: ItemScore, then: BaselineEntry | None) -> None:
+    """Plain-text JUnit properties, so a CI viewer shows a regression on what is a passing test case."""
+    node.user_properties.extend(
+        [
+            ("medmodel.outcome", outcome),
+            ("medmodel.answer", score.shown),
+            ("medmodel.key", score.key),
+            ("medmodel.baseline_answer", then.shown if then is not None else ""),
+        ]
+    )

@@ -64,10 +64,57 @@ def test_shipped_suites_pass_against_committed_baselines(pytester: pytest.Pytest
     assert result.ret == 0, result.stdout.str()
     counts = outcomes(result)
     assert counts.get("failed", 0) == 0 and counts.get("errors", 0) == 0
-    assert sum(counts.values()) == 2 * 16 + 2
+    assert sum(counts.values()) == 3 * 16 + 3
     result.stdout.fnmatch_lines(
-        ["general_medicine*16*passed", "pubmedqa_style*16*passed", "model: SmolLM2-135M-Instruct (demo)*profile demo"]
+        [
+            "clinical_facts*16*passed",
+            "general_medicine*16*blind*passed",
+            "pubmedqa_style*16*blind*passed",
+            "model: SmolLM2-135M-Instruct (demo)*profile demo",
+        ]
     )
+
+
+def _clinical_facts_gate(model: object) -> tuple[str, str, object]:
+    from pytest_medmodel import evaluate, load_suite, read_baseline, run_gates
+
+    suite = load_suite(ROOT / "suites" / "clinical_facts.suite.yaml")
+    baseline = read_baseline(ROOT / "baselines" / "demo" / "clinical_facts.json")
+    scores = evaluate(suite, model)
+    (result,) = run_gates(suite, scores, baseline, model)
+    return result.status, result.message, result.numbers
+
+
+def test_the_cloze_suite_gate_passes_the_demo_model_and_its_bfloat16_run(demo_adapter) -> None:  # noqa: ANN001
+    """No false alarm: the same weights, and the same weights in bfloat16, pass against the committed baseline."""
+    from pytest_medmodel import load_model
+
+    status, message, numbers = _clinical_facts_gate(demo_adapter)
+    assert status == "passed", message
+    assert numbers["accuracy"] >= 0.75 and numbers["regressed"] == numbers["improved"] == 0
+    assert "blind gate" not in message and numbers["detectable_drop"] < 0.05
+    status, message, numbers = _clinical_facts_gate(load_model("demo", dtype="bfloat16"))
+    assert status == "passed", message
+    assert abs(numbers["delta"]) <= 0.02, "bfloat16 alone must not move accuracy by more than 2 points"
+
+
+def test_the_cloze_suite_gate_fails_a_badly_quantized_demo_model() -> None:
+    """A 4-bit round-trip quantization (a broken export) is caught, with the regressed items named."""
+    from pytest_medmodel import load_model
+
+    status, message, numbers = _clinical_facts_gate(load_model("demo", mutate="quantize:bits=4"))
+    assert status == "failed", message
+    assert numbers["delta"] < -0.05 and numbers["p_value"] < 0.001
+    assert "accuracy dropped on suite clinical_facts" in message and "regressed items" in message
+
+
+def test_the_at_chance_suites_say_their_gate_is_blind(demo_adapter) -> None:  # noqa: ANN001
+    from pytest_medmodel import evaluate, load_suite, read_baseline, run_gates
+
+    suite = load_suite(ROOT / "suites" / "general_medicine.suite.yaml")
+    baseline = read_baseline(ROOT / "baselines" / "demo" / "general_medicine.json")
+    (result,) = run_gates(suite, evaluate(suite, demo_adapter, limit=40), baseline, demo_adapter)
+    assert "blind gate: the baseline is indistinguishable from chance" in result.message
 
 
 def test_the_plain_python_example_in_the_docs_runs(

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import Project
 
 from pytest_medmodel import load_model, mutation
 from pytest_medmodel.models.base import AdapterError, ChoiceRequest, GenerationRequest
@@ -129,3 +130,92 @@ def test_users_register_their_own_mutation(tiny_llama_dir: Path) -> None:
     assert handle.fingerprint.endswith("mutate:halve_lm_head:factor=0.25")
     plain = load_model(str(tiny_llama_dir))
     assert torch.allclose(handle.adapter.model.lm_head.weight, plain.adapter.model.lm_head.weight * 0.25)
+
+
+FORGET = '''
+import json, pathlib
+from pytest_medmodel import mutation
+
+@mutation("forget")
+def forget(every: int = 2):
+    """Answer every n-th item (in id order) wrong: damage a test adapter understands."""
+    def apply(adapter):
+        key = json.loads((pathlib.Path(__file__).parent / "answer_key.json").read_text())
+        adapter.flips |= {item for i, item in enumerate(sorted(key)) if i % every == 0}
+        return adapter
+    return apply
+'''
+
+
+def test_a_mutated_run_never_reads_the_real_models_predictions_and_is_gated_by_its_baselines(
+    project: Project,
+) -> None:
+    project.pytester.makeconftest(FORGET)
+    project.suite("facts", n=40)
+    assert project.run("--snapshot-update").ret == 0
+    project.clear_calls()
+    assert project.run().ret == 0 and project.calls() == []  # the real model: all from the cache
+
+    result = project.run("--medmodel-mutate=forget:every=2")
+    assert result.ret == 1
+    assert sum(project.calls()) == 40, "every prediction of the mutated model is computed, none read from the cache"
+    result.stdout.fnmatch_lines(
+        [
+            "*accuracy dropped on suite facts (profile oracle-make)*",
+            "facts*40*50.0%*100.0%*-50.0*20/0*failed",
+            "model: oracle [[]mutated: forget:every=2[]]; profile oracle-make",
+        ]
+    )
+    project.clear_calls()
+    assert project.run("--medmodel-mutate=forget:every=2").ret == 1
+    assert project.calls() == [], "the same mutation is the same model: its own cache entries are reused"
+    assert project.run("--medmodel-mutate=forget:every=1000").ret == 0  # one item in 40: not significant
+
+
+def test_recording_a_mutated_model_needs_a_profile_of_its_own(project: Project) -> None:
+    project.pytester.makeconftest(FORGET)
+    project.suite("facts", n=8)
+    result = project.run("--medmodel-mutate=forget", "--snapshot-update")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*would record the mutated model's answers as the real model's baselines*"])
+    assert project.run("--medmodel-mutate=forget", "--snapshot-update", "--medmodel-profile=forgetful").ret == 0
+    assert project.baseline("facts", profile="forgetful")["model"]["name"] == "oracle [mutated: forget:every=2]"
+    result = project.run("--medmodel-mutate=forgot")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*unknown mutation 'forgot'*did you mean 'forget'?*"])
+
+
+def test_the_mutation_report_says_which_mutations_each_gate_catches(project: Project) -> None:
+    project.pytester.makeconftest(FORGET)
+    project.suite("facts", n=40)
+    project.suite("small", n=8)
+    assert project.run("--snapshot-update").ret == 0
+    result = project.run("--medmodel-mutation-report=forget:every=2;forget:every=1000;forget:every=100000")
+    assert result.ret == 0, "the report informs; the run itself (the real model) passed"
+    result.stdout.fnmatch_lines(
+        [
+            "*mutation report: 3 mutation(s) x 2 suite(s)*",
+            "*mutation 1/3: forget:every=2",
+            "*medmodel mutation report*",
+            "mutation*suite*gate*verdict*baseline*mutated*delta*regr/impr*p",
+            "forget:every=2*facts*accuracy*caught*100.0%*50.0%*-50.0*20/0*",
+            # 8 items: four regressions are a 50-point drop, yet McNemar's p is 0.0625: too small to tell.
+            "forget:every=2*small*accuracy*missed*100.0%*50.0%*-50.0*4/0*0.062",
+            "forget:every=1000*facts*accuracy*missed*100.0%*97.5%*-2.5*1/0*0.5",
+            "forget:every=1000*small*accuracy*unchanged*100.0%*100.0%*+0.0*0/0*1",
+            "forget:every=100000*facts*accuracy*missed*",
+            "forget:every=100000*small*accuracy*unchanged*",
+            "facts: caught 1 of 3 mutations; missed: forget:every=1000, forget:every=100000",
+            "small: caught 0 of 3 mutations; missed: forget:every=2, forget:every=1000, forget:every=100000",
+        ]
+    )
+
+
+def test_the_mutation_report_needs_a_model_spec(project: Project) -> None:
+    project.suite("facts", n=4)
+    project.pytester.makeconftest(
+        "import pytest\nfrom oracle import Oracle\n\n"
+        "@pytest.fixture(scope='session')\ndef medmodel():\n    return Oracle()\n"
+    )
+    result = project.pytester.runpytest("suites", "-p", "no:randomly", "--medmodel-mutation-report")
+    result.stdout.fnmatch_lines(["*the mutation report needs the model as a spec*"])

@@ -37,6 +37,8 @@ class ModelOptions:
     """Called once, just before a model is built (the plugin splits CPU threads between xdist workers)."""
     trust_remote_code: bool = False
     """Let a checkpoint run its own Python code (``auto_map``); off, such a checkpoint is refused."""
+    root: Path | None = None
+    """The project's root folder: ``py:`` modules are also looked up there, as pytest finds conftest files."""
 
 
 PROFILE_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")

@@ -25,6 +25,7 @@ import importlib
 import importlib.util
 import inspect
 import re
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -132,10 +133,7 @@ def _python_factory(spec: str, options: ModelOptions) -> ModelHandle | None:
     module_name, _, attr = target.partition(":")
     if not module_name or not attr:
         raise AdapterError(f"--medmodel=py:{target}: write py:package.module:factory")
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as exc:
-        raise AdapterError(f"--medmodel=py:{target}: cannot import {module_name} ({exc})") from exc
+    module = _import_from_project(module_name, options.root, f"--medmodel=py:{target}")
     factory = getattr(module, attr, None)
     if factory is None:
         raise AdapterError(f"--medmodel=py:{target}: {module_name} has no attribute {attr}")
@@ -179,6 +177,27 @@ def _hub_id(spec: str, options: ModelOptions) -> ModelHandle | None:
     # The snapshot folder is named after the commit, which pins the content.
     content = f"hub:{spec}@{folder.name}:" + fingerprint_folder(folder, options.cache_dir)
     return folder_handle(folder, options, profile=profile_for_spec(spec), name=spec, content=content)
+
+
+def _import_from_project(module_name: str, root: Path | None, where: str) -> Any:
+    """Import ``module_name``; when it is not on ``sys.path``, look in the project's root folder too.
+
+    A project's own adapter module (``py:my_adapter:make`` next to pytest.ini) then
+    works without ``PYTHONPATH=.``, the way pytest finds a rootdir conftest.py.
+    """
+    try:
+        return importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        top = module_name.split(".")[0]
+        if root is None or exc.name != top or str(root) in sys.path:
+            raise AdapterError(f"{where}: cannot import {module_name} ({exc})") from exc
+        sys.path.insert(0, str(root))
+        try:
+            return importlib.import_module(module_name)
+        except ImportError as again:
+            raise AdapterError(f"{where}: cannot import {module_name} ({again}; looked in {root} too)") from again
+    except ImportError as exc:
+        raise AdapterError(f"{where}: cannot import {module_name} ({exc})") from exc
 
 
 def demo_gguf_path() -> Path:

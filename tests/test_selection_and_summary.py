@@ -1,0 +1,141 @@
+"""What a newcomer tripped on: gates that tag selection switched off, silent regressions, blind gates,
+one error at a time, a YAML file pytest said it could not find."""
+
+from __future__ import annotations
+
+from conftest import Project, expect_lines, outcomes
+
+
+def _recorded(project: Project, n: int = 40) -> None:
+    project.suite("facts", n=n, prefix="fa")
+    assert project.run("--snapshot-update").ret == 0
+
+
+def test_selecting_items_by_tag_or_keyword_also_runs_their_gate_on_those_items(project: Project) -> None:
+    _recorded(project)
+    odd_flips = [f"fa-{i:03d}" for i in range(1, 40, 2)][:6]
+    result = project.run("-m", "even", flips=odd_flips)
+    assert result.ret == 0
+    assert outcomes(result) == {"passed": 21, "deselected": 20}  # 20 even items and the gate
+    expect_lines(result, ["facts*20*100.0%*100.0%*+0.0*0/0*passed"])  # paired on the selected items only
+    result = project.run("-m", "odd", flips=odd_flips)
+    assert result.ret == 1
+    expect_lines(result, ["*accuracy on 20 paired items*", "facts*20*70.0%*100.0%*-30.0*6/0*failed"])
+    result = project.run("-k", "odd", flips=odd_flips)
+    assert result.ret == 1 and "failed" in outcomes(result)
+    result = project.run("-k", "fa-001", flips=odd_flips)
+    # One item and its gate (one flip: not significant).
+    assert outcomes(result) == {"regressed": 1, "passed": 1, "deselected": 39}
+
+
+def test_an_expression_against_the_gate_still_turns_it_off_and_the_summary_warns(project: Project) -> None:
+    _recorded(project)
+    for args in (["-m", "not medmodel_gate"], ["-k", "not gate"], ["-m", "even and not medmodel_gate"]):
+        result = project.run(*args, flips=["fa-000"])
+        assert result.ret == 0
+        assert "gate" not in " ".join(outcomes(result)) and "failed" not in outcomes(result)
+        expect_lines(
+            result,
+            ["facts*not run", "facts: warning: * item(s) ran but no gate of this suite did, so nothing was gated*"],
+        )
+
+
+def test_the_summary_names_regressed_and_improved_items_when_the_gate_passes(project: Project) -> None:
+    project.suite("facts", n=40, prefix="fa")
+    assert project.run("--snapshot-update", flips=["fa-005"]).ret == 0
+    result = project.run(flips=["fa-003"])
+    assert result.ret == 0
+    expect_lines(
+        result,
+        [
+            "facts*40*97.5%*97.5%*+0.0*1/1*passed",
+            "facts: regressed (baseline->current): fa-003 D->A",
+            "facts: improved (baseline->current): fa-005 C->B",
+        ],
+    )
+
+
+def test_a_gate_whose_baseline_sits_at_chance_says_it_is_blind(project: Project) -> None:
+    project.suite("facts", n=40, prefix="fa")
+    at_chance = [f"fa-{i:03d}" for i in range(40) if i % 4]  # 10 of 40 right: 25%, chance for four options
+    assert project.run("--snapshot-update", flips=at_chance).ret == 0
+    result = project.run(flips=at_chance)
+    expect_lines(
+        result,
+        [
+            "facts*40*25.0%*25.0%*+0.0*0/0*1*blind*passed",
+            "facts: blind gate: the baseline is indistinguishable from chance (40 items at 25.0%, chance 25.0%)*",
+        ],
+    )
+    project.suite("known", n=40, prefix="kn")
+    assert project.run("--snapshot-update", "-k", "kn-").ret == 0
+    result = project.run("-k", "kn-")
+    expect_lines(result, ["known*40*100.0%*100.0%*+0.0*0/0*1*16.2*passed"])
+    assert "blind gate" not in result.stdout.str()
+
+
+def test_a_malformed_suite_reports_every_bad_row(project: Project) -> None:
+    rows = [
+        {"id": "a", "question": "q?", "choices": ["x", "y"], "answer": "C"},
+        {"id": "a", "question": "q?", "choices": ["x", "y"], "answer": "A"},
+        {"id": "b", "question": "", "choices": ["x", "y"], "answer": "A"},
+        {"id": "c", "question": "q?", "choices": ["x"], "answer": "A"},
+    ]
+    project.suite("broken", rows=rows, extra_yaml="gates: {accuracy: {max_drop: 2}}\n")
+    result = project.run()
+    assert result.ret == 2
+    expect_lines(
+        result,
+        [
+            "*broken.suite.yaml: gates.accuracy.max_drop: *",
+            "*broken.suite.yaml: row 1 (id a): answer: answer 'C' is not among the choices*",
+            "*broken.suite.yaml: row 2 (id a): id: duplicate item id 'a'*",
+            "*broken.suite.yaml: row 3 (id b): question: question is empty*",
+            "*broken.suite.yaml: row 4 (id c): choices: has 1 choice(s)*",
+        ],
+    )
+
+
+def test_a_yaml_file_named_on_the_command_line_that_is_not_a_suite_says_why(project: Project) -> None:
+    path = project.suite("facts", n=4)
+    path.rename(path.with_name("facts.yaml"))
+    result = project.pytester.runpytest("suites/facts.yaml", "--medmodel=py:oracle:make")
+    assert result.ret == 2
+    expect_lines(
+        result,
+        [
+            "*facts.yaml is not collected: pytest-medmodel collects suites named *.suite.yaml*rename it to facts.suite.yaml"
+        ],
+    )
+    result = project.pytester.runpytest("suites", "--medmodel=py:oracle:make")
+    assert result.ret == 5  # a folder walk ignores other YAML files, as before
+
+
+def test_a_py_spec_finds_the_adapter_module_in_the_project_root_without_pythonpath(project: Project) -> None:
+    proj = project.path / "proj"
+    (proj / "suites" / "data").mkdir(parents=True)
+    (proj / "pytest.ini").write_text("[pytest]\nmedmodel = py:own_adapter_in_root:make\n")
+    (proj / "own_adapter_in_root.py").write_text((project.path / "oracle.py").read_text())
+    project.suite("facts", n=4)
+    for name in ("answer_key.json", "suites/facts.suite.yaml", "suites/data/facts.jsonl"):
+        (proj / name).write_text((project.path / name).read_text())
+    # The subprocess's working folder (on its PYTHONPATH) is the parent, not the project root.
+    result = project.pytester.runpytest_subprocess("proj/suites", "-p", "no:randomly", "--snapshot-update")
+    assert result.ret == 0, result.stdout.str()
+    assert (proj / "baselines" / "own_adapter_in_root-make" / "facts.json").is_file()
+    result = project.pytester.runpytest_subprocess("proj/suites", "--medmodel=py:no_such_module_here:make")
+    result.stdout.fnmatch_lines(["*cannot import no_such_module_here (No module named 'no_such_module_here'*"])
+
+
+def test_no_cache_computes_everything_afresh_and_leaves_the_cache_as_it_was(project: Project) -> None:
+    _recorded(project, n=8)
+    project.clear_calls()
+    assert project.run().ret == 0 and project.calls() == []
+    result = project.run("--medmodel-no-cache")
+    assert result.ret == 0 and sum(project.calls()) == 8
+    expect_lines(result, ["inference: 1 shard(s), 8 item(s) computed*; 0 read from the prediction cache"])
+    project.clear_calls()
+    assert project.run().ret == 0 and project.calls() == []  # the cache still holds the first run's answers
+    assert not list((project.path / ".pytest_cache" / "d" / "medmodel" / "runs").glob("*/predictions.sqlite3"))
+    project.clear_calls()
+    assert project.run("--cache-clear").ret == 0 and sum(project.calls()) == 8
