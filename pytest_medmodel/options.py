@@ -28,6 +28,7 @@ TRUST_REMOTE_CODE = "--medmodel-trust-remote-code"
 MUTATE = "--medmodel-mutate"
 NO_CACHE = "--medmodel-no-cache"
 LOG_PROMPTS = "--medmodel-log-prompts"
+PROGRESS = "--medmodel-progress"
 MUTATION_REPORT = "--medmodel-mutation-report"
 BASELINE_DIR = "--medmodel-baseline-dir"
 
@@ -84,6 +85,14 @@ _FLAGS: list[tuple[str, dict[str, Any]]] = [
             "metavar": "FILE",
             "help": "write every request the model receives (chat template applied, verbatim) to FILE as JSON lines; "
             "select items with -k",
+        },
+    ),
+    (
+        PROGRESS,
+        {
+            "choices": ("auto", "always", "never"),
+            "help": "[medmodel] progress lines: auto (default: always in a serial run; from -n workers only on a "
+            "terminal), always, never",
         },
     ),
     (BASELINE_DIR, {"metavar": "DIR", "help": "folder of baselines, relative to rootdir (default: baselines)"}),
@@ -165,6 +174,7 @@ def read_settings(config: pytest.Config) -> Settings:
         trust_remote_code=bool(trust if trust is not None else config.getini("medmodel_trust_remote_code")),
         mutate=mutate,
         no_cache=bool(config.getoption("medmodel_no_cache")),
+        progress=str(config.getoption("medmodel_progress") or "auto"),
         log_prompts=(Path.cwd() / log).resolve() if (log := config.getoption("medmodel_log_prompts")) else None,
         mutation_report=_mutation_list(config.getoption("medmodel_mutation_report")),
     )

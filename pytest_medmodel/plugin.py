@@ -58,7 +58,7 @@ def pytest_configure(config: pytest.Config) -> None:
     if config.pluginmanager.hasplugin("xdist"):
         from .xdist import XdistHooks
 
-        hooks = XdistHooks(settings.shard_size, settings.spec is not None, controller)
+        hooks = XdistHooks(settings.shard_size, settings.spec is not None, controller, settings.progress)
         config.pluginmanager.register(hooks, "medmodel-xdist")
 
 
@@ -170,6 +170,9 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if controller is None:  # an xdist worker: hand what it knows to the controller
         session.config.workeroutput[wire.WORKER_OUTPUT] = test_session.process_output()  # type: ignore[attr-defined]
         return
+    xdist_hooks = session.config.pluginmanager.get_plugin("medmodel-xdist")
+    if xdist_hooks is not None:
+        xdist_hooks.close()  # print the workers' last progress lines before the summary
     controller.merge_output(test_session.process_output())  # a serial run's own (nothing under xdist)
     controller.finish(int(exitstatus))
     if test_session.settings.mutation_report and exitstatus != pytest.ExitCode.INTERRUPTED:

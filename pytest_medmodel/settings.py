@@ -37,3 +37,5 @@ class Settings:
     """``--medmodel-no-cache``: compute every prediction afresh; the prediction cache is neither read nor written."""
     log_prompts: Path | None = None
     """``--medmodel-log-prompts``: append every request sent to the model to this JSONL file."""
+    progress: str = "auto"
+    """``--medmodel-progress``: ``auto``, ``always`` or ``never``."""

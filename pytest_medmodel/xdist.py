@@ -18,9 +18,12 @@ from xdist.scheduler import LoadScopeScheduling
 
 from .controller import Controller
 from .models.devices import visible_gpus
+from .session import get_session
 from .shards import plan_shards
 from .suite.types import is_suite_path
+from .terminal import Progress
 from .wire import WORKER_OUTPUT
+from .worker_progress import WORKERINPUT_KEY, ProgressTail
 
 
 def shard_scopes(nodeids: Sequence[str], shard_size: int) -> dict[str, str]:
@@ -102,10 +105,34 @@ class ShardScheduling(LoadScopeScheduling):
 class XdistHooks:
     """Hooks that exist only when xdist does (registered from pytest_configure)."""
 
-    def __init__(self, shard_size: int, model_active: bool, controller: Controller | None) -> None:
+    def __init__(
+        self, shard_size: int, model_active: bool, controller: Controller | None, progress: str = "auto"
+    ) -> None:
         self.shard_size = shard_size
         self.model_active = model_active
         self.controller = controller
+        self.progress = progress
+        self.tail: ProgressTail | None = None
+
+    def pytest_configure_node(self, node: Any) -> None:
+        """Hand each worker the file its progress lines go to (followed by a thread here)."""
+        if self.controller is None or not self._show_worker_progress(node.config):
+            return
+        if self.tail is None:
+            show = Progress(node.config)
+            self.tail = ProgressTail(get_session(node.config).cache_folder() / "progress", show)
+        node.workerinput[WORKERINPUT_KEY] = str(self.tail.path)
+
+    def _show_worker_progress(self, config: pytest.Config) -> bool:
+        if self.progress != "auto":
+            return self.progress == "always"
+        reporter = config.pluginmanager.get_plugin("terminalreporter")
+        return bool(getattr(reporter, "isatty", False))
+
+    def close(self) -> None:
+        if self.tail is not None:
+            self.tail.close()
+            self.tail = None
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_xdist_auto_num_workers(self, config: pytest.Config) -> int | None:

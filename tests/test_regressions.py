@@ -38,7 +38,9 @@ def test_item_locations_and_junit_files_name_the_suite(project: Project) -> None
 
 
 def test_junit_carries_suite_metrics_on_gates_and_no_internal_data(project: Project) -> None:
-    """Bug 6: every item carried its record as a Python repr, every gate the whole comparison."""
+    """Bug 6: every item carried its record as a Python repr, every gate the whole comparison.
+
+    Items now carry four plain-text properties (issue 7: a CI viewer must see a regression)."""
     project.suite("mini", 8)
     project.run("--snapshot-update")
     root = _junit(project, flips=("mi-001",))
@@ -46,7 +48,9 @@ def test_junit_carries_suite_metrics_on_gates_and_no_internal_data(project: Proj
         case.get("name"): {p.get("name"): p.get("value") for p in case.iter("property")}
         for case in root.iter("testcase")
     }
-    assert all(props == {} for name, props in properties.items() if name.startswith("item"))
+    item_keys = {"medmodel.outcome", "medmodel.answer", "medmodel.key", "medmodel.baseline_answer"}
+    assert all(set(props) == item_keys for name, props in properties.items() if name.startswith("item"))
+    assert properties["item[mi-001]"]["medmodel.outcome"] == "regressed"
     gate = properties["gate[accuracy]"]
     assert gate["medmodel.accuracy"] == "0.875" and gate["medmodel.baseline_accuracy"] == "1.0"
     assert gate["medmodel.regressed"] == "1" and gate["medmodel.n"] == "8" and gate["medmodel.p_value"] == "0.5"

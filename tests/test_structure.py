@@ -20,6 +20,7 @@ SKIN = {
     "plugin",
     "mutation_report",
     "selection",
+    "worker_progress",
     "collect",
     "options",
     "settings",

@@ -183,7 +183,11 @@ def _pair(c: Comparison, key: str, now: ItemScore, then: BaselineEntry) -> None:
 
 def _warnings(c: Comparison, baseline: Baseline, model_fingerprint: str | None, suite_fingerprint: str) -> list[str]:
     out = []
-    if baseline.model_fingerprint != model_fingerprint:
+    mutated_from = (baseline.model_fingerprint or "") + "|mutate:"
+    if baseline.model_fingerprint and (model_fingerprint or "").startswith(mutated_from):
+        mutation = (model_fingerprint or "")[len(mutated_from) :]
+        out.append(f"the model is the baseline's model with a mutation ({mutation}): every change is the mutation's")
+    elif baseline.model_fingerprint != model_fingerprint:
         out.append(
             f"model fingerprint differs from the baseline's ({baseline.model_fingerprint or 'none'} recorded by "
             f"{baseline.model_name or 'unknown'}, now {model_fingerprint or 'none'}): "

@@ -129,7 +129,8 @@ class ModelHandle:
         if self._adapter is None:
             return f"{self._description}; not loaded: every prediction came from the cache"
         describe = getattr(self._adapter, "describe", None)
-        return str(describe()) if callable(describe) else self.name
+        text = str(describe()) if callable(describe) else self.name
+        return f"{text} [mutated: {self.mutation}]" if self.mutation and self.mutation not in text else text
 
     def close(self) -> None:
         close = getattr(self._adapter, "close", None)

@@ -139,3 +139,77 @@ def test_no_cache_computes_everything_afresh_and_leaves_the_cache_as_it_was(proj
     assert not list((project.path / ".pytest_cache" / "d" / "medmodel" / "runs").glob("*/predictions.sqlite3"))
     project.clear_calls()
     assert project.run("--cache-clear").ret == 0 and sum(project.calls()) == 8
+
+
+def test_workers_progress_reaches_the_controllers_terminal(project: Project) -> None:
+    project.suite("facts", n=40)
+    result = project.run("-n", "2", "--medmodel-shard-size=10", "--medmodel-progress=always", subprocess=True)
+    assert result.ret == 1  # no baseline yet
+    expect_lines(result, ["[medmodel] [gw?] inferring facts shard ?/4 (10 items, letter)"])
+    worker_lines = [line for line in result.stdout.lines if line.startswith("[medmodel] [gw")]
+    assert {line.split()[1] for line in worker_lines} <= {"[gw0]", "[gw1]"}
+    # Every shard's start line reached the controller, once (which worker took which shard varies).
+    assert sorted(line.split()[5] for line in worker_lines if " inferring " in line) == ["1/4", "2/4", "3/4", "4/4"]
+    assert not list((project.path / ".pytest_cache" / "d" / "medmodel" / "progress").glob("*.log"))
+    quiet = project.run("-n", "2", "--medmodel-shard-size=10", subprocess=True)  # not a terminal: as before
+    assert "[medmodel] [gw" not in quiet.stdout.str()
+
+
+def test_junit_xml_shows_regressions_as_plain_text_properties(project: Project) -> None:
+    import xml.etree.ElementTree as ET
+
+    _recorded(project, n=8)
+    assert project.run("--junitxml=out.xml", flips=["fa-002"]).ret == 0
+    cases = {case.get("name"): case for case in ET.parse(project.path / "out.xml").getroot().iter("testcase")}
+    regressed = {p.get("name"): p.get("value") for p in cases["item[fa-002]"].iter("property")}
+    assert regressed == {
+        "medmodel.outcome": "regressed",
+        "medmodel.answer": "D",
+        "medmodel.key": "C",
+        "medmodel.baseline_answer": "C",
+    }
+    assert {p.get("name"): p.get("value") for p in cases["item[fa-001]"].iter("property")}["medmodel.outcome"] == (
+        "passed"
+    )
+    gate = {p.get("name"): p.get("value") for p in cases["gate[accuracy]"].iter("property")}
+    assert gate["medmodel.regressed"] == "1" and gate["medmodel.delta"] == "-0.125"
+
+
+def test_the_baseline_folder_has_a_flag(project: Project) -> None:
+    project.suite("facts", n=4, prefix="fa")
+    assert project.run("--snapshot-update", "--medmodel-baseline-dir=ci/golden").ret == 0
+    assert (project.path / "ci" / "golden" / "oracle-make" / "facts.json").is_file()
+    assert not (project.path / "baselines").exists()
+    assert project.run("--medmodel-baseline-dir=ci/golden").ret == 0
+    assert project.run().ret == 1  # the default folder has no baseline
+
+
+def test_log_prompts_writes_every_request_verbatim(project: Project) -> None:
+    import json
+
+    project.suite("facts", n=6, prefix="fa")
+    result = project.run("--medmodel-log-prompts=logs/prompts.jsonl", "-k", "fa-001 or fa-004")
+    assert result.ret == 1  # no baseline: the gate fails, the log is written all the same
+    records = [json.loads(line) for line in (project.path / "logs" / "prompts.jsonl").read_text().splitlines()]
+    assert [r["item"] for r in records] == ["fa-001", "fa-004"]
+    assert records[0] == {
+        "suite": "facts",
+        "item": "fa-001",
+        "variant": "",
+        "kind": "choice",
+        "context": "Question: [fa-001] Which option is right?\nA. alpha\nB. beta\nC. gamma\nD. delta\n"
+        "Answer with the letter of the correct option.\nAnswer:",
+        "continuations": [" A", " B", " C", " D"],
+    }
+    project.run("--medmodel-log-prompts=logs/prompts.jsonl", "-k", "fa-002")
+    assert len((project.path / "logs" / "prompts.jsonl").read_text().splitlines()) == 1  # one run's requests
+
+
+def test_serial_progress_lines_start_their_own_line_without_blank_lines(project: Project) -> None:
+    project.suite("facts", n=20, prefix="fa")
+    result = project.run("--medmodel-shard-size=10", "-q")
+    lines = result.stdout.lines
+    progress = [i for i, line in enumerate(lines) if line.startswith("[medmodel] inferring")]
+    assert len(progress) == 2, lines
+    assert all(lines[i - 1].strip() for i in progress), "no blank line before a progress line"
+    assert not any("[medmodel]" in line and not line.startswith("[medmodel]") for line in lines)
