@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from typing import Any
 
 from .base import Mutate, mutation, torch_model
@@ -33,20 +34,34 @@ def _positions(total: int, count: int, at: str | int) -> list[int]:
     return list(range(start, start + count))
 
 
-def _relayer(model: Any, layers: list[Any], kept_types: list[Any] | None) -> None:
-    """Install ``layers`` as the decoder stack and renumber what indexes the KV cache."""
-    stack = decoder_layers(model, "layers")
+def _reorder(adapter: Any, mutation_name: str, order: Callable[[int], list[int]]) -> Any:
+    """Rebuild the decoder stack as ``order(depth)``, a list of old layer indices (a repeat is a copy).
+
+    Everything that indexes the KV cache is renumbered (each attention's ``layer_idx``,
+    the config's layer count and ``layer_types``), so cached generation still works.
+    """
+    model = torch_model(adapter, mutation_name)
+    stack = decoder_layers(model, mutation_name)
+    layers = list(stack)
+    indices = order(len(layers))
+    seen: set[int] = set()
+    new_layers = []
+    for index in indices:
+        new_layers.append(copy.deepcopy(layers[index]) if index in seen else layers[index])
+        seen.add(index)
     del stack[:]  # emptied and refilled in place: the parent module keeps its reference to the list
-    stack.extend(layers)
-    for index, layer in enumerate(layers):
+    stack.extend(new_layers)
+    for position, layer in enumerate(new_layers):
         for module in layer.modules():
             if hasattr(module, "layer_idx"):
-                module.layer_idx = index
+                module.layer_idx = position
     for key in _LAYER_COUNT_KEYS:
         if getattr(model.config, key, None):
-            setattr(model.config, key, len(layers))
-    if kept_types is not None:
-        model.config.layer_types = kept_types
+            setattr(model.config, key, len(new_layers))
+    types = getattr(model.config, "layer_types", None)
+    if types:
+        model.config.layer_types = [types[index] for index in indices]
+    return adapter
 
 
 def _check_options(count: int, at: str | int) -> None:
@@ -62,13 +77,11 @@ def drop_layers(count: int = 1, at: str | int = "middle") -> Mutate:
     _check_options(count, at)
 
     def apply(adapter: Any) -> Any:
-        model = torch_model(adapter, "drop_layers")
-        layers = list(decoder_layers(model, "drop_layers"))
-        dropped = set(_positions(len(layers), count, at))
-        types = getattr(model.config, "layer_types", None)
-        kept_types = [t for i, t in enumerate(types) if i not in dropped] if types else None
-        _relayer(model, [layer for i, layer in enumerate(layers) if i not in dropped], kept_types)
-        return adapter
+        def order(depth: int) -> list[int]:
+            dropped = set(_positions(depth, count, at))
+            return [i for i in range(depth) if i not in dropped]
+
+        return _reorder(adapter, "drop_layers", order)
 
     return apply
 
@@ -79,19 +92,10 @@ def duplicate_layers(count: int = 1, at: str | int = "middle") -> Mutate:
     _check_options(count, at)
 
     def apply(adapter: Any) -> Any:
-        model = torch_model(adapter, "duplicate_layers")
-        layers = list(decoder_layers(model, "duplicate_layers"))
-        chosen = _positions(len(layers), count, at)
-        types = getattr(model.config, "layer_types", None)
-        new_layers: list[Any] = []
-        new_types: list[Any] = []
-        for index, layer in enumerate(layers):
-            new_layers.append(layer)
-            new_types.append(types[index] if types else None)
-            if index == chosen[-1]:
-                new_layers.extend(copy.deepcopy(layers[i]) for i in chosen)
-                new_types.extend(types[i] if types else None for i in chosen)
-        _relayer(model, new_layers, new_types if types else None)
-        return adapter
+        def order(depth: int) -> list[int]:
+            chosen = _positions(depth, count, at)
+            return list(range(chosen[-1] + 1)) + chosen + list(range(chosen[-1] + 1, depth))
+
+        return _reorder(adapter, "duplicate_layers", order)
 
     return apply
