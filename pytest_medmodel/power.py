@@ -149,8 +149,9 @@ def blind_gate_note(
     accuracy = correct / n
     at = f"{n} items at {accuracy * 100:.1f}%, chance {chance * 100:.1f}%"
     if near_chance(correct, n, chance):
+        where = "below chance" if wilson_interval(correct, n)[1] < chance else "indistinguishable from chance"
         return (
-            f"blind gate: the baseline is indistinguishable from chance ({at}): a model at chance cannot get "
+            f"blind gate: the baseline is {where} ({at}): a model at chance cannot get "
             "significantly worse, so this gate cannot fail on a damaged model; use a suite this model answers "
             "above chance"
         )
