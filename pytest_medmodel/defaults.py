@@ -12,6 +12,7 @@ from .mutate import chat as _chat_mutations
 from .mutate import layers as _layer_mutations
 from .mutate import weights as _weight_mutations
 from .perturb import choices as _choice_perturbations
+from .perturb import text as _text_perturbations
 from .scoring import choice as _choice_scoring
 
 __all__ = [
@@ -22,5 +23,6 @@ __all__ = [
     "_choice_scoring",
     "_layer_mutations",
     "_model_specs",
+    "_text_perturbations",
     "_weight_mutations",
 ]

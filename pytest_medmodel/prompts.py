@@ -33,14 +33,14 @@ def default_template(task: str, lists_choices: bool, has_context: bool) -> str:
 
 def render_user_message(prompt: PromptSpec, variant: Variant) -> str:
     """Fill the suite's template for one variant (choices in presented order)."""
-    labels = prompt.labels[: len(variant.choices)]
+    labels = variant.shown_labels(prompt.labels)
     values = {
         "question": variant.question,
         "context": variant.context or "",
         "choices": "\n".join(f"{label}. {text}" for label, text in zip(labels, variant.choices, strict=True)),
         "labels": ", ".join(labels),
     }
-    return prompt.template.format_map(values)
+    return (variant.template or prompt.template).format_map(values)
 
 
 def render_context(prompt: PromptSpec, variant: Variant, chat: ChatFormatter | None) -> str:

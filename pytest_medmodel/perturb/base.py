@@ -32,7 +32,7 @@ from typing import Any
 from ..registry import Registry, origin_of
 from ..suite.types import ORIGINAL, Suite, SuiteError, Variant
 
-Perturb = Callable[[Variant, random.Random], Variant]
+Perturb = Callable[[Variant, random.Random], "Variant | Sequence[Variant]"]
 Factory = Callable[..., Perturb]
 
 
@@ -78,10 +78,9 @@ def check_variants(suite: Suite, item_id: str, variants: Sequence[Variant]) -> N
         problem = f"variants {names} of item {item_id} must keep the original, have distinct names and keep the item id"
         raise SuiteError(suite.path, "pytest_medmodel_modify_variants", problem, "fix the hook implementation")
     for v in variants:
-        if len(v.choices) > len(suite.prompt.labels):
-            problem = (
-                f"variant {v.key} shows {len(v.choices)} choices but the prompt has {len(suite.prompt.labels)} labels"
-            )
+        labels = v.labels or suite.prompt.labels
+        if len(v.choices) > len(labels):
+            problem = f"variant {v.key} shows {len(v.choices)} choices but the prompt has {len(labels)} labels"
             raise SuiteError(suite.path, "prompt.labels", problem, "add labels in prompt.labels")
         if len(v.origin) != len(v.choices) or not 0 <= v.answer < len(v.choices) or v.origin[v.answer] is None:
             problem = f"variant {v.key} has inconsistent choices, origin and answer"
@@ -91,13 +90,22 @@ def check_variants(suite: Suite, item_id: str, variants: Sequence[Variant]) -> N
 
 
 def variants_of(suite: Suite, variant: Variant) -> list[Variant]:
-    """The original variant followed by one variant per perturbation the suite declares."""
+    """The original variant followed by the variants of each perturbation the suite declares.
+
+    A perturbation returns one variant (named by its label) or several (named
+    ``<label>1``, ``<label>2``, ...); all of them belong to the family ``<label>``.
+    """
     out = [variant]
     for use in suite.perturbations:
         apply = PERTURBATIONS.get(use.name).factory(**use.params)
         rng = random.Random(seed_for(suite.name, variant.item_id, use.label, use.params))
-        changed = apply(variant, rng)
-        if changed.item_id != variant.item_id:
-            raise ValueError(f"perturbation '{use.name}' changed the item id of {variant.item_id}")
-        out.append(replace(changed, name=use.label))
+        made = apply(variant, rng)
+        changed = [made] if isinstance(made, Variant) else list(made)
+        if not changed:
+            raise ValueError(f"perturbation '{use.name}' made no variant of {variant.item_id}")
+        for number, one in enumerate(changed, 1):
+            if one.item_id != variant.item_id:
+                raise ValueError(f"perturbation '{use.name}' changed the item id of {variant.item_id}")
+            name = use.label if len(changed) == 1 else f"{use.label}{number}"
+            out.append(replace(one, name=name, family=use.label))
     return out

@@ -123,7 +123,7 @@ class Letter:
 
     def request(self, suite: Suite, variant: Variant, chat: ChatFormatter | None) -> ChoiceRequest:
         context = render_context(suite.prompt, variant, chat)
-        labels = suite.prompt.labels[: len(variant.choices)]
+        labels = variant.shown_labels(suite.prompt.labels)
         return ChoiceRequest(context, after(context, labels), meta=meta(suite, variant))
 
     def score(self, suite: Suite, variant: Variant, result: Result) -> ItemScore:

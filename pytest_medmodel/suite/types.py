@@ -134,6 +134,13 @@ class Variant:
     tags: tuple[str, ...] = ()
     name: str = ORIGINAL
     """``""`` for the original item, else the perturbation's label (test id ``item[<id>/<name>]``)."""
+    family: str = ORIGINAL
+    """The perturbation this variant comes from (its label); one perturbation may make several
+    variants (``rotate_choices`` makes ``rotate1``, ``rotate2``, ... of family ``rotate``)."""
+    labels: tuple[str, ...] | None = None
+    """Choice labels shown instead of the suite's (a label-scheme perturbation)."""
+    template: str | None = None
+    """Prompt template used instead of the suite's (an instruction paraphrase)."""
 
     @classmethod
     def of(cls, item: Item) -> Variant:
@@ -155,7 +162,14 @@ class Variant:
 
     @property
     def content_hash(self) -> str:
-        return content_hash(self.question, self.context, self.choices, self.answer)
+        if self.labels is None and self.template is None:
+            return content_hash(self.question, self.context, self.choices, self.answer)
+        labels = None if self.labels is None else list(self.labels)
+        return short_hash([self.question, self.context, list(self.choices), self.answer, labels, self.template], 12)
+
+    def shown_labels(self, suite_labels: tuple[str, ...]) -> tuple[str, ...]:
+        """The labels this variant's prompt shows for its choices."""
+        return (self.labels or suite_labels)[: len(self.choices)]
 
     def reordered(self, order: Sequence[int]) -> Variant:
         """The same question with choices shown in ``order`` (positions of the current choices)."""
@@ -256,7 +270,7 @@ class Suite:
 
     def shown(self, variant: Variant, index: int) -> str:
         """How an answer is written in baselines and messages: the label, or the word."""
-        return variant.choices[index] if self.fixed_choices else self.prompt.labels[index]
+        return variant.choices[index] if self.fixed_choices else (variant.labels or self.prompt.labels)[index]
 
     def chance_by_item(self) -> dict[str, float]:
         """Each item's chance of a random pick among its options being right (1 / number of options)."""
