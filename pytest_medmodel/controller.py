@@ -24,7 +24,7 @@ from .metrics.base import METRICS, compute
 from .orphans import orphaned
 from .prompt_log import PromptLog
 from .records import ItemScore
-from .report.summary import GateVerdict, ModelSummary, RunSummary, SuiteSummary, tag_accuracy
+from .report.summary import GateVerdict, ModelSummary, RunSummary, SuiteSummary
 from .runstats import RunStats
 from .settings import Settings
 from .suite.types import ORIGINAL, is_suite_path
@@ -131,6 +131,7 @@ class Controller:
             verdicts = self.verdicts.get(suite_key, [])
             if suite_key in self.scores and info is not None and model is not None:
                 scores = self.scores[suite_key]
+                chance = info.get("chance") or {}
                 comparison = compare(
                     suite=info["name"],
                     profile=model["profile"],
@@ -139,12 +140,12 @@ class Controller:
                     suite_keys=info["keys"],
                     model_fingerprint=model["fingerprint"],
                     suite_fingerprint=info["fingerprint"],
-                    chance=info.get("chance"),
+                    chance=chance,
                 )
                 originals = [s for s in scores.values() if s.variant == ORIGINAL]
                 names = [m for m in info["metrics"] if m in METRICS]
                 row = SuiteSummary(suite_key, info["name"], comparison.stats(), compute(originals, names), verdicts)
-                row.by_tag = tag_accuracy(originals, info.get("tags") or {})
+                row.with_details(scores.values(), info.get("tags") or {}, info.get("perturbations") or [], chance)
                 rows.append(row.with_power(info.get("accuracy_gate") or {}))
             elif suite_key in self.gate_views:
                 view = self.gate_views[suite_key]

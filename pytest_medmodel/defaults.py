@@ -6,6 +6,7 @@ torch, transformers or numpy at import time.
 """
 
 from .gates import accuracy as _accuracy_gate
+from .gates import robustness as _robustness_gates
 from .metrics import accuracy as _accuracy_metrics
 from .models import specs as _model_specs
 from .mutate import chat as _chat_mutations
@@ -23,6 +24,7 @@ __all__ = [
     "_choice_scoring",
     "_layer_mutations",
     "_model_specs",
+    "_robustness_gates",
     "_text_perturbations",
     "_weight_mutations",
 ]

@@ -69,6 +69,8 @@ class ItemScore:
         }
         if self.near_tie:
             record["tie"] = True
+        if self.variant:  # the option chosen, as an index into the ORIGINAL choices: consistency is by content
+            record["choice"] = self.answer
         record.update(self.values)
         return record
 

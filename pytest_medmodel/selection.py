@@ -22,6 +22,8 @@ from collections.abc import Callable, Sequence
 import pytest
 
 from .collect import SuiteFile, mark_name
+from .perturb.robustness import family_of
+from .suite.types import split_key
 
 
 class GatesFollowItems:
@@ -68,7 +70,7 @@ def _adopt_first_selected(
     gate_names, gate_marks = _names(gate), list(gate.iter_markers())
     if selected(gate_names, gate_marks):
         return  # the expressions select the gate as it is
-    for case in cases:
+    for case in _cases_for(gate, cases):
         tag_marks = [getattr(pytest.mark, mark_name(config, tag)).mark for tag in _tags(case)]
         if not selected(_names(case), list(case.iter_markers())):
             continue
@@ -78,6 +80,23 @@ def _adopt_first_selected(
             for mark in tag_marks:
                 gate.add_marker(mark.name)
         return  # the first selected item decides: the gate's own terms still apply
+
+
+def _cases_for(gate: pytest.Item, cases: Sequence[pytest.Item]) -> list[pytest.Item]:
+    """The item tests a gate follows: all of them, or for a perturbation's gate the originals and its variants."""
+    callspec = getattr(gate, "callspec", None)
+    name = str(callspec.params.get("medmodel_gate", "")) if callspec is not None else ""
+    suite = gate.parent.suite if isinstance(gate.parent, SuiteFile) else None
+    if "/" not in name or suite is None:
+        return list(cases)
+    label = name.split("/", 1)[1]
+    labels = [p.label for p in suite.perturbations]
+    out = []
+    for case in cases:
+        variant = split_key(case.callspec.params["medmodel_case"].key)[1] if hasattr(case, "callspec") else ""
+        if not variant or family_of(variant, labels) == label:
+            out.append(case)
+    return out
 
 
 def _names(node: pytest.Item) -> set[str]:

@@ -23,7 +23,7 @@ from .baseline import Baseline, BaselineError, baseline_path, read_baseline, rel
 from .calls import AdapterFault, ModelTimeout
 from .gates.base import GateResult, run_gate
 from .gates.comparison import Comparison, compare
-from .metrics.base import METRICS, compute
+from .metrics.base import METRICS
 from .models.base import AdapterError
 from .models.handle import ModelHandle
 from .models.specs import ModelOptions, profile_for_spec
@@ -31,13 +31,13 @@ from .mutate.base import mutate_handle
 from .perturb.plan import SuiteVariants
 from .prompt_log import PromptLog
 from .records import ItemScore, judge
-from .report.summary import ModelSummary, SuiteSummary, summary_metrics, tag_accuracy
+from .report.summary import ModelSummary, suite_summary, summary_metrics
 from .runner import Runner
 from .settings import Settings
 from .shards import ShardFailed, Shards, Unservable
 from .store import SQLiteStore, StoreError, remove_run_stores
 from .suite.loading import load_suite
-from .suite.types import ORIGINAL, Item, Suite, SuiteError, Variant
+from .suite.types import Item, Suite, SuiteError, Variant
 from .terminal import Progress
 from .wire import GATE, ITEM, VERDICT, attach, junit_item_properties
 
@@ -252,7 +252,7 @@ class TestSession:
         result, comparison = self._decide(suite_key, name, scores)
         self.config.hook.pytest_medmodel_gate_result(config=self.config, suite=suite, result=result)
         status = "accepted" if self.settings.update and result.status == "failed" else result.status
-        summary = self._suite_summary(suite, suite_key, comparison, scores)
+        summary = suite_summary(suite, suite_key, comparison.stats(), scores).to_json()
         attach(
             node,
             **{
@@ -292,16 +292,6 @@ class TestSession:
         )
         return run_gate(gate_context(suite, name, scores, baseline, comparison, location), name), comparison
 
-    @staticmethod
-    def _suite_summary(
-        suite: Suite, suite_key: str, comparison: Comparison, scores: Mapping[str, ItemScore]
-    ) -> dict[str, Any]:
-        """A gate test's view of its suite, for the summary when no item test of it ran."""
-        originals = [s for s in scores.values() if s.variant == ORIGINAL]
-        summary = SuiteSummary(suite_key, suite.name, comparison.stats(), compute(originals, summary_metrics(suite)))
-        summary.by_tag = tag_accuracy(originals, suite.tags_by_item())
-        return summary.with_power(suite.gate("accuracy").settings).to_json()
-
     # ------------------------------------------------------------------ end of session
 
     def process_output(self) -> dict[str, Any]:
@@ -315,6 +305,7 @@ class TestSession:
                 "metrics": summary_metrics(suite),
                 "chance": suite.chance_by_item(),
                 "tags": suite.tags_by_item(),
+                "perturbations": [p.label for p in suite.perturbations],
                 "accuracy_gate": dict(suite.gate("accuracy").settings),
             }
             for key, suite in self.suites.items()

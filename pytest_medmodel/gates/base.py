@@ -74,26 +74,37 @@ class Gate:
     default: bool = False
     """Every suite runs it, whether or not its ``gates:`` section names it."""
     check: Check | None = None
+    per_perturbation: str = ""
+    """Set for a gate every perturbation gets (``accuracy`` or ``consistency``: test id
+    ``gate[<that>/<perturbation label>]``); such a gate is configured under the
+    perturbation's ``gates:``, not the suite's."""
 
 
 GATES: Registry[Gate] = Registry("gate")
 
 
 def gate(
-    name: str, *, params: Mapping[str, Param] | None = None, default: bool = False, check: Check | None = None
+    name: str,
+    *,
+    params: Mapping[str, Param] | None = None,
+    default: bool = False,
+    check: Check | None = None,
+    per_perturbation: str = "",
 ) -> Callable[[Evaluate], Evaluate]:
     """Register the decorated ``evaluate(ctx) -> GateResult`` function as gate ``name``."""
 
     def register(evaluate: Evaluate) -> Evaluate:
-        GATES.register(name, Gate(name, evaluate, dict(params or {}), default, check), origin_of(evaluate))
+        entry = Gate(name, evaluate, dict(params or {}), default, check, per_perturbation)
+        GATES.register(name, entry, origin_of(evaluate))
         return evaluate
 
     return register
 
 
 def run_gate(ctx: GateContext, name: str) -> GateResult:
-    """Evaluate the gate called ``name``; the result always names that gate."""
-    result = GATES.get(name).evaluate(ctx)
+    """Evaluate the suite's gate called ``name``; the result always names that gate."""
+    use = next((g for g in ctx.suite.gates if g.name == name), None)
+    result = GATES.get(use.registered if use is not None else name).evaluate(ctx)
     if result.gate != name:
         raise ValueError(f"gate '{name}' returned a result for '{result.gate}'")
     return result

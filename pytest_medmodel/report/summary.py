@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..gates.comparison import PairedStats
+from ..metrics.base import compute
+from ..perturb.robustness import family_stats
 from ..power import gate_sensitivity
 from ..records import ItemScore
 from ..runstats import RunStats
@@ -69,6 +71,8 @@ class SuiteSummary:
     """One line when the accuracy gate cannot do its job on this suite (see :mod:`pytest_medmodel.power`)."""
     by_tag: dict[str, list[int]] = field(default_factory=dict)
     """``{tag: [correct, n]}`` in this run (original items)."""
+    robustness: list[dict[str, Any]] = field(default_factory=list)
+    """One :class:`~pytest_medmodel.perturb.robustness.FamilyStats` (as plain data) per perturbation."""
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -80,6 +84,7 @@ class SuiteSummary:
             "detectable_drop": self.detectable_drop,
             "blind": self.blind,
             "by_tag": {tag: list(counts) for tag, counts in self.by_tag.items()},
+            "robustness": [dict(r) for r in self.robustness],
         }
 
     @classmethod
@@ -93,7 +98,21 @@ class SuiteSummary:
             detectable_drop=data.get("detectable_drop"),
             blind=data.get("blind"),
             by_tag={str(tag): [int(c), int(n)] for tag, (c, n) in (data.get("by_tag") or {}).items()},
+            robustness=[dict(r) for r in data.get("robustness") or []],
         )
+
+    def with_details(
+        self,
+        scores: Iterable[ItemScore],
+        tags: Mapping[str, Sequence[str]],
+        perturbations: Sequence[str],
+        chance: Mapping[str, float],
+    ) -> SuiteSummary:
+        """Fill in accuracy per tag and each perturbation's figures from this run's item scores."""
+        scores = list(scores)
+        self.by_tag = tag_accuracy(scores, tags)
+        self.robustness = [f.to_json() for f in family_stats(scores, perturbations, chance)]
+        return self
 
     def with_power(self, accuracy_gate: Mapping[str, Any]) -> SuiteSummary:
         """Fill in what the accuracy gate (with these settings) can detect on this suite."""
@@ -147,3 +166,12 @@ class RunSummary:
             updates=list(data.get("updates", [])),
             errors=list(data.get("errors", [])),
         )
+
+
+def suite_summary(suite: Suite, suite_key: str, stats: PairedStats, scores: Mapping[str, ItemScore]) -> SuiteSummary:
+    """A suite's summary row from its loaded suite and this run's scores (a gate test's view of it)."""
+    originals = [s for s in scores.values() if s.variant == ORIGINAL]
+    summary = SuiteSummary(suite_key, suite.name, stats, compute(originals, summary_metrics(suite)))
+    labels = [p.label for p in suite.perturbations]
+    summary.with_details(scores.values(), suite.tags_by_item(), labels, suite.chance_by_item())
+    return summary.with_power(suite.gate("accuracy").settings)

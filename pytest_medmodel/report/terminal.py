@@ -84,6 +84,13 @@ def _suite_notes(suite: SuiteSummary) -> list[str]:
         lines.append(f"{suite.name}: accuracy by tag (items): {tags}")
     if suite.blind:
         lines.append(f"{suite.name}: {suite.blind}")
+    for r in suite.robustness:
+        robust = "n/a" if r["robustness"] is None else f"{r['robustness']:.2f}"
+        lines.append(
+            f"{suite.name}: under {r['family']}: accuracy {_pct(r['accuracy'])} (original "
+            f"{_pct(r['original_accuracy'])}), consistency {_pct(r['consistency'])}, worst case "
+            f"{_pct(r['worst_case'])}, robustness {robust} (chance {_pct(r['chance'])}, {r['n']} items)"
+        )
     for kind, ids, count in (
         ("regressed", suite.stats.regressed_ids, suite.stats.regressed),
         ("improved", suite.stats.improved_ids, suite.stats.improved),

@@ -84,7 +84,10 @@ def _load(path: Path, root: Path | None) -> Suite:
     scoring = attempt(lambda: _parse_scoring(checker, top.get("scoring", "letter")), ScoringSpec("letter"))
     prompt = attempt(lambda: _parse_prompt(checker, top.get("prompt", {})), None)
     gates = attempt(lambda: _parse_gates(checker, top.get("gates", {})), ())
-    perturbations = attempt(lambda: _parse_perturbations(checker, top.get("perturbations", [])), ())
+    perturbations, perturbation_gates = attempt(
+        lambda: _parse_perturbations(checker, top.get("perturbations", [])), ((), ())
+    )
+    gates = (*gates, *perturbation_gates)
     items: list[Item] = []
     if "data" not in top:
         errors.append(checker.error("data", "missing", "add data: {path: items.jsonl} (relative to the suite)"))
@@ -193,8 +196,9 @@ def _check_template(checker: Checker, template: str) -> None:
 
 def _parse_gates(checker: Checker, value: Any) -> tuple[GateUse, ...]:
     """Every default gate (accuracy first), then the others the suite names, in its order."""
+    suite_level = [name for name in GATES.names() if not GATES.get(name).per_perturbation]
     declared = checker.mapping(
-        value, "gates", {name: ((dict, type(None)), "a mapping of settings") for name in GATES.names()}
+        value, "gates", {name: ((dict, type(None)), "a mapping of settings") for name in suite_level}
     )
     names = [g.name for g in GATES if g.default] + [n for n in declared if not GATES.get(n).default]
     uses = []
@@ -209,8 +213,10 @@ def _parse_gates(checker: Checker, value: Any) -> tuple[GateUse, ...]:
     return tuple(uses)
 
 
-def _parse_perturbations(checker: Checker, value: Any) -> tuple[PerturbationUse, ...]:
+def _parse_perturbations(checker: Checker, value: Any) -> tuple[tuple[PerturbationUse, ...], tuple[GateUse, ...]]:
+    """The suite's perturbations, and the gates each of them gets (``accuracy/<id>``, ``consistency/<id>``)."""
     uses: list[PerturbationUse] = []
+    gates: list[GateUse] = []
     for index, entry in enumerate(value):
         where = f"perturbations[{index}]"
         spec = {"name": entry} if isinstance(entry, str) else entry
@@ -230,11 +236,29 @@ def _parse_perturbations(checker: Checker, value: Any) -> tuple[PerturbationUse,
             )
         if any(u.label == label for u in uses):
             raise checker.error(f"{where}.id", f"'{label}' is used twice", "give each perturbation a distinct id:")
-        params = {k: v for k, v in spec.items() if k not in ("name", "id")}
+        params = {k: v for k, v in spec.items() if k not in ("name", "id", "gates")}
         problem = PERTURBATIONS.get(name).bind(params)
         if problem is not None:
             raise checker.error(
                 where, f"settings do not fit {name} ({problem})", f"see the {name} perturbation's parameters"
             )
         uses.append(PerturbationUse(name, label, params))
-    return tuple(uses)
+        gates.extend(_perturbation_gates(checker, spec.get("gates", {}), f"{where}.gates", label))
+    return tuple(uses), tuple(gates)
+
+
+def _perturbation_gates(checker: Checker, value: Any, where: str, label: str) -> list[GateUse]:
+    """Every per-perturbation gate, on by default; ``false`` turns one off, a mapping sets it."""
+    kinds = {g.per_perturbation: g for g in GATES if g.per_perturbation}
+    described = "a mapping of settings, or false to turn it off"
+    declared = checker.mapping(value, where, {short: ((dict, type(None), bool), described) for short in kinds})
+    uses = []
+    for short, definition in kinds.items():
+        raw = declared.get(short, {})
+        if raw is False:
+            continue
+        if raw is True:
+            raw = {}
+        settings = checker.params(raw or {}, f"{where}.{short}", definition.params)
+        uses.append(GateUse(f"{short}/{label}", {**settings, "perturbation": label}, kind=definition.name))
+    return uses

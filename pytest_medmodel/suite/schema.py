@@ -41,6 +41,7 @@ DATA_KEYS: KeyTable = {
     "dataset": ((dict,), "datasets.load_dataset arguments: path, name, split, data_files, revision"),
     "fields": ((dict,), "a mapping of item field to column"),
     "answer_format": ((str,), f"one of {', '.join(ANSWER_FORMATS)}"),
+    "limit": ((int,), "a positive whole number: only the first N rows are items"),
 }
 DATASET_KEYS: KeyTable = {
     "path": ((str,), "a hub id or builder name such as 'json'"),

@@ -35,6 +35,16 @@ def read_rows(
     ``root``: when given, local files must resolve (symlinks included) to a path inside it.
     """
     checker.mapping(data, "data", DATA_KEYS)
+    limit = data.get("limit")
+    if limit is not None and (isinstance(limit, bool) or limit < 1):
+        raise checker.error("data.limit", f"{limit} is not a positive whole number", "write e.g. limit: 40")
+    rows, source = _read_rows(checker, suite_path, data, root)
+    return (rows[:limit], f"{source} (first {limit} rows)") if limit else (rows, source)
+
+
+def _read_rows(
+    checker: Checker, suite_path: Path, data: Mapping[str, Any], root: Path | None
+) -> tuple[list[dict[str, Any]], str]:
     if "path" in data and "dataset" in data:
         raise checker.error("data", "has both 'path' and 'dataset'", "keep one of them")
     if "path" in data:

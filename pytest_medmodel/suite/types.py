@@ -227,7 +227,14 @@ class GateUse:
     """A gate a suite runs, with its validated settings."""
 
     name: str
+    """The test id parameter: ``accuracy``, or ``consistency/<perturbation>`` for a perturbation's gate."""
     settings: Mapping[str, Any]
+    kind: str = ""
+    """The registered gate that decides it, when that is not ``name`` (a perturbation's gates)."""
+
+    @property
+    def registered(self) -> str:
+        return self.kind or self.name
 
 
 @dataclass(frozen=True)
