@@ -206,3 +206,11 @@ def test_a_crash_during_an_update_with_variants_leaves_every_baseline_byte_ident
     result = project.run("--snapshot-update", flips=["mi-003"], crash_on="mi-007")
     assert result.ret != 0
     assert project.baseline_bytes() == before
+
+
+def test_the_perturbation_docs_show_exactly_what_each_perturbation_produces() -> None:
+    from perturbation_docs import ROOT, blocks
+
+    text = (ROOT / "docs" / "perturbations.md").read_text()
+    missing = [block.splitlines()[1] for block in blocks() if block not in text]
+    assert not missing, f"docs/perturbations.md is out of date for: {missing}"
