@@ -35,18 +35,38 @@ ALL_PERTURBATIONS = """perturbations:
 """
 
 FIRST_OPTION = '''
+import json, re
+from pathlib import Path
 from pytest_medmodel import ChoiceResult
 
+TEXTS = json.loads((Path(__file__).parent / "answer_texts.json").read_text())
+
 class FirstOption:
-    """Strong position bias: always the first option shown."""
+    """Strong position bias: always the first label (" A")."""
     name = "first-option"
     fingerprint = "first-option-v1"
 
     def loglikelihood(self, requests):
         return [ChoiceResult(tuple(-0.1 if k == 0 else -3.0 for k in range(len(r.continuations)))) for r in requests]
 
-def make():
+class Reader:
+    """Position-invariant: reads the listed options and scores the label of the right text highest."""
+    name = "reader"
+    fingerprint = "reader-v1"
+
+    def loglikelihood(self, requests):
+        out = []
+        for r in requests:
+            listed = dict(re.findall(r"^(\\w+)\\. (.*)$", r.context, flags=re.M))
+            right = TEXTS[r.meta["item"]]
+            out.append(ChoiceResult(tuple(-0.1 if listed.get(c.strip()) == right else -3.0 for c in r.continuations)))
+        return out
+
+def first():
     return FirstOption()
+
+def reader():
+    return Reader()
 '''
 
 
@@ -152,24 +172,23 @@ def _position_suite(project: Project) -> None:
         }
         for i in range(40)
     ]
-    shuffle = "perturbations:\n  - {name: shuffle_choices, id: shuffle}\n"
-    project.suite("pos", rows=rows, scoring="loglikelihood", extra_yaml=shuffle)
-    (project.path / "first_option.py").write_text(FIRST_OPTION)
+    project.suite("pos", rows=rows, extra_yaml="perturbations:\n  - {name: shuffle_choices, id: shuffle}\n")
+    (project.path / "biased.py").write_text(FIRST_OPTION)
     project.texts.update({r["id"]: r["choices"][0] for r in rows})
     project._write_key()
 
 
 def test_a_position_biased_model_is_caught_by_the_shuffle_gates_and_a_reader_passes(project: Project) -> None:
     _position_suite(project)
-    record = project.pytester.runpytest("suites", "--medmodel=py:content_oracle:make", "--snapshot-update")
+    record = project.pytester.runpytest("suites", "--medmodel=py:biased:reader", "--snapshot-update")
     assert record.ret == 0, record.stdout.str()
-    baseline = project.baseline("pos", profile="content_oracle-make")
+    baseline = project.baseline("pos", profile="biased-reader")
     assert baseline["items"]["p-00/shuffle"]["choice"] == 0 and baseline["items"]["p-00/shuffle"]["correct"]
-    reader = project.pytester.runpytest("suites", "--medmodel=py:content_oracle:make", "-p", "no:randomly")
+    reader = project.pytester.runpytest("suites", "--medmodel=py:biased:reader", "-p", "no:randomly")
     assert reader.ret == 0
     expect_lines(reader, ["pos: under shuffle: accuracy 100.0%*consistency 100.0%*"])
     biased = project.pytester.runpytest(
-        "suites", "--medmodel=py:first_option:make", "--medmodel-profile=content_oracle-make", "-p", "no:randomly"
+        "suites", "--medmodel=py:biased:first", "--medmodel-profile=biased-reader", "-p", "no:randomly"
     )
     assert biased.ret == 1
     assert outcomes(biased)["failed"] == 2  # accuracy/shuffle and consistency/shuffle; gate[accuracy] passes
@@ -179,10 +198,20 @@ def test_a_position_biased_model_is_caught_by_the_shuffle_gates_and_a_reader_pas
             "*accuracy under 'shuffle' dropped on suite pos*",
             "*accuracy under 'shuffle' on 40 paired items: baseline 100.0% -> current 0.0%, -100.0 points*",
             "*consistency under 'shuffle' dropped on suite pos*",
+            "pos*40*100.0%*100.0%*+0.0*0/0*accuracy passed, accuracy/shuffle failed, consistency/shuffle failed",
             "pos: under shuffle: accuracy 0.0% (original 100.0%), consistency 0.0%, worst case 0.0%, robustness -0.33*",
         ],
     )
-    assert "gate[accuracy] PASSED" in biased.stdout.str() or "accuracy passed" in biased.stdout.str()
+
+
+def test_option_text_variants_that_only_reorder_cost_no_extra_forward_pass(project: Project) -> None:
+    perturbations = "perturbations:\n  - shuffle_choices\n  - reverse_choices\n  - {name: rotate_choices, id: rot}\n"
+    project.suite("cloze", 12, scoring="loglikelihood", extra_yaml=perturbations)
+    project.run("--medmodel-log-prompts=log.jsonl")
+    sent = [json.loads(line) for line in (project.path / "log.jsonl").read_text().splitlines()]
+    assert len(sent) == 12 * 6  # every variant asks, in the items' original order ...
+    assert len({(r["context"], tuple(r["continuations"])) for r in sent}) == 12  # ... the originals' requests
+    assert sum(project.calls()) == 12  # so the model computed 12 in all, each once
 
 
 def test_perturbation_gates_can_be_configured_or_turned_off(project: Project) -> None:

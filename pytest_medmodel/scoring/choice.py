@@ -100,6 +100,12 @@ def _in_original_order(variant: Variant, probs: Sequence[float]) -> tuple[float,
     return tuple(original + added)
 
 
+def _original_order(variant: Variant) -> list[int]:
+    """Presented positions sorted by original choice index (options a perturbation added last)."""
+    count = len(variant.choices)
+    return sorted(range(count), key=lambda p: (variant.origin[p] is None, variant.origin[p] or 0, p))
+
+
 def _logprobs(variant: Variant, result: Result) -> list[float]:
     if not isinstance(result, ChoiceResult):
         raise TypeError(f"item {variant.key}: expected a ChoiceResult, got {type(result).__name__}")
@@ -142,11 +148,17 @@ class LogLikelihood:
     metrics: tuple[str, ...] = ("acc", "acc_norm")
 
     def request(self, suite: Suite, variant: Variant, chat: ChatFormatter | None) -> ChoiceRequest:
+        # Options go out in the item's ORIGINAL order: a variant that only reorders them (when the
+        # prompt does not list them) is then the very same request, served from the cache.
         context = render_context(suite.prompt, variant, chat)
-        return ChoiceRequest(context, after(context, variant.choices), meta=meta(suite, variant))
+        texts = [variant.choices[p] for p in _original_order(variant)]
+        return ChoiceRequest(context, after(context, texts), meta=meta(suite, variant))
 
     def score(self, suite: Suite, variant: Variant, result: Result) -> ItemScore:
-        lls = _logprobs(variant, result)
+        sent = _logprobs(variant, result)
+        lls = [0.0] * len(sent)
+        for position, presented in enumerate(_original_order(variant)):
+            lls[presented] = sent[position]
         # Character length of the option text, as lm-evaluation-harness counts it.
         normalised = [ll / max(1, len(choice)) for ll, choice in zip(lls, variant.choices, strict=True)]
         values = {"acc": argmax(lls) == variant.answer, "acc_norm": argmax(normalised) == variant.answer}
