@@ -51,11 +51,18 @@ def _table(suites: list[SuiteSummary]) -> list[str]:
 
 
 def _gates(suite: SuiteSummary) -> str:
+    """One gate: its status. Several: how many passed, and the others by name (they need a look)."""
     if not suite.gates:
         return "not run"
     if len(suite.gates) == 1:
         return suite.gates[0].status
-    return ", ".join(f"{g.gate} {g.status}" for g in suite.gates)
+    passed = sum(g.status == "passed" for g in suite.gates)
+    others: dict[str, list[str]] = {}
+    for g in suite.gates:
+        if g.status != "passed":
+            others.setdefault(g.status, []).append(g.gate)
+    parts = [f"{len(names)} {status} ({', '.join(names)})" for status, names in others.items()]
+    return ", ".join([*parts, f"{passed} passed"] if passed else parts)
 
 
 def _suite_notes(suite: SuiteSummary) -> list[str]:
