@@ -145,7 +145,8 @@ class Controller:
                 originals = [s for s in scores.values() if s.variant == ORIGINAL]
                 names = [m for m in info["metrics"] if m in METRICS]
                 row = SuiteSummary(suite_key, info["name"], comparison.stats(), compute(originals, names), verdicts)
-                row.with_details(scores.values(), info.get("tags") or {}, info.get("perturbations") or [], chance)
+                labels = info.get("perturbations") or []
+                row.with_details(scores.values(), info.get("tags") or {}, labels, chance, info.get("probes"))
                 rows.append(row.with_power(info.get("accuracy_gate") or {}))
             elif suite_key in self.gate_views:
                 view = self.gate_views[suite_key]

@@ -6,6 +6,7 @@ torch, transformers or numpy at import time.
 """
 
 from .gates import accuracy as _accuracy_gate
+from .gates import groups as _group_gates
 from .gates import robustness as _robustness_gates
 from .metrics import accuracy as _accuracy_metrics
 from .models import specs as _model_specs
@@ -20,6 +21,7 @@ __all__ = [
     "_accuracy_gate",
     "_accuracy_metrics",
     "_chat_mutations",
+    "_group_gates",
     "_choice_perturbations",
     "_choice_scoring",
     "_layer_mutations",

@@ -306,6 +306,7 @@ class TestSession:
                 "chance": suite.chance_by_item(),
                 "tags": suite.tags_by_item(),
                 "perturbations": [p.label for p in suite.perturbations],
+                "probes": suite.probes(),
                 "accuracy_gate": dict(suite.gate("accuracy").settings),
             }
             for key, suite in self.suites.items()

@@ -34,7 +34,7 @@ def test_a_registered_gate_runs_as_its_own_test_and_decides_alone(project: Proje
     assert outcomes(result) == {"failed": 1, "passed": 8, "regressed": 1}
     expect_lines(result, ["*_ gate[no_worse_than] _*", "accuracy 0.88 vs floor 0.9", "*medmodel summary*"])
     expect_lines(result, ["FAILED suites/mini.suite.yaml::gate[no_worse_than]*"])
-    expect_lines(result, ["mini*8*87.5%*accuracy passed, no_worse_than failed"])
+    expect_lines(result, ["mini*8*87.5%*1 failed (no_worse_than), 1 passed"])
     assert project.run().ret == 0
 
 

@@ -15,6 +15,7 @@ from ..gates.comparison import PairedStats
 from ..metrics.base import compute
 from ..perturb.robustness import family_stats
 from ..power import gate_sensitivity
+from ..probes import Probes, group_stats
 from ..records import ItemScore
 from ..runstats import RunStats
 from ..scoring.base import SCORERS
@@ -73,6 +74,8 @@ class SuiteSummary:
     """``{tag: [correct, n]}`` in this run (original items)."""
     robustness: list[dict[str, Any]] = field(default_factory=list)
     """One :class:`~pytest_medmodel.perturb.robustness.FamilyStats` (as plain data) per perturbation."""
+    groups: dict[str, Any] | None = None
+    """:class:`~pytest_medmodel.probes.GroupStats` as plain data, for suites with probe groups."""
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -85,6 +88,7 @@ class SuiteSummary:
             "blind": self.blind,
             "by_tag": {tag: list(counts) for tag, counts in self.by_tag.items()},
             "robustness": [dict(r) for r in self.robustness],
+            "groups": self.groups,
         }
 
     @classmethod
@@ -99,6 +103,7 @@ class SuiteSummary:
             blind=data.get("blind"),
             by_tag={str(tag): [int(c), int(n)] for tag, (c, n) in (data.get("by_tag") or {}).items()},
             robustness=[dict(r) for r in data.get("robustness") or []],
+            groups=data.get("groups"),
         )
 
     def with_details(
@@ -107,11 +112,14 @@ class SuiteSummary:
         tags: Mapping[str, Sequence[str]],
         perturbations: Sequence[str],
         chance: Mapping[str, float],
+        probes: Probes | None = None,
     ) -> SuiteSummary:
-        """Fill in accuracy per tag and each perturbation's figures from this run's item scores."""
+        """Fill in accuracy per tag, each perturbation's figures and probe-group figures from item scores."""
         scores = list(scores)
         self.by_tag = tag_accuracy(scores, tags)
         self.robustness = [f.to_json() for f in family_stats(scores, perturbations, chance)]
+        stats = group_stats(scores, probes) if probes else None
+        self.groups = None if stats is None else {**stats.to_json(), "below_chance": stats.below_chance}
         return self
 
     def with_power(self, accuracy_gate: Mapping[str, Any]) -> SuiteSummary:
@@ -173,5 +181,5 @@ def suite_summary(suite: Suite, suite_key: str, stats: PairedStats, scores: Mapp
     originals = [s for s in scores.values() if s.variant == ORIGINAL]
     summary = SuiteSummary(suite_key, suite.name, stats, compute(originals, summary_metrics(suite)))
     labels = [p.label for p in suite.perturbations]
-    summary.with_details(scores.values(), suite.tags_by_item(), labels, suite.chance_by_item())
+    summary.with_details(scores.values(), suite.tags_by_item(), labels, suite.chance_by_item(), suite.probes())
     return summary.with_power(suite.gate("accuracy").settings)

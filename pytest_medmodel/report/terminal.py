@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from ..stats import wilson_interval
 from .summary import RunSummary, SuiteSummary
 
@@ -91,6 +93,8 @@ def _suite_notes(suite: SuiteSummary) -> list[str]:
         lines.append(f"{suite.name}: accuracy by tag (items): {tags}")
     if suite.blind:
         lines.append(f"{suite.name}: {suite.blind}")
+    if suite.groups:
+        lines.extend(_group_lines(suite.name, suite.groups))
     for r in suite.robustness:
         robust = "n/a" if r["robustness"] is None else f"{r['robustness']:.2f}"
         lines.append(
@@ -107,6 +111,20 @@ def _suite_notes(suite: SuiteSummary) -> list[str]:
             lines.append(f"{suite.name}: {kind} (baseline->current): {', '.join(ids)}{more}")
     lines.extend(f"{suite.name}: {warning}" for warning in suite.stats.warnings)
     return lines
+
+
+def _group_lines(name: str, g: dict[str, Any]) -> list[str]:
+    line = f"{name}: probe groups: set accuracy {_pct(g['set_accuracy'])} "
+    line += f"(chance {_pct(g['set_chance'])}, {g['groups']} groups)"
+    if g.get("confusion") is not None:
+        line += f", confusion {_pct(g['confusion'])} (chance {_pct(g['confusion_chance'])})"
+    if g.get("yes_ratio") is not None:
+        line += f", yes-ratio {_pct(g['yes_ratio'])}"
+    if g.get("f1") is not None:
+        line += f", F1 {g['f1']:.2f} (chance {g['f1_chance']:.2f})"
+    if g.get("invalid"):
+        line += f", {g['invalid']} invalid answer(s)"
+    return [line] + [f"{name}: BELOW CHANCE: {what}" for what in g.get("below_chance") or []]
 
 
 def _inference_line(summary: RunSummary) -> str:

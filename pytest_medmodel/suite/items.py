@@ -30,6 +30,7 @@ class _Columns:
     choices: str | tuple[str, ...] | None
     """A list column, several columns, or None for tasks with fixed choices."""
     answer_format: str
+    group: str | None = None
 
 
 def build_items(
@@ -91,7 +92,14 @@ def _map_columns(checker: Checker, data: Mapping[str, Any], columns: set[str], t
             if column not in columns:
                 raise missing("choices", column)
         choices = choices if isinstance(choices, str) else tuple(choices or ())
-    return _Columns(fields["id"], fields["question"], fields["answer"], context, tuple(tags), choices, answer_format)
+    group = fields.get("group")
+    if group is not None and group not in columns:
+        if "group" in explicit:
+            raise missing("group", group)
+        group = None
+    return _Columns(
+        fields["id"], fields["question"], fields["answer"], context, tuple(tags), choices, answer_format, group
+    )
 
 
 def _build_item(
@@ -129,7 +137,8 @@ def _build_item(
         value = row.get(column)
         values = value if isinstance(value, (list, tuple)) else [value]
         tags.extend(text_of(v) for v in values if text_of(v))
-    return Item(item_id, question, choices, answer, context or None, tuple(dict.fromkeys(tags)))
+    group = text_of(_scalar(checker, row.get(cols.group), f"{where}: {cols.group}", "group")) if cols.group else ""
+    return Item(item_id, question, choices, answer, context or None, tuple(dict.fromkeys(tags)), group or None)
 
 
 def _choices(

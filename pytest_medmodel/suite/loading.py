@@ -98,6 +98,11 @@ def _load(path: Path, root: Path | None) -> Suite:
             items = attempt(lambda: build_items(checker, top["data"], rows, task, labels), [])
     if errors:
         raise SuiteErrors.combine(errors)
+    if any(item.group for item in items) and "set_accuracy" not in [g.name for g in gates]:
+        gates = (
+            *gates,
+            GateUse("set_accuracy", checker.params({}, "gates.set_accuracy", GATES.get("set_accuracy").params)),
+        )
     lists_choices = SCORERS.get(scoring.method).lists_choices
     if not prompt.template:
         prompt = replace(prompt, template=default_template(task, lists_choices, any(item.context for item in items)))

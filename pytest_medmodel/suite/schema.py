@@ -57,6 +57,7 @@ FIELD_KEYS: KeyTable = {
     "choices": ((str, list), "a list column, or a list of columns"),
     "answer": ((str,), "a column name"),
     "tags": ((str, list, type(None)), "a column (text or list), or a list of columns"),
+    "group": ((str, type(None)), "a column naming each item's probe group (items scored together)"),
 }
 PROMPT_KEYS: KeyTable = {
     "template": ((str,), "text with {question}, {context}, {choices}, {labels} placeholders"),
@@ -72,6 +73,7 @@ DEFAULT_FIELDS = {
     "choices": "choices",
     "answer": "answer",
     "tags": "tags",
+    "group": "group",
 }
 
 

@@ -107,6 +107,8 @@ class Item:
     """Optional passage shown before the question (PubMedQA-style abstracts)."""
     tags: tuple[str, ...] = ()
     """Subgroup labels (specialty, topic); usable with ``-k`` and ``-m``."""
+    group: str | None = None
+    """Probe group: items sharing one are also scored together (set accuracy, confusion)."""
 
     @property
     def content_hash(self) -> str:
@@ -283,6 +285,14 @@ class Suite:
         """Each item's chance of a random pick among its options being right (1 / number of options)."""
         return {item.id: 1 / len(item.choices) for item in self.items}
 
+    def probes(self) -> dict[str, dict[str, Any]]:
+        """For items in a probe group: the group, the options and the key (what group metrics need)."""
+        return {
+            item.id: {"group": item.group, "choices": list(item.choices), "answer": item.answer}
+            for item in self.items
+            if item.group
+        }
+
     def tags_by_item(self) -> dict[str, list[str]]:
         """Each tagged item's tags (untagged items are left out)."""
         return {item.id: list(item.tags) for item in self.items if item.tags}
@@ -311,7 +321,7 @@ class Suite:
                 self.prompt.answer_prefix,
             ],
             "scoring": scoring,
-            "items": [[it.id, it.content_hash] for it in self.items],
+            "items": [[it.id, it.content_hash, *([it.group] if it.group else [])] for it in self.items],
         }
         if self.perturbations:
             payload["perturbations"] = [[p.label, p.name, dict(p.params)] for p in self.perturbations]

@@ -1,0 +1,80 @@
+"""``gate[set_accuracy]``: probe groups right as a whole, paired with the baseline, with chance said aloud.
+
+Runs on every suite whose items have a ``group`` (and on any suite that lists it).
+A group counts as right when every member is right; the gate fails when the share
+of right groups drops by more than ``max_drop`` and a one-sided exact McNemar test
+on the groups that flipped gives p < ``alpha``, or when it is below
+``min_set_accuracy``. Figures below what random answers would reach are reported
+on their own line, starting ``BELOW CHANCE``.
+"""
+
+from __future__ import annotations
+
+from ..probes import complete_groups, group_stats
+from ..stats import mcnemar_one_sided
+from ..suite.schema import Param
+from ..suite.types import ORIGINAL
+from .base import GateContext, GateResult, gate
+from .robustness import baseline_scores
+
+PARAMS = {
+    "max_drop": Param((int, float), "a number between 0 and 1", 0.02, fraction=True),
+    "alpha": Param((int, float), "a number between 0 and 1", 0.05, fraction=True),
+    "min_set_accuracy": Param((int, float, type(None)), "a number between 0 and 1", None, fraction=True),
+}
+
+
+@gate("set_accuracy", params=PARAMS)
+def set_accuracy(ctx: GateContext) -> GateResult:
+    """Probe groups: every member right, now versus the baseline."""
+    probes = ctx.suite.probes()
+    stats = group_stats(ctx.scores.values(), probes)
+    if stats is None:
+        return GateResult("set_accuracy", "skipped", "no complete probe group was selected (items need a group)")
+    now = {g: all(s.correct for s in m) for g, m in complete_groups(ctx.scores.values(), probes).items()}
+    lines = [
+        f"set accuracy {stats.set_accuracy:.1%} over {stats.groups} groups (chance {stats.set_chance:.1%})"
+        + (
+            f"; confusion {stats.confusion:.1%} over {stats.contrast_groups} contrast groups "
+            f"(chance {stats.confusion_chance:.1%})"
+            if stats.confusion is not None and stats.confusion_chance is not None
+            else ""
+        )
+    ]
+    lines += [f"BELOW CHANCE: {what}" for what in stats.below_chance]
+    floor = ctx.settings["min_set_accuracy"]
+    failed = floor is not None and stats.set_accuracy < floor
+    if failed:
+        lines.insert(0, f"set accuracy {stats.set_accuracy:.1%} is below the floor min_set_accuracy {floor:.1%}")
+    numbers = {
+        "groups": stats.groups,
+        "set_accuracy": round(stats.set_accuracy, 4),
+        "chance": round(stats.set_chance, 4),
+    }
+    if ctx.baseline is None:
+        lines.append(f"no baseline at {ctx.baseline_location}; record one with --snapshot-update and commit it")
+        return GateResult("set_accuracy", "failed", "\n".join(lines), numbers)
+    originals = {k: s for k, s in ctx.scores.items() if s.variant == ORIGINAL}
+    then = {
+        g: all(s.correct for s in m)
+        for g, m in complete_groups(baseline_scores(ctx.suite, ctx.baseline, originals), probes).items()
+    }
+    paired = sorted(set(now) & set(then))
+    if not paired:
+        lines.append(f"the baseline at {ctx.baseline_location} shares no complete group with this run; re-record it")
+        return GateResult("set_accuracy", "failed", "\n".join(lines), numbers)
+    lost = [g for g in paired if then[g] and not now[g]]
+    gained = [g for g in paired if now[g] and not then[g]]
+    before, after = sum(then[g] for g in paired) / len(paired), sum(now[g] for g in paired) / len(paired)
+    p = mcnemar_one_sided(len(lost), len(gained))
+    dropped = before - after > ctx.settings["max_drop"] + 1e-12 and p < ctx.settings["alpha"]
+    if dropped:
+        lines.insert(0, f"set accuracy dropped on suite {ctx.suite.name}")
+    lines.append(
+        f"on {len(paired)} paired groups: baseline {before:.1%} -> current {after:.1%}, "
+        f"{(after - before) * 100:+.1f} points; {len(lost)} lost, {len(gained)} gained; "
+        f"one-sided exact McNemar p = {p:.4g} (alpha {ctx.settings['alpha']:g})"
+        + (f"; groups lost: {', '.join(lost[:8])}" if lost else "")
+    )
+    numbers.update({"paired": len(paired), "lost": len(lost), "gained": len(gained), "p_value": round(p, 6)})
+    return GateResult("set_accuracy", "failed" if failed or dropped else "passed", "\n".join(lines), numbers)

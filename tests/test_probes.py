@@ -1,0 +1,108 @@
+"""Probe groups: set accuracy, confusion, yes-ratio and F1 beside their chance levels; the set_accuracy gate."""
+
+from __future__ import annotations
+
+import pytest
+from conftest import Project, expect_lines
+
+from pytest_medmodel.probes import group_stats
+from pytest_medmodel.records import INVALID, ItemScore
+
+YES_NO = ["yes", "no"]
+
+
+def _yes_no(item: str, chosen: int | None, key: int) -> ItemScore:
+    shown = INVALID if chosen is None else YES_NO[chosen]
+    return ItemScore(item, "", chosen, chosen == key, shown, YES_NO[key], "h")
+
+
+def test_group_figures_by_hand() -> None:
+    # Four pairs of yes/no twins (keys yes/no). g1 right twice; g2 answers "no" twice (confused);
+    # g3 answers "yes" twice (confused); g4: one invalid answer, one right.
+    probes = {
+        f"{g}{m}": {"group": g, "choices": YES_NO, "answer": 0 if m == "a" else 1}
+        for g in ("g1", "g2", "g3", "g4")
+        for m in ("a", "b")
+    }
+    scores = [
+        _yes_no("g1a", 0, 0), _yes_no("g1b", 1, 1),
+        _yes_no("g2a", 1, 0), _yes_no("g2b", 1, 1),
+        _yes_no("g3a", 0, 0), _yes_no("g3b", 0, 1),
+        _yes_no("g4a", None, 0), _yes_no("g4b", 1, 1),
+    ]  # fmt: skip
+    stats = group_stats(scores, probes)
+    assert stats is not None
+    assert stats.groups == 4 and stats.set_accuracy == 0.25 and stats.set_chance == 0.25
+    # Every pair has different keys; g2 and g3 gave one answer to both (g4's invalid answer is no answer).
+    assert stats.contrast_groups == 4 and stats.confusion == 0.5 and stats.confusion_chance == 0.5
+    # Valid answers: yes, no, no, no, yes, yes, no -> 3 of 7 are "yes"; the invalid one is never a "yes".
+    assert stats.yes_ratio == pytest.approx(3 / 7) and stats.invalid == 1
+    # Positives (key yes): g1a, g2a, g3a, g4a. TP = g1a, g3a; FP = g3b; FN = g2a, g4a.
+    assert stats.f1 == pytest.approx(2 * 2 / (2 * 2 + 1 + 2))
+    assert stats.f1_chance == pytest.approx(0.5)
+    assert stats.below_chance == []
+    always_no = [_yes_no(i, 1, probes[i]["answer"]) for i in probes]
+    low = group_stats(always_no, probes)
+    assert low is not None and low.set_accuracy == 0 and low.confusion == 1.0
+    assert low.below_chance == [
+        "set accuracy 0.0% < chance 25.0%",
+        "confusion 100.0% > chance 50.0%",
+        "yes/no F1 0.00 < chance 0.50",
+    ]
+
+
+def test_chance_levels_come_from_the_items() -> None:
+    probes = {
+        "a": {"group": "g", "choices": ["x", "y", "z"], "answer": 0},
+        "b": {"group": "g", "choices": ["x", "y"], "answer": 1},
+    }
+    scores = [ItemScore("a", "", 0, True, "A", "A", "h"), ItemScore("b", "", 1, True, "B", "B", "h")]
+    stats = group_stats(scores, probes)
+    assert stats is not None
+    assert stats.set_chance == pytest.approx(1 / 6)  # one in three times one in two
+    assert stats.confusion_chance == pytest.approx(2 / 6)  # both pick x (1/3 * 1/2) or both y
+    assert group_stats(scores[:1], probes) is None  # an incomplete group is not scored
+
+
+def _paired_suite(project: Project) -> None:
+    rows = []
+    for i in range(30):
+        for member, answer in (("a", "yes"), ("b", "no")):
+            item = f"pp-{i:02d}{member}"
+            rows.append({"id": item, "question": f"[{item}] Is it so?", "answer": answer, "group": f"pp-{i:02d}"})
+            project.key[item] = 0 if answer == "yes" else 1
+    project.suite("pairs", rows=rows, task="yes_no", scoring="loglikelihood")
+
+
+def test_the_set_accuracy_gate_fails_when_groups_break_and_passes_otherwise(project: Project) -> None:
+    _paired_suite(project)
+    collected = project.pytester.runpytest("suites", "--collect-only", "-q")
+    expect_lines(collected, ["suites/pairs.suite.yaml::gate[accuracy]", "suites/pairs.suite.yaml::gate[set_accuracy]"])
+    assert project.run("--snapshot-update").ret == 0
+    same = project.run()
+    assert same.ret == 0
+    expect_lines(same, ["pairs: probe groups: set accuracy 100.0% (chance 25.0%, 30 groups), confusion 0.0%*"])
+    # Answer "no" to eight "yes" twins: eight groups break (the item-level drop is 8 of 60).
+    broken = project.run(flips=[f"pp-{i:02d}a" for i in range(8)])
+    assert broken.ret == 1
+    expect_lines(
+        broken,
+        [
+            "*set accuracy dropped on suite pairs*",
+            "*on 30 paired groups: baseline 100.0% -> current 73.3%, -26.7 points; 8 lost, 0 gained*",
+        ],
+    )
+
+
+def test_below_chance_is_said_loudly(project: Project) -> None:
+    _paired_suite(project)
+    always_no = [f"pp-{i:02d}a" for i in range(30)]
+    assert project.run("--snapshot-update", flips=always_no).ret == 0
+    result = project.run(flips=always_no)
+    expect_lines(
+        result,
+        [
+            "pairs: probe groups: set accuracy 0.0% (chance 25.0%, 30 groups), confusion 100.0% (chance 50.0%)*",
+            "pairs: BELOW CHANCE: set accuracy 0.0% < chance 25.0%",
+        ],
+    )
