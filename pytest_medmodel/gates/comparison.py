@@ -211,3 +211,33 @@ def _warnings(c: Comparison, baseline: Baseline, model_fingerprint: str | None, 
 def list_ids(ids: Sequence[str]) -> str:
     shown = ", ".join(ids[:SHOWN])
     return shown + (f" (+{len(ids) - SHOWN} more)" if len(ids) > SHOWN else "")
+
+
+@dataclass(frozen=True)
+class PairedFlips:
+    """A yes/no outcome per unit (item or group), now against the baseline, on the units both have."""
+
+    paired: list[str]
+    lost: list[str]
+    """Units where the outcome held in the baseline and fails now."""
+    gained: list[str]
+    before: float
+    after: float
+    p_value: float
+    """One-sided exact McNemar p that the share went down."""
+
+    def dropped(self, max_drop: float, alpha: float) -> bool:
+        """The gates' standard: a drop larger than ``max_drop`` and significant at ``alpha``."""
+        return self.before - self.after > max_drop + 1e-12 and self.p_value < alpha
+
+
+def paired_flips(now: Mapping[str, bool], then: Mapping[str, bool]) -> PairedFlips | None:
+    """Pair two outcome maps (None when they share no unit)."""
+    paired = sorted(set(now) & set(then))
+    if not paired:
+        return None
+    lost = [u for u in paired if then[u] and not now[u]]
+    gained = [u for u in paired if now[u] and not then[u]]
+    before = sum(then[u] for u in paired) / len(paired)
+    after = sum(now[u] for u in paired) / len(paired)
+    return PairedFlips(paired, lost, gained, before, after, mcnemar_one_sided(len(lost), len(gained)))

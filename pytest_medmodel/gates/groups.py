@@ -11,10 +11,10 @@ on their own line, starting ``BELOW CHANCE``.
 from __future__ import annotations
 
 from ..probes import complete_groups, group_stats
-from ..stats import mcnemar_one_sided
 from ..suite.schema import Param
 from ..suite.types import ORIGINAL
 from .base import GateContext, GateResult, gate
+from .comparison import paired_flips
 from .robustness import baseline_scores
 
 PARAMS = {
@@ -59,22 +59,25 @@ def set_accuracy(ctx: GateContext) -> GateResult:
         g: all(s.correct for s in m)
         for g, m in complete_groups(baseline_scores(ctx.suite, ctx.baseline, originals), probes).items()
     }
-    paired = sorted(set(now) & set(then))
-    if not paired:
+    flips = paired_flips(now, then)
+    if flips is None:
         lines.append(f"the baseline at {ctx.baseline_location} shares no complete group with this run; re-record it")
         return GateResult("set_accuracy", "failed", "\n".join(lines), numbers)
-    lost = [g for g in paired if then[g] and not now[g]]
-    gained = [g for g in paired if now[g] and not then[g]]
-    before, after = sum(then[g] for g in paired) / len(paired), sum(now[g] for g in paired) / len(paired)
-    p = mcnemar_one_sided(len(lost), len(gained))
-    dropped = before - after > ctx.settings["max_drop"] + 1e-12 and p < ctx.settings["alpha"]
+    dropped = flips.dropped(ctx.settings["max_drop"], ctx.settings["alpha"])
     if dropped:
         lines.insert(0, f"set accuracy dropped on suite {ctx.suite.name}")
     lines.append(
-        f"on {len(paired)} paired groups: baseline {before:.1%} -> current {after:.1%}, "
-        f"{(after - before) * 100:+.1f} points; {len(lost)} lost, {len(gained)} gained; "
-        f"one-sided exact McNemar p = {p:.4g} (alpha {ctx.settings['alpha']:g})"
-        + (f"; groups lost: {', '.join(lost[:8])}" if lost else "")
+        f"on {len(flips.paired)} paired groups: baseline {flips.before:.1%} -> current {flips.after:.1%}, "
+        f"{(flips.after - flips.before) * 100:+.1f} points; {len(flips.lost)} lost, {len(flips.gained)} gained; "
+        f"one-sided exact McNemar p = {flips.p_value:.4g} (alpha {ctx.settings['alpha']:g})"
+        + (f"; groups lost: {', '.join(flips.lost[:8])}" if flips.lost else "")
     )
-    numbers.update({"paired": len(paired), "lost": len(lost), "gained": len(gained), "p_value": round(p, 6)})
+    numbers.update(
+        {
+            "paired": len(flips.paired),
+            "lost": len(flips.lost),
+            "gained": len(flips.gained),
+            "p_value": round(flips.p_value, 6),
+        }
+    )
     return GateResult("set_accuracy", "failed" if failed or dropped else "passed", "\n".join(lines), numbers)

@@ -17,10 +17,11 @@ from typing import Any
 from ..baseline import Baseline
 from ..perturb.robustness import ItemRobustness, family_of, item_robustness
 from ..records import ItemScore
-from ..stats import mcnemar_one_sided, wilson_interval
+from ..stats import wilson_interval
 from ..suite.schema import Param
 from ..suite.types import FIXED_CHOICES, ORIGINAL, Suite, split_key
 from .base import GateContext, GateResult, gate
+from .comparison import paired_flips
 
 SHOWN = 8
 
@@ -94,30 +95,29 @@ def _decide(ctx: GateContext, what: str, floor_key: str, measure: Callable[[Item
             f"{ctx.baseline_location}; record one with --snapshot-update and commit it"
         )
         return GateResult(name, "failed", "\n".join(lines), {"n": len(now)})
-    paired = sorted(set(now) & set(then))
-    regressed = [i for i in paired if then[i] and not now[i]]
-    improved = [i for i in paired if now[i] and not then[i]]
-    before, after = sum(then[i] for i in paired) / len(paired), sum(now[i] for i in paired) / len(paired)
-    p = mcnemar_one_sided(len(regressed), len(improved))
-    dropped = before - after > ctx.settings["max_drop"] + 1e-12 and p < ctx.settings["alpha"]
+    flips = paired_flips(now, then)
+    if flips is None:
+        lines.append(f"the baseline at {ctx.baseline_location} shares no complete item with this run; re-record it")
+        return GateResult(name, "failed", "\n".join(lines), {"n": len(now)})
+    dropped = flips.dropped(ctx.settings["max_drop"], ctx.settings["alpha"])
     if dropped:
         lines.insert(0, f"{what} under '{ctx.settings['perturbation']}' dropped on suite {ctx.suite.name}")
     lines.append(
-        f"{what} under '{ctx.settings['perturbation']}' on {len(paired)} paired items: baseline {before:.1%} -> "
-        f"current {after:.1%}, {(after - before) * 100:+.1f} points (max_drop {ctx.settings['max_drop'] * 100:.1f}); "
-        f"{len(regressed)} lost, {len(improved)} gained; one-sided exact McNemar p = {p:.4g} "
-        f"(alpha {ctx.settings['alpha']:g})"
+        f"{what} under '{ctx.settings['perturbation']}' on {len(flips.paired)} paired items: baseline "
+        f"{flips.before:.1%} -> current {flips.after:.1%}, {(flips.after - flips.before) * 100:+.1f} points "
+        f"(max_drop {ctx.settings['max_drop'] * 100:.1f}); {len(flips.lost)} lost, {len(flips.gained)} gained; "
+        f"one-sided exact McNemar p = {flips.p_value:.4g} (alpha {ctx.settings['alpha']:g})"
     )
-    if regressed:
-        more = f" (+{len(regressed) - SHOWN} more)" if len(regressed) > SHOWN else ""
-        lines.append(f"items that lost it: {', '.join(regressed[:SHOWN])}{more}")
+    if flips.lost:
+        more = f" (+{len(flips.lost) - SHOWN} more)" if len(flips.lost) > SHOWN else ""
+        lines.append(f"items that lost it: {', '.join(flips.lost[:SHOWN])}{more}")
     numbers: dict[str, Any] = {
-        "n": len(paired),
-        "baseline": round(before, 4),
-        "current": round(after, 4),
-        "lost": len(regressed),
-        "gained": len(improved),
-        "p_value": round(p, 6),
+        "n": len(flips.paired),
+        "baseline": round(flips.before, 4),
+        "current": round(flips.after, 4),
+        "lost": len(flips.lost),
+        "gained": len(flips.gained),
+        "p_value": round(flips.p_value, 6),
     }
     return GateResult(name, "failed" if failed or dropped else "passed", "\n".join(lines), numbers)
 
