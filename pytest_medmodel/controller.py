@@ -49,6 +49,8 @@ class Controller:
         self.updates: list[str] = []
         self.summary: RunSummary | None = None
         self.mutation_lines: list[str] = []
+        self.search_lines: list[str] = []
+        """``--medmodel-search``'s findings, when asked for."""
         """``--medmodel-mutation-report``'s table, when asked for."""
         self.metrics_known: set[str] = set()
         """Metrics the test processes had registered (a conftest below the rootdir is not loaded here)."""

@@ -19,7 +19,7 @@ from .models.base import AdapterError
 from .mutate.matrix import mutation_matrix, report_lines
 from .runner import Runner
 from .session import TestSession
-from .store import SQLiteStore
+from .store import MemoryStore, SQLiteStore
 from .suite.loading import load_suite
 from .suite.types import Suite, SuiteError
 from .terminal import Progress
@@ -43,7 +43,8 @@ def run_mutation_report(config: pytest.Config, session: TestSession, suite_keys:
         "each mutation loads a fresh copy of the model"
     )
     cache = session.cache_folder()
-    runner = Runner(SQLiteStore(cache / "predictions.sqlite3"), lock_dir=cache / "locks", timeout=settings.timeout)
+    predictions = MemoryStore() if settings.no_cache else SQLiteStore(cache / "predictions.sqlite3")
+    runner = Runner(predictions, lock_dir=cache / "locks", timeout=settings.timeout)
     try:
         outcomes = mutation_matrix(
             suites,

@@ -29,6 +29,8 @@ MUTATE = "--medmodel-mutate"
 NO_CACHE = "--medmodel-no-cache"
 LOG_PROMPTS = "--medmodel-log-prompts"
 PROGRESS = "--medmodel-progress"
+SEARCH = "--medmodel-search"
+SEARCH_ITEMS = "--medmodel-search-items"
 MUTATION_REPORT = "--medmodel-mutation-report"
 BASELINE_DIR = "--medmodel-baseline-dir"
 
@@ -95,6 +97,17 @@ _FLAGS: list[tuple[str, dict[str, Any]]] = [
             "terminal), always, never",
         },
     ),
+    (
+        SEARCH,
+        {
+            "metavar": "N",
+            "nargs": "?",
+            "const": "32",
+            "help": "after the run, look for the smallest change (typos, case, spacing, a distracting sentence, "
+            "option order) that flips each right answer; N candidates per item (default 32)",
+        },
+    ),
+    (SEARCH_ITEMS, {"metavar": "M", "help": "right answers searched per suite (default 20)"}),
     (BASELINE_DIR, {"metavar": "DIR", "help": "folder of baselines, relative to rootdir (default: baselines)"}),
 ]
 """Every flag; ``dest`` is the flag's name with ``_`` for ``-`` (``--medmodel-limit`` -> ``medmodel_limit``)."""
@@ -177,7 +190,23 @@ def read_settings(config: pytest.Config) -> Settings:
         progress=str(config.getoption("medmodel_progress") or "auto"),
         log_prompts=(Path.cwd() / log).resolve() if (log := config.getoption("medmodel_log_prompts")) else None,
         mutation_report=_mutation_list(config.getoption("medmodel_mutation_report")),
+        search=_search(config.getoption("medmodel_search"), config.getoption("medmodel_search_items")),
     )
+
+
+def _search(candidates: str | None, items: str | None) -> tuple[int, int] | None:
+    if candidates is None:
+        return None
+    values = []
+    for flag, text, default in ((SEARCH, candidates, 32), (SEARCH_ITEMS, items, 20)):
+        try:
+            value = int(text) if text is not None else default
+        except ValueError:
+            value = 0
+        if value < 1:
+            raise pytest.UsageError(f"{flag}: expected a positive integer, got '{text}'")
+        values.append(value)
+    return values[0], values[1]
 
 
 def _mutation_list(text: str | None) -> tuple[str, ...] | None:

@@ -179,6 +179,10 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         from .mutation_report import run_mutation_report
 
         controller.mutation_lines = run_mutation_report(session.config, test_session, controller.suite_info)
+    if test_session.settings.search and exitstatus != pytest.ExitCode.INTERRUPTED:
+        from .search_report import run_search
+
+        controller.search_lines = run_search(session.config, test_session, controller.scores)
     if controller.update_failed and session.exitstatus == pytest.ExitCode.OK:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED  # an update that was asked for did not happen
 
@@ -189,6 +193,10 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     if lines:
         terminalreporter.write_sep("=", "medmodel summary")
         for line in lines:
+            terminalreporter.write_line(line)
+    if controller is not None and controller.search_lines:
+        terminalreporter.write_sep("=", "medmodel search")
+        for line in controller.search_lines:
             terminalreporter.write_line(line)
     if controller is not None and controller.mutation_lines:
         terminalreporter.write_sep("=", "medmodel mutation report")

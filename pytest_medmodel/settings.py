@@ -39,3 +39,5 @@ class Settings:
     """``--medmodel-log-prompts``: append every request sent to the model to this JSONL file."""
     progress: str = "auto"
     """``--medmodel-progress``: ``auto``, ``always`` or ``never``."""
+    search: tuple[int, int] | None = None
+    """``--medmodel-search``: (candidates per item, right answers per suite), or None when off."""

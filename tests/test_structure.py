@@ -20,6 +20,7 @@ SKIN = {
     "plugin",
     "mutation_report",
     "selection",
+    "search_report",
     "worker_progress",
     "collect",
     "options",

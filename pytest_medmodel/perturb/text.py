@@ -23,7 +23,7 @@ TEXT_FIELDS = ("question", "context")
 _KEYBOARD = ["qwertyuiop", "asdfghjkl", "zxcvbnm"]
 
 
-def _neighbours(letter: str) -> str:
+def keyboard_neighbours(letter: str) -> str:
     """Letters next to ``letter`` on a QWERTY keyboard (a plausible slip of the finger)."""
     lower = letter.lower()
     for row_index, row in enumerate(_KEYBOARD):
@@ -86,7 +86,7 @@ def typo(text: str, rate: float, rng: random.Random) -> str:
         elif kind == 2:
             out.append(char + char)
         else:
-            near = rng.choice(_neighbours(char))
+            near = rng.choice(keyboard_neighbours(char))
             out.append(near.upper() if char.isupper() else near)
         i += 1
     return "".join(out)

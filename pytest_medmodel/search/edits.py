@@ -1,0 +1,118 @@
+"""Atomic edits of an item's question, the search space of ``--medmodel-search``.
+
+An edit is small and local (one letter slip in one word, one word's case, one
+doubled space, one distracting sentence, the options rotated), so a list of
+edits is a change whose size is its length. Hypothesis draws lists of them; the
+smallest flipping list is the report.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+from ..perturb.text import DISTRACTING_SENTENCES, keyboard_neighbours
+from ..suite.types import Variant
+
+TYPO_KINDS = ("drop", "double", "swap", "neighbour")
+
+
+@dataclass(frozen=True, order=True)
+class Edit:
+    """``kind`` at word ``at`` (or gap, sentence, rotation), with a variant ``arg`` (e.g. which typo)."""
+
+    kind: str
+    at: int
+    arg: int = 0
+
+    def describe(self, words: Sequence[str]) -> str:
+        word = words[self.at % len(words)] if words else ""
+        if self.kind == "typo":
+            return f"typo ({TYPO_KINDS[self.arg % len(TYPO_KINDS)]}) in '{word}'"
+        if self.kind == "case":
+            return f"case flipped in '{word}'"
+        if self.kind == "space":
+            return f"doubled space after '{word}'"
+        if self.kind == "sentence":
+            return "distracting sentence before the question"
+        return f"options rotated by {self.at}"
+
+    def to_json(self) -> list[Any]:
+        return [self.kind, self.at, self.arg]
+
+
+def _typo(word: str, kind: int) -> str:
+    letters = [i for i, c in enumerate(word) if c.isalpha()]
+    if not letters:
+        return word
+    i = letters[len(letters) // 2]
+    name = TYPO_KINDS[kind % len(TYPO_KINDS)]
+    if name == "drop" and len(letters) > 1:
+        return word[:i] + word[i + 1 :]
+    if name == "double":
+        return word[:i] + word[i] + word[i:]
+    if name == "swap" and i + 1 < len(word):
+        return word[:i] + word[i + 1] + word[i] + word[i + 2 :]
+    near = keyboard_neighbours(word[i])[0]
+    return word[:i] + (near.upper() if word[i].isupper() else near) + word[i + 1 :]
+
+
+def apply_edits(variant: Variant, edits: Sequence[Edit]) -> Variant:
+    """The variant with ``edits`` applied in a canonical order (so a list and its permutations agree)."""
+    words = variant.question.split(" ")
+    gaps: set[int] = set()
+    prefix = ""
+    out = variant
+    for edit in sorted(set(edits)):
+        at = edit.at % max(1, len(words))
+        if edit.kind == "typo":
+            words[at] = _typo(words[at], edit.arg)
+        elif edit.kind == "case":
+            words[at] = words[at].swapcase()
+        elif edit.kind == "space":
+            gaps.add(at)
+        elif edit.kind == "sentence":
+            prefix = DISTRACTING_SENTENCES[edit.at % len(DISTRACTING_SENTENCES)] + " "
+        elif edit.kind == "rotate" and len(variant.choices) > 1:
+            shift = edit.at % len(variant.choices) or 1
+            out = out.reordered([(i + shift) % len(variant.choices) for i in range(len(variant.choices))])
+    question = prefix + "".join(w + ("  " if i in gaps and i < len(words) - 1 else " ") for i, w in enumerate(words))
+    return replace(out, question=question[:-1], name="search")
+
+
+def edit_strategy(variant: Variant, rotate: bool) -> Any:
+    """Hypothesis strategy: lists of one to four edits of this variant."""
+    from hypothesis import strategies as st
+
+    words = max(1, len(variant.question.split(" ")))
+    kinds = [
+        st.builds(Edit, st.just("typo"), st.integers(0, words - 1), st.integers(0, len(TYPO_KINDS) - 1)),
+        st.builds(Edit, st.just("case"), st.integers(0, words - 1)),
+        st.builds(Edit, st.just("space"), st.integers(0, words - 1)),
+        st.builds(Edit, st.just("sentence"), st.integers(0, len(DISTRACTING_SENTENCES) - 1)),
+    ]
+    if rotate:
+        kinds.append(st.builds(Edit, st.just("rotate"), st.integers(1, max(1, len(variant.choices) - 1))))
+    return st.lists(st.one_of(kinds), min_size=1, max_size=4, unique=True)
+
+
+def readable_diff(before: str, after: str) -> str:
+    """A one-line word diff, ``[-old-] {+new+}``; in changed words, extra spaces show as ``␣`` and tabs as ``⇥``."""
+    import re
+
+    def shown(token: str) -> str:
+        word = token.rstrip(" \t")
+        gap = token[len(word) :]
+        return word + (gap[1:] if gap.startswith(" ") else gap).replace(" ", "␣").replace("\t", "⇥")
+
+    out = []
+    for op in difflib.ndiff(re.findall(r"\S+\s*", before), re.findall(r"\S+\s*", after)):
+        if op.startswith("- "):
+            out.append(f"[-{shown(op[2:])}-]")
+        elif op.startswith("+ "):
+            out.append(f"{{+{shown(op[2:])}+}}")
+        elif op.startswith("  "):
+            out.append(op[2:].strip())
+    return " ".join(out)

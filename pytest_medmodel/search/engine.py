@@ -1,0 +1,177 @@
+"""Find, per item, the smallest change that flips a right answer; batched, deterministic, replayable.
+
+Generation: Hypothesis draws ``candidates`` lists of edits per item from
+:func:`~.edits.edit_strategy`, derandomized (a fixed seed, no example database),
+so CI sees the same candidates every run. All candidates of all items go to the
+model in one batch through the runner (its cache serves any seen before).
+Shrinking: among an item's flipping candidates the shortest is kept, then edits
+are removed one at a time while the answer stays flipped; each round tries every
+removal of every item in one batch (Hypothesis's own shrinker would ask the model
+one example at a time). Found flips are kept in a JSON file and replayed first
+on the next run, so a known weakness is confirmed at the cost of one request.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..models.handle import ModelHandle
+from ..runner import Runner
+from ..scoring.base import SCORERS
+from ..suite.types import Suite, Variant
+from .edits import Edit, apply_edits, edit_strategy, readable_diff
+
+
+@dataclass
+class Finding:
+    """The smallest flipping change found for one item (or that none was found)."""
+
+    item_id: str
+    edits: list[Edit] = field(default_factory=list)
+    diff: str = ""
+    answer: str = ""
+    """The answer the changed prompt got (the original answer was right)."""
+    requests: int = 0
+    """Model requests this item's search sent (cache hits included)."""
+    replayed: bool = False
+
+    @property
+    def flipped(self) -> bool:
+        return bool(self.edits)
+
+
+def draw_candidates(variant: Variant, count: int, rotate: bool) -> list[list[Edit]]:
+    """``count`` edit lists for ``variant``, the same every run (derandomized Hypothesis, no database)."""
+    from hypothesis import HealthCheck, Phase, given, settings
+
+    drawn: list[list[Edit]] = []
+
+    @settings(
+        derandomize=True,
+        database=None,
+        max_examples=count,
+        phases=[Phase.generate],
+        deadline=None,
+        suppress_health_check=list(HealthCheck),
+    )
+    @given(edit_strategy(variant, rotate))
+    def collect(edits: list[Edit]) -> None:
+        drawn.append(edits)
+
+    collect()
+    unique = {tuple(sorted(set(e))): None for e in drawn}
+    return [list(key) for key in unique]
+
+
+class Search:
+    """Searches the right answers of one suite for flips, with one model and one runner."""
+
+    def __init__(self, suite: Suite, model: ModelHandle, runner: Runner) -> None:
+        self.suite = suite
+        self.model = model
+        self.runner = runner
+        self.scorer = SCORERS.get(suite.scoring.method)
+        self.rotate = self.scorer.lists_choices  # reordering matters only where the prompt lists the options
+
+    def flipped(self, pairs: Sequence[tuple[Variant, Sequence[Edit]]]) -> list[tuple[bool, str]]:
+        """For each (original variant, edits): whether the edited item is answered wrong, and the answer shown."""
+        chat = self.runner.chat(self.model) if self.suite.prompt.chat_template != "never" else None
+        changed = [apply_edits(v, e) for v, e in pairs]
+        requests = [self.scorer.request(self.suite, v, chat) for v in changed]
+        if chat is not None:
+            chat.flush()
+        results = self.runner.execute(requests, self.model, label=f"{self.suite.name} search", detail="candidates")
+        scores = [self.scorer.score(self.suite, v, r) for v, r in zip(changed, results, strict=True)]
+        return [(not s.correct, s.shown) for s in scores]
+
+    def run(
+        self, variants: Mapping[str, Variant], candidates: int, known: Mapping[str, list[Edit]]
+    ) -> dict[str, Finding]:
+        findings = {item_id: Finding(item_id) for item_id in variants}
+        replay = [(i, known[i]) for i in variants if i in known]
+        for (item_id, edits), (flip, shown) in zip(
+            replay, self.flipped([(variants[i], e) for i, e in replay]), strict=True
+        ):
+            findings[item_id].requests += 1
+            if flip:
+                findings[item_id] = Finding(item_id, edits, answer=shown, requests=1, replayed=True)
+        todo = [i for i in variants if not findings[i].flipped]
+        drawn = {i: draw_candidates(variants[i], candidates, self.rotate) for i in todo}
+        flat = [(i, e) for i in todo for e in drawn[i]]
+        for (item_id, edits), (flip, shown) in zip(
+            flat, self.flipped([(variants[i], e) for i, e in flat]), strict=True
+        ):
+            finding = findings[item_id]
+            finding.requests += 1
+            if flip and (not finding.flipped or (len(edits), edits) < (len(finding.edits), finding.edits)):
+                finding.edits, finding.answer = list(edits), shown
+        self._shrink(variants, findings)
+        for finding in findings.values():
+            if finding.flipped:
+                original = variants[finding.item_id]
+                finding.diff = readable_diff(original.question, apply_edits(original, finding.edits).question)
+        return findings
+
+    def _shrink(self, variants: Mapping[str, Variant], findings: dict[str, Finding]) -> None:
+        """Remove edits while the answer stays flipped; every item's removals in one batch per round."""
+        while True:
+            trials = [
+                (f.item_id, [e for e in f.edits if e != drop])
+                for f in findings.values()
+                if len(f.edits) > 1
+                for drop in f.edits
+            ]
+            if not trials:
+                return
+            outcomes = self.flipped([(variants[i], e) for i, e in trials])
+            progressed = False
+            for (item_id, edits), (flip, shown) in zip(trials, outcomes, strict=True):
+                finding = findings[item_id]
+                finding.requests += 1
+                if flip and len(edits) < len(finding.edits):
+                    finding.edits, finding.answer = edits, shown
+                    progressed = True
+            if not progressed:
+                return
+
+
+def read_known(path: Path) -> dict[str, list[Edit]]:
+    """Flips recorded by earlier runs (an unreadable file is ignored: the search finds them again)."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        return {str(k): [Edit(str(a), int(b), int(c)) for a, b, c in v] for k, v in data.items()}
+    except (OSError, ValueError, TypeError):
+        return {}
+
+
+def write_known(path: Path, findings: Mapping[str, Finding], earlier: Mapping[str, list[Edit]]) -> None:
+    """Keep the flips found (and earlier ones not re-searched) for the next run to replay first."""
+    data: dict[str, Any] = {k: [e.to_json() for e in v] for k, v in earlier.items() if k not in findings}
+    data.update({k: [e.to_json() for e in f.edits] for k, f in findings.items() if f.flipped})
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data, sort_keys=True, indent=1) + "\n", encoding="utf-8")
+
+
+def report_lines(suite: str, findings: Mapping[str, Finding], words: Callable[[str], list[str]]) -> list[str]:
+    """What the search found, one line per flipped item, then a count."""
+    lines = []
+    for finding in sorted(findings.values(), key=lambda f: f.item_id):
+        if not finding.flipped:
+            continue
+        what = "; ".join(e.describe(words(finding.item_id)) for e in finding.edits)
+        again = ", replayed from an earlier run" if finding.replayed else ""
+        lines.append(
+            f"{suite}::{finding.item_id}: {len(finding.edits)} edit(s) flip it to {finding.answer} "
+            f"({what}; {finding.requests} request(s){again}): {finding.diff}"
+        )
+    flipped = sum(f.flipped for f in findings.values())
+    requests = sum(f.requests for f in findings.values())
+    lines.append(
+        f"{suite}: {flipped} of {len(findings)} right answers flipped by a small change; "
+        f"{requests / max(1, len(findings)):.1f} requests per item"
+    )
+    return lines

@@ -1,0 +1,61 @@
+"""``--medmodel-search``: after the run, look for the smallest change that flips each right answer.
+
+Runs in the reporting process once the tests are done, on the originals this run
+answered right (the first ``--medmodel-search-items`` per suite), with the run's
+model loaded again from its spec. Found flips are kept under the cache folder
+(``search/<suite>.json``) and replayed first next time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+import pytest
+
+from .models.base import AdapterError
+from .records import ItemScore
+from .runner import Runner
+from .search.engine import Search, read_known, report_lines, write_known
+from .session import TestSession
+from .store import MemoryStore, SQLiteStore
+from .suite.loading import load_suite
+from .suite.types import ORIGINAL, SuiteError, Variant
+from .terminal import Progress
+
+
+def run_search(config: pytest.Config, session: TestSession, scores: Mapping[str, Mapping[str, ItemScore]]) -> list[str]:
+    """The search's lines, per suite that ran (or one line saying why it could not run)."""
+    settings = session.settings
+    assert settings.search is not None
+    candidates, max_items = settings.search
+    if not settings.spec:
+        return ["the search needs the model as a spec (--medmodel=SPEC or the 'medmodel' ini key)"]
+    progress = Progress(config)
+    cache = session.cache_folder()
+    predictions = MemoryStore() if settings.no_cache else SQLiteStore(cache / "predictions.sqlite3")
+    runner = Runner(predictions, lock_dir=cache / "locks", timeout=settings.timeout)
+    model = session.default_model()
+    lines: list[str] = []
+    try:
+        for suite_key in sorted(scores):
+            try:
+                suite = load_suite(Path(config.rootpath) / suite_key, root=settings.data_root)
+            except SuiteError:
+                continue
+            right = sorted(s.item_id for s in scores[suite_key].values() if s.variant == ORIGINAL and s.correct)
+            variants = {i: Variant.of(suite.item(i)) for i in right[:max_items]}
+            if not variants:
+                continue
+            progress(f"search: {suite.name}: {len(variants)} right answer(s), up to {candidates} candidates each")
+            store = cache / "search" / f"{suite.name}.json"
+            known = read_known(store)
+            findings = Search(suite, model, runner).run(variants, candidates, known)
+            write_known(store, findings, known)
+            questions = {i: v.question.split(" ") for i, v in variants.items()}
+            lines += report_lines(suite.name, findings, questions.__getitem__)
+    except AdapterError as exc:
+        lines.append(f"the search stopped: {exc}")
+    finally:
+        runner.close()
+    return lines
