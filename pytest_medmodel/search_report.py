@@ -34,7 +34,7 @@ def run_search(config: pytest.Config, session: TestSession, scores: Mapping[str,
     progress = Progress(config)
     cache = session.cache_folder()
     predictions = MemoryStore() if settings.no_cache else SQLiteStore(cache / "predictions.sqlite3")
-    runner = Runner(predictions, lock_dir=cache / "locks", timeout=settings.timeout)
+    runner = Runner(predictions, lock_dir=cache / "locks", timeout=settings.timeout, progress=progress)
     model = session.default_model()
     lines: list[str] = []
     try:
