@@ -179,7 +179,8 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         from .mutation_report import run_mutation_report
 
         controller.mutation_lines = run_mutation_report(session.config, test_session, controller.suite_info)
-    if test_session.settings.search and exitstatus != pytest.ExitCode.INTERRUPTED:
+    wanted = test_session.settings.search or any(i.get("search") for i in controller.suite_info.values())
+    if wanted and exitstatus != pytest.ExitCode.INTERRUPTED:
         from .search_report import run_search
 
         controller.search_lines = run_search(session.config, test_session, controller.scores)

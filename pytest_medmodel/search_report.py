@@ -25,10 +25,9 @@ from .terminal import Progress
 
 
 def run_search(config: pytest.Config, session: TestSession, scores: Mapping[str, Mapping[str, ItemScore]]) -> list[str]:
-    """The search's lines, per suite that ran (or one line saying why it could not run)."""
+    """The search's lines, per suite searched: every suite with ``--medmodel-search``, else those
+    whose file has a ``search:`` key (or one line saying why it could not run)."""
     settings = session.settings
-    assert settings.search is not None
-    candidates, max_items = settings.search
     if not settings.spec:
         return ["the search needs the model as a spec (--medmodel=SPEC or the 'medmodel' ini key)"]
     progress = Progress(config)
@@ -43,6 +42,9 @@ def run_search(config: pytest.Config, session: TestSession, scores: Mapping[str,
                 suite = load_suite(Path(config.rootpath) / suite_key, root=settings.data_root)
             except SuiteError:
                 continue
+            if settings.search is None and suite.search is None:
+                continue  # neither --medmodel-search nor the suite's own search: key
+            candidates, max_items = settings.search or suite.search or (32, 20)
             right = sorted(s.item_id for s in scores[suite_key].values() if s.variant == ORIGINAL and s.correct)
             variants = {i: Variant.of(suite.item(i)) for i in right[:max_items]}
             if not variants:

@@ -307,6 +307,7 @@ class TestSession:
                 "tags": suite.tags_by_item(),
                 "perturbations": [p.label for p in suite.perturbations],
                 "probes": suite.probes(),
+                "search": suite.search,
                 "accuracy_gate": dict(suite.gate("accuracy").settings),
             }
             for key, suite in self.suites.items()

@@ -24,7 +24,8 @@ class Planted:
 
     def __init__(self):
         self.word = os.environ.get("PLANTED_WORD", "organ")
-        self.fingerprint = "planted:" + self.word
+        self.trap = os.environ.get("PLANTED_TRAP", "")
+        self.fingerprint = "planted:" + self.word + ":" + self.trap
 
     def loglikelihood(self, requests):
         word = self.word
@@ -34,7 +35,7 @@ class Planted:
         for r in requests:
             listed = dict(re.findall(r"^(\\w+)\\. (.*)$", r.context, flags=re.M))
             right = TEXTS[r.meta["item"]]
-            intact = word in r.context.lower()
+            intact = word in r.context.lower() and not (self.trap and self.trap in r.context.lower())
             scores = [(-0.1 if (listed.get(c.strip()) == right) == intact else -3.0) for c in r.continuations]
             out.append(ChoiceResult(tuple(scores)))
         return out
@@ -114,3 +115,25 @@ def test_edits_and_candidates_are_deterministic_and_readable() -> None:
     assert readable_diff(variant.question, changed.question) == "Which [-organ-] {+oran+} [-makes-] {+makes␣+} insulin?"
     rotated = apply_edits(variant, [Edit("rotate", 1)])
     assert rotated.choices[rotated.answer] == "a" and rotated.answer == 2
+
+
+def test_the_search_composes_the_suites_own_perturbations_and_runs_when_the_suite_asks(project: Project) -> None:
+    """Only the suite's paraphrase (a registered perturbation) flips these answers; the suite's search: key turns it on."""
+    _project(project)
+    extra = (
+        "perturbations:\n"
+        '  - {name: paraphrase_instructions, id: para, templates: ["Q: {question}\\n{choices}\\nReply with a letter."]}\n'
+        "search: {candidates: 16, items: 2}\n"
+    )
+    path = project.path / "suites" / "flip.suite.yaml"
+    path.write_text(path.read_text() + extra)
+    project.pytester._monkeypatch.setenv("PLANTED_TRAP", "reply with")
+    project.pytester._monkeypatch.setenv("PLANTED_WORD", "")  # typos no longer matter
+    result = project.pytester.runpytest("suites", "--medmodel=py:planted:make", "-p", "no:randomly")
+    lines = [line for line in result.stdout.lines if line.startswith("flip")]
+    flips = [line for line in lines if "edit(s) flip it" in line]
+    assert len(flips) == 2, result.stdout.str()
+    for line in flips:
+        assert ": 1 edit(s) flip it" in line and "perturbation #1 of the suite" in line, line
+        assert "{+Reply+}" in line, line  # the diff shows the reworded prompt
+    assert lines[-1].startswith("flip: 2 of 2 right answers flipped")

@@ -9,12 +9,14 @@ smallest flipping list is the report.
 from __future__ import annotations
 
 import difflib
+import random
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
+from ..perturb.base import PERTURBATIONS
 from ..perturb.text import DISTRACTING_SENTENCES, keyboard_neighbours
-from ..suite.types import Variant
+from ..suite.types import PerturbationUse, Variant
 
 TYPO_KINDS = ("drop", "double", "swap", "neighbour")
 
@@ -37,6 +39,8 @@ class Edit:
             return f"doubled space after '{word}'"
         if self.kind == "sentence":
             return "distracting sentence before the question"
+        if self.kind == "perturb":
+            return f"perturbation #{self.at + 1} of the suite, seed {self.arg}"
         return f"options rotated by {self.at}"
 
     def to_json(self) -> list[Any]:
@@ -59,8 +63,13 @@ def _typo(word: str, kind: int) -> str:
     return word[:i] + (near.upper() if word[i].isupper() else near) + word[i + 1 :]
 
 
-def apply_edits(variant: Variant, edits: Sequence[Edit]) -> Variant:
-    """The variant with ``edits`` applied in a canonical order (so a list and its permutations agree)."""
+def apply_edits(variant: Variant, edits: Sequence[Edit], perturbations: Sequence[PerturbationUse] = ()) -> Variant:
+    """The variant with ``edits`` applied in a canonical order (so a list and its permutations agree).
+
+    ``perturb`` edits apply the suite's own perturbation number ``at`` (registered ones
+    included, with the settings the suite gives them) with seed ``arg``, after the
+    word-level edits; one that makes several variants contributes variant ``arg % n``.
+    """
     words = variant.question.split(" ")
     gaps: set[int] = set()
     prefix = ""
@@ -79,11 +88,16 @@ def apply_edits(variant: Variant, edits: Sequence[Edit]) -> Variant:
             shift = edit.at % len(variant.choices) or 1
             out = out.reordered([(i + shift) % len(variant.choices) for i in range(len(variant.choices))])
     question = prefix + "".join(w + ("  " if i in gaps and i < len(words) - 1 else " ") for i, w in enumerate(words))
-    return replace(out, question=question[:-1], name="search")
+    out = replace(out, question=question[:-1])
+    for edit in sorted(e for e in set(edits) if e.kind == "perturb" and perturbations):
+        use = perturbations[edit.at % len(perturbations)]
+        made = PERTURBATIONS.get(use.name).factory(**use.params)(out, random.Random(edit.arg))
+        out = made if isinstance(made, Variant) else list(made)[edit.arg % len(made)]
+    return replace(out, name="search", family="search")
 
 
-def edit_strategy(variant: Variant, rotate: bool) -> Any:
-    """Hypothesis strategy: lists of one to four edits of this variant."""
+def edit_strategy(variant: Variant, rotate: bool, perturbations: int = 0) -> Any:
+    """Hypothesis strategy: lists of one to four edits of this variant (``perturbations``: how many the suite has)."""
     from hypothesis import strategies as st
 
     words = max(1, len(variant.question.split(" ")))
@@ -93,6 +107,8 @@ def edit_strategy(variant: Variant, rotate: bool) -> Any:
         st.builds(Edit, st.just("space"), st.integers(0, words - 1)),
         st.builds(Edit, st.just("sentence"), st.integers(0, len(DISTRACTING_SENTENCES) - 1)),
     ]
+    if perturbations:
+        kinds.append(st.builds(Edit, st.just("perturb"), st.integers(0, perturbations - 1), st.integers(0, 2**16)))
     if rotate:
         kinds.append(st.builds(Edit, st.just("rotate"), st.integers(1, max(1, len(variant.choices) - 1))))
     return st.lists(st.one_of(kinds), min_size=1, max_size=4, unique=True)
@@ -105,7 +121,8 @@ def readable_diff(before: str, after: str) -> str:
     def shown(token: str) -> str:
         word = token.rstrip(" \t")
         gap = token[len(word) :]
-        return word + (gap[1:] if gap.startswith(" ") else gap).replace(" ", "␣").replace("\t", "⇥")
+        shown_gap = (gap[1:] if gap.startswith(" ") else gap).replace(" ", "␣").replace("\t", "⇥")
+        return word + shown_gap.replace("\n", "⏎")
 
     out = []
     for op in difflib.ndiff(re.findall(r"\S+\s*", before), re.findall(r"\S+\s*", after)):

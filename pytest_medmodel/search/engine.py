@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from ..models.handle import ModelHandle
+from ..prompts import render_user_message
 from ..runner import Runner
 from ..scoring.base import SCORERS
 from ..suite.types import Suite, Variant
@@ -44,7 +45,7 @@ class Finding:
         return bool(self.edits)
 
 
-def draw_candidates(variant: Variant, count: int, rotate: bool) -> list[list[Edit]]:
+def draw_candidates(variant: Variant, count: int, rotate: bool, perturbations: int = 0) -> list[list[Edit]]:
     """``count`` edit lists for ``variant``, the same every run (derandomized Hypothesis, no database)."""
     from hypothesis import HealthCheck, Phase, given, settings
 
@@ -58,7 +59,7 @@ def draw_candidates(variant: Variant, count: int, rotate: bool) -> list[list[Edi
         deadline=None,
         suppress_health_check=list(HealthCheck),
     )
-    @given(edit_strategy(variant, rotate))
+    @given(edit_strategy(variant, rotate, perturbations))
     def collect(edits: list[Edit]) -> None:
         drawn.append(edits)
 
@@ -80,7 +81,7 @@ class Search:
     def flipped(self, pairs: Sequence[tuple[Variant, Sequence[Edit]]]) -> list[tuple[bool, str]]:
         """For each (original variant, edits): whether the edited item is answered wrong, and the answer shown."""
         chat = self.runner.chat(self.model) if self.suite.prompt.chat_template != "never" else None
-        changed = [apply_edits(v, e) for v, e in pairs]
+        changed = [apply_edits(v, e, self.suite.perturbations) for v, e in pairs]
         requests = [self.scorer.request(self.suite, v, chat) for v in changed]
         if chat is not None:
             chat.flush()
@@ -100,7 +101,8 @@ class Search:
             if flip:
                 findings[item_id] = Finding(item_id, edits, answer=shown, requests=1, replayed=True)
         todo = [i for i in variants if not findings[i].flipped]
-        drawn = {i: draw_candidates(variants[i], candidates, self.rotate) for i in todo}
+        count = len(self.suite.perturbations)
+        drawn = {i: draw_candidates(variants[i], candidates, self.rotate, count) for i in todo}
         flat = [(i, e) for i in todo for e in drawn[i]]
         for (item_id, edits), (flip, shown) in zip(
             flat, self.flipped([(variants[i], e) for i, e in flat]), strict=True
@@ -113,7 +115,9 @@ class Search:
         for finding in findings.values():
             if finding.flipped:
                 original = variants[finding.item_id]
-                finding.diff = readable_diff(original.question, apply_edits(original, finding.edits).question)
+                changed = apply_edits(original, finding.edits, self.suite.perturbations)
+                before = render_user_message(self.suite.prompt, original)
+                finding.diff = readable_diff(before, render_user_message(self.suite.prompt, changed))
         return findings
 
     def _shrink(self, variants: Mapping[str, Variant], findings: dict[str, Finding]) -> None:

@@ -22,7 +22,7 @@ from ..perturb.base import PERTURBATIONS
 from ..prompts import default_template
 from ..scoring.base import SCORERS
 from .items import build_items
-from .schema import CHAT_MODES, PROMPT_KEYS, TEMPLATE_FIELDS, TOP_KEYS, Checker
+from .schema import CHAT_MODES, PROMPT_KEYS, SEARCH_KEYS, TEMPLATE_FIELDS, TOP_KEYS, Checker
 from .sources import read_rows
 from .types import (
     DEFAULT_LABELS,
@@ -120,7 +120,19 @@ def _load(path: Path, root: Path | None) -> Suite:
         items=tuple(items),
         source=source,
         perturbations=perturbations,
+        search=_parse_search(checker, top.get("search")),
     )
+
+
+def _parse_search(checker: Checker, value: Any) -> tuple[int, int] | None:
+    if value is None:
+        return None
+    spec = checker.mapping(value, "search", SEARCH_KEYS)
+    numbers = (spec.get("candidates", 32), spec.get("items", 20))
+    for key, number in zip(("candidates", "items"), numbers, strict=True):
+        if isinstance(number, bool) or number < 1:
+            raise checker.error(f"search.{key}", f"{number} is not a positive whole number", "write e.g. 32")
+    return numbers
 
 
 def _parse_name(checker: Checker, name: str) -> str:

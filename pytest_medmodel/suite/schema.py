@@ -35,6 +35,11 @@ TOP_KEYS: KeyTable = {
     "scoring": ((str, dict), "a scoring method name or a mapping with 'method'"),
     "gates": ((dict,), "a mapping of gate name to settings"),
     "perturbations": ((list,), "a list of perturbation names or {name: ..., id: ...} mappings"),
+    "search": ((dict,), "a mapping with candidates and items: search this suite after every run"),
+}
+SEARCH_KEYS: KeyTable = {
+    "candidates": ((int,), "a positive whole number of candidate changes per item"),
+    "items": ((int,), "a positive whole number of right answers to search"),
 }
 DATA_KEYS: KeyTable = {
     "path": ((str,), "a .jsonl, .json, .csv or .parquet file relative to the suite"),

@@ -265,6 +265,8 @@ class Suite:
     source: str
     """Human description of where the items came from (for messages)."""
     perturbations: tuple[PerturbationUse, ...] = ()
+    search: tuple[int, int] | None = None
+    """``search: {candidates, items}``: search this suite after every run (see ``--medmodel-search``)."""
 
     def item(self, item_id: str) -> Item:
         return self._by_id[item_id]
