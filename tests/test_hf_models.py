@@ -293,3 +293,39 @@ def test_asking_for_cuda_without_a_gpu_says_so(tiny_llama_dir: Path) -> None:
         AdapterError, match="--medmodel-device cuda:1: no CUDA device is available to this process; use auto or cpu"
     ):
         load_adapter(str(tiny_llama_dir), ModelOptions(device="cuda:1"))
+
+
+def test_variants_of_one_item_share_its_prompt_prefix_with_the_same_numbers(tiny_llama_dir: Path) -> None:
+    """Perturbed letter-scored variants run their common prefix (chat template and question) once per item."""
+    from pytest_medmodel.models.hf import prefix_groups
+
+    adapter = load_adapter(str(tiny_llama_dir), ModelOptions())
+    requests = []
+    for item in range(6):
+        question = f"Question: Which organ produces insulin in patient number {item} of the glucose trial?\n"
+        for order in (
+            "A. pancreas\nB. liver\nC. kidney",
+            "A. kidney\nB. pancreas\nC. liver",
+            "1. liver\n2. kidney\n3. pancreas",
+        ):
+            labels = (" 1", " 2", " 3") if order.startswith("1") else (" A", " B", " C")
+            requests.append(ChoiceRequest(_chat(adapter.tokenizer, question + order + "\n"), labels))
+    groups = prefix_groups(adapter._encode(requests))
+    assert sorted(len(g) for g in groups) == [3] * 6  # one group per item: its three variants
+    tokens: list[int] = []
+    forward = adapter.model.forward
+
+    def counting(*args, **kwargs):  # noqa: ANN002, ANN003
+        ids = kwargs.get("input_ids", args[0] if args else None)
+        tokens.append(int(ids.numel()) if ids is not None else 0)
+        return forward(*args, **kwargs)
+
+    adapter.model.forward = counting
+    grouped = adapter.loglikelihood(requests)
+    grouped_tokens = sum(tokens)
+    tokens.clear()
+    adapter.share_prefix = False
+    whole = adapter.loglikelihood(requests)
+    assert sum(tokens) > 1.3 * grouped_tokens, (sum(tokens), grouped_tokens)  # far fewer tokens run
+    for a, b in zip(grouped, whole, strict=True):
+        assert all(abs(x - y) < 1e-4 for x, y in zip(a.logprobs, b.logprobs, strict=True))

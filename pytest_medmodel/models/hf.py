@@ -46,6 +46,43 @@ out-of-memory error halves the rows per batch until a batch fits."""
 
 MIN_SHARED_PREFIX = 8
 """Shorter common prefixes are recomputed per item; the bookkeeping would cost more."""
+GROUP_GAIN = 8
+"""Requests form a group of their own when they share this many tokens more than the whole call does."""
+
+
+def _common(a: Sequence[int], b: Sequence[int]) -> int:
+    count = 0
+    for x, y in zip(a, b, strict=False):
+        if x != y:
+            break
+        count += 1
+    return count
+
+
+def prefix_groups(encoded: Sequence[Encoded]) -> list[list[Encoded]]:
+    """Split a call into groups that share a long prompt prefix (variants of one item), else one group.
+
+    The call's common prefix is computed once for all its rows anyway; a perturbed
+    variant (options reordered or relabelled, a typo near the end) shares much more
+    with its original: the chat template *and* the question. Contexts are sorted by
+    token ids, and neighbours sharing ``GROUP_GAIN`` tokens more than the whole call
+    are grouped, so each group's prefix runs once. Calls without such neighbours (no
+    perturbations) stay one group: batches as large as before.
+    """
+    if len(encoded) < 3:
+        return [list(encoded)]
+    ordered = sorted(encoded, key=lambda e: e.context)
+    overall = min(_common(ordered[0].context, e.context) for e in ordered)
+    groups: list[list[Encoded]] = [[ordered[0]]]
+    for enc in ordered[1:]:
+        if _common(groups[-1][0].context, enc.context) >= overall + GROUP_GAIN:
+            groups[-1].append(enc)
+        else:
+            groups.append([enc])
+    if all(len(g) == 1 for g in groups):
+        return [list(encoded)]
+    singles = [g[0] for g in groups if len(g) == 1]
+    return [g for g in groups if len(g) > 1] + ([singles] if singles else [])
 
 
 @dataclass
@@ -124,28 +161,29 @@ class HFCausalLM:
         self, requests: Sequence[ChoiceRequest], progress: ProgressCallback | None = None
     ) -> list[ChoiceResult]:
         encoded = self._encode(requests)
-        order = sorted(encoded, key=lambda e: -e.length)
         results: list[ChoiceResult | None] = [None] * len(requests)
         done = 0
-        position = 0
         with self._torch.inference_mode():
-            prefix = self._encode_shared_prefix(encoded)
-            while position < len(order):
-                size = self._rows_for(order[position:], prefix.length if prefix else 0)
-                batch = order[position : position + size]
-                try:
-                    scored = self._score_batch(batch, prefix)
-                except Exception as exc:  # noqa: BLE001 - re-raised unless it is an OOM
-                    if not is_out_of_memory(exc):
-                        raise
-                    self._back_off(size, exc)
-                    continue
-                for enc, result in zip(batch, scored, strict=True):
-                    results[enc.index] = result
-                position += size
-                done += size
-                if progress is not None:
-                    progress(done, len(order))
+            for group in prefix_groups(encoded) if self.share_prefix else [encoded]:
+                prefix = self._encode_shared_prefix(group)
+                order = sorted(group, key=lambda e: -e.length)
+                position = 0
+                while position < len(order):
+                    size = self._rows_for(order[position:], prefix.length if prefix else 0)
+                    batch = order[position : position + size]
+                    try:
+                        scored = self._score_batch(batch, prefix)
+                    except Exception as exc:  # noqa: BLE001 - re-raised unless it is an OOM
+                        if not is_out_of_memory(exc):
+                            raise
+                        self._back_off(size, exc)
+                        continue
+                    for enc, result in zip(batch, scored, strict=True):
+                        results[enc.index] = result
+                    position += size
+                    done += size
+                    if progress is not None:
+                        progress(done, len(requests))
         return [r for r in results if r is not None]
 
     def generate(self, requests: Sequence[GenerationRequest]) -> list[str]:
