@@ -131,9 +131,13 @@ def run_gates(
     model: Any,
     *,
     location: str = "the baseline",
+    comparison: Comparison | None = None,
 ) -> list[GateResult]:
-    """Every gate of the suite, in order, on these scores against ``baseline``."""
-    comparison = compare_with_baseline(suite, scores, baseline, model)
+    """Every gate of the suite, in order, on these scores against ``baseline``.
+
+    ``comparison``: the paired comparison, when the caller has already made it.
+    """
+    comparison = comparison or compare_with_baseline(suite, scores, baseline, model)
     return [
         _run_gate(gate_context(suite, name, scores, baseline, comparison, location), name) for name in suite.gate_names
     ]

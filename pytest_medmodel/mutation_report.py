@@ -17,9 +17,7 @@ import pytest
 from .baseline import Baseline, BaselineError, read_baseline
 from .models.base import AdapterError
 from .mutate.matrix import mutation_matrix, report_lines
-from .runner import Runner
 from .session import TestSession
-from .store import MemoryStore, SQLiteStore
 from .suite.loading import load_suite
 from .suite.types import Suite, SuiteError
 from .terminal import Progress
@@ -42,9 +40,7 @@ def run_mutation_report(config: pytest.Config, session: TestSession, suite_keys:
         f"mutation report: {len(settings.mutation_report)} mutation(s) x {len(suites)} suite(s); "
         "each mutation loads a fresh copy of the model"
     )
-    cache = session.cache_folder()
-    predictions = MemoryStore() if settings.no_cache else SQLiteStore(cache / "predictions.sqlite3")
-    runner = Runner(predictions, lock_dir=cache / "locks", timeout=settings.timeout)
+    runner = session.side_runner()
     try:
         outcomes = mutation_matrix(
             suites,

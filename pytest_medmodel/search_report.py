@@ -15,10 +15,8 @@ import pytest
 
 from .models.base import AdapterError
 from .records import ItemScore
-from .runner import Runner
 from .search.engine import Search, read_known, report_lines, write_known
 from .session import TestSession
-from .store import MemoryStore, SQLiteStore
 from .suite.loading import load_suite
 from .suite.types import ORIGINAL, SuiteError, Variant
 from .terminal import Progress
@@ -32,8 +30,7 @@ def run_search(config: pytest.Config, session: TestSession, scores: Mapping[str,
         return ["the search needs the model as a spec (--medmodel=SPEC or the 'medmodel' ini key)"]
     progress = Progress(config)
     cache = session.cache_folder()
-    predictions = MemoryStore() if settings.no_cache else SQLiteStore(cache / "predictions.sqlite3")
-    runner = Runner(predictions, lock_dir=cache / "locks", timeout=settings.timeout, progress=progress)
+    runner = session.side_runner(progress)
     model = session.default_model()
     lines: list[str] = []
     try:

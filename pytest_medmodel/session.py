@@ -12,7 +12,7 @@ from __future__ import annotations
 import shutil
 import tempfile
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +35,7 @@ from .report.summary import ModelSummary, suite_summary, summary_metrics
 from .runner import Runner
 from .settings import Settings
 from .shards import ShardFailed, Shards, Unservable
-from .store import SQLiteStore, StoreError, remove_run_stores
+from .store import MemoryStore, SQLiteStore, StoreError, remove_run_stores
 from .suite.loading import load_suite
 from .suite.types import Item, Suite, SuiteError, Variant
 from .terminal import Progress
@@ -132,6 +132,12 @@ class TestSession:
             log = PromptLog(self.settings.log_prompts) if self.settings.log_prompts else None
             self._shards = Shards(runner, self.settings.shard_size, log)
         return self._shards
+
+    def side_runner(self, progress: Callable[[str], None] | None = None) -> Runner:
+        """A runner over the project's prediction cache for work after the tests (mutation report, search)."""
+        root = self.cache_folder()
+        store = MemoryStore() if self.settings.no_cache else SQLiteStore(root / "predictions.sqlite3")
+        return Runner(store, lock_dir=root / "locks", timeout=self.settings.timeout, progress=progress)
 
     def cache_folder(self) -> Path:
         cache = getattr(self.config, "cache", None)

@@ -89,7 +89,9 @@ def test_the_set_accuracy_gate_fails_when_groups_break_and_passes_otherwise(proj
         broken,
         [
             "*set accuracy dropped on suite pairs*",
-            "*on 30 paired groups: baseline 100.0% -> current 73.3%, -26.7 points; 8 lost, 0 gained*",
+            "*set accuracy on 30 paired groups: baseline 100.0% -> current 73.3%, -26.7 points (max_drop 2.0); "
+            "8 lost, 0 gained*",
+            "groups that lost it: pp-00, pp-01, pp-02, pp-03, pp-04, pp-05, pp-06, pp-07",
         ],
     )
 
@@ -106,3 +108,15 @@ def test_below_chance_is_said_loudly(project: Project) -> None:
             "pairs: BELOW CHANCE: set accuracy 0.0% < chance 25.0%",
         ],
     )
+
+
+def test_the_set_accuracy_floor_fails_a_suite_below_it_even_without_a_drop(project: Project) -> None:
+    _paired_suite(project)
+    always_no = [f"pp-{i:02d}a" for i in range(30)]
+    path = project.path / "suites" / "pairs.suite.yaml"
+    assert project.run("--snapshot-update", flips=always_no).ret == 0
+    assert project.run(flips=always_no).ret == 0  # no drop against its own baseline
+    path.write_text(path.read_text() + "gates:\n  set_accuracy: {min_set_accuracy: 0.5}\n")
+    result = project.run(flips=always_no)
+    assert result.ret == 1
+    expect_lines(result, ["*set accuracy 0.0% is below the floor min_set_accuracy 50.0%*"])

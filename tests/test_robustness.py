@@ -243,3 +243,17 @@ def test_the_perturbation_docs_show_exactly_what_each_perturbation_produces() ->
     text = (ROOT / "docs" / "perturbations.md").read_text()
     missing = [block.splitlines()[1] for block in blocks() if block not in text]
     assert not missing, f"docs/perturbations.md is out of date for: {missing}"
+
+
+def test_a_perturbation_floor_fails_a_model_that_never_got_worse_but_is_below_it(project: Project) -> None:
+    """The oracle answers by position, so reversed options always change its answer: consistency 0%, no drop."""
+    project.suite("rev", 12, extra_yaml="perturbations:\n  - {name: reverse_choices, id: rev}\n")
+    assert project.run("--snapshot-update").ret == 0
+    unchanged = project.run()
+    assert unchanged.ret == 0  # 0% before and after: the paired gates see no drop
+    expect_lines(unchanged, ["rev: under rev: accuracy 0.0% (original 100.0%), consistency 0.0%*"])
+    path = project.path / "suites" / "rev.suite.yaml"
+    path.write_text(path.read_text().replace("id: rev}", "id: rev, gates: {consistency: {min_consistency: 0.5}}}"))
+    floored = project.run()
+    assert floored.ret == 1 and outcomes(floored)["failed"] == 1
+    expect_lines(floored, ["*consistency 0.0% [0.0%, 24.2%] on 12 items is below the floor 50.0%*"])

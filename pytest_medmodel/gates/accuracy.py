@@ -33,7 +33,8 @@ def _check(settings: Mapping[str, Any]) -> tuple[str, str, str] | None:
 def accuracy(ctx: GateContext) -> GateResult:
     """Decide the accuracy gate; the message reads like a review comment."""
     c = ctx.comparison
-    numbers = _numbers(ctx)
+    detectable, blind = gate_sensitivity(c.stats(), ctx.settings)
+    numbers = _numbers(ctx, detectable)
     if c.n == 0:
         return GateResult(
             "accuracy", "skipped", "no original item of this suite was selected: nothing to compare", numbers
@@ -59,13 +60,12 @@ def accuracy(ctx: GateContext) -> GateResult:
     if dropped:
         failed = True
         lines.insert(0, f"accuracy dropped on suite {c.suite} (profile {c.profile})")
-    lines += paired_lines + _sensitivity_lines(c, ctx.settings) + c.warnings
+    lines += paired_lines + _sensitivity_lines(c, detectable, blind) + c.warnings
     return GateResult("accuracy", "failed" if failed else "passed", "\n".join(lines), numbers)
 
 
-def _sensitivity_lines(c: Comparison, settings: Mapping[str, Any]) -> list[str]:
+def _sensitivity_lines(c: Comparison, detectable: float | None, blind: str | None) -> list[str]:
     """What this gate can detect at the suite's size and baseline; a blind gate says so."""
-    detectable, blind = gate_sensitivity(c.stats(), settings)
     if blind:
         return [blind]
     if detectable is None:
@@ -108,9 +108,8 @@ def _paired_verdict(c: Comparison, max_drop: float, alpha: float) -> tuple[bool,
     return drop > max_drop + 1e-12 and significant, lines
 
 
-def _numbers(ctx: GateContext) -> dict[str, float | int | None]:
+def _numbers(ctx: GateContext, detectable: float | None) -> dict[str, float | int | None]:
     stats = ctx.comparison.stats()
-    detectable, _ = gate_sensitivity(stats, ctx.settings)
     return {
         "detectable_drop": _round(detectable),
         "n": stats.n,

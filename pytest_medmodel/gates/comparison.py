@@ -230,6 +230,29 @@ class PairedFlips:
         """The gates' standard: a drop larger than ``max_drop`` and significant at ``alpha``."""
         return self.before - self.after > max_drop + 1e-12 and self.p_value < alpha
 
+    def describe(self, what: str, unit: str, max_drop: float, alpha: float) -> list[str]:
+        """The comparison in a gate message: the shares, the flips, the test, and the first units lost."""
+        lines = [
+            f"{what} on {len(self.paired)} paired {unit}: baseline {self.before:.1%} -> current {self.after:.1%}, "
+            f"{(self.after - self.before) * 100:+.1f} points (max_drop {max_drop * 100:.1f}); {len(self.lost)} lost, "
+            f"{len(self.gained)} gained; one-sided exact McNemar p = {self.p_value:.4g} (alpha {alpha:g})"
+        ]
+        if self.lost:
+            more = f" (+{len(self.lost) - SHOWN} more)" if len(self.lost) > SHOWN else ""
+            lines.append(f"{unit} that lost it: {', '.join(self.lost[:SHOWN])}{more}")
+        return lines
+
+    def numbers(self) -> dict[str, float | int]:
+        """The figures a gate reports as JUnit properties."""
+        return {
+            "paired": len(self.paired),
+            "baseline": round(self.before, 4),
+            "current": round(self.after, 4),
+            "lost": len(self.lost),
+            "gained": len(self.gained),
+            "p_value": round(self.p_value, 6),
+        }
+
 
 def paired_flips(now: Mapping[str, bool], then: Mapping[str, bool]) -> PairedFlips | None:
     """Pair two outcome maps (None when they share no unit)."""

@@ -66,18 +66,7 @@ def set_accuracy(ctx: GateContext) -> GateResult:
     dropped = flips.dropped(ctx.settings["max_drop"], ctx.settings["alpha"])
     if dropped:
         lines.insert(0, f"set accuracy dropped on suite {ctx.suite.name}")
-    lines.append(
-        f"on {len(flips.paired)} paired groups: baseline {flips.before:.1%} -> current {flips.after:.1%}, "
-        f"{(flips.after - flips.before) * 100:+.1f} points; {len(flips.lost)} lost, {len(flips.gained)} gained; "
-        f"one-sided exact McNemar p = {flips.p_value:.4g} (alpha {ctx.settings['alpha']:g})"
-        + (f"; groups lost: {', '.join(flips.lost[:8])}" if flips.lost else "")
+    lines += flips.describe("set accuracy", "groups", ctx.settings["max_drop"], ctx.settings["alpha"])
+    return GateResult(
+        "set_accuracy", "failed" if failed or dropped else "passed", "\n".join(lines), {**numbers, **flips.numbers()}
     )
-    numbers.update(
-        {
-            "paired": len(flips.paired),
-            "lost": len(flips.lost),
-            "gained": len(flips.gained),
-            "p_value": round(flips.p_value, 6),
-        }
-    )
-    return GateResult("set_accuracy", "failed" if failed or dropped else "passed", "\n".join(lines), numbers)

@@ -12,7 +12,6 @@ unchanged since the baseline are paired.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any
 
 from ..baseline import Baseline
 from ..perturb.robustness import ItemRobustness, family_of, item_robustness
@@ -22,8 +21,6 @@ from ..suite.schema import Param
 from ..suite.types import FIXED_CHOICES, ORIGINAL, Suite, split_key
 from .base import GateContext, GateResult, gate
 from .comparison import paired_flips
-
-SHOWN = 8
 
 
 def _params(floor: str) -> dict[str, Param]:
@@ -69,7 +66,7 @@ def _paired(
     then_scores = baseline_scores(ctx.suite, ctx.baseline, family)
     complete = _complete(family, then_scores)
     then = {i: measure(r) for i, r in item_robustness(then_scores, label, labels).items() if i in complete}
-    return {i: v for i, v in now.items() if i in then or not then}, then
+    return now, then
 
 
 def _complete(current: Mapping[str, ItemScore], then: list[ItemScore]) -> set[str]:
@@ -102,24 +99,10 @@ def _decide(ctx: GateContext, what: str, floor_key: str, measure: Callable[[Item
     dropped = flips.dropped(ctx.settings["max_drop"], ctx.settings["alpha"])
     if dropped:
         lines.insert(0, f"{what} under '{ctx.settings['perturbation']}' dropped on suite {ctx.suite.name}")
-    lines.append(
-        f"{what} under '{ctx.settings['perturbation']}' on {len(flips.paired)} paired items: baseline "
-        f"{flips.before:.1%} -> current {flips.after:.1%}, {(flips.after - flips.before) * 100:+.1f} points "
-        f"(max_drop {ctx.settings['max_drop'] * 100:.1f}); {len(flips.lost)} lost, {len(flips.gained)} gained; "
-        f"one-sided exact McNemar p = {flips.p_value:.4g} (alpha {ctx.settings['alpha']:g})"
+    lines += flips.describe(
+        f"{what} under '{ctx.settings['perturbation']}'", "items", ctx.settings["max_drop"], ctx.settings["alpha"]
     )
-    if flips.lost:
-        more = f" (+{len(flips.lost) - SHOWN} more)" if len(flips.lost) > SHOWN else ""
-        lines.append(f"items that lost it: {', '.join(flips.lost[:SHOWN])}{more}")
-    numbers: dict[str, Any] = {
-        "n": len(flips.paired),
-        "baseline": round(flips.before, 4),
-        "current": round(flips.after, 4),
-        "lost": len(flips.lost),
-        "gained": len(flips.gained),
-        "p_value": round(flips.p_value, 6),
-    }
-    return GateResult(name, "failed" if failed or dropped else "passed", "\n".join(lines), numbers)
+    return GateResult(name, "failed" if failed or dropped else "passed", "\n".join(lines), flips.numbers())
 
 
 def _floor(what: str, good: int, n: int, floor: float | None) -> tuple[list[str], bool]:

@@ -233,12 +233,7 @@ class HFCausalLM:
         first = encoded[0].context
         length = min(len(e.context) for e in encoded) - 1  # every context keeps one token of its own
         for enc in encoded[1:]:
-            common = 0
-            for a, b in zip(first[:length], enc.context, strict=False):
-                if a != b:
-                    break
-                common += 1
-            length = min(length, common)
+            length = min(length, _common(first[:length], enc.context))
         if length < MIN_SHARED_PREFIX:
             return None
         torch = self._torch

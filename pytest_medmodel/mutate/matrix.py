@@ -104,10 +104,11 @@ def _one_suite(
     baseline = baseline_of(suite, handle.profile)
     try:
         scores = evaluate(suite, handle, limit=limit, runner=runner)
-        results = run_gates(suite, scores, baseline, handle)
+        comparison = compare_with_baseline(suite, scores, baseline, handle)
+        results = run_gates(suite, scores, baseline, handle, comparison=comparison)
     except (AdapterError, RuntimeError, ValueError) as exc:
         return [MutationOutcome(spec, suite.name, "-", "error", message=f"{type(exc).__name__}: {exc}")]
-    stats = compare_with_baseline(suite, scores, baseline, handle).stats()
+    stats = comparison.stats()
     untouched = stats.paired > 0 and stats.regressed == stats.improved == 0
     verdicts = {"failed": "caught", "passed": "unchanged" if untouched else "missed"}
     return [
