@@ -52,7 +52,7 @@ def run_search(config: pytest.Config, session: TestSession, scores: Mapping[str,
             findings = Search(suite, model, runner).run(variants, candidates, known)
             write_known(store, findings, known)
             questions = {i: v.question.split(" ") for i, v in variants.items()}
-            lines += report_lines(suite.name, findings, questions.__getitem__)
+            lines += report_lines(suite.name, findings, questions.__getitem__, suite.perturbations)
     except AdapterError as exc:
         lines.append(f"the search stopped: {exc}")
     finally:

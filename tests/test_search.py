@@ -25,7 +25,8 @@ class Planted:
     def __init__(self):
         self.word = os.environ.get("PLANTED_WORD", "organ")
         self.trap = os.environ.get("PLANTED_TRAP", "")
-        self.fingerprint = "planted:" + self.word + ":" + self.trap
+        self.need = os.environ.get("PLANTED_NEED", "")
+        self.fingerprint = "planted:" + self.word + ":" + self.trap + ":" + self.need
 
     def loglikelihood(self, requests):
         word = self.word
@@ -36,6 +37,7 @@ class Planted:
             listed = dict(re.findall(r"^(\\w+)\\. (.*)$", r.context, flags=re.M))
             right = TEXTS[r.meta["item"]]
             intact = word in r.context.lower() and not (self.trap and self.trap in r.context.lower())
+            intact = intact and self.need in r.context
             scores = [(-0.1 if (listed.get(c.strip()) == right) == intact else -3.0) for c in r.continuations]
             out.append(ChoiceResult(tuple(scores)))
         return out
@@ -134,6 +136,40 @@ def test_the_search_composes_the_suites_own_perturbations_and_runs_when_the_suit
     flips = [line for line in lines if "edit(s) flip it" in line]
     assert len(flips) == 2, result.stdout.str()
     for line in flips:
-        assert ": 1 edit(s) flip it" in line and "perturbation #1 of the suite" in line, line
+        assert ": 1 edit(s) flip it" in line and "(para, seed " in line, line
         assert "{+Reply+}" in line, line  # the diff shows the reworded prompt
     assert lines[-1].startswith("flip: 2 of 2 right answers flipped")
+
+
+def test_the_search_varies_a_perturbations_strength_and_shrinks_to_the_mildest_that_flips(project: Project) -> None:
+    """Truncating the question flips these answers once the comma after 'insulin' is cut: keeping 40% of the words.
+
+    The suite keeps 90% (harmless); the search draws strengths from 80% down to 20%
+    and reports the mildest that still flips, not the strongest it happened to draw.
+    (The item number leads, so truncated prompts of different items still differ.)
+    """
+    _project(project)
+    rows = [
+        {
+            "id": f"fl-{i:02d}",
+            "question": f"Case {i}. Which organ makes insulin, says the examiner?",
+            "choices": ["a", "b", "c"],
+            "answer": i % 3,
+        }
+        for i in range(6)
+    ]
+    project.suite("flip", rows=rows)
+    extra = "perturbations:\n  - {name: truncate, field: question, fraction: 0.9}\nsearch: {candidates: 24, items: 2}\n"
+    path = project.path / "suites" / "flip.suite.yaml"
+    path.write_text(path.read_text() + extra)
+    project.pytester._monkeypatch.setenv("PLANTED_WORD", "")  # typos no longer matter
+    project.pytester._monkeypatch.setenv("PLANTED_NEED", ",")  # only a cut before the comma flips
+    assert project.pytester.runpytest("suites", "--medmodel=py:planted:make", "--snapshot-update").ret == 0
+    result = project.pytester.runpytest("suites", "--medmodel=py:planted:make", "-p", "no:randomly")
+    assert result.ret == 0, result.stdout.str()  # the suite's own 90% truncation changes nothing
+    lines = [line for line in result.stdout.lines if line.startswith("flip")]
+    flips = [line for line in lines if "edit(s) flip it" in line]
+    assert len(flips) == 2, result.stdout.str()
+    for line in flips:
+        assert ": 1 edit(s) flip it" in line and "truncate (field=question, fraction=0.4), seed" in line, line
+        assert "Which [-organ-] {+organ⏎+}" in line and "[-insulin,-]" in line, line  # cut after "organ"

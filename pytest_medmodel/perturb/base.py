@@ -36,12 +36,31 @@ Perturb = Callable[[Variant, random.Random], "Variant | Sequence[Variant]"]
 Factory = Callable[..., Perturb]
 
 
+STRENGTH_LEVELS = 4
+"""Strength levels the search tries (1 mildest .. 4 strongest), see :class:`Strength`."""
+
+
+@dataclass(frozen=True)
+class Strength:
+    """The setting that makes a perturbation stronger, and its range (``mild`` may exceed ``strong``)."""
+
+    param: str
+    mild: float
+    strong: float
+
+    def value(self, level: int) -> float:
+        """The setting at ``level`` (1 = ``mild`` .. :data:`STRENGTH_LEVELS` = ``strong``), rounded for display."""
+        step = (min(max(level, 1), STRENGTH_LEVELS) - 1) / (STRENGTH_LEVELS - 1)
+        return round(self.mild + (self.strong - self.mild) * step, 4)
+
+
 @dataclass(frozen=True)
 class Perturbation:
-    """A registered perturbation factory."""
+    """A registered perturbation factory (``strength``: what ``--medmodel-search`` varies, if anything)."""
 
     name: str
     factory: Factory
+    strength: Strength | None = None
 
     def bind(self, params: Mapping[str, Any]) -> str | None:
         """Why ``params`` do not fit the factory's signature (None when they do)."""
@@ -55,11 +74,17 @@ class Perturbation:
 PERTURBATIONS: Registry[Perturbation] = Registry("perturbation")
 
 
-def perturbation(name: str) -> Callable[[Factory], Factory]:
-    """Register the decorated factory as perturbation ``name``."""
+def perturbation(name: str, strength: tuple[str, float, float] | None = None) -> Callable[[Factory], Factory]:
+    """Register the decorated factory as perturbation ``name``.
+
+    ``strength``: ``(setting, mildest, strongest)``, the numeric setting the search
+    (``--medmodel-search``) varies over :data:`STRENGTH_LEVELS` levels from mildest to
+    strongest, shrinking a flip towards the mildest level that still flips it.
+    """
 
     def register(factory: Factory) -> Factory:
-        PERTURBATIONS.register(name, Perturbation(name, factory), origin_of(factory))
+        scale = Strength(*strength) if strength else None
+        PERTURBATIONS.register(name, Perturbation(name, factory, scale), origin_of(factory))
         return factory
 
     return register

@@ -92,7 +92,7 @@ def typo(text: str, rate: float, rng: random.Random) -> str:
     return "".join(out)
 
 
-@perturbation("typos")
+@perturbation("typos", strength=("rate", 0.02, 0.2))
 def typos(rate: float = 0.05, fields: Sequence[str] = TEXT_FIELDS) -> Perturb:
     """Character typos: each letter, with probability ``rate``, swapped, dropped, doubled or mistyped."""
     chosen, probability = _check_fields(fields), _rate(rate)
@@ -103,7 +103,7 @@ def typos(rate: float = 0.05, fields: Sequence[str] = TEXT_FIELDS) -> Perturb:
     return apply
 
 
-@perturbation("change_case")
+@perturbation("change_case", strength=("rate", 0.1, 1.0))
 def change_case(mode: str = "lower", rate: float = 0.3, fields: Sequence[str] = TEXT_FIELDS) -> Perturb:
     """Case changes: ``lower``, ``upper``, or ``random`` (each letter's case flipped with probability ``rate``)."""
     if mode not in ("lower", "upper", "random"):
@@ -123,7 +123,7 @@ def change_case(mode: str = "lower", rate: float = 0.3, fields: Sequence[str] = 
     return apply
 
 
-@perturbation("whitespace")
+@perturbation("whitespace", strength=("rate", 0.1, 1.0))
 def whitespace(rate: float = 0.2, fields: Sequence[str] = TEXT_FIELDS) -> Perturb:
     """Whitespace noise: each space, with probability ``rate``, becomes two or three spaces or a tab."""
     chosen, probability = _check_fields(fields), _rate(rate)
@@ -178,7 +178,7 @@ def distracting_sentence(where: str = "start", sentences: Sequence[str] = DISTRA
     return apply
 
 
-@perturbation("truncate")
+@perturbation("truncate", strength=("fraction", 0.8, 0.2))
 def truncate(fraction: float = 0.5, field: str = "context") -> Perturb:
     """Keep only the first ``fraction`` of the words of the context (or the question): a truncated case."""
     if not 0 < float(fraction) <= 1:

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from ..perturb.base import PERTURBATIONS
+from ..perturb.base import PERTURBATIONS, STRENGTH_LEVELS
 from ..perturb.text import DISTRACTING_SENTENCES, keyboard_neighbours
 from ..suite.types import PerturbationUse, Variant
 
@@ -23,13 +23,19 @@ TYPO_KINDS = ("drop", "double", "swap", "neighbour")
 
 @dataclass(frozen=True, order=True)
 class Edit:
-    """``kind`` at word ``at`` (or gap, sentence, rotation), with a variant ``arg`` (e.g. which typo)."""
+    """``kind`` at word ``at`` (or gap, sentence, rotation), with a variant ``arg`` (e.g. which typo).
+
+    A ``perturb`` edit applies the suite's perturbation number ``at`` with seed ``arg``,
+    at strength ``level`` (1 mildest .. :data:`~..perturb.base.STRENGTH_LEVELS`) when the
+    perturbation has a strength, else (level 0) with the settings the suite gives it.
+    """
 
     kind: str
     at: int
     arg: int = 0
+    level: int = 0
 
-    def describe(self, words: Sequence[str]) -> str:
+    def describe(self, words: Sequence[str], perturbations: Sequence[PerturbationUse] = ()) -> str:
         word = words[self.at % len(words)] if words else ""
         if self.kind == "typo":
             return f"typo ({TYPO_KINDS[self.arg % len(TYPO_KINDS)]}) in '{word}'"
@@ -40,11 +46,25 @@ class Edit:
         if self.kind == "sentence":
             return "distracting sentence before the question"
         if self.kind == "perturb":
-            return f"perturbation #{self.at + 1} of the suite, seed {self.arg}"
+            if not perturbations:
+                return f"perturbation #{self.at + 1} of the suite, seed {self.arg}"
+            use = perturbations[self.at % len(perturbations)]
+            params = _params(use, self.level)
+            shown = ", ".join(f"{k}={v}" for k, v in sorted(params.items()) if not isinstance(v, (list, tuple)))
+            return f"{use.label}{f' ({shown})' if shown else ''}, seed {self.arg}"
         return f"options rotated by {self.at}"
 
     def to_json(self) -> list[Any]:
-        return [self.kind, self.at, self.arg]
+        return [self.kind, self.at, self.arg, self.level]
+
+
+def _params(use: PerturbationUse, level: int) -> dict[str, Any]:
+    """The perturbation's settings at ``level`` (0: as the suite gives them)."""
+    params = dict(use.params)
+    strength = PERTURBATIONS.get(use.name).strength
+    if strength is not None and level > 0:
+        params[strength.param] = strength.value(level)
+    return params
 
 
 def _typo(word: str, kind: int) -> str:
@@ -67,8 +87,9 @@ def apply_edits(variant: Variant, edits: Sequence[Edit], perturbations: Sequence
     """The variant with ``edits`` applied in a canonical order (so a list and its permutations agree).
 
     ``perturb`` edits apply the suite's own perturbation number ``at`` (registered ones
-    included, with the settings the suite gives them) with seed ``arg``, after the
-    word-level edits; one that makes several variants contributes variant ``arg % n``.
+    included, with the settings the suite gives them, its strength set by the edit's
+    level) with seed ``arg``, after the word-level edits; one that makes several
+    variants contributes variant ``arg % n``.
     """
     words = variant.question.split(" ")
     gaps: set[int] = set()
@@ -91,13 +112,17 @@ def apply_edits(variant: Variant, edits: Sequence[Edit], perturbations: Sequence
     out = replace(out, question=question[:-1])
     for edit in sorted(e for e in set(edits) if e.kind == "perturb" and perturbations):
         use = perturbations[edit.at % len(perturbations)]
-        made = PERTURBATIONS.get(use.name).factory(**use.params)(out, random.Random(edit.arg))
+        made = PERTURBATIONS.get(use.name).factory(**_params(use, edit.level))(out, random.Random(edit.arg))
         out = made if isinstance(made, Variant) else list(made)[edit.arg % len(made)]
     return replace(out, name="search", family="search")
 
 
-def edit_strategy(variant: Variant, rotate: bool, perturbations: int = 0) -> Any:
-    """Hypothesis strategy: lists of one to four edits of this variant (``perturbations``: how many the suite has)."""
+def edit_strategy(variant: Variant, rotate: bool, perturbations: Sequence[PerturbationUse] = ()) -> Any:
+    """Hypothesis strategy: lists of one to four edits of this variant, the suite's ``perturbations`` among them.
+
+    A perturbation with a strength is drawn at a strength level too, so the search
+    explores how strong a change must be, not only which and where.
+    """
     from hypothesis import strategies as st
 
     words = max(1, len(variant.question.split(" ")))
@@ -107,19 +132,20 @@ def edit_strategy(variant: Variant, rotate: bool, perturbations: int = 0) -> Any
         st.builds(Edit, st.just("space"), st.integers(0, words - 1)),
         st.builds(Edit, st.just("sentence"), st.integers(0, len(DISTRACTING_SENTENCES) - 1)),
     ]
-    if perturbations:
-        kinds.append(st.builds(Edit, st.just("perturb"), st.integers(0, perturbations - 1), st.integers(0, 2**16)))
+    for index, use in enumerate(perturbations):
+        levels = st.integers(1, STRENGTH_LEVELS) if PERTURBATIONS.get(use.name).strength else st.just(0)
+        kinds.append(st.builds(Edit, st.just("perturb"), st.just(index), st.integers(0, 2**16), levels))
     if rotate:
         kinds.append(st.builds(Edit, st.just("rotate"), st.integers(1, max(1, len(variant.choices) - 1))))
     return st.lists(st.one_of(kinds), min_size=1, max_size=4, unique=True)
 
 
 def readable_diff(before: str, after: str) -> str:
-    """A one-line word diff, ``[-old-] {+new+}``; in changed words, extra spaces show as ``␣`` and tabs as ``⇥``."""
+    """A one-line word diff, ``[-old-] {+new+}``; in changed words, extra spaces show as ``␣``, tabs as ``⇥``, line breaks as ``⏎``."""
     import re
 
     def shown(token: str) -> str:
-        word = token.rstrip(" \t")
+        word = token.rstrip()
         gap = token[len(word) :]
         shown_gap = (gap[1:] if gap.startswith(" ") else gap).replace(" ", "␣").replace("\t", "⇥")
         return word + shown_gap.replace("\n", "⏎")

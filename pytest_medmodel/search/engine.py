@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +23,7 @@ from ..models.handle import ModelHandle
 from ..prompts import render_user_message
 from ..runner import Runner
 from ..scoring.base import SCORERS
-from ..suite.types import Suite, Variant
+from ..suite.types import PerturbationUse, Suite, Variant
 from .edits import Edit, apply_edits, edit_strategy, readable_diff
 
 
@@ -45,7 +45,9 @@ class Finding:
         return bool(self.edits)
 
 
-def draw_candidates(variant: Variant, count: int, rotate: bool, perturbations: int = 0) -> list[list[Edit]]:
+def draw_candidates(
+    variant: Variant, count: int, rotate: bool, perturbations: Sequence[PerturbationUse] = ()
+) -> list[list[Edit]]:
     """``count`` edit lists for ``variant``, the same every run (derandomized Hypothesis, no database)."""
     from hypothesis import HealthCheck, Phase, given, settings
 
@@ -101,15 +103,15 @@ class Search:
             if flip:
                 findings[item_id] = Finding(item_id, edits, answer=shown, requests=1, replayed=True)
         todo = [i for i in variants if not findings[i].flipped]
-        count = len(self.suite.perturbations)
-        drawn = {i: draw_candidates(variants[i], candidates, self.rotate, count) for i in todo}
+        uses = self.suite.perturbations
+        drawn = {i: draw_candidates(variants[i], candidates, self.rotate, uses) for i in todo}
         flat = [(i, e) for i in todo for e in drawn[i]]
         for (item_id, edits), (flip, shown) in zip(
             flat, self.flipped([(variants[i], e) for i, e in flat]), strict=True
         ):
             finding = findings[item_id]
             finding.requests += 1
-            if flip and (not finding.flipped or (len(edits), edits) < (len(finding.edits), finding.edits)):
+            if flip and (not finding.flipped or (size(edits), edits) < (size(finding.edits), finding.edits)):
                 finding.edits, finding.answer = list(edits), shown
         self._shrink(variants, findings)
         for finding in findings.values():
@@ -121,14 +123,9 @@ class Search:
         return findings
 
     def _shrink(self, variants: Mapping[str, Variant], findings: dict[str, Finding]) -> None:
-        """Remove edits while the answer stays flipped; every item's removals in one batch per round."""
+        """Remove edits, and weaken strong ones, while the answer stays flipped; one batch per round."""
         while True:
-            trials = [
-                (f.item_id, [e for e in f.edits if e != drop])
-                for f in findings.values()
-                if len(f.edits) > 1
-                for drop in f.edits
-            ]
+            trials = [(f.item_id, smaller) for f in findings.values() for smaller in _smaller(f.edits)]
             if not trials:
                 return
             outcomes = self.flipped([(variants[i], e) for i, e in trials])
@@ -136,18 +133,33 @@ class Search:
             for (item_id, edits), (flip, shown) in zip(trials, outcomes, strict=True):
                 finding = findings[item_id]
                 finding.requests += 1
-                if flip and len(edits) < len(finding.edits):
+                if flip and size(edits) < size(finding.edits):
                     finding.edits, finding.answer = edits, shown
                     progressed = True
             if not progressed:
                 return
 
 
+def size(edits: Sequence[Edit]) -> tuple[int, int]:
+    """How big a change is: fewer edits first, then milder strengths."""
+    return len(edits), sum(e.level for e in edits)
+
+
+def _smaller(edits: Sequence[Edit]) -> list[list[Edit]]:
+    """Every list one step smaller: one edit removed (when more than one), or one edit a level milder."""
+    out = [[e for e in edits if e != drop] for drop in edits] if len(edits) > 1 else []
+    for weaken in edits:
+        if weaken.level > 1:
+            milder = replace(weaken, level=weaken.level - 1)
+            out.append(sorted({milder if e == weaken else e for e in edits}))
+    return out
+
+
 def read_known(path: Path) -> dict[str, list[Edit]]:
     """Flips recorded by earlier runs (an unreadable file is ignored: the search finds them again)."""
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-        return {str(k): [Edit(str(a), int(b), int(c)) for a, b, c in v] for k, v in data.items()}
+        return {str(k): [Edit(str(e[0]), *(int(x) for x in e[1:4])) for e in v] for k, v in data.items()}
     except (OSError, ValueError, TypeError):
         return {}
 
@@ -160,13 +172,18 @@ def write_known(path: Path, findings: Mapping[str, Finding], earlier: Mapping[st
     path.write_text(json.dumps(data, sort_keys=True, indent=1) + "\n", encoding="utf-8")
 
 
-def report_lines(suite: str, findings: Mapping[str, Finding], words: Callable[[str], list[str]]) -> list[str]:
+def report_lines(
+    suite: str,
+    findings: Mapping[str, Finding],
+    words: Callable[[str], list[str]],
+    perturbations: Sequence[PerturbationUse] = (),
+) -> list[str]:
     """What the search found, one line per flipped item, then a count."""
     lines = []
     for finding in sorted(findings.values(), key=lambda f: f.item_id):
         if not finding.flipped:
             continue
-        what = "; ".join(e.describe(words(finding.item_id)) for e in finding.edits)
+        what = "; ".join(e.describe(words(finding.item_id), perturbations) for e in finding.edits)
         again = ", replayed from an earlier run" if finding.replayed else ""
         lines.append(
             f"{suite}::{finding.item_id}: {len(finding.edits)} edit(s) flip it to {finding.answer} "
