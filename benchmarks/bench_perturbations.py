@@ -107,9 +107,8 @@ def main(argv: list[str] | None = None) -> dict:
         args.model, ModelOptions(device=args.device, dtype=args.dtype, log=lambda m: print(f"[load] {m}", flush=True))
     )
     results: dict = {"model": args.model, "device": adapter.device.type, "repeats": args.repeats, "rows": []}
-    print(
-        f"{'suite':<14} {'perturbation':<14} {'var/item':>8} {'passes/variant':>15} {'(unshared)':>11} {'wall/variant':>13} {'(unshared)':>11}"
-    )
+    header = ("suite", "perturbation", "var/item", "passes/variant", "(unshared)", "wall/variant", "(unshared)")
+    print("{:<14} {:<14} {:>8} {:>15} {:>11} {:>13} {:>11}".format(*header))
     for path in args.suite or [str(ROOT / p) for p in SHIPPED]:
         suite = load_suite(path)
         originals, families = family_requests(suite, adapter)

@@ -141,7 +141,10 @@ def edit_strategy(variant: Variant, rotate: bool, perturbations: Sequence[Pertur
 
 
 def readable_diff(before: str, after: str) -> str:
-    """A one-line word diff, ``[-old-] {+new+}``; in changed words, extra spaces show as ``␣``, tabs as ``⇥``, line breaks as ``⏎``."""
+    """A one-line word diff, ``[-old-] {+new+}``.
+
+    In changed words, extra spaces show as ``␣``, tabs as ``⇥`` and line breaks as ``⏎``.
+    """
     import re
 
     def shown(token: str) -> str:
