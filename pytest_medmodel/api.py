@@ -110,6 +110,7 @@ def compare_with_baseline(
         model_fingerprint=handle.fingerprint,
         suite_fingerprint=suite.fingerprint,
         chance=suite.chance_by_item(),
+        answers=suite.answers_by_item(),
     )
 
 

@@ -134,11 +134,12 @@ class Controller:
             if suite_key in self.scores and info is not None and model is not None:
                 scores = self.scores[suite_key]
                 chance = info.get("chance") or {}
+                baseline = _read_quietly(self._path(model, info))
                 comparison = compare(
                     suite=info["name"],
                     profile=model["profile"],
                     scores=scores,
-                    baseline=_read_quietly(self._path(model, info)),
+                    baseline=baseline,
                     suite_keys=info["keys"],
                     model_fingerprint=model["fingerprint"],
                     suite_fingerprint=info["fingerprint"],
@@ -149,6 +150,7 @@ class Controller:
                 row = SuiteSummary(suite_key, info["name"], comparison.stats(), compute(originals, names), verdicts)
                 labels = info.get("perturbations") or []
                 row.with_details(scores.values(), info.get("tags") or {}, labels, chance, info.get("probes"))
+                row.calibration = _calibration(info, scores, baseline)
                 rows.append(row.with_power(info.get("accuracy_gate") or {}))
             elif suite_key in self.gate_views:
                 view = self.gate_views[suite_key]
@@ -271,6 +273,13 @@ def _refuse_partial_rerecord(
             f"{where} is unreadable ({exc}) and this run covered only {len(covered)} of its {len(wanted)} items; "
             "re-record it from a run of the whole suite, or restore it from version control"
         )
+
+
+def _calibration(info: Mapping[str, Any], scores: Mapping[str, ItemScore], baseline: Baseline | None) -> Any:
+    from .calibration.summary import calibration_summary  # numpy: only once items were scored
+
+    bins = int(info.get("ece_bins") or 10)
+    return calibration_summary(info["name"], info.get("answers") or {}, scores, baseline, bins)
 
 
 def _read_quietly(path: Path) -> Baseline | None:

@@ -6,6 +6,8 @@ torch, transformers or numpy at import time.
 """
 
 from .gates import accuracy as _accuracy_gate
+from .gates import agreement as _agreement_gate
+from .gates import calibration as _calibration_gates
 from .gates import groups as _group_gates
 from .gates import robustness as _robustness_gates
 from .metrics import accuracy as _accuracy_metrics
@@ -20,6 +22,8 @@ from .scoring import choice as _choice_scoring
 __all__ = [
     "_accuracy_gate",
     "_accuracy_metrics",
+    "_agreement_gate",
+    "_calibration_gates",
     "_chat_mutations",
     "_group_gates",
     "_choice_perturbations",

@@ -71,6 +71,8 @@ class ItemScore:
             record["tie"] = True
         if self.variant:  # the option chosen, as an index into the ORIGINAL choices: consistency is by content
             record["choice"] = self.answer
+        if self.probs is not None:  # what calibration and the probability evidence of the gates compare with
+            record["probs"] = [round(float(p), DIGITS) for p in self.probs]
         record.update(self.values)
         return record
 
@@ -100,6 +102,9 @@ class BaselineEntry:
     confidence: float | None = None
     near_tie: bool = False
     values: Mapping[str, Any] = field(default_factory=dict)
+    probs: tuple[float, ...] | None = None
+    """Probability of each original choice (added options follow); None in files recorded before
+    they were kept, or for scorings without a distribution."""
 
     @classmethod
     def from_json(cls, data: Any) -> BaselineEntry:
@@ -122,7 +127,8 @@ class BaselineEntry:
             raise ValueError(f"'confidence' is {confidence!r}, not a number")
         if confidence is not None and not 0.0 <= confidence <= 1.0:
             raise ValueError(f"'confidence' is {confidence}, outside [0, 1]")
-        extra = {k: v for k, v in data.items() if k not in ("answer", "correct", "hash", "confidence", "tie")}
+        probs = _probs(data.get("probs"))
+        extra = {k: v for k, v in data.items() if k not in ("answer", "correct", "hash", "confidence", "tie", "probs")}
         for key, value in extra.items():
             if not isinstance(value, (bool, int, float, str)) and value is not None:
                 raise ValueError(f"'{key}' is {type(value).__name__}, not a plain value")
@@ -133,7 +139,19 @@ class BaselineEntry:
             confidence=None if confidence is None else float(confidence),
             near_tie=bool(data.get("tie", False)),
             values=extra,
+            probs=probs,
         )
+
+
+def _probs(value: Any) -> tuple[float, ...] | None:
+    if value is None:
+        return None
+    if not isinstance(value, list) or not value:
+        raise ValueError(f"'probs' is {value!r}, not a list of probabilities")
+    for p in value:
+        if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0.0 <= p <= 1.0:
+            raise ValueError(f"'probs' holds {p!r}, not a probability")
+    return tuple(float(p) for p in value)
 
 
 def _expect(data: Mapping[str, Any], key: str, kind: type, described: str) -> None:

@@ -31,7 +31,7 @@ from .mutate.base import mutate_handle
 from .perturb.plan import SuiteVariants
 from .prompt_log import PromptLog
 from .records import ItemScore, judge
-from .report.summary import ModelSummary, suite_summary, summary_metrics
+from .report.summary import ModelSummary, suite_info, suite_summary
 from .runner import Runner
 from .settings import Settings
 from .shards import ShardFailed, Shards, Unservable
@@ -295,6 +295,7 @@ class TestSession:
             model_fingerprint=self.model.fingerprint,
             suite_fingerprint=suite.fingerprint,
             chance=suite.chance_by_item(),
+            answers=suite.answers_by_item(),
         )
         return run_gate(gate_context(suite, name, scores, baseline, comparison, location), name), comparison
 
@@ -302,22 +303,7 @@ class TestSession:
 
     def process_output(self) -> dict[str, Any]:
         """What this process knows that the reporting process needs (xdist ``workeroutput``)."""
-        suites = {
-            key: {
-                "name": suite.name,
-                "fingerprint": suite.fingerprint,
-                "keys": self.all_keys(key),
-                "scoring": suite.scoring.method,
-                "metrics": summary_metrics(suite),
-                "chance": suite.chance_by_item(),
-                "tags": suite.tags_by_item(),
-                "perturbations": [p.label for p in suite.perturbations],
-                "probes": suite.probes(),
-                "search": suite.search,
-                "accuracy_gate": dict(suite.gate("accuracy").settings),
-            }
-            for key, suite in self.suites.items()
-        }
+        suites = {key: suite_info(suite, self.all_keys(key)) for key, suite in self.suites.items()}
         model = self.model
         summary = ModelSummary(model.name, model.fingerprint, model.profile, model.describe()) if model else None
         return {

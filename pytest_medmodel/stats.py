@@ -73,3 +73,62 @@ def mcnemar_one_sided(regressed: int, improved: int) -> float:
     if regressed < 0 or improved < 0:
         raise ValueError("counts must be non-negative")
     return binomial_upper_tail(regressed, regressed + improved, 0.5)
+
+
+def _beta_fraction(a: float, b: float, x: float) -> float:
+    """Continued fraction of the regularized incomplete beta function (modified Lentz)."""
+    tiny = 1e-300
+    c, d = 1.0, 1.0 - (a + b) * x / (a + 1)
+    d = 1.0 / (d if abs(d) > tiny else tiny)
+    result = d
+    for m in range(1, 300):
+        for numerator in (
+            m * (b - m) * x / ((a + 2 * m - 1) * (a + 2 * m)),
+            -(a + m) * (a + b + m) * x / ((a + 2 * m) * (a + 2 * m + 1)),
+        ):
+            d = 1.0 + numerator * d
+            d = 1.0 / (d if abs(d) > tiny else tiny)
+            c = 1.0 + numerator / c
+            c = c if abs(c) > tiny else tiny
+            result *= c * d
+        if abs(c * d - 1.0) < 1e-15:
+            break
+    return result
+
+
+def incomplete_beta(a: float, b: float, x: float) -> float:
+    """Regularized incomplete beta I_x(a, b), for the Student t distribution below."""
+    if x <= 0:
+        return 0.0
+    if x >= 1:
+        return 1.0
+    log_front = math.lgamma(a + b) - math.lgamma(a) - math.lgamma(b) + a * math.log(x) + b * math.log1p(-x)
+    if x < (a + 1) / (a + b + 2):
+        return math.exp(log_front) * _beta_fraction(a, b, x) / a
+    return 1.0 - math.exp(log_front) * _beta_fraction(b, a, 1 - x) / b
+
+
+def student_t_lower_tail(t: float, df: float) -> float:
+    """P(T <= t) for Student's t with ``df`` degrees of freedom."""
+    tail = 0.5 * incomplete_beta(df / 2, 0.5, df / (df + t * t))
+    return tail if t < 0 else 1.0 - tail
+
+
+def paired_t_one_sided(differences: list[float]) -> float:
+    """One-sided paired t-test that the mean of ``differences`` (current - baseline) is below zero.
+
+    Used on the probability each run gives the right answer: a diffuse
+    degradation lowers it a little on many items, which moves few answers
+    across the argmax (so McNemar sees little) but shifts this mean clearly.
+    Fewer than two differences, or none below zero, give 1.0.
+    """
+    n = len(differences)
+    if n < 2:
+        return 1.0
+    mean = sum(differences) / n
+    if mean >= 0:
+        return 1.0
+    variance = sum((d - mean) ** 2 for d in differences) / (n - 1)
+    if variance == 0:
+        return 0.0
+    return student_t_lower_tail(mean / math.sqrt(variance / n), n - 1)

@@ -20,3 +20,24 @@ def test_scoring_benchmark_runs_and_agrees_with_the_plain_loop(tiny_llama_dir: P
     assert len(report["workloads"]) == 3
     for row in report["workloads"].values():
         assert row["items"] == 3 and row["answer_flips"] == 0 and row["max_abs_logprob_diff"] < 1e-4
+
+
+def _module(name: str):  # noqa: ANN202
+    spec = importlib.util.spec_from_file_location(name, ROOT / "benchmarks" / f"{name}.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_perturbation_cost_benchmark_runs_and_counts_tokens(tiny_llama_dir: Path, tmp_path: Path) -> None:
+    bench = _module("bench_perturbations")
+    suite = ROOT / "suites" / "robustness" / "choice_order.suite.yaml"
+    out = tmp_path / "result.json"
+    report = bench.main(["--model", str(tiny_llama_dir), "--suite", str(suite), "--repeats", "1", "--output", str(out)])
+    rows = {row["perturbation"]: row for row in report["rows"]}
+    assert {"shuffle", "rotate", "(all)"} <= set(rows)
+    assert rows["rotate"]["variants_per_item"] == 3
+    for row in rows.values():  # the shared prefix never costs more tokens than running every variant whole
+        assert row["shared"]["tokens_with_variants"] <= row["unshared"]["tokens_with_variants"]
+    assert rows["(all)"]["shared"]["extra_passes_per_variant"] < 1.0  # the question runs once per item

@@ -191,6 +191,8 @@ def test_the_run_summary_is_plain_data_that_renders_the_same_after_a_json_round_
         "14/0",
         "6.1e-05",
         "16.2",
+        "-",  # ECE and Brier: no probabilities in this summary
+        "-",
         "failed",
     ]
     assert "x: regressed (baseline->current): a-1 A->B, a-2 C->D (+12 more)" in summary_lines(summary)

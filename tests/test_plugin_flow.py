@@ -29,6 +29,7 @@ def test_update_then_plain_run_passes(project: Project) -> None:
         "confidence": 0.5748,
         "correct": True,
         "hash": baseline["items"]["mi-001"]["hash"],
+        "probs": [0.1417, 0.5748, 0.1417, 0.1417],  # every choice's probability: what calibration compares
     }
 
     plain = project.run()
@@ -58,8 +59,10 @@ def test_degraded_model_fails_the_gate_with_a_review_message(project: Project) -
         result,
         [
             "*accuracy dropped on suite mini (profile oracle-make)",
-            "accuracy on 40 paired items: baseline 100.0% [91.2%, 100.0%] -> current 65.0% [49.5%, 77.9%] (95% Wilson), -35.0 points (max_drop 2.0 points)",
-            "regressed 14, improved 0; one-sided exact McNemar p = 6.1e-05 (alpha 0.05): significant",
+            "accuracy on 40 paired items: baseline 100.0% [91.2%, 100.0%] -> current 65.0% [49.5%, 77.9%] (95% Wilson), -35.0 points (max_drop 1.0 points)",
+            "regressed 14, improved 0; one-sided exact McNemar p = 6.1e-05 (level 0.005)",
+            "probability of the right answer on 40 items: mean change -15.16 points; one-sided paired t-test p = 2.3e-05 (level 0.005; Bonferroni: alpha 0.01 split over two tests)",
+            "evidence of a drop: McNemar on flipped answers and paired t-test on the probability of the right answer",
             "regressed items (baseline->current answer): mi-000 A->B, mi-003 D->A, mi-006 C->D, mi-009 B->C, mi-012 A->B, mi-015 D->A, mi-018 C->D, mi-021 B->C (+6 more)",
         ],
     )

@@ -101,6 +101,13 @@ class Comparison:
     """Baseline entries whose items are no longer in the suite."""
     warnings: list[str] = field(default_factory=list)
     chance: float | None = None
+    answer_changes: list[tuple[str, str, str]] = field(default_factory=list)
+    """(item id, baseline answer, current answer) for paired items whose chosen answer changed."""
+    correctness: list[tuple[bool, bool]] = field(default_factory=list)
+    """(baseline, current) correctness of each paired item."""
+    right_probs: list[tuple[float, float]] = field(default_factory=list)
+    """(baseline, current) probability of the right answer, for paired items with vectors in both
+    (filled when ``compare`` is given the answer key)."""
 
     def stats(self) -> PairedStats:
         return PairedStats(
@@ -130,12 +137,15 @@ def compare(
     suite_fingerprint: str,
     variant: str = ORIGINAL,
     chance: Mapping[str, float] | None = None,
+    answers: Mapping[str, int] | None = None,
 ) -> Comparison:
     """Pair this run's scores of one variant with the baseline's entries.
 
     ``suite_keys`` are every key the suite defines now (stale entries are the rest).
     ``chance``: each item's chance of a random answer being right, by item id
     (see :func:`~pytest_medmodel.suite.types.Suite.chance_by_item`).
+    ``answers``: each item's key (index into its original choices), to pair the
+    probabilities of the right answer (the accuracy gate's second line of evidence).
     """
     mine = {key: s for key, s in scores.items() if s.variant == variant}
     c = Comparison(
@@ -160,6 +170,9 @@ def compare(
             c.changed.append(key)
         else:
             _pair(c, key, now, then)
+            answer = (answers or {}).get(now.item_id)
+            if answer is not None and now.probs is not None and then.probs is not None:
+                c.right_probs.append((then.probs[answer], now.probs[answer]))
     c.warnings.extend(_warnings(c, baseline, model_fingerprint, suite_fingerprint))
     paired = [mine[k].item_id for k in sorted(mine) if k not in set(c.new) | set(c.changed)]
     c.chance = _mean_chance(chance, paired or [s.item_id for s in mine.values()])
@@ -173,6 +186,9 @@ def _mean_chance(chance: Mapping[str, float] | None, item_ids: Sequence[str]) ->
 
 def _pair(c: Comparison, key: str, now: ItemScore, then: BaselineEntry) -> None:
     c.paired += 1
+    c.correctness.append((then.correct, now.correct))
+    if then.shown != now.shown:
+        c.answer_changes.append((key, then.shown, now.shown))
     c.baseline_correct += then.correct
     c.current_correct += now.correct
     if then.correct and not now.correct:

@@ -133,9 +133,7 @@ class HFCausalLM:
         self._description = description
         self.token_budget = CPU_TOKEN_BUDGET if self.device.type == "cpu" else ACCELERATOR_TOKEN_BUDGET
         self.oom_backoffs = 0
-        self.tokens_run = 0
-        """Tokens pushed through the model so far (padding excluded): the cost measure of
-        ``benchmarks/bench_perturbations.py``, where a reused prefix costs nothing."""
+        self.tokens_run = 0  # tokens through the model, padding excluded (benchmarks/bench_perturbations.py)
         self.share_prefix = True
         """Compute the prefix shared by all contexts of a call once (see ``_encode_shared_prefix``)."""
         if tokenizer.pad_token_id is None:

@@ -76,6 +76,8 @@ class SuiteSummary:
     """One :class:`~pytest_medmodel.perturb.robustness.FamilyStats` (as plain data) per perturbation."""
     groups: dict[str, Any] | None = None
     """:class:`~pytest_medmodel.probes.GroupStats` as plain data, for suites with probe groups."""
+    calibration: dict[str, Any] | None = None
+    """:func:`~pytest_medmodel.calibration.summary.calibration_summary`: None without probabilities."""
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -89,6 +91,7 @@ class SuiteSummary:
             "by_tag": {tag: list(counts) for tag, counts in self.by_tag.items()},
             "robustness": [dict(r) for r in self.robustness],
             "groups": self.groups,
+            "calibration": self.calibration,
         }
 
     @classmethod
@@ -104,6 +107,7 @@ class SuiteSummary:
             by_tag={str(tag): [int(c), int(n)] for tag, (c, n) in (data.get("by_tag") or {}).items()},
             robustness=[dict(r) for r in data.get("robustness") or []],
             groups=data.get("groups"),
+            calibration=data.get("calibration"),
         )
 
     def with_details(
@@ -174,6 +178,26 @@ class RunSummary:
             updates=list(data.get("updates", [])),
             errors=list(data.get("errors", [])),
         )
+
+
+def suite_info(suite: Suite, keys: list[str]) -> dict[str, Any]:
+    """What the reporting process needs to know about a suite (plain data, sent from xdist workers)."""
+    ece = next((g for g in suite.gates if g.registered == "ece"), None)
+    return {
+        "name": suite.name,
+        "fingerprint": suite.fingerprint,
+        "keys": keys,
+        "scoring": suite.scoring.method,
+        "metrics": summary_metrics(suite),
+        "chance": suite.chance_by_item(),
+        "answers": suite.answers_by_item(),
+        "ece_bins": int(ece.settings["bins"]) if ece is not None else 10,
+        "tags": suite.tags_by_item(),
+        "perturbations": [p.label for p in suite.perturbations],
+        "probes": suite.probes(),
+        "search": suite.search,
+        "accuracy_gate": dict(suite.gate("accuracy").settings),
+    }
 
 
 def suite_summary(suite: Suite, suite_key: str, stats: PairedStats, scores: Mapping[str, ItemScore]) -> SuiteSummary:

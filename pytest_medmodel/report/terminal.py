@@ -11,8 +11,9 @@ LOW_OPTION_MASS = 0.5
 """Below this mean probability on the scored options, accuracy says more about the
 prompt format than about medical knowledge."""
 
-HEADER = ("suite", "n", "accuracy [95% CI]", "baseline", "delta", "regr/impr", "p", "detects", "gate")
-"""``detects``: the smallest true accuracy drop (points) the accuracy gate catches with 80% power."""
+HEADER = ("suite", "n", "accuracy [95% CI]", "baseline", "delta", "regr/impr", "p", "detects", "ECE", "Brier", "gate")
+"""``detects``: the smallest true accuracy drop (points) the accuracy gate catches with 80% power.
+``ECE`` (equal-mass bins) and ``Brier``: calibration of this run ("-" without probabilities)."""
 
 
 def summary_lines(summary: RunSummary) -> list[str]:
@@ -47,9 +48,53 @@ def _table(suites: list[SuiteSummary]) -> list[str]:
         detects = (
             "blind" if suite.blind else "-" if suite.detectable_drop is None else f"{suite.detectable_drop * 100:.1f}"
         )
-        rows.append((suite.name, str(s.n), accuracy, baseline, delta, flips, p, detects, _gates(suite)))
+        ece, brier = (_calibration_cell(suite, name) for name in ("ece", "brier"))
+        rows.append((suite.name, str(s.n), accuracy, baseline, delta, flips, p, detects, ece, brier, _gates(suite)))
     widths = [max(len(row[i]) for row in rows) for i in range(len(HEADER))]
     return ["  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip() for row in rows]
+
+
+def _calibration_cell(suite: SuiteSummary, name: str) -> str:
+    metric = (suite.calibration or {}).get("metrics", {}).get(name)
+    return "-" if not metric or metric.get("current") is None else f"{metric['current']:.3f}"
+
+
+def _calibration_lines(name: str, c: dict[str, Any]) -> list[str]:
+    """One line of every calibration metric with its interval, and the paired changes when there is a baseline."""
+    labels = {
+        "ece": (f"ECE ({c['bins']} equal-mass bins)", "ECE"),
+        "ece_width": ("ECE (15 equal-width bins)", "ECE (width)"),
+        "mce": ("MCE", "MCE"),
+        "brier": ("Brier", "Brier"),
+        "selective_accuracy": ("selective accuracy (top 50%)", "selective accuracy"),
+        "aurc": ("area under coverage-accuracy", "coverage-accuracy area"),
+        "auroc": ("AUROC", "AUROC"),
+        "ece_scaled": (f"ECE after temperature scaling (T {c['temperature']:.2f})", "ECE after scaling"),
+    }
+    parts, changes = [], []
+    for key, (label, short) in labels.items():
+        m = c["metrics"].get(key)
+        if not m or m.get("current") is None:
+            continue
+        low, high = m["interval"]
+        parts.append(f"{label} {m['current']:.3f} [{_num(low)}, {_num(high)}]")
+        if m.get("delta") is not None:
+            dlow, dhigh = m["delta_interval"]
+            changes.append(f"{short} {_signed(m['delta'])} [{_signed(dlow)}, {_signed(dhigh)}]")
+    lines = [f"{name}: calibration on {c['n']} items (95% bootstrap intervals): " + ", ".join(parts)]
+    if changes:
+        lines.append(f"{name}: calibration change against the baseline (paired by item): " + ", ".join(changes))
+    if c.get("warning"):
+        lines.append(f"{name}: {c['warning']}")
+    return lines
+
+
+def _num(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.3f}"
+
+
+def _signed(value: float | None) -> str:
+    return "n/a" if value is None else f"{round(value, 3) + 0.0:+.3f}"  # no "-0.000"
 
 
 def _gates(suite: SuiteSummary) -> str:
@@ -93,6 +138,8 @@ def _suite_notes(suite: SuiteSummary) -> list[str]:
         lines.append(f"{suite.name}: accuracy by tag (items): {tags}")
     if suite.blind:
         lines.append(f"{suite.name}: {suite.blind}")
+    if suite.calibration:
+        lines.extend(_calibration_lines(suite.name, suite.calibration))
     if suite.groups:
         lines.extend(_group_lines(suite.name, suite.groups))
     for r in suite.robustness:

@@ -283,6 +283,10 @@ class Suite:
         """How an answer is written in baselines and messages: the label, or the word."""
         return variant.choices[index] if self.fixed_choices else (variant.labels or self.prompt.labels)[index]
 
+    def answers_by_item(self) -> dict[str, int]:
+        """Each item's key, as an index into its original choices."""
+        return {item.id: item.answer for item in self.items}
+
     def chance_by_item(self) -> dict[str, float]:
         """Each item's chance of a random pick among its options being right (1 / number of options)."""
         return {item.id: 1 / len(item.choices) for item in self.items}

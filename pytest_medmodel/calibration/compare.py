@@ -1,0 +1,156 @@
+"""Calibration of one run, paired with its baseline by item, with seeded bootstrap intervals.
+
+The same resamples of item positions are applied to the baseline and the current
+run, so each interval of a *difference* is paired: an item that is hard for both
+runs moves both numbers together and cancels. Resamples come from a seed derived
+from the suite name, so a run gives the same intervals serially and under ``-n``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from . import metrics as m
+
+RESAMPLES = 1000
+MIN_PER_BIN = 10
+"""Fewer items than this per equal-mass bin, on average, draws a warning: ECE is biased upward there."""
+
+
+@dataclass(frozen=True)
+class MetricSpec:
+    name: str
+    label: str
+    higher_is_worse: bool
+    compute: Callable[[m.Predictions, np.ndarray, Mapping[str, Any]], np.ndarray]
+    resamples: int | None = None
+    """Fewer resamples for a costly metric (its interval is then coarser)."""
+
+
+SPECS = {
+    spec.name: spec
+    for spec in (
+        MetricSpec("ece", "ECE (equal-mass bins)", True, lambda p, r, s: m.ece(p, r, s["bins"])),
+        MetricSpec("ece_width", "ECE (equal-width bins)", True, lambda p, r, s: m.ece_width(p, r, s["width_bins"])),
+        MetricSpec("mce", "MCE", True, lambda p, r, s: m.mce(p, r, s["width_bins"])),
+        MetricSpec("brier", "Brier score", True, lambda p, r, s: m.brier(p, r)),
+        MetricSpec(
+            "selective_accuracy",
+            "selective accuracy",
+            False,
+            lambda p, r, s: m.selective_accuracy(p, r, s["coverage"]),
+        ),
+        MetricSpec("aurc", "area under coverage-accuracy", False, lambda p, r, s: m.aurc(p, r)),
+        MetricSpec("auroc", "AUROC of confidence", False, lambda p, r, s: m.auroc(p, r)),
+        MetricSpec(
+            "ece_scaled", "ECE after temperature scaling", True, lambda p, r, s: m.ece_scaled(p, r, s["bins"]), 250
+        ),
+    )
+}
+DEFAULTS: Mapping[str, Any] = {"bins": 10, "width_bins": 15, "coverage": 0.5}
+
+
+@dataclass(frozen=True)
+class MetricChange:
+    """One calibration metric now, in the baseline, and their paired difference, with 95% intervals."""
+
+    name: str
+    current: float
+    current_interval: tuple[float, float]
+    baseline: float | None = None
+    delta: float | None = None
+    """current - baseline."""
+    delta_interval: tuple[float, float] | None = None
+
+    @property
+    def higher_is_worse(self) -> bool:
+        return SPECS[self.name].higher_is_worse
+
+    @property
+    def worsening(self) -> float | None:
+        """How much worse it got (positive = worse), whichever direction is bad for this metric."""
+        if self.delta is None:
+            return None
+        return self.delta if self.higher_is_worse else -self.delta
+
+    @property
+    def significantly_worse(self) -> bool:
+        """The paired 95% interval of the difference lies wholly on the worse side of zero."""
+        if self.delta_interval is None:
+            return False
+        low, high = self.delta_interval
+        return low > 0 if self.higher_is_worse else high < 0
+
+    def to_json(self) -> dict[str, Any]:
+        def r(x: float | None) -> float | None:
+            return None if x is None or math.isnan(x) else round(float(x), 4)
+
+        data: dict[str, Any] = {"current": r(self.current), "interval": [r(x) for x in self.current_interval]}
+        if self.baseline is not None:
+            data.update(baseline=r(self.baseline), delta=r(self.delta))
+            data["delta_interval"] = [r(x) for x in self.delta_interval or (math.nan, math.nan)]
+        return data
+
+
+def seed_for(suite: str) -> int:
+    return int(hashlib.sha256(f"calibration:{suite}".encode()).hexdigest()[:12], 16)
+
+
+def resample_rows(n: int, resamples: int, seed: int) -> np.ndarray:
+    """Row 0 is the items as they are; the rest are bootstrap resamples of positions."""
+    rng = np.random.default_rng(seed)
+    return np.vstack([np.arange(n)[None, :], rng.integers(0, n, size=(resamples, n))])
+
+
+def _interval(values: np.ndarray) -> tuple[float, float]:
+    finite = values[~np.isnan(values)]
+    if not len(finite):
+        return (math.nan, math.nan)
+    low, high = np.percentile(finite, [2.5, 97.5])
+    return (float(low), float(high))
+
+
+def compare_calibration(
+    current: m.Predictions,
+    baseline: m.Predictions | None = None,
+    *,
+    suite: str,
+    settings: Mapping[str, Any] | None = None,
+    names: tuple[str, ...] = tuple(SPECS),
+    resamples: int = RESAMPLES,
+) -> dict[str, MetricChange]:
+    """Every metric in ``names`` for ``current``, paired with ``baseline`` (same items, same order) when given."""
+    if baseline is not None and baseline.n != current.n:
+        raise ValueError(f"paired predictions differ in length: {baseline.n} baseline, {current.n} current")
+    config = {**DEFAULTS, **(settings or {})}
+    rows = resample_rows(current.n, resamples, seed_for(suite))
+    out = {}
+    for name in names:
+        spec = SPECS[name]
+        mine = rows[: 1 + spec.resamples] if spec.resamples else rows
+        now = spec.compute(current, mine, config)
+        change = MetricChange(name, float(now[0]), _interval(now[1:]))
+        if baseline is not None:
+            then = spec.compute(baseline, mine, config)
+            diff = now - then
+            change = MetricChange(
+                name, float(now[0]), _interval(now[1:]), float(then[0]), float(diff[0]), _interval(diff[1:])
+            )
+        out[name] = change
+    return out
+
+
+def small_suite_warning(n: int, bins: int) -> str | None:
+    """A warning when the suite has too few items for its equal-mass bins."""
+    if n >= MIN_PER_BIN * bins:
+        return None
+    return (
+        f"ECE with {bins} bins on {n} items ({n / bins:.1f} per bin) is noisy and biased upward; "
+        f"use at most {max(1, n // MIN_PER_BIN)} bins (bins: under the gate) or more items"
+    )

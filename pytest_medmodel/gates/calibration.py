@@ -1,0 +1,123 @@
+"""Calibration gates: ``gate[ece]``, ``gate[brier]``, ``gate[selective_accuracy]``.
+
+A model that is as accurate as before but sure of its wrong answers is worse in a
+clinic, and an accuracy gate cannot see it. Each gate compares one calibration
+metric with the baseline on the paired items and fails only when the change is
+both larger than its tolerance and real: the paired bootstrap 95% interval of the
+difference (seeded, see :mod:`pytest_medmodel.calibration.compare`) lies wholly on
+the worse side of zero. The ECE gate also reports ECE after temperature scaling,
+which tells a uniformly over-confident model (a refit temperature fixes it) from
+one whose confidence no longer tracks correctness.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from ..scoring.base import SCORERS
+from ..suite.schema import Param
+from .base import GateContext, GateResult, gate
+
+if TYPE_CHECKING:
+    from ..calibration.compare import MetricChange
+
+LABELS = {"ece": "ECE (equal-mass bins)", "brier": "Brier score", "selective_accuracy": "selective accuracy"}
+
+_FRACTION = "a number between 0 and 1"
+
+
+def _params(tolerance: str, default: float, **extra: Param) -> dict[str, Param]:
+    return {tolerance: Param((int, float), _FRACTION, default, fraction=True), **extra}
+
+
+def _skip(ctx: GateContext, name: str) -> GateResult | None:
+    """Why this gate cannot judge calibration here (None when it can)."""
+    scorer = SCORERS.get(ctx.suite.scoring.method)
+    if "choice_logprobs" not in scorer.requires:
+        reason = f"scoring '{scorer.name}' gives no probabilities over the choices; calibration needs them"
+        return GateResult(name, "skipped", reason)
+    if ctx.baseline is None:
+        return GateResult(name, "skipped", "no baseline to compare with (the accuracy gate says how to record one)")
+    return None
+
+
+def _judge(ctx: GateContext, name: str, metric: str, tolerance_key: str, settings: dict[str, Any]) -> GateResult:
+    from ..calibration.compare import compare_calibration, small_suite_warning  # numpy: not at import time
+    from ..calibration.pairs import paired_predictions
+
+    skipped = _skip(ctx, name)
+    if skipped is not None:
+        return skipped
+    paired = paired_predictions(ctx.suite.answers_by_item(), ctx.scores, ctx.baseline)
+    if paired is None or paired.baseline is None:
+        return GateResult(
+            name,
+            "skipped",
+            f"no paired item has probabilities in both this run and the baseline at {ctx.baseline_location} "
+            "(recorded before they were kept?); re-record it with --snapshot-update to gate calibration",
+        )
+    names = (metric, "ece_scaled") if metric == "ece" else (metric,)
+    changes = compare_calibration(paired.current, paired.baseline, suite=ctx.suite.name, settings=settings, names=names)
+    change = changes[metric]
+    tolerance = float(ctx.settings[tolerance_key])
+    worse = (change.worsening or 0.0) > tolerance + 1e-12 and change.significantly_worse
+    lines = [_line(change, len(paired.keys), tolerance_key, tolerance, settings)]
+    if "ece_scaled" in changes:
+        lines.append(_scaled_line(changes["ece_scaled"]))
+    if paired.missing:
+        lines.append(f"{paired.missing} item(s) without probabilities in both runs were left out")
+    warning = small_suite_warning(len(paired.keys), int(settings["bins"])) if metric == "ece" else None
+    lines += [warning] if warning else []
+    if worse:
+        lines.insert(0, f"{LABELS[metric]} got worse on suite {ctx.suite.name} (profile {ctx.comparison.profile})")
+    numbers = {f"{metric}_{k}": v for k, v in change.to_json().items() if not isinstance(v, list)}
+    numbers["paired"] = len(paired.keys)
+    return GateResult(name, "failed" if worse else "passed", "\n".join(lines), numbers)
+
+
+def _line(change: MetricChange, paired: int, key: str, tolerance: float, settings: dict[str, Any]) -> str:
+    label = LABELS[change.name]
+    if change.name == "ece":
+        label += f", {settings['bins']} bins"
+    if change.name == "selective_accuracy":
+        label += f" on the {settings['coverage']:.0%} most confident"
+    low, high = change.delta_interval or (float("nan"), float("nan"))
+    verdict = "worse beyond tolerance" if change.significantly_worse and (change.worsening or 0) > tolerance else "ok"
+    return (
+        f"{label} on {paired} paired items: baseline {change.baseline:.3f} -> current {change.current:.3f} "
+        f"[{change.current_interval[0]:.3f}, {change.current_interval[1]:.3f}], {change.delta:+.3f} "
+        f"(paired 95% bootstrap interval [{low:+.3f}, {high:+.3f}]; {key} {tolerance:g}): {verdict}"
+    )
+
+
+def _scaled_line(scaled: MetricChange) -> str:
+    then, now = scaled.baseline or 0.0, scaled.current
+    if now <= then + 0.02:
+        reading = "a refit temperature would restore it: the confidence is off by a uniform scale"
+    else:
+        reading = "a refit temperature would not fix it: confidence no longer tracks correctness"
+    return f"ECE after temperature scaling (fitted per run): baseline {then:.3f} -> current {now:.3f}; {reading}"
+
+
+@gate(
+    "ece",
+    params=_params("max_increase", 0.03, bins=Param((int,), "a whole number of bins", 10)),
+)
+def ece_gate(ctx: GateContext) -> GateResult:
+    """Expected calibration error (equal-mass bins) may not rise by more than ``max_increase``."""
+    return _judge(ctx, "ece", "ece", "max_increase", {"bins": ctx.settings["bins"]})
+
+
+@gate("brier", params=_params("max_increase", 0.03))
+def brier_gate(ctx: GateContext) -> GateResult:
+    """The multi-class Brier score may not rise by more than ``max_increase``."""
+    return _judge(ctx, "brier", "brier", "max_increase", {})
+
+
+@gate(
+    "selective_accuracy",
+    params=_params("max_drop", 0.03, coverage=Param((int, float), _FRACTION, 0.5, fraction=True)),
+)
+def selective_accuracy_gate(ctx: GateContext) -> GateResult:
+    """Accuracy on the most confident ``coverage`` share of items may not fall by more than ``max_drop``."""
+    return _judge(ctx, "selective_accuracy", "selective_accuracy", "max_drop", {"coverage": ctx.settings["coverage"]})

@@ -1,0 +1,211 @@
+"""Calibration gates, the agreement gate and the combined accuracy gate, through the plugin."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from conftest import Project, expect_lines
+
+CALIBRATED = '''
+"""Four-option letter answers from noisy logits: roughly calibrated, about 60% right.
+
+CAL_SHARPEN multiplies every logit (same answers, more confident); CAL_SLIP lowers
+the right option's logit on every item (probability slides off the right answer);
+CAL_RUN seeds this run's own small noise (sd CAL_NOISE): another run of an
+equivalent model churns a few answers both ways.
+"""
+import hashlib, json, math, os, random
+from pathlib import Path
+from pytest_medmodel import ChoiceResult
+
+KEY = json.loads((Path(__file__).parent / "answer_key.json").read_text())
+
+class Calibrated:
+    name = "calibrated"
+
+    def __init__(self):
+        self.sharpen = float(os.environ.get("CAL_SHARPEN", "1"))
+        self.slip = float(os.environ.get("CAL_SLIP", "0"))
+        self.run = os.environ.get("CAL_RUN", "0")
+        self.noise = float(os.environ.get("CAL_NOISE", "0.1"))
+        self.fingerprint = f"calibrated:{self.sharpen}:{self.slip}:{self.run}:{self.noise}"
+
+    def loglikelihood(self, requests):
+        out = []
+        for r in requests:
+            item = r.meta["item"]
+            rng = random.Random(int(hashlib.sha256(item.encode()).hexdigest()[:12], 16))
+            z = [rng.gauss(0, 1) for _ in r.continuations]
+            own = random.Random(int(hashlib.sha256(f"{item}:{self.run}".encode()).hexdigest()[:12], 16))
+            z = [v + own.gauss(0, self.noise) for v in z]
+            z[KEY[item]] += 1.2 - self.slip
+            z = [self.sharpen * v for v in z]
+            top = max(z)
+            norm = top + math.log(sum(math.exp(v - top) for v in z))
+            out.append(ChoiceResult(tuple(v - norm for v in z)))
+        return out
+
+def make():
+    return Calibrated()
+'''
+
+GATES = """gates:
+  accuracy: {}
+  ece: {bins: 10}
+  brier: {}
+  selective_accuracy: {}
+  agreement: {}
+"""
+
+
+def _calibrated(project: Project, n: int = 240) -> None:
+    project.suite("cal", n, extra_yaml=GATES)
+    (project.path / "calibrated.py").write_text(CALIBRATED)
+
+
+def _run(project: Project, *args: str, **env: str):  # noqa: ANN202
+    for name, default in (("CAL_SHARPEN", "1"), ("CAL_SLIP", "0"), ("CAL_RUN", "0")):
+        project.pytester._monkeypatch.setenv(name, env.get(name.lower(), default))
+    return project.pytester.runpytest("suites", "--medmodel=py:calibrated:make", "-p", "no:randomly", *args)
+
+
+def test_an_unchanged_model_passes_every_calibration_gate_and_the_summary_shows_calibration(project: Project) -> None:
+    _calibrated(project)
+    assert _run(project, "--snapshot-update").ret == 0
+    entry = project.baseline("cal", "calibrated-make")["items"]["ca-000"]
+    assert len(entry["probs"]) == 4 and abs(sum(entry["probs"]) - 1) < 1e-3  # the vectors later runs compare with
+    result = _run(project)
+    assert result.ret == 0, result.stdout.str()
+    expect_lines(result, ["*cal*240*5 passed"])
+    expect_lines(
+        result,
+        [
+            "cal: calibration on 240 items (95% bootstrap intervals): ECE (10 equal-mass bins) *",
+            "cal: calibration change against the baseline (paired by item): ECE +0.000 ?+0.000, +0.000?, *",
+        ],
+    )
+
+
+def test_a_sharpened_model_keeps_its_accuracy_but_fails_the_calibration_gates(project: Project) -> None:
+    """Every probability pushed towards its argmax: the same answers, over-confident. Accuracy cannot see it."""
+    _calibrated(project)
+    assert _run(project, "--snapshot-update").ret == 0
+    result = _run(project, "-v", cal_sharpen="4")
+    assert result.ret == 1
+    expect_lines(
+        result,
+        [
+            "*gate?accuracy? PASSED*",
+            "*gate?ece? FAILED*",
+            "*gate?brier? FAILED*",
+            "*gate?selective_accuracy? PASSED*",  # the same ranking: the same most-confident half
+            "*gate?agreement? PASSED*",
+        ],
+    )
+    expect_lines(
+        result,
+        [
+            "ECE (equal-mass bins) got worse on suite cal (profile calibrated-make)",
+            "ECE (equal-mass bins), 10 bins on 240 paired items: baseline * -> current *: worse beyond tolerance",
+            "ECE after temperature scaling (fitted per run): * a refit temperature would restore it*",
+        ],
+    )
+
+
+def test_a_diffuse_drop_that_mcnemar_misses_is_caught_by_the_probability_of_the_right_answer(project: Project) -> None:
+    """Probability slides off the right answer on every item: a few answers flip, the mean probability falls.
+
+    Another run of an equivalent model (different noise, no slip) churns answers both ways and passes.
+    """
+    _calibrated(project)
+    assert _run(project, "--snapshot-update").ret == 0
+    same = _run(project, "-v", cal_run="1")
+    expect_lines(same, ["*gate?accuracy? PASSED*"])
+    expect_lines(same, ["cal*240*+0.4*6/7*5 passed"])
+    result = _run(project, cal_run="1", cal_slip="0.08")
+    expect_lines(
+        result,
+        [
+            "*accuracy dropped on suite cal*",
+            "*one-sided exact McNemar p = * (level 0.005)",
+            "*one-sided paired t-test p = * (level 0.005; Bonferroni*",
+            "evidence of a drop: paired t-test on the probability of the right answer",
+        ],
+    )
+    mcnemar = next(line for line in result.stdout.lines if "one-sided exact McNemar p = " in line)
+    # McNemar alone would have passed this model, even at the old alpha of 0.05.
+    assert float(mcnemar.split("p = ")[1].split(" ")[0]) >= 0.05, mcnemar
+
+
+def test_the_agreement_gate_catches_a_model_whose_answers_changed_wholesale(project: Project) -> None:
+    """54 of 110 answers changed (27 newly right, 27 newly wrong): accuracy is unchanged, agreement fails."""
+    project.suite("swap", 110, extra_yaml="gates:\n  agreement: {max_changed: 0.2}\n")
+    first = [f"sw-{i:03d}" for i in range(0, 54, 2)]
+    second = [f"sw-{i:03d}" for i in range(1, 54, 2)]
+    assert project.run("--snapshot-update", flips=first).ret == 0
+    result = project.run("-v", flips=second)
+    assert result.ret == 1
+    expect_lines(result, ["*gate?accuracy? PASSED*", "*gate?agreement? FAILED*"])
+    expect_lines(
+        result,
+        [
+            "the model's answers changed wholesale on suite swap (profile oracle-make)",
+            "answers changed on 54 of 110 paired items (49.1%; max_changed 20%): 27 newly right, 27 newly wrong, "
+            "0 from one wrong answer to another; *",
+        ],
+    )
+    assert project.run(flips=first).ret == 0  # the recorded model itself agrees with its baseline
+
+
+def test_calibration_results_are_identical_serially_and_with_two_workers(project: Project) -> None:
+    _calibrated(project, n=120)
+    assert _run(project, "--snapshot-update").ret == 0
+    serial = _run(project, cal_sharpen="2")
+    parallel = _run(project, "-n", "2", cal_sharpen="2")
+
+    def calibration(result) -> list[str]:  # noqa: ANN001
+        return [line for line in result.stdout.lines if line.startswith(("cal: calibration", "cal  "))]
+
+    assert len(calibration(serial)) == 3 and calibration(serial) == calibration(parallel)
+
+
+def test_calibration_gates_skip_with_a_reason_without_vectors_in_the_baseline(project: Project) -> None:
+    """A baseline recorded before probability vectors were kept: the gates say how to fix it, never guess."""
+    _calibrated(project, n=40)
+    assert _run(project, "--snapshot-update").ret == 0
+    path = project.path / "baselines" / "calibrated-make" / "cal.json"
+    data = json.loads(path.read_text())
+    for entry in data["items"].values():
+        del entry["probs"]
+    path.write_text(json.dumps(data))
+    result = _run(project, "-rs")
+    assert result.ret == 0
+    expect_lines(result, ["SKIPPED ?3? *: no paired item has probabilities in both*re-record it*"])
+
+
+def test_calibration_gates_skip_for_a_scoring_without_probabilities(tmp_path: Path) -> None:
+    from pytest_medmodel import load_suite
+    from pytest_medmodel.api import gate_context
+    from pytest_medmodel.gates.base import run_gate
+    from pytest_medmodel.gates.comparison import compare
+    from pytest_medmodel.scoring.base import register_scorer
+
+    @register_scorer
+    class Spoken:
+        name = "spoken"
+        requires = frozenset({"generate"})
+        lists_choices = True
+        params: dict = {}
+        metrics = ()
+
+    (tmp_path / "d.jsonl").write_text('{"id": "a", "question": "q", "choices": ["x", "y"], "answer": "A"}\n')
+    path = tmp_path / "g.suite.yaml"
+    path.write_text("task: multiple_choice\ndata: {path: d.jsonl}\nscoring: spoken\ngates:\n  ece: {}\n")
+    suite = load_suite(path)
+    comparison = compare(
+        suite="g", profile="p", scores={}, baseline=None, suite_keys=[], model_fingerprint=None, suite_fingerprint=""
+    )
+    result = run_gate(gate_context(suite, "ece", {}, None, comparison, "b"), "ece")
+    assert result.status == "skipped"
+    assert result.message == "scoring 'spoken' gives no probabilities over the choices; calibration needs them"
