@@ -278,8 +278,7 @@ def _refuse_partial_rerecord(
 def _calibration(info: Mapping[str, Any], scores: Mapping[str, ItemScore], baseline: Baseline | None) -> Any:
     from .calibration.summary import calibration_summary  # numpy: only once items were scored
 
-    bins = int(info.get("ece_bins") or 10)
-    return calibration_summary(info["name"], info.get("answers") or {}, scores, baseline, bins)
+    return calibration_summary(info["name"], info.get("answers") or {}, scores, baseline, info.get("ece_bins"))
 
 
 def _read_quietly(path: Path) -> Baseline | None:

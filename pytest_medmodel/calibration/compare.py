@@ -31,6 +31,8 @@ class MetricSpec:
     compute: Callable[[m.Predictions, np.ndarray, Mapping[str, Any]], np.ndarray]
     resamples: int | None = None
     """Fewer resamples for a costly metric (its interval is then coarser)."""
+    maximum: float = 1.0
+    """The largest value the metric can take (intervals are clipped to it)."""
 
 
 SPECS = {
@@ -39,7 +41,7 @@ SPECS = {
         MetricSpec("ece", "ECE (equal-mass bins)", True, lambda p, r, s: m.ece(p, r, s["bins"])),
         MetricSpec("ece_width", "ECE (equal-width bins)", True, lambda p, r, s: m.ece_width(p, r, s["width_bins"])),
         MetricSpec("mce", "MCE", True, lambda p, r, s: m.mce(p, r, s["width_bins"])),
-        MetricSpec("brier", "Brier score", True, lambda p, r, s: m.brier(p, r)),
+        MetricSpec("brier", "Brier score", True, lambda p, r, s: m.brier(p, r), maximum=2.0),
         MetricSpec(
             "selective_accuracy",
             "selective accuracy",
@@ -109,11 +111,24 @@ def resample_rows(n: int, resamples: int, seed: int) -> np.ndarray:
 
 
 def _interval(values: np.ndarray) -> tuple[float, float]:
+    """Percentile interval: for paired differences, where resampling bias cancels between the runs."""
     finite = values[~np.isnan(values)]
     if not len(finite):
         return (math.nan, math.nan)
     low, high = np.percentile(finite, [2.5, 97.5])
     return (float(low), float(high))
+
+
+def _basic_interval(point: float, values: np.ndarray, maximum: float) -> tuple[float, float]:
+    """Basic (reflected) interval for one run's value, clipped to [0, ``maximum``].
+
+    Binned metrics are biased upward under resampling (duplicated items fill bins
+    unevenly): a percentile interval of ECE can lie wholly above the estimate. The
+    basic interval reflects the resampling distribution around the estimate, which
+    removes that bias to first order.
+    """
+    low, high = _interval(values)
+    return (float(np.clip(2 * point - high, 0.0, maximum)), float(np.clip(2 * point - low, 0.0, maximum)))
 
 
 def compare_calibration(
@@ -135,13 +150,12 @@ def compare_calibration(
         spec = SPECS[name]
         mine = rows[: 1 + spec.resamples] if spec.resamples else rows
         now = spec.compute(current, mine, config)
-        change = MetricChange(name, float(now[0]), _interval(now[1:]))
+        alone = _basic_interval(float(now[0]), now[1:], spec.maximum)
+        change = MetricChange(name, float(now[0]), alone)
         if baseline is not None:
             then = spec.compute(baseline, mine, config)
             diff = now - then
-            change = MetricChange(
-                name, float(now[0]), _interval(now[1:]), float(then[0]), float(diff[0]), _interval(diff[1:])
-            )
+            change = MetricChange(name, float(now[0]), alone, float(then[0]), float(diff[0]), _interval(diff[1:]))
         out[name] = change
     return out
 
@@ -150,7 +164,13 @@ def small_suite_warning(n: int, bins: int) -> str | None:
     """A warning when the suite has too few items for its equal-mass bins."""
     if n >= MIN_PER_BIN * bins:
         return None
+    most = max(1, n // MIN_PER_BIN)
     return (
         f"ECE with {bins} bins on {n} items ({n / bins:.1f} per bin) is noisy and biased upward; "
-        f"use at most {max(1, n // MIN_PER_BIN)} bins (bins: under the gate) or more items"
+        f"use at most {most} bin{'s' if most > 1 else ''} (bins: under the gate) or more items"
     )
+
+
+def bins_for(n: int) -> int:
+    """Equal-mass bins for a suite that does not set them: 10, fewer when that leaves under 10 items a bin."""
+    return max(1, min(10, n // MIN_PER_BIN))

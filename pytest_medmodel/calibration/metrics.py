@@ -50,17 +50,21 @@ class Predictions:
     """(n,) index of the right choice."""
     picked: np.ndarray
     """(n,) index of the picked choice."""
+    options: np.ndarray
+    """(n, k) True where an item has that choice (items with fewer choices are padded)."""
 
     @classmethod
     def build(cls, probs: Sequence[Sequence[float]], key: Sequence[int], picked: Sequence[int]) -> Predictions:
         """From probability vectors, the key and the picked answer (indices into each vector)."""
         width = max((len(p) for p in probs), default=1)
         padded = np.zeros((len(probs), width))
+        options = np.zeros((len(probs), width), dtype=bool)
         for row, vector in enumerate(probs):
             padded[row, : len(vector)] = vector
+            options[row, : len(vector)] = True
         key_, picked_ = np.asarray(key, int), np.asarray(picked, int)
         confidence = padded[np.arange(len(probs)), picked_]
-        return cls(confidence, (key_ == picked_).astype(float), padded, key_, picked_)
+        return cls(confidence, (key_ == picked_).astype(float), padded, key_, picked_, options)
 
     @property
     def n(self) -> int:
@@ -153,7 +157,8 @@ def auroc(p: Predictions, rows: np.ndarray) -> np.ndarray:
 
 
 def _log_probs(p: Predictions) -> np.ndarray:
-    return np.where(p.probs > 0, np.log(np.maximum(p.probs, FLOOR)), -np.inf)  # padded slots stay out
+    # A real option rounded to 0.0 in a baseline keeps a tiny probability; padded slots stay out.
+    return np.where(p.options, np.log(np.maximum(p.probs, FLOOR)), -np.inf)
 
 
 def _tempered(logp: np.ndarray, temperature: np.ndarray) -> np.ndarray:
@@ -185,7 +190,7 @@ def fit_temperature(p: Predictions, rows: np.ndarray) -> np.ndarray:
 def rescaled(p: Predictions, temperature: float) -> Predictions:
     """The predictions with every probability vector re-tempered (the ranking, so the answer, unchanged)."""
     probs = np.exp(_tempered(_log_probs(p), np.asarray(temperature)))
-    return Predictions(probs[np.arange(p.n), p.picked], p.correct, probs, p.key, p.picked)
+    return Predictions(probs[np.arange(p.n), p.picked], p.correct, probs, p.key, p.picked, p.options)
 
 
 def ece_scaled(p: Predictions, rows: np.ndarray, bins: int = 10) -> np.ndarray:

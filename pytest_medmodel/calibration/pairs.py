@@ -1,5 +1,9 @@
 """The predictions a calibration or probability comparison needs, taken from a run and its baseline.
 
+This run's probabilities are rounded as baselines store them (4 decimals), so an
+unchanged model compares exactly equal with its baseline: rounding ties the
+baseline's confidences, and ties order the items for selective accuracy.
+
 Only original items count, only those with a probability vector in both (an
 invalid answer, a generation scorer or a baseline recorded before vectors were
 kept has none), and only those whose content is unchanged since the baseline.
@@ -13,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..baseline import Baseline
-from ..records import ItemScore
+from ..records import DIGITS, ItemScore
 from ..suite.types import ORIGINAL
 from .metrics import Predictions
 
@@ -58,7 +62,7 @@ def paired_predictions(
             continue
         keys.append(key)
         right.append(answer)
-        now_probs.append(score.probs)
+        now_probs.append(tuple(round(p, DIGITS) for p in score.probs))
         now_pick.append(score.answer)
         if then is not None and then.probs:
             then_probs.append(then.probs)

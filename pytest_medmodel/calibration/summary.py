@@ -7,32 +7,38 @@ from typing import Any
 
 from ..baseline import Baseline
 from ..records import ItemScore
-from .compare import compare_calibration, small_suite_warning
+from .compare import bins_for, compare_calibration, small_suite_warning
 from .metrics import fit_temperature, identity
 from .pairs import paired_predictions
 
 
 def calibration_summary(
-    suite: str, answers: Mapping[str, int], scores: Mapping[str, ItemScore], baseline: Baseline | None, bins: int
+    suite: str,
+    answers: Mapping[str, int],
+    scores: Mapping[str, ItemScore],
+    baseline: Baseline | None,
+    bins: int | None = None,
 ) -> dict[str, Any] | None:
     """Plain data: ``n``, ``paired``, ``bins``, ``temperature``, ``metrics`` ({name: MetricChange.to_json()}).
 
     Paired with the baseline on the items both have vectors for; when the baseline
     has none (recorded before they were kept), this run's items alone. None when
-    no item has a probability vector (generation scoring).
+    no item has a probability vector (generation scoring). ``bins``: the ECE gate's
+    bins; None (no ECE gate) picks them from the suite's size (:func:`.compare.bins_for`).
     """
     paired = paired_predictions(answers, scores, baseline) if baseline is not None else None
     if paired is None or paired.baseline is None:
         paired = paired_predictions(answers, scores, None)
     if paired is None:
         return None
-    changes = compare_calibration(paired.current, paired.baseline, suite=suite, settings={"bins": bins})
+    chosen = bins or bins_for(len(paired.keys))
+    changes = compare_calibration(paired.current, paired.baseline, suite=suite, settings={"bins": chosen})
     temperature = float(fit_temperature(paired.current, identity(paired.current.n))[0])
     return {
         "n": len(paired.keys),
         "paired": paired.baseline is not None,
-        "bins": bins,
+        "bins": chosen,
         "temperature": round(temperature, 3),
-        "warning": small_suite_warning(len(paired.keys), bins),
+        "warning": small_suite_warning(len(paired.keys), chosen) if bins else None,
         "metrics": {name: change.to_json() for name, change in changes.items()},
     }

@@ -191,7 +191,7 @@ def suite_info(suite: Suite, keys: list[str]) -> dict[str, Any]:
         "metrics": summary_metrics(suite),
         "chance": suite.chance_by_item(),
         "answers": suite.answers_by_item(),
-        "ece_bins": int(ece.settings["bins"]) if ece is not None else 10,
+        "ece_bins": int(ece.settings["bins"]) if ece is not None else None,
         "tags": suite.tags_by_item(),
         "perturbations": [p.label for p in suite.perturbations],
         "probes": suite.probes(),

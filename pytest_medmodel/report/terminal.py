@@ -69,7 +69,7 @@ def _calibration_lines(name: str, c: dict[str, Any]) -> list[str]:
         "selective_accuracy": ("selective accuracy (top 50%)", "selective accuracy"),
         "aurc": ("area under coverage-accuracy", "coverage-accuracy area"),
         "auroc": ("AUROC", "AUROC"),
-        "ece_scaled": (f"ECE after temperature scaling (T {c['temperature']:.2f})", "ECE after scaling"),
+        "ece_scaled": (f"ECE after temperature scaling ({_temperature(c['temperature'])})", "ECE after scaling"),
     }
     parts, changes = [], []
     for key, (label, short) in labels.items():
@@ -87,6 +87,10 @@ def _calibration_lines(name: str, c: dict[str, Any]) -> list[str]:
     if c.get("warning"):
         lines.append(f"{name}: {c['warning']}")
     return lines
+
+
+def _temperature(t: float) -> str:
+    return "T at its bound 20: no confidence is warranted" if t >= 19.99 else f"T {t:.2f}"
 
 
 def _num(value: float | None) -> str:
