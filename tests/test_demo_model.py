@@ -79,37 +79,39 @@ def test_shipped_suites_pass_against_committed_baselines(pytester: pytest.Pytest
     )
 
 
-def _clinical_facts_gate(model: object) -> tuple[str, str, object]:
+def _clinical_facts_gates(model: object) -> dict:
+    """Every gate of clinical_facts against the committed baseline, by name."""
     from pytest_medmodel import evaluate, load_suite, read_baseline, run_gates
 
     suite = load_suite(ROOT / "suites" / "clinical_facts.suite.yaml")
     baseline = read_baseline(ROOT / "baselines" / "demo" / "clinical_facts.json")
-    scores = evaluate(suite, model)
-    (result,) = run_gates(suite, scores, baseline, model)
-    return result.status, result.message, result.numbers
+    return {r.gate: r for r in run_gates(suite, evaluate(suite, model), baseline, model)}
 
 
 def test_the_cloze_suite_gate_passes_the_demo_model_and_its_bfloat16_run(demo_adapter) -> None:  # noqa: ANN001
     """No false alarm: the same weights, and the same weights in bfloat16, pass against the committed baseline."""
     from pytest_medmodel import load_model
 
-    status, message, numbers = _clinical_facts_gate(demo_adapter)
-    assert status == "passed", message
+    gates = _clinical_facts_gates(demo_adapter)
+    numbers = gates["accuracy"].numbers
     assert numbers["accuracy"] >= 0.75 and numbers["regressed"] == numbers["improved"] == 0
-    assert "blind gate" not in message and numbers["detectable_drop"] < 0.05
-    status, message, numbers = _clinical_facts_gate(load_model("demo", dtype="bfloat16"))
-    assert status == "passed", message
-    assert abs(numbers["delta"]) <= 0.02, "bfloat16 alone must not move accuracy by more than 2 points"
+    assert "blind gate" not in gates["accuracy"].message and numbers["detectable_drop"] < 0.05
+    assert {name: g.status for name, g in gates.items()} == dict.fromkeys(gates, "passed")
+    gates = _clinical_facts_gates(load_model("demo", dtype="bfloat16"))  # calibration gates included
+    assert {name: g.status for name, g in gates.items()} == dict.fromkeys(gates, "passed"), gates
+    assert abs(gates["accuracy"].numbers["delta"]) <= 0.02, "bfloat16 alone must not move accuracy by 2 points"
 
 
 def test_the_cloze_suite_gate_fails_a_badly_quantized_demo_model() -> None:
     """A 4-bit round-trip quantization (a broken export) is caught, with the regressed items named."""
     from pytest_medmodel import load_model
 
-    status, message, numbers = _clinical_facts_gate(load_model("demo", mutate="quantize:bits=4"))
-    assert status == "failed", message
+    gates = _clinical_facts_gates(load_model("demo", mutate="quantize:bits=4"))
+    message, numbers = gates["accuracy"].message, gates["accuracy"].numbers
     assert numbers["delta"] < -0.05 and numbers["p_value"] < 0.001
     assert "accuracy dropped on suite clinical_facts" in message and "regressed items" in message
+    # It is worse calibrated too, and its answers changed wholesale: every gate of the suite fails.
+    assert {name: g.status for name, g in gates.items()} == dict.fromkeys(gates, "failed"), gates
 
 
 def test_the_at_chance_suites_say_their_gate_is_blind(demo_adapter) -> None:  # noqa: ANN001
@@ -117,7 +119,8 @@ def test_the_at_chance_suites_say_their_gate_is_blind(demo_adapter) -> None:  # 
 
     suite = load_suite(ROOT / "suites" / "general_medicine.suite.yaml")
     baseline = read_baseline(ROOT / "baselines" / "demo" / "general_medicine.json")
-    (result,) = run_gates(suite, evaluate(suite, demo_adapter, limit=40), baseline, demo_adapter)
+    results = run_gates(suite, evaluate(suite, demo_adapter, limit=40), baseline, demo_adapter)
+    result = next(r for r in results if r.gate == "accuracy")
     assert "blind gate: the baseline is indistinguishable from chance" in result.message
 
 
@@ -133,4 +136,8 @@ def test_the_plain_python_example_in_the_docs_runs(
     out = capsys.readouterr().out.splitlines()
     assert out[0] == "accuracy passed"
     assert out[1].startswith("accuracy on 8 paired items: baseline 12.5% [2.2%, 47.1%] -> current 12.5% [2.2%, 47.1%]")
-    assert out[2] == "regressed 0, improved 0; one-sided exact McNemar p = 1.0000 (alpha 0.05): not significant"
+    assert out[2] == "regressed 0, improved 0; one-sided exact McNemar p = 1.0000 (level 0.005)"
+    assert out[4] == "evidence of a drop: neither test is significant"
+    assert [line for line in out if line.endswith(" passed")] == [
+        f"{gate} passed" for gate in ("accuracy", "agreement", "ece", "brier", "selective_accuracy")
+    ]

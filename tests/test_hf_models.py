@@ -14,6 +14,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from pytest_medmodel.models.base import AdapterError, ChoiceRequest
 from pytest_medmodel.models.hf import HFCausalLM
+from pytest_medmodel.models.hf_prefix import shared_length
 from pytest_medmodel.models.specs import ModelOptions, load_adapter, profile_for_spec
 
 
@@ -171,9 +172,7 @@ def test_shared_prompt_prefix_runs_once_and_matches_naive_forward(
     ]
     requests = [ChoiceRequest(head + q + "\nAnswer:", continuations) for q in questions]
     adapter = HFCausalLM(model, tok, name=which, fingerprint=None, batch_size=3)
-    with torch.inference_mode():
-        prefix = adapter._encode_shared_prefix(adapter._encode(requests))
-    assert prefix is not None and prefix.length >= len(tok(head)["input_ids"]) - 1
+    assert shared_length(adapter._encode(requests)) >= len(tok(head)["input_ids"]) - 1
     for request, result in zip(requests, adapter.loglikelihood(requests), strict=True):
         for continuation, value in zip(request.continuations, result.logprobs, strict=True):
             assert value == pytest.approx(_naive_loglikelihood(model, tok, request.context, continuation), abs=1e-4)
@@ -296,13 +295,17 @@ def test_asking_for_cuda_without_a_gpu_says_so(tiny_llama_dir: Path) -> None:
 
 
 def test_variants_of_one_item_share_its_prompt_prefix_with_the_same_numbers(tiny_llama_dir: Path) -> None:
-    """Perturbed letter-scored variants run their common prefix (chat template and question) once per item."""
-    from pytest_medmodel.models.hf import prefix_groups
+    """Perturbed letter-scored variants run their common prefix (chat template and question) once per item.
+
+    Questions differ in length, so one batch holds groups whose prefixes differ in
+    length: they run together, left-padded, and each row continues its own.
+    """
+    from pytest_medmodel.models.hf_prefix import prefix_groups
 
     adapter = load_adapter(str(tiny_llama_dir), ModelOptions())
     requests = []
     for item in range(6):
-        question = f"Question: Which organ produces insulin in patient number {item} of the glucose trial?\n"
+        question = f"Question: Which organ produces insulin in patient {item}{' of the glucose trial' * (item % 3)}?\n"
         for order in (
             "A. pancreas\nB. liver\nC. kidney",
             "A. kidney\nB. pancreas\nC. liver",
@@ -311,21 +314,24 @@ def test_variants_of_one_item_share_its_prompt_prefix_with_the_same_numbers(tiny
             labels = (" 1", " 2", " 3") if order.startswith("1") else (" A", " B", " C")
             requests.append(ChoiceRequest(_chat(adapter.tokenizer, question + order + "\n"), labels))
     groups = prefix_groups(adapter._encode(requests))
-    assert sorted(len(g) for g in groups) == [3] * 6  # one group per item: its three variants
-    tokens: list[int] = []
+    # One group per item with a long question: its three variants. The two items with the shortest
+    # questions share too little beyond what every prompt shares, so they run with the call's prefix.
+    assert sorted(len(g) for g in groups) == [3, 3, 3, 3, 6]
+    calls: list[int] = []
     forward = adapter.model.forward
 
     def counting(*args, **kwargs):  # noqa: ANN002, ANN003
-        ids = kwargs.get("input_ids", args[0] if args else None)
-        tokens.append(int(ids.numel()) if ids is not None else 0)
+        calls.append(tuple(kwargs["input_ids"].shape))
         return forward(*args, **kwargs)
 
     adapter.model.forward = counting
     grouped = adapter.loglikelihood(requests)
-    grouped_tokens = sum(tokens)
-    tokens.clear()
-    adapter.share_prefix = False
+    grouped_tokens = adapter.tokens_run
+    # Prefixes of several groups run in one pass and their rows in one batch: 2 batches here (each a
+    # prefix pass, a row pass and a pass for the second token of " A"), where one group at a time took 15.
+    assert len(calls) == 6 and calls[0][0] > 1, calls
+    adapter.tokens_run, adapter.share_prefix = 0, False
     whole = adapter.loglikelihood(requests)
-    assert sum(tokens) > 1.3 * grouped_tokens, (sum(tokens), grouped_tokens)  # far fewer tokens run
+    assert adapter.tokens_run > 1.3 * grouped_tokens, (adapter.tokens_run, grouped_tokens)  # far fewer tokens run
     for a, b in zip(grouped, whole, strict=True):
         assert all(abs(x - y) < 1e-4 for x, y in zip(a.logprobs, b.logprobs, strict=True))

@@ -91,7 +91,7 @@ class MetricChange:
 
     def to_json(self) -> dict[str, Any]:
         def r(x: float | None) -> float | None:
-            return None if x is None or math.isnan(x) else round(float(x), 4)
+            return None if x is None or math.isnan(x) else round(float(x), 6)  # shown at 3: no double rounding
 
         data: dict[str, Any] = {"current": r(self.current), "interval": [r(x) for x in self.current_interval]}
         if self.baseline is not None:

@@ -168,7 +168,7 @@ def _paired_verdict(c: Comparison, max_drop: float, alpha: float) -> tuple[bool,
     if evidence.probability_p is not None:
         lines.append(
             f"probability of the right answer on {evidence.probability_items} items: mean change "
-            f"{(evidence.probability_shift or 0) * 100:+.2f} points; one-sided paired t-test p = "
+            f"{round((evidence.probability_shift or 0) * 100, 2) + 0.0:+.2f} points; one-sided paired t-test p = "
             f"{_p(evidence.probability_p)} (level {level}; Bonferroni: alpha {alpha:g} split over two tests)"
         )
     else:

@@ -63,7 +63,7 @@ def _judge(ctx: GateContext, name: str, metric: str, tolerance_key: str, setting
     worse = (change.worsening or 0.0) > tolerance + 1e-12 and change.significantly_worse
     lines = [_line(change, len(paired.keys), tolerance_key, tolerance, settings)]
     if "ece_scaled" in changes:
-        lines.append(_scaled_line(changes["ece_scaled"]))
+        lines.append(_scaled_line(changes["ece_scaled"], worse))
     if paired.missing:
         lines.append(f"{paired.missing} item(s) without probabilities in both runs were left out")
     warning = small_suite_warning(len(paired.keys), int(settings["bins"])) if metric == "ece" else None
@@ -90,13 +90,17 @@ def _line(change: MetricChange, paired: int, key: str, tolerance: float, setting
     )
 
 
-def _scaled_line(scaled: MetricChange) -> str:
+def _scaled_line(scaled: MetricChange, worse: bool) -> str:
+    """ECE after temperature scaling; when ECE got worse, whether a refit temperature would fix it."""
     then, now = scaled.baseline or 0.0, scaled.current
+    numbers = f"ECE after temperature scaling (fitted per run): baseline {then:.3f} -> current {now:.3f}"
+    if not worse:
+        return numbers
     if now <= then + 0.02:
         reading = "a refit temperature would restore it: the confidence is off by a uniform scale"
     else:
         reading = "a refit temperature would not fix it: confidence no longer tracks correctness"
-    return f"ECE after temperature scaling (fitted per run): baseline {then:.3f} -> current {now:.3f}; {reading}"
+    return f"{numbers}; {reading}"
 
 
 @gate(

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..baseline import Baseline
-from ..records import BaselineEntry, ItemScore
+from ..records import DIGITS, BaselineEntry, ItemScore
 from ..stats import mcnemar_one_sided
 from ..suite.types import ORIGINAL
 
@@ -172,7 +172,8 @@ def compare(
             _pair(c, key, now, then)
             answer = (answers or {}).get(now.item_id)
             if answer is not None and now.probs is not None and then.probs is not None:
-                c.right_probs.append((then.probs[answer], now.probs[answer]))
+                # Rounded as the baseline stores it: an unchanged model pairs exactly equal.
+                c.right_probs.append((then.probs[answer], round(now.probs[answer], DIGITS)))
     c.warnings.extend(_warnings(c, baseline, model_fingerprint, suite_fingerprint))
     paired = [mine[k].item_id for k in sorted(mine) if k not in set(c.new) | set(c.changed)]
     c.chance = _mean_chance(chance, paired or [s.item_id for s in mine.values()])

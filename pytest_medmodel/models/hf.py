@@ -25,13 +25,13 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from .base import AdapterError, ChoiceRequest, ChoiceResult, GenerationRequest, ProgressCallback
 from .devices import is_out_of_memory
 from .hf_encoding import Encoded, encode_choices
 from .hf_generate import greedy_generate
+from .hf_prefix import Prefixes, prefix_groups, run_prefixes, shared_length
 
 if TYPE_CHECKING:
     import torch
@@ -42,58 +42,6 @@ CPU_TOKEN_BUDGET = 1024
 ACCELERATOR_TOKEN_BUDGET = 131072
 """Padded tokens per forward pass on a GPU (at most ``max_batch_size`` rows); an
 out-of-memory error halves the rows per batch until a batch fits."""
-
-
-MIN_SHARED_PREFIX = 8
-"""Shorter common prefixes are recomputed per item; the bookkeeping would cost more."""
-GROUP_GAIN = 8
-"""Requests form a group of their own when they share this many tokens more than the whole call does."""
-GROUP_ROWS = 3
-"""Groups must average this many rows: pairs (one variant per item) lose more to small batches
-than they save (measured on the demo: 2x the wall time of the ungrouped call)."""
-
-
-def _common(a: Sequence[int], b: Sequence[int]) -> int:
-    count = 0
-    for x, y in zip(a, b, strict=False):
-        if x != y:
-            break
-        count += 1
-    return count
-
-
-def prefix_groups(encoded: Sequence[Encoded]) -> list[list[Encoded]]:
-    """Split a call into groups that share a long prompt prefix (variants of one item), else one group.
-
-    The call's common prefix is computed once for all its rows anyway; a perturbed
-    variant (options reordered or relabelled, a typo near the end) shares much more
-    with its original: the chat template *and* the question. Contexts are sorted by
-    token ids, and neighbours sharing ``GROUP_GAIN`` tokens more than the whole call
-    are grouped, so each group's prefix runs once. Calls without such neighbours (no
-    perturbations), or whose groups are mostly pairs, stay one group: batches as large
-    as before.
-    """
-    if len(encoded) < 3:
-        return [list(encoded)]
-    ordered = sorted(encoded, key=lambda e: e.context)
-    overall = min(_common(ordered[0].context, e.context) for e in ordered)
-    groups: list[list[Encoded]] = [[ordered[0]]]
-    for enc in ordered[1:]:
-        if _common(groups[-1][0].context, enc.context) >= overall + GROUP_GAIN:
-            groups[-1].append(enc)
-        else:
-            groups.append([enc])
-    sizes = [len(g) for g in groups if len(g) > 1]
-    if not sizes or sum(sizes) < GROUP_ROWS * len(sizes):
-        return [list(encoded)]
-    singles = [g[0] for g in groups if len(g) == 1]
-    return [g for g in groups if len(g) > 1] + ([singles] if singles else [])
-
-
-@dataclass
-class _SharedPrefix:
-    length: int
-    keys_values: list[tuple[Any, Any]]
 
 
 class HFCausalLM:
@@ -135,7 +83,8 @@ class HFCausalLM:
         self.oom_backoffs = 0
         self.tokens_run = 0  # tokens through the model, padding excluded (benchmarks/bench_perturbations.py)
         self.share_prefix = True
-        """Compute the prefix shared by all contexts of a call once (see ``_encode_shared_prefix``)."""
+        """Run prompt prefixes that requests share once (see :mod:`.hf_prefix`)."""
+        self._last_prefix: tuple[tuple[tuple[int, ...], ...], Prefixes] | None = None
         if tokenizer.pad_token_id is None:
             fallback = tokenizer.eos_token if tokenizer.eos_token is not None else tokenizer.unk_token
             if fallback is None:
@@ -167,29 +116,30 @@ class HFCausalLM:
         self, requests: Sequence[ChoiceRequest], progress: ProgressCallback | None = None
     ) -> list[ChoiceResult]:
         encoded = self._encode(requests)
+        groups = prefix_groups(encoded) if self.share_prefix else [list(encoded)]
+        shared = [shared_length(g) if self.share_prefix else 0 for g in groups]
+        # Group by group, longest first within each: a batch holds few groups, so few prefixes.
+        order = [(number, enc) for number, g in enumerate(groups) for enc in sorted(g, key=lambda e: -e.length)]
         results: list[ChoiceResult | None] = [None] * len(requests)
-        done = 0
+        position = 0
+        self._last_prefix = None
         with self._torch.inference_mode():
-            for group in prefix_groups(encoded) if self.share_prefix else [encoded]:
-                prefix = self._encode_shared_prefix(group)
-                order = sorted(group, key=lambda e: -e.length)
-                position = 0
-                while position < len(order):
-                    size = self._rows_for(order[position:], prefix.length if prefix else 0)
-                    batch = order[position : position + size]
-                    try:
-                        scored = self._score_batch(batch, prefix)
-                    except Exception as exc:  # noqa: BLE001 - re-raised unless it is an OOM
-                        if not is_out_of_memory(exc):
-                            raise
-                        self._back_off(size, exc)
-                        continue
-                    for enc, result in zip(batch, scored, strict=True):
-                        results[enc.index] = result
-                    position += size
-                    done += size
-                    if progress is not None:
-                        progress(done, len(requests))
+            while position < len(order):
+                size = self._rows_for([e for _, e in order[position:]], shared[order[position][0]])
+                batch = order[position : position + size]
+                try:
+                    scored = self._score_rows(batch, groups, shared)
+                except Exception as exc:  # noqa: BLE001 - re-raised unless it is an OOM
+                    if not is_out_of_memory(exc):
+                        raise
+                    self._back_off(size, exc)
+                    continue
+                for (_, enc), result in zip(batch, scored, strict=True):
+                    results[enc.index] = result
+                position += size
+                if progress is not None:
+                    progress(position, len(requests))
+        self._last_prefix = None  # its keys and values are not kept beyond the call
         return [r for r in results if r is not None]
 
     def generate(self, requests: Sequence[GenerationRequest]) -> list[str]:
@@ -231,55 +181,51 @@ class HFCausalLM:
         else:
             self.max_batch_size = size // 2
 
-    def _encode_shared_prefix(self, encoded: Sequence[Encoded]) -> _SharedPrefix | None:
-        """Run the token prefix every context shares (chat template, system prompt,
-        instructions, few-shot examples) once, and keep its keys/values for all batches."""
-        if not self.share_prefix or len(encoded) < 2:
-            return None
-        first = encoded[0].context
-        length = min(len(e.context) for e in encoded) - 1  # every context keeps one token of its own
-        for enc in encoded[1:]:
-            length = min(length, _common(first[:length], enc.context))
-        if length < MIN_SHARED_PREFIX:
-            return None
-        torch = self._torch
-        ids = torch.tensor([first[:length]], device=self.device)
-        out = self.model(input_ids=ids, use_cache=True)
-        self.tokens_run += length
-        cache = getattr(out, "cache", None) or getattr(out, "past_key_values", None)
-        layers = getattr(cache, "layers", None)
-        if not layers or any(type(layer).__name__ != "DynamicLayer" for layer in layers):
-            # Sliding-window, hybrid or recurrent caches: not worth the risk; run contexts whole.
-            self.share_prefix = False
-            return None
-        return _SharedPrefix(length, [(layer.keys, layer.values) for layer in layers])
+    def _score_rows(
+        self, batch: Sequence[tuple[int, Encoded]], groups: Sequence[Sequence[Encoded]], shared: Sequence[int]
+    ) -> list[ChoiceResult]:
+        """Score rows of one or more groups; each group's shared prefix runs once for the batch."""
+        owners = sorted({number for number, _ in batch})
+        prefix = None
+        if self.share_prefix and all(shared[n] for n in owners):
+            tokens = tuple(tuple(groups[n][0].context[: shared[n]]) for n in owners)
+            if self._last_prefix is not None and self._last_prefix[0] == tokens:
+                prefix = self._last_prefix[1]  # a group spanning several batches runs its prefix once
+            else:
+                prefix = run_prefixes(self.model, tokens, self.pad_id, self.device)
+                if prefix is None:
+                    self.share_prefix = False  # an unsupported cache type: every later call runs contexts whole
+                else:
+                    self.tokens_run += sum(prefix.lengths)
+                    self._last_prefix = (tokens, prefix)
+        return self._score_batch([enc for _, enc in batch], prefix, [owners.index(n) for n, _ in batch])
 
-    def _score_batch(self, batch: Sequence[Encoded], prefix: _SharedPrefix | None = None) -> list[ChoiceResult]:
+    def _score_batch(
+        self, batch: Sequence[Encoded], prefix: Prefixes | None = None, owner: Sequence[int] = ()
+    ) -> list[ChoiceResult]:
+        """Score rows; with ``prefix``, row i continues prefix ``owner[i]`` (its cached keys and values)."""
         torch = self._torch
         single_token = all(len(c) == 1 for e in batch for c in e.continuations)
-        shared = prefix.length if prefix else 0
-        width = max(len(e.context) for e in batch) - shared
+        owner = owner or [0] * len(batch)
+        owns = [e.context[prefix.lengths[o] :] if prefix else e.context for e, o in zip(batch, owner, strict=True)]
+        width = max(len(own) for own in owns)
         ids = torch.full((len(batch), width), self.pad_id, dtype=torch.long)
         mask = torch.zeros((len(batch), width), dtype=torch.long)
-        for row, enc in enumerate(batch):
-            own = enc.context[shared:]
+        for row, own in enumerate(owns):
             ids[row, width - len(own) :] = torch.tensor(own)
             mask[row, width - len(own) :] = 1
         self.tokens_run += int(mask.sum())
         ids, mask = ids.to(self.device), mask.to(self.device)
-        positions = shared + (mask.cumsum(-1) - 1).clamp(min=0)
-        kwargs: dict[str, Any] = {"input_ids": ids, "position_ids": positions, "use_cache": not single_token}
+        positions = (mask.cumsum(-1) - 1).clamp(min=0)
+        kwargs: dict[str, Any] = {"input_ids": ids, "use_cache": not single_token}
         if prefix is not None:
-            from transformers import DynamicCache
-
-            # [shared prefix | left-padded own tokens]: padding sits in the middle, masked out.
-            mask = torch.cat([torch.ones((len(batch), shared), dtype=mask.dtype, device=self.device), mask], dim=1)
-            rows = [
-                (k.repeat_interleave(len(batch), dim=0), v.repeat_interleave(len(batch), dim=0))
-                for k, v in prefix.keys_values
-            ]
-            kwargs[self._cache_kwarg] = DynamicCache(rows, config=self.model.config)
+            # [left-padded prefix | left-padded own tokens]: both paddings masked out.
+            cache, prefix_mask = prefix.for_rows(torch.tensor(list(owner), device=self.device), self.model.config)
+            positions = positions + prefix_mask.sum(-1, keepdim=True)
+            mask = torch.cat([prefix_mask, mask], dim=1)
+            kwargs[self._cache_kwarg] = cache
             kwargs["use_cache"] = True
+        kwargs["position_ids"] = positions
         kwargs["attention_mask"] = mask
         if self._has_logits_to_keep:
             kwargs["logits_to_keep"] = 1

@@ -85,9 +85,9 @@ def mutation_matrix(
         say(f"mutation {number}/{len(mutations)}: {spec}")
         try:
             for suite in suites:
-                outcomes.extend(_one_suite(suite, handle, spec, baseline_of, runner, limit))
-                last = outcomes[-1]
-                say(f"  {suite.name}: {_short(last)}")
+                mine = _one_suite(suite, handle, spec, baseline_of, runner, limit)
+                outcomes.extend(mine)
+                say(f"  {suite.name}: {_short(mine)}")
         finally:
             handle.close()
     return outcomes
@@ -116,12 +116,19 @@ def _one_suite(
     ]
 
 
-def _short(outcome: MutationOutcome) -> str:
-    if outcome.verdict == "error":
-        return f"error: {outcome.message}"
-    delta = outcome.delta
-    change = "n/a" if delta is None else f"{delta * 100:+.1f} points"
-    return f"{outcome.gate} gate {outcome.verdict} ({change})"
+def _short(outcomes: Sequence[MutationOutcome]) -> str:
+    """One suite's gates against one mutation, in a progress line: the accuracy change, then each verdict's gates."""
+    if outcomes and outcomes[0].verdict == "error":
+        return f"error: {outcomes[0].message}"
+    delta = outcomes[0].delta if outcomes else None
+    parts = ["accuracy n/a" if delta is None else f"accuracy {delta * 100:+.1f} points"]
+    for verdict in ("caught", "missed", "unchanged", "skipped"):
+        gates = [o.gate for o in outcomes if o.verdict == verdict]
+        if gates:
+            parts.append(
+                f"{verdict} by {', '.join(gates)}" if verdict != "unchanged" else f"unchanged: {', '.join(gates)}"
+            )
+    return "; ".join(parts)
 
 
 def report_lines(outcomes: Sequence[MutationOutcome]) -> list[str]:
