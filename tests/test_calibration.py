@@ -86,6 +86,16 @@ def test_temperature_scaling_tells_uniform_over_confidence_from_scrambled_confid
     assert m.ece_scaled(scrambled, rows)[0] > m.ece_scaled(base, rows)[0] + 0.02
 
 
+def test_the_baseline_temperature_no_longer_fits_an_over_confident_model_but_a_refit_one_does() -> None:
+    base, sharp = _synthetic(600, 1), _synthetic(600, 1, sharpen=4.0)
+    changes = compare_calibration(sharp, base, suite="s", names=("ece_scaled", "ece_baseline_t"))
+    kept, refit = changes["ece_baseline_t"], changes["ece_scaled"]
+    assert kept.baseline == pytest.approx(refit.baseline)  # the baseline at its own temperature either way
+    assert kept.current > kept.baseline + 0.1 and kept.significantly_worse  # shipped temperature: off
+    assert abs(refit.current - refit.baseline) < 0.01 and not refit.significantly_worse  # refit: fixed
+    assert "ece_baseline_t" not in compare_calibration(sharp, None, suite="s", names=("ece_baseline_t",))
+
+
 def test_the_paired_bootstrap_is_seeded_and_its_interval_excludes_zero_only_for_a_real_change() -> None:
     base = _synthetic(400, 2)
     same = compare_calibration(base, base, suite="s", names=("ece", "brier"))

@@ -29,7 +29,8 @@ class Calibrated:
         self.slip = float(os.environ.get("CAL_SLIP", "0"))
         self.run = os.environ.get("CAL_RUN", "0")
         self.noise = float(os.environ.get("CAL_NOISE", "0.1"))
-        self.fingerprint = f"calibrated:{self.sharpen}:{self.slip}:{self.run}:{self.noise}"
+        self.scramble = os.environ.get("CAL_SCRAMBLE") == "1"
+        self.fingerprint = f"calibrated:{self.sharpen}:{self.slip}:{self.run}:{self.noise}:{self.scramble}"
 
     def loglikelihood(self, requests):
         out = []
@@ -41,6 +42,11 @@ class Calibrated:
             z = [v + own.gauss(0, self.noise) for v in z]
             z[KEY[item]] += 1.2 - self.slip
             z = [self.sharpen * v for v in z]
+            if self.scramble:  # the same answer, with a confidence drawn regardless of correctness
+                pick, sure = z.index(max(z)), rng.uniform(0.3, 0.95)
+                rest = (1 - sure) / (len(z) - 1)
+                out.append(ChoiceResult(tuple(math.log(sure if k == pick else rest) for k in range(len(z)))))
+                continue
             top = max(z)
             norm = top + math.log(sum(math.exp(v - top) for v in z))
             out.append(ChoiceResult(tuple(v - norm for v in z)))
@@ -65,7 +71,7 @@ def _calibrated(project: Project, n: int = 240) -> None:
 
 
 def _run(project: Project, *args: str, **env: str):  # noqa: ANN202
-    for name, default in (("CAL_SHARPEN", "1"), ("CAL_SLIP", "0"), ("CAL_RUN", "0")):
+    for name, default in (("CAL_SHARPEN", "1"), ("CAL_SLIP", "0"), ("CAL_RUN", "0"), ("CAL_SCRAMBLE", "0")):
         project.pytester._monkeypatch.setenv(name, env.get(name.lower(), default))
     return project.pytester.runpytest("suites", "--medmodel=py:calibrated:make", "-p", "no:randomly", *args)
 
@@ -108,7 +114,25 @@ def test_a_sharpened_model_keeps_its_accuracy_but_fails_the_calibration_gates(pr
         [
             "ECE (equal-mass bins) got worse on suite cal (profile calibrated-make)",
             "ECE (equal-mass bins), 10 bins on 240 paired items: baseline * -> current *: worse beyond tolerance",
-            "ECE after temperature scaling (fitted per run): * a refit temperature would restore it*",
+            "ECE after temperature scaling: with the baseline's temperature *; the confidence is off by a uniform "
+            "scale: refitting the temperature restores it",
+        ],
+    )
+
+
+def test_a_model_whose_confidence_stopped_tracking_correctness_is_told_apart_from_an_over_confident_one(
+    project: Project,
+) -> None:
+    """Same answers, confidence drawn at random: no temperature, the baseline's or a refit one, repairs it."""
+    _calibrated(project)
+    assert _run(project, "--snapshot-update").ret == 0
+    result = _run(project, "-v", cal_scramble="1")
+    expect_lines(result, ["*gate?accuracy? PASSED*", "*gate?ece? FAILED*"])
+    expect_lines(
+        result,
+        [
+            "ECE after temperature scaling: with the baseline's temperature *; a refit temperature would not fix it: "
+            "confidence no longer tracks correctness"
         ],
     )
 

@@ -327,9 +327,9 @@ def test_variants_of_one_item_share_its_prompt_prefix_with_the_same_numbers(tiny
     adapter.model.forward = counting
     grouped = adapter.loglikelihood(requests)
     grouped_tokens = adapter.tokens_run
-    # Prefixes of several groups run in one pass and their rows in one batch: 2 batches here (each a
-    # prefix pass, a row pass and a pass for the second token of " A"), where one group at a time took 15.
-    assert len(calls) == 6 and calls[0][0] > 1, calls
+    # Prefixes of several groups run in one pass and their rows in one batch (then a pass for the second
+    # token of " A"); the token budget splits the rest off. One group at a time took 15 passes.
+    assert calls[0][0] > 1 and calls[1][0] > 6 and len(calls) <= 6, calls
     adapter.tokens_run, adapter.share_prefix = 0, False
     whole = adapter.loglikelihood(requests)
     assert adapter.tokens_run > 1.3 * grouped_tokens, (adapter.tokens_run, grouped_tokens)  # far fewer tokens run

@@ -47,14 +47,9 @@ def make():
 """
 
 
-def _project(project: Project) -> None:
+def _project(project: Project, question: str = "Which organ makes insulin, item {i}?") -> None:
     rows = [
-        {
-            "id": f"fl-{i:02d}",
-            "question": f"Which organ makes insulin, item {i}?",
-            "choices": ["a", "b", "c"],
-            "answer": i % 3,
-        }
+        {"id": f"fl-{i:02d}", "question": question.format(i=i), "choices": ["a", "b", "c"], "answer": i % 3}
         for i in range(6)
     ]
     project.suite("flip", rows=rows)
@@ -148,17 +143,7 @@ def test_the_search_varies_a_perturbations_strength_and_shrinks_to_the_mildest_t
     and reports the mildest that still flips, not the strongest it happened to draw.
     (The item number leads, so truncated prompts of different items still differ.)
     """
-    _project(project)
-    rows = [
-        {
-            "id": f"fl-{i:02d}",
-            "question": f"Case {i}. Which organ makes insulin, says the examiner?",
-            "choices": ["a", "b", "c"],
-            "answer": i % 3,
-        }
-        for i in range(6)
-    ]
-    project.suite("flip", rows=rows)
+    _project(project, "Case {i}. Which organ makes insulin, says the examiner?")
     extra = "perturbations:\n  - {name: truncate, field: question, fraction: 0.9}\nsearch: {candidates: 24, items: 2}\n"
     path = project.path / "suites" / "flip.suite.yaml"
     path.write_text(path.read_text() + extra)

@@ -28,7 +28,7 @@ class MetricSpec:
     name: str
     label: str
     higher_is_worse: bool
-    compute: Callable[[m.Predictions, np.ndarray, Mapping[str, Any]], np.ndarray]
+    compute: Callable[[m.Predictions, np.ndarray, Mapping[str, Any]], np.ndarray] | None
     resamples: int | None = None
     """Fewer resamples for a costly metric (its interval is then coarser)."""
     maximum: float = 1.0
@@ -53,6 +53,8 @@ SPECS = {
         MetricSpec(
             "ece_scaled", "ECE after temperature scaling", True, lambda p, r, s: m.ece_scaled(p, r, s["bins"]), 250
         ),
+        # Paired only: the temperature fitted on the baseline, applied to both runs (see compare_calibration).
+        MetricSpec("ece_baseline_t", "ECE at the baseline's temperature", True, None, 250),
     )
 }
 DEFAULTS: Mapping[str, Any] = {"bins": 10, "width_bins": 15, "coverage": 0.5}
@@ -149,6 +151,10 @@ def compare_calibration(
     for name in names:
         spec = SPECS[name]
         mine = rows[: 1 + spec.resamples] if spec.resamples else rows
+        if spec.compute is None:
+            if baseline is not None:
+                out[name] = _at_baseline_temperature(current, baseline, mine, config["bins"])
+            continue
         now = spec.compute(current, mine, config)
         alone = _basic_interval(float(now[0]), now[1:], spec.maximum)
         change = MetricChange(name, float(now[0]), alone)
@@ -158,6 +164,19 @@ def compare_calibration(
             change = MetricChange(name, float(now[0]), alone, float(then[0]), float(diff[0]), _interval(diff[1:]))
         out[name] = change
     return out
+
+
+def _at_baseline_temperature(
+    current: m.Predictions, baseline: m.Predictions, rows: np.ndarray, bins: int
+) -> MetricChange:
+    """ECE of both runs with the temperature fitted on the baseline (per resample): the temperature a team
+    calibrated on the old model and shipped. A uniformly over-confident new model is off at it, yet fine
+    refit (``ece_scaled``); a model whose confidence stopped tracking correctness is off at both."""
+    temperatures = m.fit_temperature(baseline, rows)
+    now, then = m.ece_at(current, rows, temperatures, bins), m.ece_at(baseline, rows, temperatures, bins)
+    alone = _basic_interval(float(now[0]), now[1:], 1.0)
+    diff = now - then
+    return MetricChange("ece_baseline_t", float(now[0]), alone, float(then[0]), float(diff[0]), _interval(diff[1:]))
 
 
 def small_suite_warning(n: int, bins: int) -> str | None:

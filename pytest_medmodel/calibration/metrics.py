@@ -193,9 +193,13 @@ def rescaled(p: Predictions, temperature: float) -> Predictions:
     return Predictions(probs[np.arange(p.n), p.picked], p.correct, probs, p.key, p.picked, p.options)
 
 
-def ece_scaled(p: Predictions, rows: np.ndarray, bins: int = 10) -> np.ndarray:
-    """``ece`` after each row's own best temperature (fitted on that row's items)."""
-    temperatures = fit_temperature(p, rows)
+def ece_at(p: Predictions, rows: np.ndarray, temperatures: np.ndarray, bins: int = 10) -> np.ndarray:
+    """``ece`` of each row after dividing its log-probabilities by that row's temperature."""
     logp = _tempered(_log_probs(p)[rows], temperatures)
     confidence = np.exp(np.take_along_axis(logp, p.picked[rows][..., None], axis=2)[..., 0])
     return _equal_mass_ece(confidence, p.correct[rows], bins)
+
+
+def ece_scaled(p: Predictions, rows: np.ndarray, bins: int = 10) -> np.ndarray:
+    """``ece`` after each row's own best temperature (fitted on that row's items)."""
+    return ece_at(p, rows, fit_temperature(p, rows), bins)

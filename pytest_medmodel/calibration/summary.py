@@ -34,11 +34,14 @@ def calibration_summary(
     chosen = bins or bins_for(len(paired.keys))
     changes = compare_calibration(paired.current, paired.baseline, suite=suite, settings={"bins": chosen})
     temperature = float(fit_temperature(paired.current, identity(paired.current.n))[0])
+    then = paired.baseline
+    before = None if then is None else round(float(fit_temperature(then, identity(then.n))[0]), 3)
     return {
         "n": len(paired.keys),
         "paired": paired.baseline is not None,
         "bins": chosen,
         "temperature": round(temperature, 3),
+        "baseline_temperature": before,
         "warning": small_suite_warning(len(paired.keys), chosen) if bins else None,
         "metrics": {name: change.to_json() for name, change in changes.items()},
     }

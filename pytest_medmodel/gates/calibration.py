@@ -56,14 +56,14 @@ def _judge(ctx: GateContext, name: str, metric: str, tolerance_key: str, setting
             f"no paired item has probabilities in both this run and the baseline at {ctx.baseline_location} "
             "(recorded before they were kept?); re-record it with --snapshot-update to gate calibration",
         )
-    names = (metric, "ece_scaled") if metric == "ece" else (metric,)
+    names = (metric, "ece_scaled", "ece_baseline_t") if metric == "ece" else (metric,)
     changes = compare_calibration(paired.current, paired.baseline, suite=ctx.suite.name, settings=settings, names=names)
     change = changes[metric]
     tolerance = float(ctx.settings[tolerance_key])
     worse = (change.worsening or 0.0) > tolerance + 1e-12 and change.significantly_worse
     lines = [_line(change, len(paired.keys), tolerance_key, tolerance, settings)]
     if "ece_scaled" in changes:
-        lines.append(_scaled_line(changes["ece_scaled"], worse))
+        lines.append(_scaled_line(changes["ece_scaled"], changes["ece_baseline_t"], worse))
     if paired.missing:
         lines.append(f"{paired.missing} item(s) without probabilities in both runs were left out")
     warning = small_suite_warning(len(paired.keys), int(settings["bins"])) if metric == "ece" else None
@@ -90,17 +90,18 @@ def _line(change: MetricChange, paired: int, key: str, tolerance: float, setting
     )
 
 
-def _scaled_line(scaled: MetricChange, worse: bool) -> str:
-    """ECE after temperature scaling; when ECE got worse, whether a refit temperature would fix it."""
-    then, now = scaled.baseline or 0.0, scaled.current
-    numbers = f"ECE after temperature scaling (fitted per run): baseline {then:.3f} -> current {now:.3f}"
+def _scaled_line(refit: MetricChange, kept: MetricChange, worse: bool) -> str:
+    """ECE after temperature scaling, with the baseline's temperature and refit; when ECE got worse, what that means."""
+    kept_numbers = f"{kept.baseline or 0:.3f} -> {kept.current:.3f}"
+    numbers = (
+        f"ECE after temperature scaling: with the baseline's temperature {kept_numbers}, "
+        f"refit per run {refit.baseline or 0:.3f} -> {refit.current:.3f}"
+    )
     if not worse:
         return numbers
-    if now <= then + 0.02:
-        reading = "a refit temperature would restore it: the confidence is off by a uniform scale"
-    else:
-        reading = "a refit temperature would not fix it: confidence no longer tracks correctness"
-    return f"{numbers}; {reading}"
+    if refit.current > (refit.baseline or 0.0) + 0.02:
+        return f"{numbers}; a refit temperature would not fix it: confidence no longer tracks correctness"
+    return f"{numbers}; the confidence is off by a uniform scale: refitting the temperature restores it"
 
 
 @gate(

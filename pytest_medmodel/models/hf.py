@@ -125,7 +125,7 @@ class HFCausalLM:
         self._last_prefix = None
         with self._torch.inference_mode():
             while position < len(order):
-                size = self._rows_for([e for _, e in order[position:]], shared[order[position][0]])
+                size = self._rows_for(order[position:], shared)
                 batch = order[position : position + size]
                 try:
                     scored = self._score_rows(batch, groups, shared)
@@ -156,15 +156,27 @@ class HFCausalLM:
 
     # ------------------------------------------------------------------ batching
 
-    def _rows_for(self, remaining: Sequence[Encoded], shared: int = 0) -> int:
+    def _rows_for(self, remaining: Sequence[tuple[int, Encoded]], shared: Sequence[int]) -> int:
+        """Rows for the next batch: the token budget covers each row's own tokens and each new group's prefix."""
         cap = self.batch_size if self.batch_size is not None else self.max_batch_size
         if self.batch_size is None:
-            # Longest first, so the first item of what remains bounds the batch's width.
-            first = remaining[0]
-            multi = any(len(c) > 1 for c in first.continuations)
-            per_item = (len(first.context) - shared) * (1 + (len(first.continuations) if multi else 0))
-            per_item += sum(len(c) for c in first.continuations)
-            cap = min(cap, max(1, self.token_budget // per_item))
+            # Longest first within a group, so a group's first row bounds the width of its rows.
+            reused = self._last_prefix[0] if self._last_prefix is not None else ()
+            used, count, groups, width = 0, 0, 0, 0
+            for number, enc in remaining[:cap]:
+                first = number != (remaining[count - 1][0] if count else None)
+                if first:
+                    groups += 1
+                    if shared[number] and not (groups == 1 and len(reused) == 1):
+                        used += shared[number]  # the prefix pass
+                    width = len(enc.context) - shared[number]
+                multi = any(len(c) > 1 for c in enc.continuations)
+                cost = width * (1 + (len(enc.continuations) if multi else 0)) + sum(len(c) for c in enc.continuations)
+                if count and used + cost > self.token_budget:
+                    break
+                used += cost
+                count += 1
+            cap = max(1, count)
         return max(1, min(cap, len(remaining)))
 
     def _back_off(self, size: int, exc: BaseException) -> None:
@@ -192,7 +204,7 @@ class HFCausalLM:
             if self._last_prefix is not None and self._last_prefix[0] == tokens:
                 prefix = self._last_prefix[1]  # a group spanning several batches runs its prefix once
             else:
-                prefix = run_prefixes(self.model, tokens, self.pad_id, self.device)
+                prefix = run_prefixes(self.model, tokens, self.pad_id, self.device, self._has_logits_to_keep)
                 if prefix is None:
                     self.share_prefix = False  # an unsupported cache type: every later call runs contexts whole
                 else:

@@ -37,10 +37,8 @@ def prefix_groups(encoded: Sequence[Encoded]) -> list[list[Encoded]]:
     """Split a call into groups that share a long prompt prefix (variants of one item), else one group.
 
     Contexts are sorted by token ids, and neighbours sharing ``GROUP_GAIN`` tokens
-    more than the whole call are grouped. A group of k rows sharing s tokens more
-    than the call's common prefix of c tokens runs c + s once instead of s k times
-    (the c tokens are shared by the whole call anyway), so it is kept only when
-    (k - 1) s > c; its rows otherwise run with the call's prefix. Calls without
+    more than the whole call are grouped; a group is kept only when it saves tokens
+    (:func:`_saves`), its rows otherwise run with the call's prefix. Calls without
     such groups (no perturbations) stay one group.
     """
     if len(encoded) < 3:
@@ -53,11 +51,25 @@ def prefix_groups(encoded: Sequence[Encoded]) -> list[list[Encoded]]:
             groups[-1].append(enc)
         else:
             groups.append([enc])
-    kept = [g for g in groups if len(g) > 1 and (len(g) - 1) * (shared_length(g, 0) - overall) > overall]
+    kept = [g for g in groups if len(g) > 1 and _saves(g, overall)]
     if not kept:
         return [list(encoded)]
     singles = [e for g in groups if not any(g is k for k in kept) for e in g]
     return kept + ([singles] if singles else [])
+
+
+def _saves(group: Sequence[Encoded], overall: int) -> bool:
+    """Whether running ``group``'s prefix once beats running its rows with the call's prefix.
+
+    A group of k rows sharing s tokens more than the call's common prefix of c
+    tokens runs c + s once, then each row's own o_i tokens padded to the longest,
+    k max(o); without the group, each row runs s + o_i (the c tokens are shared by
+    the whole call anyway, and rows of similar length batch together). So: keep it
+    when (k - 1) s > c + sum(max(o) - o_i).
+    """
+    extra = shared_length(group, 0) - overall
+    own = [len(e.context) - overall - extra for e in group]
+    return (len(group) - 1) * extra > overall + sum(max(own) - o for o in own)
 
 
 def shared_length(group: Sequence[Encoded], minimum: int = MIN_SHARED_PREFIX) -> int:
@@ -89,8 +101,14 @@ class Prefixes:
         return DynamicCache(rows, config=config), self.mask.index_select(0, owner)
 
 
-def run_prefixes(model: Any, prefixes: Sequence[Sequence[int]], pad_id: int, device: Any) -> Prefixes | None:
-    """One forward pass over the prefixes; None when the model's cache cannot be reused this way."""
+def run_prefixes(
+    model: Any, prefixes: Sequence[Sequence[int]], pad_id: int, device: Any, logits_to_keep: bool = True
+) -> Prefixes | None:
+    """One forward pass over the prefixes; None when the model's cache cannot be reused this way.
+
+    ``logits_to_keep``: the model accepts it; then the vocabulary projection runs on one position per
+    prefix instead of every position (nothing here is scored).
+    """
     import torch
 
     width = max(len(p) for p in prefixes)
@@ -102,6 +120,8 @@ def run_prefixes(model: Any, prefixes: Sequence[Sequence[int]], pad_id: int, dev
     ids, mask = ids.to(device), mask.to(device)
     positions = (mask.cumsum(-1) - 1).clamp(min=0)
     kwargs: dict[str, Any] = {"input_ids": ids, "attention_mask": mask, "position_ids": positions, "use_cache": True}
+    if logits_to_keep:
+        kwargs["logits_to_keep"] = 1
     out = model(**kwargs)
     cache = getattr(out, "cache", None) or getattr(out, "past_key_values", None)
     layers = getattr(cache, "layers", None)

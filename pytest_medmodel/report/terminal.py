@@ -70,6 +70,10 @@ def _calibration_lines(name: str, c: dict[str, Any]) -> list[str]:
         "aurc": ("area under coverage-accuracy", "coverage-accuracy area"),
         "auroc": ("AUROC", "AUROC"),
         "ece_scaled": (f"ECE after temperature scaling ({_temperature(c['temperature'])})", "ECE after scaling"),
+        "ece_baseline_t": (
+            f"ECE at the baseline's temperature ({_temperature(c.get('baseline_temperature') or 1.0)})",
+            "ECE at the baseline's temperature",
+        ),
     }
     parts, changes = [], []
     for key, (label, short) in labels.items():
