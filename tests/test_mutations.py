@@ -211,6 +211,23 @@ def test_the_mutation_report_says_which_mutations_each_gate_catches(project: Pro
     )
 
 
+def test_the_mutation_report_shows_each_gates_own_figures(project: Project) -> None:
+    """Calibration and agreement rows carry their own metric, not the accuracy columns again."""
+    project.pytester.makeconftest(FORGET)
+    project.suite("facts", n=40, extra_yaml="gates:\n  agreement: {}\n  brier: {}\n")
+    assert project.run("--snapshot-update").ret == 0
+    result = project.run("--medmodel-mutation-report=forget:every=2")
+    result.stdout.fnmatch_lines(
+        [
+            "*mutation 1/1: forget:every=2",
+            "*  facts: accuracy -50.0 points; caught by accuracy, agreement, brier",
+            "forget:every=2*facts*accuracy*caught*100.0%*50.0%*-50.0*20/0*",
+            "forget:every=2*facts*agreement*caught*-*50.0% changed*-*20/0*",
+            "forget:every=2*facts*brier*caught*0.*0.*+0.*-*-",
+        ]
+    )
+
+
 def test_the_mutation_report_needs_a_model_spec(project: Project) -> None:
     project.suite("facts", n=4)
     project.pytester.makeconftest(

@@ -9,8 +9,9 @@ export, a truncated checkpoint) needs more items, or items the model knows.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
 
 from ..api import compare_with_baseline, evaluate, run_gates
 from ..baseline import Baseline
@@ -47,6 +48,8 @@ class MutationOutcome:
     item changed correctness: the suite does not exercise what the mutation broke), ``skipped``, or ``error``."""
     stats: PairedStats | None = None
     message: str = ""
+    numbers: Mapping[str, Any] = field(default_factory=dict)
+    """The gate's own figures (its JUnit properties): what the report shows for gates other than accuracy."""
 
     @property
     def delta(self) -> float | None:
@@ -112,7 +115,8 @@ def _one_suite(
     untouched = stats.paired > 0 and stats.regressed == stats.improved == 0
     verdicts = {"failed": "caught", "passed": "unchanged" if untouched else "missed"}
     return [
-        MutationOutcome(spec, suite.name, r.gate, verdicts.get(r.status, r.status), stats, r.message) for r in results
+        MutationOutcome(spec, suite.name, r.gate, verdicts.get(r.status, r.status), stats, r.message, r.numbers)
+        for r in results
     ]
 
 
@@ -137,24 +141,7 @@ def report_lines(outcomes: Sequence[MutationOutcome]) -> list[str]:
         return []
     header = ("mutation", "suite", "gate", "verdict", "baseline", "mutated", "delta", "regr/impr", "p")
     rows = [header]
-    for o in outcomes:
-        s = o.stats
-        if s is None or not s.paired:
-            rows.append((o.mutation, o.suite, o.gate, o.verdict, "-", "-", "-", "-", "-"))
-            continue
-        rows.append(
-            (
-                o.mutation,
-                o.suite,
-                o.gate,
-                o.verdict,
-                _pct(s.baseline_accuracy),
-                _pct(s.paired_accuracy),
-                f"{(s.delta or 0.0) * 100:+.1f}",
-                f"{s.regressed}/{s.improved}",
-                f"{s.p_value:.2g}",
-            )
-        )
+    rows.extend((o.mutation, o.suite, o.gate, o.verdict, *_cells(o)) for o in outcomes)
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
     lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in rows]
     for suite in dict.fromkeys(o.suite for o in outcomes):
@@ -167,6 +154,37 @@ def report_lines(outcomes: Sequence[MutationOutcome]) -> list[str]:
         if o.verdict == "error":
             lines.append(f"{o.suite} under {o.mutation}: {o.message}")
     return lines
+
+
+def _cells(o: MutationOutcome) -> tuple[str, str, str, str, str]:
+    """baseline, mutated, delta, regr/impr, p: accuracy's for the accuracy gate, each other gate's own figures."""
+    s, n = o.stats, o.numbers
+    metric = next((k[: -len("_current")] for k in n if k.endswith("_current")), None)
+    if metric is not None and n.get(f"{metric}_baseline") is not None:  # a calibration gate
+        return (
+            f"{n[f'{metric}_baseline']:.3f}",
+            f"{n[f'{metric}_current']:.3f}",
+            f"{n[f'{metric}_delta']:+.3f}",
+            "-",
+            "-",
+        )
+    if "share" in n:  # agreement: the share of answers that changed
+        return (
+            "-",
+            f"{n['share']:.1%} changed",
+            "-",
+            f"{s.regressed}/{s.improved}" if s else "-",
+            f"{n['p_value']:.2g}",
+        )
+    if s is None or not s.paired:
+        return ("-", "-", "-", "-", "-")
+    return (
+        _pct(s.baseline_accuracy),
+        _pct(s.paired_accuracy),
+        f"{(s.delta or 0.0) * 100:+.1f}",
+        f"{s.regressed}/{s.improved}",
+        f"{s.p_value:.2g}",
+    )
 
 
 def _pct(value: float | None) -> str:
