@@ -88,9 +88,10 @@ def slip_for(drop: float, rng: np.random.Generator, n: int = 200_000) -> float:
 
 
 def decide(then: np.ndarray, now: np.ndarray, mode: str, alpha: float, max_drop: float) -> bool:
-    correctness = list(zip((then.argmax(1) == 0).tolist(), (now.argmax(1) == 0).tolist(), strict=True))
+    was, is_ = then.argmax(1) == 0, now.argmax(1) == 0
+    regressed, improved = int((was & ~is_).sum()), int((is_ & ~was).sum())
     right = list(zip(then[:, 0].tolist(), now[:, 0].tolist(), strict=True)) if mode == "combined" else []
-    return drop_decision(correctness, right, max_drop, alpha)[0]
+    return drop_decision(regressed, improved, len(then), right, max_drop, alpha)[0]
 
 
 def pair(scenario: str, n: int, rng: np.random.Generator, slips: dict[str, float]) -> tuple[np.ndarray, np.ndarray]:

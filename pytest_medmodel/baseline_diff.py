@@ -90,9 +90,8 @@ def diff_lines(old: Baseline, new: Baseline, old_name: str = "old", new_name: st
         lines.append(f"perturbed variants: answers changed on {len(flipped)} of {len(variants)}")
     for key in changed[:SHOWN]:
         then, now_entry = old.items[key], new.items[key]
-        mark = "regressed" if key in regressed else "improved" if key in improved else "still wrong"
-        if then["correct"] and now_entry["correct"]:
-            mark = "still right"
+        mark = "still right" if then["correct"] else "still wrong"
+        mark = "regressed" if key in regressed else "improved" if key in improved else mark
         lines.append(f"  {key}: {then['answer']} -> {now_entry['answer']} ({mark})")
     if len(changed) > SHOWN:
         lines.append(f"  (+{len(changed) - SHOWN} more)")

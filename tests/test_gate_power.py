@@ -53,13 +53,12 @@ def test_a_diffuse_three_point_drop_is_caught_where_mcnemar_alone_mostly_misses_
 
 
 def test_which_line_of_evidence_fired_is_reported() -> None:
-    # Probability slides a little on every item; two answers flip: only the t-test sees it.
-    correctness = [(True, True)] * 96 + [(True, False)] * 3 + [(False, False)]
+    # Probability slides a little on every item; three answers flip: only the t-test sees it.
     right = [(0.6, 0.55)] * 99 + [(0.2, 0.18)]
-    dropped, evidence = drop_decision(correctness, right, max_drop=0.01, alpha=0.01)
+    dropped, evidence = drop_decision(3, 0, 100, right, max_drop=0.01, alpha=0.01)
     assert dropped and evidence.fired == ["paired t-test on the probability of the right answer"]
     assert evidence.level == 0.005 and abs(evidence.mcnemar_p - 0.125) < 1e-12
-    dropped, evidence = drop_decision(correctness, [], max_drop=0.01, alpha=0.01)
+    dropped, evidence = drop_decision(3, 0, 100, [], max_drop=0.01, alpha=0.01)
     assert not dropped and evidence.level == 0.01 and evidence.fired == []  # McNemar alone, at the full alpha
 
 

@@ -70,11 +70,6 @@ class Predictions:
     def n(self) -> int:
         return len(self.confidence)
 
-    @property
-    def right_probability(self) -> np.ndarray:
-        """(n,) probability the model gave the right answer."""
-        return self.probs[np.arange(self.n), self.key]
-
 
 def identity(n: int) -> np.ndarray:
     return np.arange(n)[None, :]

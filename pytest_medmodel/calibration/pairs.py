@@ -14,8 +14,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-import numpy as np
-
 from ..baseline import Baseline
 from ..records import DIGITS, ItemScore
 from ..suite.types import ORIGINAL
@@ -72,10 +70,3 @@ def paired_predictions(
     current = Predictions.build(now_probs, right, now_pick)
     before = Predictions.build(then_probs, right, then_pick) if baseline is not None else None
     return Paired(keys, current, before, missing)
-
-
-def right_probabilities(paired: Paired) -> tuple[np.ndarray, np.ndarray] | None:
-    """(baseline, current) probability of the right answer per paired item."""
-    if paired.baseline is None:
-        return None
-    return paired.baseline.right_probability, paired.current.right_probability

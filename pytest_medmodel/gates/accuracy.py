@@ -73,18 +73,22 @@ def weigh_evidence(regressed: int, improved: int, right_probs: Sequence[tuple[fl
 
 
 def drop_decision(
-    correctness: Sequence[tuple[bool, bool]], right_probs: Sequence[tuple[float, float]], max_drop: float, alpha: float
+    regressed: int,
+    improved: int,
+    paired: int,
+    right_probs: Sequence[tuple[float, float]],
+    max_drop: float,
+    alpha: float,
 ) -> tuple[bool, Evidence]:
     """Whether a paired drop is large (observed drop > ``max_drop``) and real (either test fires).
 
-    ``correctness``: (baseline, current) per paired item; ``right_probs``: (baseline,
-    current) probability of the right answer per item that has both. This is the
-    whole decision; the gate and ``benchmarks/bench_gate_power.py`` both call it.
+    ``regressed``/``improved``: paired items right only in the baseline / only now, of
+    ``paired``; ``right_probs``: (baseline, current) probability of the right answer per
+    item that has both. This is the whole decision; the gate and
+    ``benchmarks/bench_gate_power.py`` both call it.
     """
-    regressed = sum(1 for then, now in correctness if then and not now)
-    improved = sum(1 for then, now in correctness if now and not then)
     evidence = weigh_evidence(regressed, improved, right_probs, alpha)
-    drop = (regressed - improved) / len(correctness) if correctness else 0.0
+    drop = (regressed - improved) / paired if paired else 0.0
     return drop > max_drop + 1e-12 and bool(evidence.fired), evidence
 
 
@@ -153,7 +157,7 @@ def _below_floor(correct: int, n: int, floor: float | None) -> list[str]:
 def _paired_verdict(c: Comparison, max_drop: float, alpha: float) -> tuple[bool, list[str]]:
     """Whether the paired drop is both large and significant, and the lines that say so."""
     stats = c.stats()
-    dropped, evidence = drop_decision(c.correctness, c.right_probs, max_drop, alpha)
+    dropped, evidence = drop_decision(len(c.regressed), len(c.improved), c.paired, c.right_probs, max_drop, alpha)
     b_low, b_high = wilson_interval(c.baseline_correct, c.paired)
     n_low, n_high = wilson_interval(c.current_correct, c.paired)
     level = f"{evidence.level:g}"

@@ -61,7 +61,7 @@ def _judge(ctx: GateContext, name: str, metric: str, tolerance_key: str, setting
     change = changes[metric]
     tolerance = float(ctx.settings[tolerance_key])
     worse = (change.worsening or 0.0) > tolerance + 1e-12 and change.significantly_worse
-    lines = [_line(change, len(paired.keys), tolerance_key, tolerance, settings)]
+    lines = [_line(change, len(paired.keys), tolerance_key, tolerance, settings, worse)]
     if "ece_scaled" in changes:
         lines.append(_scaled_line(changes["ece_scaled"], changes["ece_baseline_t"], worse))
     if paired.missing:
@@ -75,14 +75,14 @@ def _judge(ctx: GateContext, name: str, metric: str, tolerance_key: str, setting
     return GateResult(name, "failed" if worse else "passed", "\n".join(lines), numbers)
 
 
-def _line(change: MetricChange, paired: int, key: str, tolerance: float, settings: dict[str, Any]) -> str:
+def _line(change: MetricChange, paired: int, key: str, tolerance: float, settings: dict[str, Any], worse: bool) -> str:
     label = LABELS[change.name]
     if change.name == "ece":
         label += f", {settings['bins']} bins"
     if change.name == "selective_accuracy":
         label += f" on the {settings['coverage']:.0%} most confident"
     low, high = change.delta_interval or (float("nan"), float("nan"))
-    verdict = "worse beyond tolerance" if change.significantly_worse and (change.worsening or 0) > tolerance else "ok"
+    verdict = "worse beyond tolerance" if worse else "ok"
     return (
         f"{label} on {paired} paired items: baseline {change.baseline:.3f} -> current {change.current:.3f} "
         f"[{change.current_interval[0]:.3f}, {change.current_interval[1]:.3f}], {change.delta:+.3f} "

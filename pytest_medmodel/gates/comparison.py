@@ -103,8 +103,6 @@ class Comparison:
     chance: float | None = None
     answer_changes: list[tuple[str, str, str]] = field(default_factory=list)
     """(item id, baseline answer, current answer) for paired items whose chosen answer changed."""
-    correctness: list[tuple[bool, bool]] = field(default_factory=list)
-    """(baseline, current) correctness of each paired item."""
     right_probs: list[tuple[float, float]] = field(default_factory=list)
     """(baseline, current) probability of the right answer, for paired items with vectors in both
     (filled when ``compare`` is given the answer key)."""
@@ -187,7 +185,6 @@ def _mean_chance(chance: Mapping[str, float] | None, item_ids: Sequence[str]) ->
 
 def _pair(c: Comparison, key: str, now: ItemScore, then: BaselineEntry) -> None:
     c.paired += 1
-    c.correctness.append((then.correct, now.correct))
     if then.shown != now.shown:
         c.answer_changes.append((key, then.shown, now.shown))
     c.baseline_correct += then.correct

@@ -161,14 +161,10 @@ class HFCausalLM:
         cap = self.batch_size if self.batch_size is not None else self.max_batch_size
         if self.batch_size is None:
             # Longest first within a group, so a group's first row bounds the width of its rows.
-            reused = self._last_prefix[0] if self._last_prefix is not None else ()
-            used, count, groups, width = 0, 0, 0, 0
+            used, count, width = 0, 0, 0
             for number, enc in remaining[:cap]:
-                first = number != (remaining[count - 1][0] if count else None)
-                if first:
-                    groups += 1
-                    if shared[number] and not (groups == 1 and len(reused) == 1):
-                        used += shared[number]  # the prefix pass
+                if not count or number != remaining[count - 1][0]:  # a new group: its prefix pass, its width
+                    used += shared[number]
                     width = len(enc.context) - shared[number]
                 multi = any(len(c) > 1 for c in enc.continuations)
                 cost = width * (1 + (len(enc.continuations) if multi else 0)) + sum(len(c) for c in enc.continuations)
