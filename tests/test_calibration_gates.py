@@ -84,13 +84,9 @@ def test_an_unchanged_model_passes_every_calibration_gate_and_the_summary_shows_
     result = _run(project)
     assert result.ret == 0, result.stdout.str()
     expect_lines(result, ["*cal*240*5 passed"])
-    expect_lines(
-        result,
-        [
-            "cal: calibration on 240 items (95% bootstrap intervals): ECE (10 equal-mass bins) *",
-            "cal: calibration change against the baseline (paired by item): ECE +0.000 ?+0.000, +0.000?, *",
-        ],
-    )
+    expect_lines(result, ["cal: calibration on 240 items (95% bootstrap intervals): ECE (10 equal-mass bins) *"])
+    # Nothing moved (the probabilities are compared as the baseline rounds them): no line of zero changes.
+    assert "calibration change against the baseline" not in result.stdout.str()
 
 
 def test_a_sharpened_model_keeps_its_accuracy_but_fails_the_calibration_gates(project: Project) -> None:
@@ -117,6 +113,9 @@ def test_a_sharpened_model_keeps_its_accuracy_but_fails_the_calibration_gates(pr
             "ECE after temperature scaling: with the baseline's temperature *; the confidence is off by a uniform "
             "scale: refitting the temperature restores it",
         ],
+    )
+    expect_lines(
+        result, ["cal: calibration change against the baseline (paired by item): ECE +0.146 ?+0.054, +0.220?, *"]
     )
 
 

@@ -60,7 +60,7 @@ def _calibration_cell(suite: SuiteSummary, name: str) -> str:
 
 
 def _calibration_lines(name: str, c: dict[str, Any]) -> list[str]:
-    """One line of every calibration metric with its interval, and the paired changes when there is a baseline."""
+    """One line of every calibration metric with its interval, and the paired changes when any moved."""
     labels = {
         "ece": (f"ECE ({c['bins']} equal-mass bins)", "ECE"),
         "ece_width": ("ECE (15 equal-width bins)", "ECE (width)"),
@@ -75,7 +75,7 @@ def _calibration_lines(name: str, c: dict[str, Any]) -> list[str]:
             "ECE at the baseline's temperature",
         ),
     }
-    parts, changes = [], []
+    parts, changes, moved = [], [], False
     for key, (label, short) in labels.items():
         m = c["metrics"].get(key)
         if not m or m.get("current") is None:
@@ -85,8 +85,9 @@ def _calibration_lines(name: str, c: dict[str, Any]) -> list[str]:
         if m.get("delta") is not None:
             dlow, dhigh = m["delta_interval"]
             changes.append(f"{short} {_signed(m['delta'])} [{_signed(dlow)}, {_signed(dhigh)}]")
+            moved = moved or round(m["delta"], 3) != 0
     lines = [f"{name}: calibration on {c['n']} items (95% bootstrap intervals): " + ", ".join(parts)]
-    if changes:
+    if moved:  # an unchanged model's all-zero changes would only be noise
         lines.append(f"{name}: calibration change against the baseline (paired by item): " + ", ".join(changes))
     if c.get("warning"):
         lines.append(f"{name}: {c['warning']}")
