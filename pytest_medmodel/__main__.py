@@ -1,7 +1,7 @@
-"""``python -m pytest_medmodel diff OLD NEW``: see :mod:`pytest_medmodel.baseline_diff`."""
+"""``python -m pytest_medmodel``: see :mod:`pytest_medmodel.cli`."""
 
 import sys
 
-from .baseline_diff import main
+from .cli import main
 
 sys.exit(main(sys.argv[1:]))

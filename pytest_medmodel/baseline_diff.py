@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-from collections.abc import Sequence
 from pathlib import Path
 
 from .baseline import Baseline, BaselineError
@@ -96,23 +95,3 @@ def diff_lines(old: Baseline, new: Baseline, old_name: str = "old", new_name: st
     if len(changed) > SHOWN:
         lines.append(f"  (+{len(changed) - SHOWN} more)")
     return lines
-
-
-def main(argv: Sequence[str]) -> int:
-    """``diff OLD NEW`` or ``diff PATH`` (committed version against the file on disk)."""
-    import argparse
-
-    parser = argparse.ArgumentParser(prog="python -m pytest_medmodel", description=__doc__.split("\n\n")[0])
-    sub = parser.add_subparsers(dest="command", required=True)
-    diff = sub.add_parser("diff", help="compare two versions of a baseline file")
-    diff.add_argument("old", help="a baseline file, or REV:PATH from git")
-    diff.add_argument("new", nargs="?", help="a baseline file, or REV:PATH; default: OLD's committed version vs disk")
-    args = parser.parse_args(list(argv))
-    old_spec, new_spec = (args.old, args.new) if args.new else (f"HEAD:{args.old}", args.old)
-    try:
-        old, new = load_version(old_spec), load_version(new_spec)
-    except BaselineError as exc:
-        print(f"error: {exc}")
-        return 2
-    print("\n".join(diff_lines(old, new, old_spec, new_spec)))
-    return 0

@@ -38,6 +38,8 @@ class Controller:
         self.config = config
         self.settings = settings
         self.scores: dict[str, dict[str, ItemScore]] = {}
+        self.outcomes: dict[str, dict[str, str]] = {}
+        """Each item test's outcome (``passed``, ``improved``, ``known_miss``, ``new_miss``, ``regressed``)."""
         self.verdicts: dict[str, list[GateVerdict]] = {}
         self.gate_views: dict[str, SuiteSummary] = {}
         self.errors: list[str] = []
@@ -49,9 +51,13 @@ class Controller:
         self.updates: list[str] = []
         self.summary: RunSummary | None = None
         self.mutation_lines: list[str] = []
+        """``--medmodel-mutation-report``'s table, when asked for."""
+        self.mutations: list[dict[str, Any]] = []
+        """The same as plain data, one row per mutation, suite and gate (for the report files)."""
         self.search_lines: list[str] = []
         """``--medmodel-search``'s findings, when asked for."""
-        """``--medmodel-mutation-report``'s table, when asked for."""
+        self.report_lines: list[str] = []
+        """Where ``--medmodel-report`` wrote the report files."""
         self.metrics_known: set[str] = set()
         """Metrics the test processes had registered (a conftest below the rootdir is not loaded here)."""
         self.dead_workers: list[str] = []
@@ -75,10 +81,11 @@ class Controller:
         if item is not None:
             score = ItemScore.from_json(item["score"])
             self.scores.setdefault(item["suite"], {})[score.item_key] = score
+            self.outcomes.setdefault(item["suite"], {})[score.item_key] = str(item["outcome"])
         gate = read(report, GATE)
         if gate is not None:
             self.verdicts.setdefault(gate["suite"], []).append(
-                GateVerdict(gate["gate"], gate["status"], gate["message"])
+                GateVerdict(gate["gate"], gate["status"], gate["message"], gate.get("numbers") or {})
             )
             self.gate_views.setdefault(gate["suite"], SuiteSummary.from_json(gate["summary"]))
 

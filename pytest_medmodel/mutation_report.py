@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -23,18 +24,20 @@ from .suite.types import Suite, SuiteError
 from .terminal import Progress
 
 
-def run_mutation_report(config: pytest.Config, session: TestSession, suite_keys: Iterable[str]) -> list[str]:
-    """The report's lines (or the one line saying why it could not run)."""
+def run_mutation_report(
+    config: pytest.Config, session: TestSession, suite_keys: Iterable[str]
+) -> tuple[list[str], list[dict[str, Any]]]:
+    """The report's lines (or the one line saying why it could not run), and its rows as plain data."""
     settings = session.settings
     assert settings.mutation_report is not None
     if not settings.spec:
         return [
             "the mutation report needs the model as a spec (--medmodel=SPEC or the 'medmodel' ini key): "
             "a medmodel fixture cannot be loaded again for each mutation"
-        ]
+        ], []
     suites = _suites(config, session, sorted(suite_keys))
     if not suites:
-        return ["the mutation report found no suite that ran; select some suite tests"]
+        return ["the mutation report found no suite that ran; select some suite tests"], []
     progress = Progress(config)
     progress(
         f"mutation report: {len(settings.mutation_report)} mutation(s) x {len(suites)} suite(s); "
@@ -52,10 +55,10 @@ def run_mutation_report(config: pytest.Config, session: TestSession, suite_keys:
             progress=progress,
         )
     except AdapterError as exc:
-        return [f"the mutation report stopped: {exc}"]
+        return [f"the mutation report stopped: {exc}"], []
     finally:
         runner.close()
-    return report_lines(outcomes)
+    return report_lines(outcomes), [o.to_json() for o in outcomes]
 
 
 def _suites(config: pytest.Config, session: TestSession, keys: list[str]) -> list[Suite]:

@@ -33,6 +33,7 @@ SEARCH = "--medmodel-search"
 SEARCH_ITEMS = "--medmodel-search-items"
 MUTATION_REPORT = "--medmodel-mutation-report"
 BASELINE_DIR = "--medmodel-baseline-dir"
+REPORT = "--medmodel-report"
 
 DEFAULT_SHARD_SIZE = 64
 
@@ -79,6 +80,14 @@ _FLAGS: list[tuple[str, dict[str, Any]]] = [
             "action": "store_true",
             "help": "compute every prediction afresh, neither reading nor updating the prediction cache "
             "(.pytest_cache/d/medmodel; pytest --cache-clear empties it)",
+        },
+    ),
+    (
+        REPORT,
+        {
+            "metavar": "DIR",
+            "help": "write report.json, report.md and report.html about this run to DIR (created if missing); "
+            "report.md is also appended to $GITHUB_STEP_SUMMARY when that is set",
         },
     ),
     (
@@ -189,6 +198,7 @@ def read_settings(config: pytest.Config) -> Settings:
         no_cache=bool(config.getoption("medmodel_no_cache")),
         progress=str(config.getoption("medmodel_progress") or "auto"),
         log_prompts=(Path.cwd() / log).resolve() if (log := config.getoption("medmodel_log_prompts")) else None,
+        report=(Path.cwd() / folder).resolve() if (folder := config.getoption("medmodel_report")) else None,
         mutation_report=_mutation_list(config.getoption("medmodel_mutation_report")),
         search=_search(config.getoption("medmodel_search"), config.getoption("medmodel_search_items")),
     )

@@ -178,12 +178,18 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if test_session.settings.mutation_report and exitstatus != pytest.ExitCode.INTERRUPTED:
         from .mutation_report import run_mutation_report
 
-        controller.mutation_lines = run_mutation_report(session.config, test_session, controller.suite_info)
+        controller.mutation_lines, controller.mutations = run_mutation_report(
+            session.config, test_session, controller.suite_info
+        )
     wanted = test_session.settings.search or any(i.get("search") for i in controller.suite_info.values())
     if wanted and exitstatus != pytest.ExitCode.INTERRUPTED:
         from .search_report import run_search
 
         controller.search_lines = run_search(session.config, test_session, controller.scores)
+    if test_session.settings.report is not None and exitstatus != pytest.ExitCode.INTERRUPTED:
+        from .report_files import write_run_report
+
+        controller.report_lines = write_run_report(session.config, test_session, controller)
     if controller.update_failed and session.exitstatus == pytest.ExitCode.OK:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED  # an update that was asked for did not happen
 
@@ -203,3 +209,5 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
         terminalreporter.write_sep("=", "medmodel mutation report")
         for line in controller.mutation_lines:
             terminalreporter.write_line(line)
+    for line in controller.report_lines if controller is not None else []:
+        terminalreporter.write_line(line)

@@ -31,6 +31,7 @@ from .mutate.base import mutate_handle
 from .perturb.plan import SuiteVariants
 from .prompt_log import PromptLog
 from .records import ItemScore, judge
+from .report.document import junit_suite_properties
 from .report.summary import ModelSummary, suite_info, suite_summary
 from .runner import Runner
 from .settings import Settings
@@ -258,7 +259,8 @@ class TestSession:
         result, comparison = self._decide(suite_key, name, scores)
         self.config.hook.pytest_medmodel_gate_result(config=self.config, suite=suite, result=result)
         status = "accepted" if self.settings.update and result.status == "failed" else result.status
-        summary = suite_summary(suite, suite_key, comparison.stats(), scores).to_json()
+        row = suite_summary(suite, suite_key, comparison.stats(), scores)
+        summary = row.to_json()
         attach(
             node,
             **{
@@ -267,12 +269,14 @@ class TestSession:
                     "gate": name,
                     "status": status,
                     "message": result.message,
+                    "numbers": dict(result.numbers),
                     "summary": summary,
                 }
             },
         )
         for key, value in result.numbers.items():
             node.user_properties.append((f"medmodel.{key}", value))  # JUnit properties for CI readers
+        node.user_properties.extend(junit_suite_properties(row.stats, row.metrics))
         if status in ("passed", "accepted"):
             node.add_report_section("call", "medmodel", result.message)  # shown with -rP
         elif status == "skipped":

@@ -37,6 +37,8 @@ class Settings:
     """``--medmodel-no-cache``: compute every prediction afresh; the prediction cache is neither read nor written."""
     log_prompts: Path | None = None
     """``--medmodel-log-prompts``: append every request sent to the model to this JSONL file."""
+    report: Path | None = None
+    """``--medmodel-report``: the folder report.json, report.md and report.html are written to (None: off)."""
     progress: str = "auto"
     """``--medmodel-progress``: ``auto``, ``always`` or ``never``."""
     search: tuple[int, int] | None = None

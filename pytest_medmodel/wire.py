@@ -22,7 +22,7 @@ from .records import BaselineEntry, ItemScore
 ITEM = "medmodel_item"
 """Report attribute: ``{"suite", "score", "outcome"}`` of an item test."""
 GATE = "medmodel_gate"
-"""Report attribute: ``{"suite", "gate", "status", "message", "summary"}`` of a gate test."""
+"""Report attribute: ``{"suite", "gate", "status", "message", "numbers", "summary"}`` of a gate test."""
 VERDICT = "medmodel_verdict"
 """Report attribute set when a test failed on purpose (a gate or a strict regression), not by error."""
 WORKER_OUTPUT = "medmodel"

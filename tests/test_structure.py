@@ -33,6 +33,7 @@ SKIN = {
     "xdist",
     "hookspecs",
     "snapshot",
+    "report_files",
 }
 """The pytest-facing modules; everything else is the plain-Python core."""
 

@@ -91,6 +91,26 @@ def _equal_mass_ece(conf: np.ndarray, correct: np.ndarray, bins: int) -> np.ndar
     return np.abs(gap).sum(axis=1) / n
 
 
+def reliability(p: Predictions, bins: int = 10) -> list[dict[str, float | int]]:
+    """The reliability diagram's points: per equal-mass bin (as :func:`ece` cuts them), the mean
+    confidence, the accuracy and the item count, in order of confidence."""
+    order = np.argsort(p.confidence, kind="stable")
+    n = len(order)
+    bins = max(1, min(bins, n))
+    edges = [*((np.arange(bins) * n) // bins), n]
+    points: list[dict[str, float | int]] = []
+    for start, end in zip(edges[:-1], edges[1:], strict=True):
+        chunk = order[start:end]
+        points.append(
+            {
+                "confidence": round(float(p.confidence[chunk].mean()), 4),
+                "accuracy": round(float(p.correct[chunk].mean()), 4),
+                "n": int(end - start),
+            }
+        )
+    return points
+
+
 def _width_bins(p: Predictions, rows: np.ndarray, bins: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per row and equal-width bin: item count, summed correctness, summed confidence."""
     conf = p.confidence[rows]

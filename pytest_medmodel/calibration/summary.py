@@ -8,7 +8,7 @@ from typing import Any
 from ..baseline import Baseline
 from ..records import ItemScore
 from .compare import bins_for, compare_calibration, small_suite_warning
-from .metrics import fit_temperature, identity
+from .metrics import fit_temperature, identity, reliability
 from .pairs import paired_predictions
 
 
@@ -19,7 +19,8 @@ def calibration_summary(
     baseline: Baseline | None,
     bins: int | None = None,
 ) -> dict[str, Any] | None:
-    """Plain data: ``n``, ``paired``, ``bins``, ``temperature``, ``metrics`` ({name: MetricChange.to_json()}).
+    """Plain data: ``n``, ``paired``, ``bins``, ``temperature``, ``metrics`` ({name: MetricChange.to_json()}),
+    ``reliability`` (``current`` and ``baseline``: :func:`.metrics.reliability` points, for the diagram).
 
     Paired with the baseline on the items both have vectors for; when the baseline
     has none (recorded before they were kept), this run's items alone. None when
@@ -44,4 +45,8 @@ def calibration_summary(
         "baseline_temperature": before,
         "warning": small_suite_warning(len(paired.keys), chosen) if bins else None,
         "metrics": {name: change.to_json() for name, change in changes.items()},
+        "reliability": {
+            "current": reliability(paired.current, chosen),
+            "baseline": None if then is None else reliability(then, chosen),
+        },
     }

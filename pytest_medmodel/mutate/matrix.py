@@ -55,6 +55,19 @@ class MutationOutcome:
     def delta(self) -> float | None:
         return self.stats.delta if self.stats is not None else None
 
+    def to_json(self) -> dict[str, Any]:
+        """Plain data for the report files (accuracy change in ``delta``; the gate's own figures in ``numbers``)."""
+        delta = self.delta
+        return {
+            "mutation": self.mutation,
+            "suite": self.suite,
+            "gate": self.gate,
+            "verdict": self.verdict,
+            "delta": None if delta is None else round(delta, 4),
+            "message": self.message,
+            "numbers": dict(self.numbers),
+        }
+
 
 def parse_mutation_list(text: str) -> list[str]:
     """``noise:scale=0.1;quantize:bits=4`` (``;`` between mutations) -> canonical specs; ``default``: the ladder."""

@@ -53,6 +53,11 @@ class GateVerdict:
     status: str
     """``passed``, ``failed``, ``skipped`` or ``accepted`` (a failure accepted by --snapshot-update)."""
     message: str = ""
+    numbers: Mapping[str, Any] = field(default_factory=dict)
+    """The gate's own figures (also its JUnit properties)."""
+
+    def to_json(self) -> dict[str, Any]:
+        return {"gate": self.gate, "status": self.status, "message": self.message, "numbers": dict(self.numbers)}
 
 
 @dataclass
@@ -85,7 +90,7 @@ class SuiteSummary:
             "name": self.name,
             "stats": self.stats.to_json(),
             "metrics": dict(self.metrics),
-            "gates": [g.__dict__ for g in self.gates],
+            "gates": [g.to_json() for g in self.gates],
             "detectable_drop": self.detectable_drop,
             "blind": self.blind,
             "by_tag": {tag: list(counts) for tag, counts in self.by_tag.items()},

@@ -1,0 +1,53 @@
+"""``python -m pytest_medmodel``: the commands a reviewer runs outside pytest.
+
+* ``diff OLD [NEW]``: two versions of a baseline, with paired statistics
+  (:mod:`pytest_medmodel.baseline_diff`).
+* ``report REPORT_JSON [--out DIR] [--no-plots]``: render report.md and
+  report.html again from a saved report.json (:mod:`pytest_medmodel.report.write`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+from .baseline import BaselineError
+from .baseline_diff import diff_lines, load_version
+
+
+def main(argv: Sequence[str]) -> int:
+    parser = argparse.ArgumentParser(prog="python -m pytest_medmodel", description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    diff = sub.add_parser("diff", help="compare two versions of a baseline file")
+    diff.add_argument("old", help="a baseline file, or REV:PATH from git")
+    diff.add_argument("new", nargs="?", help="a baseline file, or REV:PATH; default: OLD's committed version vs disk")
+    report = sub.add_parser("report", help="render report.md and report.html again from a report.json")
+    report.add_argument("report_json", type=Path, help="a report.json written by --medmodel-report")
+    report.add_argument("--out", type=Path, help="folder to write to (default: the report.json's folder)")
+    report.add_argument("--no-plots", action="store_true", help="leave the plots out even when matplotlib is installed")
+    args = parser.parse_args(list(argv))
+    if args.command == "report":
+        return _report(args.report_json, args.out, False if args.no_plots else None)
+    old_spec, new_spec = (args.old, args.new) if args.new else (f"HEAD:{args.old}", args.old)
+    try:
+        old, new = load_version(old_spec), load_version(new_spec)
+    except BaselineError as exc:
+        print(f"error: {exc}")
+        return 2
+    print("\n".join(diff_lines(old, new, old_spec, new_spec)))
+    return 0
+
+
+def _report(source: Path, out: Path | None, plots: bool | None) -> int:
+    from .report.write import rerender
+
+    try:
+        written = rerender(source, out, plots)
+    except (OSError, json.JSONDecodeError, KeyError, TypeError) as exc:
+        print(f"error: {source} is not a readable report.json ({type(exc).__name__}: {exc})")
+        return 2
+    size = f"{written.html_bytes / 1024:.0f} KiB"
+    print(f"wrote {written.folder / 'report.md'} and {written.folder / 'report.html'} ({size})")
+    return 0

@@ -1,0 +1,87 @@
+"""``--medmodel-report=DIR``: gather what the reporting process holds and write the report files.
+
+Runs once, at the end of the run, in the process that reports (serial, or the
+xdist controller), after the mutation report and the search so their results
+are in it. Prompts are rendered here, from the suite files, for the regressed
+and improved items only: the model is not needed for that.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from .baseline import BaselineError, baseline_path, read_baseline, relative_to
+from .controller import Controller
+from .prompts import render_user_message
+from .report.document import PROMPTED, SuiteItems, build_report, run_timings
+from .report.write import Written, write_reports
+from .session import TestSession
+from .suite.types import SuiteError
+
+
+def write_run_report(config: pytest.Config, session: TestSession, controller: Controller) -> list[str]:
+    """Write the report; the lines to print about it (where it went, or why it could not be written)."""
+    settings = session.settings
+    assert settings.report is not None and controller.summary is not None
+    summary = controller.summary
+    model = controller.reporting_model()
+    items = {key: _suite_items(config, session, controller, key, model) for key in controller.scores}
+    stamp = datetime.now(UTC).replace(microsecond=0).isoformat()
+    report = build_report(
+        summary,
+        {k: v for k, v in items.items() if v is not None},
+        mutations=controller.mutations,
+        search=controller.search_lines,
+        timings=run_timings(summary, stamp),
+    )
+    summary_file = os.environ.get("GITHUB_STEP_SUMMARY")
+    try:
+        written = write_reports(settings.report, report, Path(summary_file) if summary_file else None)
+    except OSError as exc:
+        return [f"the report could not be written to {settings.report}: {exc}"]
+    return _said(written, config)
+
+
+def _said(written: Written, config: pytest.Config) -> list[str]:
+    where = relative_to(written.folder, config.rootpath)
+    line = (
+        f"report: {where}/report.html ({written.html_bytes / 1024:.0f} KiB), report.md, report.json; "
+        f"written in {written.seconds:.2f} s"
+    )
+    return [line] + ([f"report: report.md appended to {written.step_summary}"] if written.step_summary else [])
+
+
+def _suite_items(
+    config: pytest.Config, session: TestSession, controller: Controller, suite_key: str, model: dict | None
+) -> SuiteItems | None:
+    info = controller.suite_info.get(suite_key)
+    if info is None:
+        return None
+    scores = controller.scores[suite_key]
+    outcomes = controller.outcomes.get(suite_key, {})
+    baseline, where = None, ""
+    if model is not None:
+        path = baseline_path(session.settings.baseline_dir, model["profile"], info["name"])
+        where = relative_to(path, config.rootpath)
+        try:
+            baseline = read_baseline(path)
+        except BaselineError:
+            baseline = None  # reported by its own tests
+    wanted = sorted(key for key, outcome in outcomes.items() if outcome in PROMPTED)
+    return SuiteItems(info, scores, outcomes, baseline, where, _prompts(config, session, suite_key, wanted))
+
+
+def _prompts(config: pytest.Config, session: TestSession, suite_key: str, keys: list[str]) -> dict[str, str]:
+    """The user message of each key, rendered from the suite file (empty when it no longer loads)."""
+    if not keys:
+        return {}
+    try:
+        suite = session.load_suite(Path(config.rootpath) / suite_key)
+        variants = session.variants(suite_key, suite)
+    except SuiteError:
+        return {}
+    return {key: render_user_message(suite.prompt, variants[key]) for key in keys if key in variants}

@@ -1,0 +1,334 @@
+"""--medmodel-report: report.json against its schema, report.md and JUnit carrying the same numbers,
+a self-contained report.html, identical serial and distributed reports, and the page in a real browser."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import sys
+import xml.etree.ElementTree as ET
+from html.parser import HTMLParser
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import Project, expect_lines
+
+from pytest_medmodel.report.document import SCHEMA_PATH, build_report, without_timings
+from pytest_medmodel.report.html import render_html
+from pytest_medmodel.report.markdown import pct, points, render_markdown, three
+from pytest_medmodel.report.summary import RunSummary
+
+FORGET = """
+import json, pathlib
+from pytest_medmodel import mutation
+
+@mutation("forget")
+def forget(every: int = 2):
+    def apply(adapter):
+        key = json.loads((pathlib.Path(__file__).parent / "answer_key.json").read_text())
+        adapter.flips |= {item for i, item in enumerate(sorted(key)) if i % every == 0}
+        return adapter
+    return apply
+"""
+FLIPS = tuple(f"fa-{i:03d}" for i in range(0, 16, 2))
+"""Eight right answers of 40 made wrong: a drop every gate of the facts suite should see."""
+
+
+def _reported(project: Project, *args: str, subprocess: bool = False) -> tuple[pytest.RunResult, Path]:
+    """Two suites recorded with the oracle, then a run that breaks eight facts, with the report on."""
+    project.pytester.makeconftest(FORGET)
+    project.suite("facts", 40, extra_yaml="gates:\n  ece: {}\n  brier: {}\n")
+    project.suite("order", 12, prefix="or", extra_yaml="perturbations: [reverse_choices]\n")
+    assert project.run("--snapshot-update").ret == 0
+    out = project.path / "out"
+    result = project.run(f"--medmodel-report={out}", *args, flips=FLIPS, subprocess=subprocess)
+    return result, out
+
+
+def _load(out: Path) -> dict[str, Any]:
+    return json.loads((out / "report.json").read_text(encoding="utf-8"))
+
+
+def _validate(report: dict[str, Any]) -> None:
+    import jsonschema
+
+    schema = json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
+    jsonschema.Draft202012Validator.check_schema(schema)
+    jsonschema.Draft202012Validator(schema).validate(report)
+
+
+class _References(HTMLParser):
+    """Every attribute that can load something, every script and stylesheet link, and the CSS text."""
+
+    LOADING = {"src", "href", "xlink:href", "srcset", "action", "formaction", "data", "poster", "background"}
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.references: list[str] = []
+        self.tags: list[str] = []
+        self.css: list[str] = []
+        self._in_style = False
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.append(tag)
+        self._in_style = tag == "style"
+        for name, value in attrs:
+            if name in self.LOADING and value is not None:
+                self.references.append(value)
+            if name == "style" and value:
+                self.css.append(value)
+
+    def handle_endtag(self, tag: str) -> None:
+        self._in_style = False if tag == "style" else self._in_style
+
+    def handle_data(self, data: str) -> None:
+        if self._in_style:
+            self.css.append(data)
+
+
+def _outside_references(html: str) -> list[str]:
+    """What in the page would be fetched from outside the file (empty for a self-contained page)."""
+    parser = _References()
+    parser.feed(html)
+    leaving = [r for r in parser.references if not r.startswith("#")]
+    urls = [u for css in parser.css for u in re.findall(r"url\(\s*['\"]?([^)'\"]*)", css) if not u.startswith("#")]
+    imports = [css for css in parser.css if "@import" in css]
+    tags = [t for t in parser.tags if t in ("script", "link", "iframe", "object", "embed", "img", "video", "audio")]
+    return leaving + urls + imports + tags
+
+
+def test_report_json_follows_its_schema_and_holds_every_prediction(project: Project) -> None:
+    result, out = _reported(project, f"--junitxml={project.path / 'junit.xml'}")
+    assert result.ret == 1, "eight regressions of forty fail the accuracy gate"
+    expect_lines(result, ["report: *out/report.html (* KiB), report.md, report.json; written in * s"])
+    report = _load(out)
+    _validate(report)
+    facts, order = report["suites"]
+    assert (facts["name"], order["name"]) == ("facts", "order")
+    assert facts["accuracy"] == {"value": 0.8, "low": 0.6524, "high": 0.895, "correct": 32, "n": 40}
+    assert (facts["comparison"]["regressed"], facts["comparison"]["improved"]) == (8, 0)
+    assert facts["comparison"]["delta"] == -0.2 and facts["comparison"]["p_value"] == 0.003906
+    verdicts = {g["gate"]: g["status"] for g in facts["gates"]}
+    assert verdicts == {
+        "accuracy": "failed",
+        "ece": "passed",
+        "brier": "failed",
+    }  # fewer right answers at the same confidence: nearer calibration
+    accuracy_gate = next(g for g in facts["gates"] if g["gate"] == "accuracy")
+    assert accuracy_gate["numbers"]["regressed"] == 8 and accuracy_gate["numbers"]["accuracy"] == 0.8
+    assert {g["status"] for g in order["gates"]} == {"passed"}
+
+    items = {i["key"]: i for i in facts["items"]}
+    assert len(items) == 40
+    lost = items["fa-002"]
+    assert lost["outcome"] == "regressed" and lost["answer"] == "D" and lost["expected"] == "C"
+    assert lost["baseline"] == {"answer": "C", "correct": True, "confidence": 0.5748}
+    assert lost["probs"] == [0.1417, 0.1417, 0.1417, 0.5748]
+    assert "[fa-002] Which option is right?" in lost["prompt"] and "C. gamma" in lost["prompt"]
+    assert items["fa-001"]["outcome"] == "passed" and items["fa-001"]["prompt"] is None
+    assert {i["key"] for i in order["items"]} >= {"or-000", "or-000/reverse_choices"}
+    assert order["robustness"][0]["family"] == "reverse_choices"
+    assert [t["tag"] for t in facts["by_tag"]] == ["even", "odd"]
+    assert facts["by_tag"][0] == {"tag": "even", "correct": 12, "n": 20, "accuracy": 0.6, "low": 0.3866, "high": 0.7812}
+
+    reliability = facts["calibration"]["reliability"]
+    assert sum(p["n"] for p in reliability["current"]) == 40 and len(reliability["baseline"]) == 10
+    assert report["model"]["fingerprint"] == "oracle:" + ",".join(sorted(FLIPS))
+    assert facts["baseline"]["model_fingerprint"] == "oracle:" and facts["baseline"]["path"].endswith("facts.json")
+    assert report["versions"]["pytest-medmodel"] and report["versions"]["python"]
+    assert report["timings"]["requests_computed"] + report["timings"]["requests_cached"] > 0
+
+
+def test_the_schema_rejects_a_report_that_breaks_it(project: Project) -> None:
+    """The schema is a contract, not decoration: it fails on what a reader could not rely on."""
+    import jsonschema
+
+    _, out = _reported(project)
+    report = _load(out)
+    for damage in (
+        lambda r: r["suites"][0]["accuracy"].update(value=1.5),
+        lambda r: r["suites"][0]["items"][0].update(outcome="sideways"),
+        lambda r: r["suites"][0]["gates"][0].pop("numbers"),
+        lambda r: r.update(format="something-else"),
+    ):
+        broken = json.loads(json.dumps(report))
+        damage(broken)
+        with pytest.raises(jsonschema.ValidationError):
+            _validate(broken)
+
+
+def test_markdown_and_junit_carry_the_numbers_of_the_json(project: Project, monkeypatch: pytest.MonkeyPatch) -> None:
+    summary_file = project.path / "step-summary.md"
+    summary_file.write_text("earlier step\n")
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary_file))
+    result, out = _reported(project, f"--junitxml={project.path / 'junit.xml'}")
+    report = _load(out)
+    markdown = (out / "report.md").read_text(encoding="utf-8")
+    assert summary_file.read_text().startswith("earlier step\n## pytest-medmodel: ❌ 2 gate(s) failed")
+    expect_lines(result, [f"report: report.md appended to {summary_file}"])
+    for suite in report["suites"]:
+        acc, cmp, calib = suite["accuracy"], suite["comparison"], suite["calibration"]["metrics"]
+        row = (
+            f"| {suite['name']} | {acc['n']} | {pct(acc['value'])} [{pct(acc['low'])}, {pct(acc['high'])}] | "
+            f"{pct(cmp['baseline_accuracy'])} | {points(cmp['delta'])} | {cmp['regressed']} / {cmp['improved']} | "
+            f"{cmp['p_value']:.3g} | {three(calib['ece']['current'])} | {three(calib['brier']['current'])} |"
+        )
+        assert row in markdown
+    assert "| facts | 40 | 80.0% [65.2%, 89.5%] | 100.0% | -20.0 | 8 / 0 | 0.00391 |" in markdown
+    assert "- **facts** `accuracy`: accuracy dropped on suite facts" in markdown
+    assert "- **facts** (8): `fa-000` A→B, `fa-002` C→D" in markdown
+
+    root = ET.parse(project.path / "junit.xml").getroot()
+    gates = {
+        f"{case.get('classname')}::{case.get('name')}": {p.get("name"): p.get("value") for p in case.iter("property")}
+        for case in root.iter("testcase")
+        if "gate[" in (case.get("name") or "")
+    }
+    suites = {s["name"]: s for s in report["suites"]}
+    assert len(gates) == sum(len(s["gates"]) for s in report["suites"])
+    for name, properties in gates.items():
+        suite = suites["facts" if "facts" in name else "order"]
+        gate = next(g for g in suite["gates"] if f"gate[{g['gate']}]" in name)
+        assert properties["medmodel.suite.accuracy"] == str(suite["accuracy"]["value"])
+        assert properties["medmodel.suite.accuracy_low"] == str(suite["accuracy"]["low"])
+        assert properties["medmodel.suite.n"] == str(suite["accuracy"]["n"])
+        for key in ("paired", "baseline_accuracy", "delta", "regressed", "improved", "p_value"):
+            assert properties[f"medmodel.suite.{key}"] == str(suite["comparison"][key]), (name, key)
+        for key, value in suite["metrics"].items():
+            assert properties[f"medmodel.suite.metric.{key}"] == str(value)
+        for key, value in gate["numbers"].items():
+            assert properties[f"medmodel.{key}"] == str(value), (name, key)
+
+
+def test_the_html_is_self_contained_and_lists_what_regressed(project: Project) -> None:
+    _, out = _reported(project, "--medmodel-mutation-report=forget:every=2")
+    html = (out / "report.html").read_text(encoding="utf-8")
+    assert _outside_references(html) == []
+    assert html.count('<section class="suite"') == 2 and html.count('<figure class="plot reliability">') == 2
+    assert 'class="regressed-items">Regressed items (right in the baseline, wrong now): 8</h3>' in html
+    assert "[fa-002] Which option is right?" in html
+    report = _load(out)
+    assert {(m["suite"], m["gate"], m["verdict"]) for m in report["mutations"]} >= {("facts", "accuracy", "caught")}
+    assert "<h2>Mutation report</h2>" in html and "forget:every=2" in html
+
+
+def test_the_check_for_outside_references_catches_each_kind() -> None:
+    """The self-containment check itself can fail: each way a page can reach outside is caught."""
+    assert _outside_references('<p style="color:red">x</p><svg><use xlink:href="#a"/></svg><a href="#s">s</a>') == []
+    for leak in (
+        '<img src="https://example.org/x.png">',
+        "<script>alert(1)</script>",
+        '<link rel="stylesheet" href="style.css">',
+        "<style>body{background:url(//cdn.example.org/bg.png)}</style>",
+        "<style>@import 'fonts.css';</style>",
+        '<a href="file:///etc/passwd">x</a>',
+        '<div style="background:url(http://example.org/a.png)"></div>',
+    ):
+        assert _outside_references(leak), leak
+
+
+def test_without_matplotlib_every_table_is_there_and_the_page_says_what_to_install(
+    project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _, out = _reported(project)
+    report = _load(out)
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # as if the extra were not installed
+    html = render_html(report)
+    assert "<svg" not in html and html.count('class="note plot-missing"') == 2
+    assert "pip install &#x27;pytest-medmodel[report]&#x27;" in html
+    assert html.count("<h3>Calibration</h3>") == 2 and html.count("<h3>Accuracy by tag</h3>") == 2
+    assert "<h3>Robustness</h3>" in html and "[fa-002] Which option is right?" in html
+    assert _outside_references(html) == []
+
+
+def test_reports_are_identical_serially_and_with_two_workers(project: Project) -> None:
+    _, serial = _reported(project, subprocess=True)
+    kept = project.path / "serial"
+    shutil.copytree(serial, kept)
+    project.run(f"--medmodel-report={project.path / 'parallel'}", "-n", "2", flips=FLIPS, subprocess=True)
+    parallel = project.path / "parallel"
+    assert without_timings(_load(kept)) == without_timings(_load(parallel))
+    assert _load(kept)["suites"][0]["items"], "the comparison covers items, not an empty report"
+
+    def untimed(path: Path, pattern: str) -> str:
+        return re.sub(pattern, "", path.read_text(encoding="utf-8"))
+
+    assert untimed(kept / "report.md", r"_timings:.*_") == untimed(parallel / "report.md", r"_timings:.*_")
+    footer = r'<footer class="timings">.*</footer>'
+    assert untimed(kept / "report.html", footer) == untimed(parallel / "report.html", footer)
+
+
+def test_a_saved_report_renders_again_the_same(project: Project) -> None:
+    _, out = _reported(project)
+    again = project.path / "again"
+    run = project.pytester.run(
+        sys.executable, "-m", "pytest_medmodel", "report", str(out / "report.json"), "--out", str(again)
+    )
+    assert run.ret == 0
+    assert (again / "report.html").read_text() == (out / "report.html").read_text()
+    assert (again / "report.md").read_text() == (out / "report.md").read_text()
+    broken = project.path / "broken.json"
+    broken.write_text("{")
+    run = project.pytester.run(sys.executable, "-m", "pytest_medmodel", "report", str(broken))
+    assert run.ret == 2
+    run.stdout.fnmatch_lines(["error: */broken.json is not a readable report.json (JSONDecodeError: *"])
+
+
+def test_an_empty_run_still_writes_a_valid_report(tmp_path: Path) -> None:
+    report = build_report(RunSummary(), {}, timings={})
+    _validate(json.loads(json.dumps(report)))
+    assert "No model ran." in render_markdown(report)
+    assert "no suite ran" in render_html(report, plots=False)
+
+
+CHROMIUM = os.environ.get("MEDMODEL_CHROMIUM", "/usr/bin/chromium")
+ARTIFACTS = Path(os.environ.get("MEDMODEL_ARTIFACTS", Path(__file__).resolve().parents[1] / "build" / "artifacts"))
+
+
+def test_the_report_in_a_real_browser(project: Project) -> None:
+    """Chromium (Debian's, driven by Playwright) loads the page with no console errors; every suite's table
+    and plot is there and a regressed item is listed. The screenshot is kept as a build artifact."""
+    if not Path(CHROMIUM).exists():
+        if os.environ.get("CI"):
+            pytest.fail(f"no browser at {CHROMIUM}: .ci/run installs Debian's chromium package; set MEDMODEL_CHROMIUM")
+        pytest.skip(f"no browser at {CHROMIUM} (apt-get install chromium, or set MEDMODEL_CHROMIUM)")
+    from playwright.sync_api import sync_playwright
+
+    _, out = _reported(project)
+    report = _load(out)
+    problems: list[str] = []
+    flags = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"]
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM, args=[*flags, "--disable-sync", "--no-first-run"]
+        )
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 900})
+            page.on(
+                "console", lambda m: problems.append(f"{m.type}: {m.text}") if m.type in ("error", "warning") else None
+            )
+            page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
+            page.on(
+                "request", lambda r: problems.append(f"request: {r.url}") if not r.url.startswith("file:") else None
+            )
+            page.goto((out / "report.html").as_uri())
+            page.wait_for_load_state("load")
+            for index, suite in enumerate(report["suites"]):
+                section = page.locator(f"#suite-{index}")
+                assert section.get_attribute("data-suite") == suite["name"]
+                assert section.locator("table").count() >= 4
+                plot = section.locator("figure.reliability svg")
+                assert plot.count() == 1 and plot.bounding_box()["width"] > 200, suite["name"]
+            regressed = page.locator("#suite-0 h3.regressed-items")
+            assert regressed.inner_text() == "Regressed items (right in the baseline, wrong now): 8"
+            assert page.get_by_text("[fa-002] Which option is right?").count() == 1
+            ARTIFACTS.mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=str(ARTIFACTS / "report-top.png"))
+            page.locator("#suite-0").screenshot(path=str(ARTIFACTS / "report-suite.png"))
+        finally:
+            browser.close()
+    assert problems == []
+    assert (ARTIFACTS / "report-suite.png").stat().st_size > 10_000
