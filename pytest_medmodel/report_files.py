@@ -9,6 +9,8 @@ and improved items only: the model is not needed for that.
 from __future__ import annotations
 
 import os
+import time
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -25,6 +27,7 @@ from .suite.types import SuiteError
 
 def write_run_report(config: pytest.Config, session: TestSession, controller: Controller) -> list[str]:
     """Write the report; the lines to print about it (where it went, or why it could not be written)."""
+    started = time.perf_counter()  # the whole cost: gathering, prompts, rendering, writing
     settings = session.settings
     assert settings.report is not None and controller.summary is not None
     summary = controller.summary
@@ -43,7 +46,7 @@ def write_run_report(config: pytest.Config, session: TestSession, controller: Co
         written = write_reports(settings.report, report, Path(summary_file) if summary_file else None)
     except OSError as exc:
         return [f"the report could not be written to {settings.report}: {exc}"]
-    return _said(written, config)
+    return _said(replace(written, seconds=time.perf_counter() - started), config)
 
 
 def _said(written: Written, config: pytest.Config) -> list[str]:

@@ -41,3 +41,12 @@ def test_perturbation_cost_benchmark_runs_and_counts_tokens(tiny_llama_dir: Path
     for row in rows.values():  # the shared prefix never costs more tokens than running every variant whole
         assert row["shared"]["tokens_with_variants"] <= row["unshared"]["tokens_with_variants"]
     assert rows["(all)"]["shared"]["extra_passes_per_variant"] < 1.0  # the question runs once per item
+
+
+def test_report_benchmark_runs_and_measures_the_report(tmp_path: Path) -> None:
+    bench = _module("bench_report")
+    out = tmp_path / "result.json"
+    result = bench.main(["--items", "200", "--repeats", "1", "--output", str(out)])
+    assert json.loads(out.read_text()) == result
+    assert result["items"] == 200 and result["suites"] == 4 and result["regressed"] > 0
+    assert result["plugin_write_seconds"] > 0 and result["bytes"]["report.html"] > 10_000
