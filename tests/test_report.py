@@ -332,3 +332,30 @@ def test_the_report_in_a_real_browser(project: Project) -> None:
             browser.close()
     assert problems == []
     assert (ARTIFACTS / "report-suite.png").stat().st_size > 10_000
+
+
+def test_probe_groups_reach_the_report(project: Project) -> None:
+    """A paired-probe suite answered "no" throughout: its figures, and the below-chance warning, are in every file."""
+    rows = []
+    for i in range(12):
+        for member, answer in (("a", "yes"), ("b", "no")):
+            item = f"pp-{i:02d}{member}"
+            rows.append({"id": item, "question": f"[{item}] Is it so?", "answer": answer, "group": f"pp-{i:02d}"})
+            project.key[item] = 0 if answer == "yes" else 1
+    project.suite("pairs", rows=rows, task="yes_no", scoring="loglikelihood")
+    always_no = [f"pp-{i:02d}a" for i in range(12)]
+    assert project.run("--snapshot-update", flips=always_no).ret == 0
+    out = project.path / "out"
+    assert project.run(f"--medmodel-report={out}", flips=always_no).ret == 0
+    report = _load(out)
+    _validate(report)
+    groups = report["suites"][0]["groups"]
+    assert (groups["groups"], groups["set_accuracy"], groups["confusion"]) == (12, 0.0, 1.0)
+    assert groups["below_chance"] == [
+        "set accuracy 0.0% < chance 25.0%",
+        "confusion 100.0% > chance 50.0%",
+        "yes/no F1 0.00 < chance 0.50",
+    ]
+    html = (out / "report.html").read_text(encoding="utf-8")
+    assert "<h3>Probe groups (12 groups)</h3>" in html
+    assert "below chance: set accuracy 0.0% &lt; chance 25.0%" in html
