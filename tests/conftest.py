@@ -103,6 +103,22 @@ def make():
 '''
 
 
+FORGET = '''
+import json, pathlib
+from pytest_medmodel import mutation
+
+@mutation("forget")
+def forget(every: int = 2):
+    """Answer every n-th item (in id order) wrong: damage a test adapter understands."""
+    def apply(adapter):
+        key = json.loads((pathlib.Path(__file__).parent / "answer_key.json").read_text())
+        adapter.flips |= {item for i, item in enumerate(sorted(key)) if i % every == 0}
+        return adapter
+    return apply
+'''
+"""A conftest registering the ``forget`` mutation: the oracle answers every n-th item wrong."""
+
+
 class Project:
     """A throwaway project with suites, an answer key and the oracle adapter."""
 
@@ -171,6 +187,16 @@ class Project:
         path.write_text(text)
         self._write_key()
         return path
+
+    def paired_probes(self, name: str, groups: int) -> None:
+        """A yes/no suite of ``groups`` probe pairs: ``pp-NNa`` (answer yes) and ``pp-NNb`` (answer no)."""
+        rows = []
+        for i in range(groups):
+            for member, answer in (("a", "yes"), ("b", "no")):
+                item = f"pp-{i:02d}{member}"
+                rows.append({"id": item, "question": f"[{item}] Is it so?", "answer": answer, "group": f"pp-{i:02d}"})
+                self.key[item] = 0 if answer == "yes" else 1
+        self.suite(name, rows=rows, task="yes_no", scoring="loglikelihood")
 
     def run(
         self, *args: str, flips: Iterable[str] = (), crash_on: str | None = None, subprocess: bool = False

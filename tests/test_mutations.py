@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import Project
+from conftest import FORGET, Project
 
 from pytest_medmodel import load_model, mutation
 from pytest_medmodel.models.base import AdapterError, ChoiceRequest, GenerationRequest
@@ -130,21 +130,6 @@ def test_users_register_their_own_mutation(tiny_llama_dir: Path) -> None:
     assert handle.fingerprint.endswith("mutate:halve_lm_head:factor=0.25")
     plain = load_model(str(tiny_llama_dir))
     assert torch.allclose(handle.adapter.model.lm_head.weight, plain.adapter.model.lm_head.weight * 0.25)
-
-
-FORGET = '''
-import json, pathlib
-from pytest_medmodel import mutation
-
-@mutation("forget")
-def forget(every: int = 2):
-    """Answer every n-th item (in id order) wrong: damage a test adapter understands."""
-    def apply(adapter):
-        key = json.loads((pathlib.Path(__file__).parent / "answer_key.json").read_text())
-        adapter.flips |= {item for i, item in enumerate(sorted(key)) if i % every == 0}
-        return adapter
-    return apply
-'''
 
 
 def test_a_mutated_run_never_reads_the_real_models_predictions_and_is_gated_by_its_baselines(

@@ -65,13 +65,7 @@ def test_chance_levels_come_from_the_items() -> None:
 
 
 def _paired_suite(project: Project) -> None:
-    rows = []
-    for i in range(30):
-        for member, answer in (("a", "yes"), ("b", "no")):
-            item = f"pp-{i:02d}{member}"
-            rows.append({"id": item, "question": f"[{item}] Is it so?", "answer": answer, "group": f"pp-{i:02d}"})
-            project.key[item] = 0 if answer == "yes" else 1
-    project.suite("pairs", rows=rows, task="yes_no", scoring="loglikelihood")
+    project.paired_probes("pairs", 30)
 
 
 def test_the_set_accuracy_gate_fails_when_groups_break_and_passes_otherwise(project: Project) -> None:

@@ -14,25 +14,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import Project, expect_lines
+from conftest import FORGET, Project, expect_lines
 
 from pytest_medmodel.report.document import SCHEMA_PATH, build_report, without_timings
 from pytest_medmodel.report.html import render_html
 from pytest_medmodel.report.markdown import pct, points, render_markdown, three
 from pytest_medmodel.report.summary import RunSummary
 
-FORGET = """
-import json, pathlib
-from pytest_medmodel import mutation
-
-@mutation("forget")
-def forget(every: int = 2):
-    def apply(adapter):
-        key = json.loads((pathlib.Path(__file__).parent / "answer_key.json").read_text())
-        adapter.flips |= {item for i, item in enumerate(sorted(key)) if i % every == 0}
-        return adapter
-    return apply
-"""
 FLIPS = tuple(f"fa-{i:03d}" for i in range(0, 16, 2))
 """Eight right answers of 40 made wrong: a drop every gate of the facts suite should see."""
 
@@ -336,13 +324,7 @@ def test_the_report_in_a_real_browser(project: Project) -> None:
 
 def test_probe_groups_reach_the_report(project: Project) -> None:
     """A paired-probe suite answered "no" throughout: its figures, and the below-chance warning, are in every file."""
-    rows = []
-    for i in range(12):
-        for member, answer in (("a", "yes"), ("b", "no")):
-            item = f"pp-{i:02d}{member}"
-            rows.append({"id": item, "question": f"[{item}] Is it so?", "answer": answer, "group": f"pp-{i:02d}"})
-            project.key[item] = 0 if answer == "yes" else 1
-    project.suite("pairs", rows=rows, task="yes_no", scoring="loglikelihood")
+    project.paired_probes("pairs", 12)
     always_no = [f"pp-{i:02d}a" for i in range(12)]
     assert project.run("--snapshot-update", flips=always_no).ret == 0
     out = project.path / "out"
