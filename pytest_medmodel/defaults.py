@@ -18,6 +18,7 @@ from .mutate import weights as _weight_mutations
 from .perturb import choices as _choice_perturbations
 from .perturb import text as _text_perturbations
 from .scoring import choice as _choice_scoring
+from .scoring import generate as _generation_scoring
 
 __all__ = [
     "_accuracy_gate",
@@ -28,6 +29,7 @@ __all__ = [
     "_group_gates",
     "_choice_perturbations",
     "_choice_scoring",
+    "_generation_scoring",
     "_layer_mutations",
     "_model_specs",
     "_robustness_gates",

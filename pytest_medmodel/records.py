@@ -19,6 +19,13 @@ INVALID = "(invalid)"
 """How an answer that could not be scored or extracted is shown."""
 DIGITS = 4
 """Confidences are rounded to this many decimals in baselines."""
+TEXT_LIMIT = 200
+"""Generated text is kept in baselines up to this many characters (then ``…``)."""
+
+
+def clipped(text: str) -> str:
+    """Generated text as a baseline keeps it."""
+    return text if len(text) <= TEXT_LIMIT else text[:TEXT_LIMIT] + "…"
 
 
 @dataclass(frozen=True)
@@ -73,6 +80,8 @@ class ItemScore:
             record["choice"] = self.answer
         if self.probs is not None:  # what calibration and the probability evidence of the gates compare with
             record["probs"] = [round(float(p), DIGITS) for p in self.probs]
+        if self.text is not None:  # what a reviewer reads in the diff of a generation suite's baseline
+            record["text"] = clipped(self.text)
         record.update(self.values)
         return record
 
@@ -105,6 +114,8 @@ class BaselineEntry:
     probs: tuple[float, ...] | None = None
     """Probability of each original choice (added options follow); None in files recorded before
     they were kept, or for scorings without a distribution."""
+    text: str | None = None
+    """The generated text (clipped to :data:`TEXT_LIMIT`), for generation scoring."""
 
     @classmethod
     def from_json(cls, data: Any) -> BaselineEntry:
@@ -122,13 +133,15 @@ class BaselineEntry:
         _expect(data, "hash", str, "text")
         _expect(data, "correct", bool, "true or false")
         _expect(data, "tie", bool, "true or false")
+        _expect(data, "text", str, "text")
         confidence = data.get("confidence")
         if confidence is not None and (isinstance(confidence, bool) or not isinstance(confidence, (int, float))):
             raise ValueError(f"'confidence' is {confidence!r}, not a number")
         if confidence is not None and not 0.0 <= confidence <= 1.0:
             raise ValueError(f"'confidence' is {confidence}, outside [0, 1]")
         probs = _probs(data.get("probs"))
-        extra = {k: v for k, v in data.items() if k not in ("answer", "correct", "hash", "confidence", "tie", "probs")}
+        known = ("answer", "correct", "hash", "confidence", "tie", "probs", "text")
+        extra = {k: v for k, v in data.items() if k not in known}
         for key, value in extra.items():
             if not isinstance(value, (bool, int, float, str)) and value is not None:
                 raise ValueError(f"'{key}' is {type(value).__name__}, not a plain value")
@@ -140,6 +153,7 @@ class BaselineEntry:
             near_tie=bool(data.get("tie", False)),
             values=extra,
             probs=probs,
+            text=data.get("text"),
         )
 
 

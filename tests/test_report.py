@@ -113,7 +113,7 @@ def test_report_json_follows_its_schema_and_holds_every_prediction(project: Proj
     assert len(items) == 40
     lost = items["fa-002"]
     assert lost["outcome"] == "regressed" and lost["answer"] == "D" and lost["expected"] == "C"
-    assert lost["baseline"] == {"answer": "C", "correct": True, "confidence": 0.5748}
+    assert lost["baseline"] == {"answer": "C", "correct": True, "confidence": 0.5748, "text": None}
     assert lost["probs"] == [0.1417, 0.1417, 0.1417, 0.5748]
     assert "[fa-002] Which option is right?" in lost["prompt"] and "C. gamma" in lost["prompt"]
     assert items["fa-001"]["outcome"] == "passed" and items["fa-001"]["prompt"] is None

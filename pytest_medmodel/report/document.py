@@ -24,7 +24,7 @@ from typing import Any
 
 from ..baseline import Baseline
 from ..gates.comparison import PairedStats
-from ..records import DIGITS, ItemScore
+from ..records import DIGITS, ItemScore, clipped
 from ..stats import wilson_interval
 from ..suite.types import split_key
 from .summary import RunSummary, SuiteSummary
@@ -212,9 +212,15 @@ def _items(held: SuiteItems) -> list[dict[str, Any]]:
                 "confidence": _r(score.confidence),
                 "probs": None if score.probs is None else [round(float(p), DIGITS) for p in score.probs],
                 "outcome": held.outcomes.get(key),
-                "baseline": {"answer": then.shown, "correct": then.correct, "confidence": then.confidence}
+                "baseline": {
+                    "answer": then.shown,
+                    "correct": then.correct,
+                    "confidence": then.confidence,
+                    "text": then.text,
+                }
                 if then is not None and same
                 else None,
+                "text": None if score.text is None else clipped(score.text),
                 "prompt": held.prompts.get(key),
             }
         )

@@ -196,7 +196,7 @@ def _changed(items: list[Mapping[str, Any]], outcome: str, title: str) -> str:
         [
             f"<code>{escape(i['key'])}</code>",
             f"<pre>{escape(i['prompt'])}</pre>" if i["prompt"] else '<span class="muted">(prompt not available)</span>',
-            escape(f"{i['baseline']['answer']} ({three(i['baseline']['confidence'])})" if i["baseline"] else "–"),
+            _then(i["baseline"]),
             _answer(i),
             escape(i["expected"]),
         ]
@@ -207,10 +207,19 @@ def _changed(items: list[Mapping[str, Any]], outcome: str, title: str) -> str:
     return f'<h3 class="{outcome}-items">{escape(title)}: {len(mine)}</h3>\n' + table(head, rows, raw=True) + more
 
 
+def _then(then: Mapping[str, Any] | None) -> str:
+    """The baseline's answer with its confidence; its generated text below it."""
+    if then is None:
+        return "–"
+    text = f"<pre>{escape(then['text'])}</pre>" if then.get("text") else ""
+    return escape(f"{then['answer']} ({three(then['confidence'])})") + text
+
+
 def _answer(item: Mapping[str, Any]) -> str:
-    """The answer now with its confidence, red when wrong."""
+    """The answer now with its confidence, red when wrong; a generated text below it."""
     shown = escape(f"{item['answer']} ({three(item['confidence'])})")
-    return f'<span class="{"passed" if item["correct"] else "failed"}">{shown}</span>'
+    text = f"<pre>{escape(item['text'])}</pre>" if item.get("text") else ""
+    return f'<span class="{"passed" if item["correct"] else "failed"}">{shown}</span>{text}'
 
 
 def _all_items(items: list[Mapping[str, Any]]) -> str:

@@ -129,6 +129,14 @@ def _suite_notes(suite: SuiteSummary) -> list[str]:
             f"{suite.name}: acc {_pct(metrics['acc'])}, acc_norm {_pct(metrics['acc_norm'])} "
             f"on {suite.stats.n} items (lm-evaluation-harness definitions)"
         )
+    if metrics.get("invalid") is not None:
+        unread = round(metrics["invalid"] * suite.stats.n)
+        lines.append(
+            f"{suite.name}: generated answers: {unread} of {suite.stats.n} could not be read out of the text "
+            "(invalid, counted wrong)"
+            if unread
+            else f"{suite.name}: generated answers: all {suite.stats.n} read out of the text"
+        )
     mass = metrics.get("option_mass")
     if mass is not None:
         hint = (

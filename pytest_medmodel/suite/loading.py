@@ -103,7 +103,7 @@ def _load(path: Path, root: Path | None) -> Suite:
             *gates,
             GateUse("set_accuracy", checker.params({}, "gates.set_accuracy", GATES.get("set_accuracy").params)),
         )
-    lists_choices = SCORERS.get(scoring.method).lists_choices
+    lists_choices = _lists_choices(scoring, task)
     if not prompt.template:
         prompt = replace(prompt, template=default_template(task, lists_choices, any(item.context for item in items)))
     elif lists_choices and "choices" not in template_fields(prompt.template):
@@ -158,7 +158,20 @@ def _parse_scoring(checker: Checker, value: Any) -> ScoringSpec:
                 f"remove it or use method: {owners[0]}",
             )
     options = checker.params({k: v for k, v in raw.items() if k != "method"}, "scoring", scorer.params)
-    return ScoringSpec(method=method, options={k: v for k, v in options.items() if k in raw})
+    chosen = {k: v for k, v in options.items() if k in raw}
+    check = getattr(scorer, "check", None)
+    problem = check(chosen) if check is not None else None
+    if problem is not None:
+        key, what, fix = problem
+        raise checker.error(f"scoring.{key}", what, fix)
+    return ScoringSpec(method=method, options=chosen)
+
+
+def _lists_choices(scoring: ScoringSpec, task: str) -> bool:
+    """Whether the default prompt lists the labelled options: the scorer's say, per task when it has one."""
+    scorer = SCORERS.get(scoring.method)
+    per_task = getattr(scorer, "lists_choices_for", None)
+    return bool(per_task(task, scoring.options)) if per_task is not None else scorer.lists_choices
 
 
 def _all_scorer_keys() -> dict[str, tuple[tuple[type, ...], str]]:
