@@ -116,3 +116,16 @@ def test_patterns() -> None:
     assert (
         extract_pattern("<answer>E</answer>", pattern, LABELS, choices).how == "pattern matched 'E', which is no option"
     )
+
+
+def test_open_answers_normalise_like_squad() -> None:
+    from pytest_medmodel.scoring.extract import exact_match, normalise_answer, open_answer, token_f1
+
+    assert normalise_answer("The  Pancreas!") == "pancreas"
+    assert exact_match("an insulin", ["Insulin"]) and not exact_match("insulin glargine", ["insulin"])
+    assert token_f1("insulin glargine", ["insulin"]) == pytest.approx(2 / 3)  # P 1/2, R 1
+    assert token_f1("metformin", ["insulin", "metformin"]) == 1.0  # the best reference counts
+    assert token_f1("", ["insulin"]) == 0.0 and token_f1("the", ["a"]) == 0.0
+    assert open_answer("Insulin.\nIt is made by beta cells.") == "Insulin"
+    assert open_answer("Reasoning first.\n**Answer:** acetylcysteine.") == "acetylcysteine"
+    assert open_answer("   ") == ""

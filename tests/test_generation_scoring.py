@@ -167,3 +167,53 @@ def test_generation_on_a_tiny_model_is_read_and_repeatable(tiny_llama_dir: Path,
     for score, text in zip(scores, texts, strict=True):
         assert score.text == text
         assert score.shown == "(invalid)" or score.shown in "ABCD"
+
+
+def test_open_answers_are_right_on_exact_match_and_carry_token_f1(project: Project) -> None:
+    rows = [
+        {"id": "op-0", "question": "Which hormone lowers blood glucose?", "answer": "insulin", "aliases": []},
+        {"id": "op-1", "question": "Which organ makes insulin?", "answer": "pancreas", "aliases": ["the pancreas"]},
+        {"id": "op-2", "question": "Which cells make insulin?", "answer": "beta cells", "aliases": ["β cells"]},
+        {
+            "id": "op-3",
+            "question": "What is the antidote to paracetamol?",
+            "answer": "acetylcysteine",
+            "aliases": ["NAC"],
+        },
+    ]
+    project.suite("open", rows=rows, task="open", scoring="generate")
+    texts = {
+        "op-0": "Insulin.",
+        "op-1": "Let's think. It is made in the islets.\nAnswer: The Pancreas",
+        "op-2": "the beta cells of the islets of Langerhans",
+        "op-3": "",
+    }
+    _writer(project, texts)
+    assert _run(project, "--snapshot-update").ret == 0
+    baseline = json.loads((project.path / "baselines" / "writer-make" / "open.json").read_text())
+    items = baseline["items"]
+    assert (items["op-0"]["answer"], items["op-0"]["correct"], items["op-0"]["exact_match"]) == ("Insulin", True, True)
+    assert (items["op-1"]["answer"], items["op-1"]["correct"]) == ("The Pancreas", True)
+    assert (items["op-2"]["correct"], items["op-2"]["f1"]) == (
+        False,
+        0.5,
+    )  # 2 of 6 normalised words said match both wanted
+    assert (items["op-3"]["answer"], items["op-3"]["f1"]) == ("(invalid)", 0.0)
+    assert baseline["metrics"]["exact_match"] == 0.5 and baseline["metrics"]["f1"] == 0.625
+    first = json.loads((project.path / "writer.log").read_text().splitlines()[0])
+    assert first["context"] == "Question: Which hormone lowers blood glucose?\nAnswer:"
+
+    result = _run(project)
+    expect_lines(
+        result, ["open: exact match 50.0%, token F1 0.62 on 4 items (SQuAD normalisation; correct means exact match)"]
+    )
+
+
+def test_an_open_task_needs_generation(project: Project) -> None:
+    rows = [{"id": "op-0", "question": "Which hormone lowers blood glucose?", "answer": "insulin"}]
+    project.suite("open", rows=rows, task="open", scoring="letter")
+    _writer(project)
+    result = _run(project, "--collect-only")
+    result.stdout.fnmatch_lines(
+        ["*open.suite.yaml: scoring: task open has free-text answers; letter scoring needs options*"]
+    )

@@ -78,7 +78,7 @@ BAD_SUITES = {
     "unknown scoring method": (
         "data: {path: items.jsonl}\nscoring: {method: logprob}\n",
         GOOD_ROWS,
-        "bad.suite.yaml: scoring.method: unknown value 'logprob'; use one of letter, loglikelihood",
+        "bad.suite.yaml: scoring.method: unknown value 'logprob'; use one of letter, loglikelihood, generate",
     ),
     "unknown template placeholder": (
         "data: {path: items.jsonl}\nprompt: {template: 'Q: {question} {choice}'}\n",

@@ -129,6 +129,11 @@ def _suite_notes(suite: SuiteSummary) -> list[str]:
             f"{suite.name}: acc {_pct(metrics['acc'])}, acc_norm {_pct(metrics['acc_norm'])} "
             f"on {suite.stats.n} items (lm-evaluation-harness definitions)"
         )
+    if metrics.get("exact_match") is not None and metrics.get("f1") is not None:
+        lines.append(
+            f"{suite.name}: exact match {_pct(metrics['exact_match'])}, token F1 {metrics['f1']:.2f} "
+            f"on {suite.stats.n} items (SQuAD normalisation; correct means exact match)"
+        )
     if metrics.get("invalid") is not None:
         unread = round(metrics["invalid"] * suite.stats.n)
         lines.append(

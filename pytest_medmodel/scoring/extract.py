@@ -183,3 +183,40 @@ def extract_pattern(text: str, pattern: re.Pattern[str], labels: Sequence[str], 
     if len(named) == 1:
         return Extracted(named[0], "pattern")
     return invalid(f"pattern matched '{said[:40]}', which is no option")
+
+
+ARTICLES = re.compile(r"\b(?:a|an|the)\b")
+
+
+def normalise_answer(text: str) -> str:
+    """SQuAD's normalisation: lower case, no punctuation, no articles, single spaces."""
+    text = re.sub(r"[^\w\s]", " ", text.lower())
+    return " ".join(ARTICLES.sub(" ", text).split())
+
+
+def open_answer(text: str) -> str:
+    """The answer part of a free-text generation: what follows the last answer statement, else the
+    first line; up to the end of that line, trailing full stop removed."""
+    text = re.sub(r"[*_`]+", "", text).strip()
+    statements = list(STATEMENT.finditer(text))
+    rest = text[statements[-1].end() :] if statements else text
+    line = rest.strip().split("\n")[0].strip()
+    return line[:-1].strip() if line.endswith(".") else line
+
+
+def exact_match(answer: str, references: Sequence[str]) -> bool:
+    return any(normalise_answer(answer) == normalise_answer(r) for r in references)
+
+
+def token_f1(answer: str, references: Sequence[str]) -> float:
+    """The best token-overlap F1 against any reference (SQuAD), on normalised words."""
+    said = normalise_answer(answer).split()
+    best = 0.0
+    for reference in references:
+        wanted = normalise_answer(reference).split()
+        common = sum(min(said.count(w), wanted.count(w)) for w in set(said))
+        if not said or not wanted or common == 0:
+            continue
+        precision, recall = common / len(said), common / len(wanted)
+        best = max(best, 2 * precision * recall / (precision + recall))
+    return best

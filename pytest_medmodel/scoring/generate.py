@@ -27,7 +27,7 @@ from ..models.base import GENERATE, GenerationRequest, GenerationResult, Result
 from ..prompts import ChatFormatter, render_context
 from ..records import INVALID, ItemScore
 from ..suite.schema import Param
-from ..suite.types import FIXED_CHOICES, Suite, Variant
+from ..suite.types import FIXED_CHOICES, OPEN, Suite, Variant
 from .base import register_scorer
 from .choice import meta
 from .extract import (
@@ -38,7 +38,10 @@ from .extract import (
     extract_option_text,
     extract_pattern,
     extract_word,
+    open_answer,
+    token_f1,
 )
+from .extract import exact_match as matches_exactly
 
 SHORT_LIMIT = 32
 """Default token limit without reasoning: the answer and a few words."""
@@ -52,7 +55,12 @@ ASKED = {
     "regex": "your answer",
     "option_text": "the correct answer",
     "word": "{words}",
+    "open": "your answer",
 }
+
+
+SHOWN_OPEN = 80
+"""A free-text answer is shown (and kept as the answer) up to this many characters."""
 
 
 @metric("invalid")
@@ -61,8 +69,24 @@ def invalid_answer(entry: Any) -> float:
     return float(getattr(entry, "shown", None) == INVALID)
 
 
+@metric("exact_match", recorded=True)
+def exact_match(entry: Any) -> float | None:
+    """Task open: the answer equals a reference after SQuAD normalisation (what ``correct`` means there)."""
+    value = entry.values.get("exact_match")
+    return None if value is None else float(value)
+
+
+@metric("f1", recorded=True)
+def f1(entry: Any) -> float | None:
+    """Task open: the best token-overlap F1 of the answer against the references (SQuAD)."""
+    value = entry.values.get("f1")
+    return None if value is None else float(value)
+
+
 def extractor(suite: Suite) -> str:
-    """The extraction a suite asked for, or its task's default."""
+    """The extraction a suite asked for, or its task's default (``open`` for free-text answers)."""
+    if suite.is_open:
+        return "open"
     chosen = suite.scoring.option("extract")
     return str(chosen) if chosen else ("word" if suite.fixed_choices else "letter")
 
@@ -81,10 +105,12 @@ class Generate:
         "max_new_tokens": Param((int,), "a positive whole number"),
         "stop": Param((list,), "a list of strings that end the answer"),
     }
-    metrics: tuple[str, ...] = ("invalid",)
+    metrics: tuple[str, ...] = ("invalid", "exact_match", "f1")
 
     def lists_choices_for(self, task: str, options: Mapping[str, Any]) -> bool:
-        """Labelled options in the default prompt, unless the answer is a word or an option's text."""
+        """Labelled options in the default prompt, unless the answer is a word, an option's text or free."""
+        if task == OPEN:
+            return False
         chosen = options.get("extract") or ("word" if task in FIXED_CHOICES else "letter")
         return chosen in ("letter", "number", "regex")
 
@@ -125,7 +151,6 @@ class Generate:
     def score(self, suite: Suite, variant: Variant, result: Result) -> ItemScore:
         if not isinstance(result, GenerationResult):
             raise TypeError(f"item {variant.key}: expected a GenerationResult, got {type(result).__name__}")
-        found = self.read(suite, variant, result.text)
         common: dict[str, Any] = {
             "item_id": variant.item_id,
             "variant": variant.name,
@@ -133,6 +158,9 @@ class Generate:
             "content_hash": variant.content_hash,
             "text": result.text,
         }
+        if suite.is_open:
+            return self._open(variant, result.text, common)
+        found = self.read(suite, variant, result.text)
         if found.index is None:
             return ItemScore(answer=None, correct=False, shown=INVALID, **common)
         return ItemScore(
@@ -141,6 +169,18 @@ class Generate:
             shown=suite.shown(variant, found.index),
             **common,
         )
+
+    def _open(self, variant: Variant, text: str, common: dict[str, Any]) -> ItemScore:
+        """A free-text answer: right when it matches a reference exactly (normalised); F1 alongside."""
+        said = open_answer(text)
+        if not said:
+            return ItemScore(
+                answer=None, correct=False, shown=INVALID, values={"exact_match": False, "f1": 0.0}, **common
+            )
+        right = matches_exactly(said, variant.choices)
+        values = {"exact_match": right, "f1": round(token_f1(said, variant.choices), 4)}
+        shown = said if len(said) <= SHOWN_OPEN else said[:SHOWN_OPEN] + "…"
+        return ItemScore(answer=0 if right else None, correct=right, shown=shown, values=values, **common)
 
     def read(self, suite: Suite, variant: Variant, text: str) -> Extracted:
         """The option ``text`` commits to, by the suite's extraction."""

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .schema import ANSWER_FORMATS, DEFAULT_FIELDS, FIELD_KEYS, ROW_ID, Checker, kind
-from .types import FIXED_CHOICES, Item, SuiteError, SuiteErrors
+from .types import FIXED_CHOICES, OPEN, Item, SuiteError, SuiteErrors
 
 _ITEM_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$")
 
@@ -31,6 +31,8 @@ class _Columns:
     """A list column, several columns, or None for tasks with fixed choices."""
     answer_format: str
     group: str | None = None
+    aliases: str | None = None
+    """Task open: a list column of other accepted answers."""
 
 
 def build_items(
@@ -80,7 +82,16 @@ def _map_columns(checker: Checker, data: Mapping[str, Any], columns: set[str], t
             raise missing("tags", absent[0])
         tags = []
     choices = fields.get("choices")
-    if task in FIXED_CHOICES:
+    aliases = fields.get("aliases") if task == OPEN else None
+    if aliases is not None and aliases not in columns:
+        if "aliases" in explicit:
+            raise missing("aliases", aliases)
+        aliases = None
+    if task == OPEN:
+        if "choices" in explicit:
+            raise checker.error("data.fields.choices", "task open has no choices", "remove the choices mapping")
+        choices = None
+    elif task in FIXED_CHOICES:
         if "choices" in explicit:
             fixed = list(FIXED_CHOICES[task])
             raise checker.error(
@@ -98,7 +109,7 @@ def _map_columns(checker: Checker, data: Mapping[str, Any], columns: set[str], t
             raise missing("group", group)
         group = None
     return _Columns(
-        fields["id"], fields["question"], fields["answer"], context, tuple(tags), choices, answer_format, group
+        fields["id"], fields["question"], fields["answer"], context, tuple(tags), choices, answer_format, group, aliases
     )
 
 
@@ -125,8 +136,13 @@ def _build_item(
     question = text_of(_scalar(checker, row.get(cols.question), f"{where}: {cols.question}", "question"))
     if not question:
         raise checker.error(f"{where}: {cols.question}", "question is empty", "fill in the question text")
-    choices = _choices(checker, cols, row, where, task, labels)
-    answer = parse_answer(checker, where, cols.answer, row.get(cols.answer), choices, labels, cols.answer_format, task)
+    if task == OPEN:
+        choices, answer = _references(checker, cols, row, where), 0
+    else:
+        choices = _choices(checker, cols, row, where, task, labels)
+        answer = parse_answer(
+            checker, where, cols.answer, row.get(cols.answer), choices, labels, cols.answer_format, task
+        )
     context = (
         text_of(_scalar(checker, row.get(cols.context), f"{where}: {cols.context}", "context"))
         if cols.context
@@ -139,6 +155,20 @@ def _build_item(
         tags.extend(text_of(v) for v in values if text_of(v))
     group = text_of(_scalar(checker, row.get(cols.group), f"{where}: {cols.group}", "group")) if cols.group else ""
     return Item(item_id, question, choices, answer, context or None, tuple(dict.fromkeys(tags)), group or None)
+
+
+def _references(checker: Checker, cols: _Columns, row: Mapping[str, Any], where: str) -> tuple[str, ...]:
+    """Task open: the reference answer, then its aliases (distinct, none empty)."""
+    answer = text_of(_scalar(checker, row.get(cols.answer), f"{where}: {cols.answer}", "the answer"))
+    if not answer:
+        raise checker.error(f"{where}: {cols.answer}", "answer is empty", "fill in the reference answer")
+    extra = row.get(cols.aliases) if cols.aliases else None
+    if extra is not None and not isinstance(extra, (list, tuple)):
+        raise checker.error(
+            f"{where}: {cols.aliases}", f"aliases is {kind(extra)}, not a list", "store aliases as a list"
+        )
+    aliases = [text_of(_scalar(checker, a, f"{where}: {cols.aliases}", "an alias")) for a in extra or []]
+    return tuple(dict.fromkeys([answer, *(a for a in aliases if a)]))
 
 
 def _choices(

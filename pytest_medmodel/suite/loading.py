@@ -26,6 +26,7 @@ from .schema import CHAT_MODES, PROMPT_KEYS, SEARCH_KEYS, TEMPLATE_FIELDS, TOP_K
 from .sources import read_rows
 from .types import (
     DEFAULT_LABELS,
+    OPEN,
     TASKS,
     GateUse,
     Item,
@@ -103,6 +104,9 @@ def _load(path: Path, root: Path | None) -> Suite:
             *gates,
             GateUse("set_accuracy", checker.params({}, "gates.set_accuracy", GATES.get("set_accuracy").params)),
         )
+    if task == OPEN and scoring.method != "generate":
+        fix = "use scoring: {method: generate}"
+        raise checker.error("scoring", f"task open has free-text answers; {scoring.method} scoring needs options", fix)
     lists_choices = _lists_choices(scoring, task)
     if not prompt.template:
         prompt = replace(prompt, template=default_template(task, lists_choices, any(item.context for item in items)))

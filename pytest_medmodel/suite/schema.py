@@ -63,6 +63,7 @@ FIELD_KEYS: KeyTable = {
     "answer": ((str,), "a column name"),
     "tags": ((str, list, type(None)), "a column (text or list), or a list of columns"),
     "group": ((str, type(None)), "a column naming each item's probe group (items scored together)"),
+    "aliases": ((str, type(None)), "a list column of other accepted answers (task open)"),
 }
 PROMPT_KEYS: KeyTable = {
     "template": ((str,), "text with {question}, {context}, {choices}, {labels} placeholders"),
@@ -79,6 +80,7 @@ DEFAULT_FIELDS = {
     "answer": "answer",
     "tags": "tags",
     "group": "group",
+    "aliases": "aliases",
 }
 
 

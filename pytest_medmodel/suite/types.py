@@ -22,7 +22,9 @@ FIXED_CHOICES: dict[str, tuple[str, ...]] = {
     "yes_no": ("yes", "no"),
 }
 """Tasks whose choices are fixed words; the answer is shown as the word, not a label."""
-TASKS = ("multiple_choice", *FIXED_CHOICES)
+OPEN = "open"
+"""Task whose answer is free text (a reference answer and its aliases), scored by generation."""
+TASKS = ("multiple_choice", *FIXED_CHOICES, OPEN)
 DEFAULT_LABELS = tuple("ABCDEFGHIJ")
 ORIGINAL = ""
 """Variant name of the unperturbed item."""
@@ -279,9 +281,16 @@ class Suite:
     def fixed_choices(self) -> bool:
         return self.task in FIXED_CHOICES
 
+    @property
+    def is_open(self) -> bool:
+        """Free-text answers: ``choices`` hold the reference answer, then its aliases."""
+        return self.task == OPEN
+
     def shown(self, variant: Variant, index: int) -> str:
-        """How an answer is written in baselines and messages: the label, or the word."""
-        return variant.choices[index] if self.fixed_choices else (variant.labels or self.prompt.labels)[index]
+        """How an answer is written in baselines and messages: the label, the word, or the reference text."""
+        if self.fixed_choices or self.is_open:
+            return variant.choices[index]
+        return (variant.labels or self.prompt.labels)[index]
 
     def answers_by_item(self) -> dict[str, int]:
         """Each item's key, as an index into its original choices."""
@@ -289,7 +298,7 @@ class Suite:
 
     def chance_by_item(self) -> dict[str, float]:
         """Each item's chance of a random pick among its options being right (1 / number of options)."""
-        return {item.id: 1 / len(item.choices) for item in self.items}
+        return {item.id: 0.0 if self.is_open else 1 / len(item.choices) for item in self.items}
 
     def probes(self) -> dict[str, dict[str, Any]]:
         """For items in a probe group: the group, the options and the key (what group metrics need)."""
