@@ -43,7 +43,7 @@ def render_user_message(prompt: PromptSpec, variant: Variant) -> str:
     return (variant.template or prompt.template).format_map(values)
 
 
-def render_context(prompt: PromptSpec, variant: Variant, chat: ChatFormatter | None) -> str:
+def render_context(prompt: PromptSpec, variant: Variant, chat: ChatFormatter | None, shots: str = "") -> str:
     """The full text the model conditions on, ending just before the answer.
 
     With a chat template (``prompt.chat_template`` ``auto`` when the model has one,
@@ -51,9 +51,10 @@ def render_context(prompt: PromptSpec, variant: Variant, chat: ChatFormatter | N
     opened, and ``answer_prefix`` is written at its start. Without one the
     answer prefix follows on a new line, lm-evaluation-harness style; an empty
     ``answer_prefix`` makes the answer continue the template's text directly
-    (cloze suites: ``Insulin is made by the`` -> `` pancreas``).
+    (cloze suites: ``Insulin is made by the`` -> `` pancreas``). ``shots``: solved
+    examples put before the item, in the same user turn (:mod:`pytest_medmodel.fewshot`).
     """
-    user = render_user_message(prompt, variant)
+    user = shots + render_user_message(prompt, variant)
     if prompt.chat_template != "never" and chat is not None:
         messages = []
         if prompt.system:

@@ -218,3 +218,20 @@ def paraphrase_instructions(templates: Sequence[str] = ()) -> Perturb:
         return [replace(variant, template=template) for template in chosen]
 
     return apply
+
+
+@perturbation("few_shot")
+def few_shot(k: int = 0) -> Perturb:
+    """The item with ``k`` solved examples before it instead of the suite's ``few_shot.k``.
+
+    A sweep over k is one entry per value (``[{name: few_shot, id: k0, k: 0}, {name: few_shot,
+    id: k5, k: 5}]``), each its own gated variant; the examples come from the suite's
+    ``few_shot:`` pool, chosen as it says (:mod:`pytest_medmodel.fewshot`).
+    """
+    if isinstance(k, bool) or not isinstance(k, int) or k < 0:
+        raise ValueError(f"k must be a whole number of examples (0 or more), got {k!r}")
+
+    def apply(variant: Variant, rng: random.Random) -> Variant:
+        return replace(variant, shots=k)
+
+    return apply

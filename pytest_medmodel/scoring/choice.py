@@ -25,6 +25,7 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from ..fewshot import shots_before
 from ..models.base import CHOICE_LOGPROBS, TOPK_LOGPROBS, ChoiceRequest, ChoiceResult, Result
 from ..prompts import ChatFormatter, after, render_context
 from ..records import INVALID, ItemScore
@@ -128,7 +129,7 @@ class Letter:
     metrics: tuple[str, ...] = ()
 
     def request(self, suite: Suite, variant: Variant, chat: ChatFormatter | None) -> ChoiceRequest:
-        context = render_context(suite.prompt, variant, chat)
+        context = render_context(suite.prompt, variant, chat, shots_before(suite, variant, labelled=True))
         labels = variant.shown_labels(suite.prompt.labels)
         return ChoiceRequest(context, after(context, labels), meta=meta(suite, variant))
 
@@ -150,7 +151,7 @@ class LogLikelihood:
     def request(self, suite: Suite, variant: Variant, chat: ChatFormatter | None) -> ChoiceRequest:
         # Options go out in the item's ORIGINAL order: a variant that only reorders them (when the
         # prompt does not list them) is then the very same request, served from the cache.
-        context = render_context(suite.prompt, variant, chat)
+        context = render_context(suite.prompt, variant, chat, shots_before(suite, variant, labelled=False))
         texts = [variant.choices[p] for p in _original_order(variant)]
         return ChoiceRequest(context, after(context, texts), meta=meta(suite, variant))
 

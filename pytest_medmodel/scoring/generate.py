@@ -22,6 +22,7 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
+from ..fewshot import shots_before
 from ..metrics.base import metric
 from ..models.base import GENERATE, GenerationRequest, GenerationResult, Result
 from ..prompts import ChatFormatter, render_context
@@ -142,7 +143,8 @@ class Generate:
             )
             prompt = replace(prompt, template=template, answer_prefix=REASONING_PREFIX)
             variant = replace(variant, template=None)
-        context = render_context(prompt, variant, chat)
+        labelled = self.lists_choices_for(suite.task, suite.scoring.options)
+        context = render_context(prompt, variant, chat, shots_before(suite, variant, labelled))
         limit = suite.scoring.option("max_new_tokens") or (REASONING_LIMIT if reasoning else SHORT_LIMIT)
         stop = suite.scoring.option("stop")
         stops = tuple(stop) if stop is not None else (() if reasoning else ("\n\n",))

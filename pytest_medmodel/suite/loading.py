@@ -12,7 +12,7 @@ from __future__ import annotations
 import difflib
 import re
 import string
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -22,12 +22,14 @@ from ..perturb.base import PERTURBATIONS
 from ..prompts import default_template
 from ..scoring.base import SCORERS
 from .items import build_items
-from .schema import CHAT_MODES, PROMPT_KEYS, SEARCH_KEYS, TEMPLATE_FIELDS, TOP_KEYS, Checker
+from .schema import CHAT_MODES, FEW_SHOT_KEYS, PROMPT_KEYS, SEARCH_KEYS, TEMPLATE_FIELDS, TOP_KEYS, Checker
 from .sources import read_rows
 from .types import (
     DEFAULT_LABELS,
     OPEN,
+    PICKS,
     TASKS,
+    FewShot,
     GateUse,
     Item,
     PerturbationUse,
@@ -107,6 +109,9 @@ def _load(path: Path, root: Path | None) -> Suite:
     if task == OPEN and scoring.method != "generate":
         fix = "use scoring: {method: generate}"
         raise checker.error("scoring", f"task open has free-text answers; {scoring.method} scoring needs options", fix)
+    if any(p.name == "few_shot" for p in perturbations) and "few_shot" not in top:
+        fix = "add few_shot: {k: 0} (and from: a pool of solved examples) to say where examples come from"
+        raise checker.error("perturbations", "the few_shot perturbation needs the suite's few_shot pool", fix)
     lists_choices = _lists_choices(scoring, task)
     if not prompt.template:
         prompt = replace(prompt, template=default_template(task, lists_choices, any(item.context for item in items)))
@@ -125,7 +130,36 @@ def _load(path: Path, root: Path | None) -> Suite:
         source=source,
         perturbations=perturbations,
         search=_parse_search(checker, top.get("search")),
+        few_shot=_parse_few_shot(checker, path, top, task, prompt.labels, items, root),
     )
+
+
+def _parse_few_shot(
+    checker: Checker,
+    path: Path,
+    top: Mapping[str, Any],
+    task: str,
+    labels: tuple[str, ...],
+    items: list[Item],
+    root: Path | None,
+) -> FewShot | None:
+    """``few_shot: {k, from, pick, seed}``; the pool read with the suite's own field mapping."""
+    if top.get("few_shot") is None:
+        return None
+    spec = checker.mapping(top["few_shot"], "few_shot", FEW_SHOT_KEYS)
+    k = spec.get("k")
+    if k is None or isinstance(k, bool) or k < 0:
+        raise checker.error("few_shot.k", f"{k} is not a whole number of examples", "write e.g. k: 3")
+    pick = checker.choice(spec.get("pick", "first"), "few_shot.pick", PICKS)
+    pool = items
+    if "from" in spec:
+        source = {**spec["from"], **({"fields": top["data"]["fields"]} if "fields" in top["data"] else {})}
+        rows, _ = read_rows(checker, path, source, root)
+        pool = build_items(checker, source, rows, task, labels)
+    if len(pool) <= k:
+        problem = f"k is {k} but the pool has {len(pool)} item(s), and an item is never its own example"
+        raise checker.error("few_shot.k", problem, "lower k, or give a larger pool with from:")
+    return FewShot(k=int(k), pool=tuple(pool), pick=pick, seed=int(spec.get("seed", 0)))
 
 
 def _parse_search(checker: Checker, value: Any) -> tuple[int, int] | None:

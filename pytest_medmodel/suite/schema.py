@@ -36,6 +36,13 @@ TOP_KEYS: KeyTable = {
     "gates": ((dict,), "a mapping of gate name to settings"),
     "perturbations": ((list,), "a list of perturbation names or {name: ..., id: ...} mappings"),
     "search": ((dict,), "a mapping with candidates and items: search this suite after every run"),
+    "few_shot": ((dict,), "a mapping with k (and from, pick, seed): solved examples before each item"),
+}
+FEW_SHOT_KEYS: KeyTable = {
+    "k": ((int,), "how many examples (0 or more)"),
+    "from": ((dict,), "a data source like data: ({path: ...} or {dataset: ...}); default: the suite's own items"),
+    "pick": ((str,), "first, random or balanced"),
+    "seed": ((int,), "a whole number (pick: random)"),
 }
 SEARCH_KEYS: KeyTable = {
     "candidates": ((int,), "a positive whole number of candidate changes per item"),

@@ -145,6 +145,8 @@ class Variant:
     """Choice labels shown instead of the suite's (a label-scheme perturbation)."""
     template: str | None = None
     """Prompt template used instead of the suite's (an instruction paraphrase)."""
+    shots: int | None = None
+    """Few-shot examples shown before this variant, when not the suite's ``few_shot.k`` (a ``few_shot`` sweep)."""
 
     @classmethod
     def of(cls, item: Item) -> Variant:
@@ -252,6 +254,26 @@ class PerturbationUse:
     params: Mapping[str, Any]
 
 
+PICKS = ("first", "random", "balanced")
+"""How few-shot examples are chosen from their pool."""
+
+
+@dataclass(frozen=True)
+class FewShot:
+    """Solved examples shown before each item (``few_shot:`` in a suite)."""
+
+    k: int
+    """How many (a variant's own ``shots`` overrides it)."""
+    pool: tuple[Item, ...]
+    """Where they come from: the ``from`` file or split, else the suite's own items."""
+    pick: str = "first"
+    """``first`` (pool order), ``random`` (seeded per item), ``balanced`` (cycling through answers)."""
+    seed: int = 0
+
+    def fingerprint(self) -> list[Any]:
+        return [self.k, self.pick, self.seed, [[it.id, it.content_hash] for it in self.pool]]
+
+
 @dataclass(frozen=True)
 class Suite:
     """A loaded, validated suite file."""
@@ -269,6 +291,7 @@ class Suite:
     perturbations: tuple[PerturbationUse, ...] = ()
     search: tuple[int, int] | None = None
     """``search: {candidates, items}``: search this suite after every run (see ``--medmodel-search``)."""
+    few_shot: FewShot | None = None
 
     def item(self, item_id: str) -> Item:
         return self._by_id[item_id]
@@ -338,6 +361,8 @@ class Suite:
             "scoring": scoring,
             "items": [[it.id, it.content_hash, *([it.group] if it.group else [])] for it in self.items],
         }
+        if self.few_shot is not None:
+            payload["few_shot"] = self.few_shot.fingerprint()
         if self.perturbations:
             payload["perturbations"] = [[p.label, p.name, dict(p.params)] for p in self.perturbations]
         return short_hash(payload, 16)
