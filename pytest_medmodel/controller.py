@@ -96,7 +96,8 @@ class Controller:
         self.stats.merge(output.get("stats") or {})
         self.model_seconds = max(self.model_seconds, float(output.get("model_seconds") or 0.0))
         for key, info in (output.get("suites") or {}).items():
-            self.suite_info.setdefault(key, dict(info))
+            if key not in self.suite_info or info.get("fallback"):  # a worker that scored it by generation knows
+                self.suite_info[key] = dict(info)
         if output.get("run_id"):
             self.run_ids.add(str(output["run_id"]))
         self.metrics_known.update(output.get("metrics_known") or ())
@@ -126,6 +127,7 @@ class Controller:
         notes = [
             f"{line} (killed, out of memory?); its other tests went to the other workers" for line in self.dead_workers
         ]
+        notes += [info["fallback"] for _, info in sorted(self.suite_info.items()) if info.get("fallback")]
         notes += self._unknown_metrics() + self._orphans(model)
         if self.settings.update and (self.scores or self.errors or self.gate_views):
             self._update_baselines(exitstatus, model)

@@ -132,6 +132,7 @@ class TestSession:
             )
             log = PromptLog(self.settings.log_prompts) if self.settings.log_prompts else None
             self._shards = Shards(runner, self.settings.shard_size, log)
+            self._shards.on_fallback = self.suites.__setitem__  # gates and the summary see the scoring used
         return self._shards
 
     def side_runner(self, progress: Callable[[str], None] | None = None) -> Runner:

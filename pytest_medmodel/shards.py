@@ -17,6 +17,7 @@ from .models.handle import ModelHandle
 from .records import ItemScore
 from .runner import Runner
 from .scoring.base import SCORERS, unservable
+from .scoring.fallback import generation_fallback
 from .suite.types import Suite, Variant
 
 
@@ -52,6 +53,8 @@ class Shards:
         self.shard_size = shard_size
         self.on_requests = on_requests
         """Called with each shard's requests before they are run (``--medmodel-log-prompts``)."""
+        self.on_fallback: Callable[[str, Suite], None] | None = None
+        """Called when a suite is scored by generation instead (:mod:`.scoring.fallback`)."""
         self._planned: dict[str, _Planned] = {}
         self._done: dict[tuple[str, int], dict[str, ItemScore]] = {}
         self._failed: dict[tuple[str, int], BaseException] = {}
@@ -101,6 +104,11 @@ class Shards:
 
     def _compute(self, suite_key: str, index: int, model: ModelHandle) -> dict[str, ItemScore]:
         planned = self._planned[suite_key]
+        swapped = generation_fallback(planned.suite, model.capabilities)
+        if swapped is not None:  # a generate-only model: read the answers out of generated text
+            planned.suite = swapped
+            if self.on_fallback is not None:
+                self.on_fallback(suite_key, swapped)
         suite = planned.suite
         scorer = SCORERS.get(suite.scoring.method)
         reason = unservable(scorer, model.name, model.capabilities)

@@ -217,3 +217,27 @@ def test_an_open_task_needs_generation(project: Project) -> None:
     result.stdout.fnmatch_lines(
         ["*open.suite.yaml: scoring: task open has free-text answers; letter scoring needs options*"]
     )
+
+
+def test_a_generate_only_model_scores_choice_suites_by_generation_and_says_so(project: Project) -> None:
+    project.suite("mc", 8)  # letter scoring, as written
+    _writer(project, {"mc-001": "I would rather not say."})
+    result = _run(project, "--snapshot-update")
+    assert result.ret == 0
+    expect_lines(
+        result, ["mc: scored by generation (extract: letter) instead of letter: the model returns no log-probabilities"]
+    )
+    baseline = json.loads((project.path / "baselines" / "writer-make" / "mc.json").read_text())
+    assert baseline["scoring"] == "generate" and baseline["items"]["mc-001"]["answer"] == "(invalid)"
+    assert baseline["items"]["mc-002"] == {
+        "answer": "C",
+        "correct": True,
+        "confidence": None,
+        "hash": baseline["items"]["mc-002"]["hash"],
+        "text": "Answer: C",
+    }
+    written = project.baseline_bytes()
+    parallel = project.pytester.runpytest_subprocess(
+        "suites", "--medmodel=py:writer:make", "-p", "no:randomly", "-n", "2", "--snapshot-update"
+    )
+    assert parallel.ret == 0 and project.baseline_bytes() == written

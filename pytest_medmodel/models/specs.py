@@ -230,3 +230,16 @@ __all__ = [
     "profile_for_spec",
     "resolve_model",
 ]
+
+
+@model_resolver("openai", priority=15)
+def _openai_server(spec: str, options: ModelOptions) -> ModelHandle | None:
+    """``openai:<base-url>#model=...&revision=...``: a model behind an OpenAI-compatible server."""
+    if not spec.startswith("openai:"):
+        return None
+    from .openai_api import OpenAIEndpoint, parse_spec
+
+    url, settings = parse_spec(spec)
+    endpoint = OpenAIEndpoint(url, settings)  # asks the server what it offers (one tiny request)
+    handle = ModelHandle.wrap(endpoint, profile=_safe(f"openai-{endpoint.model}"), where=spec)
+    return handle

@@ -19,6 +19,7 @@ from ..probes import Probes, group_stats
 from ..records import ItemScore
 from ..runstats import RunStats
 from ..scoring.base import SCORERS
+from ..scoring.fallback import fallback_note
 from ..suite.types import ORIGINAL, Suite
 
 
@@ -202,6 +203,7 @@ def suite_info(suite: Suite, keys: list[str]) -> dict[str, Any]:
         "probes": suite.probes(),
         "search": suite.search,
         "accuracy_gate": dict(suite.gate("accuracy").settings),
+        "fallback": fallback_note(suite),
     }
 
 

@@ -1,0 +1,273 @@
+"""The OpenAI-compatible serving backend: against a real ``transformers serve`` on loopback, and against a
+small local fake that misbehaves on purpose (429, 500, a hang, a dropped connection, no server at all)."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import Project
+
+from pytest_medmodel.models.base import AdapterError, ChoiceRequest, GenerationRequest
+from pytest_medmodel.models.http_client import JsonClient
+from pytest_medmodel.models.openai_api import OpenAIEndpoint, parse_spec
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+# --------------------------------------------------------------------------- a fake that misbehaves on purpose
+
+
+class Fake:
+    """Scripted answers: each request takes the next action ('429', '500', 'hang', 'drop', 'ok')."""
+
+    def __init__(
+        self, actions: list[str] | None = None, echo: bool = False, top: dict[str, float] | None = None
+    ) -> None:
+        self.actions = list(actions or [])
+        self.echo = echo
+        self.top = top
+        self.seen: list[dict[str, Any]] = []
+        self.headers: list[dict[str, str]] = []
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def do_GET(self) -> None:  # noqa: N802
+                self._send(200, {"data": [{"id": "fake-model"}]})
+
+            def do_POST(self) -> None:  # noqa: N802
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                fake.seen.append(body)
+                fake.headers.append(dict(self.headers))
+                action = fake.actions.pop(0) if fake.actions else "ok"
+                if action == "hang":
+                    time.sleep(3)
+                    return
+                if action == "drop":
+                    self.connection.shutdown(socket.SHUT_RDWR)
+                    return
+                if action in ("429", "500"):
+                    self._send(int(action), {"error": "busy" if action == "429" else "boom"}, retry_after="0")
+                    return
+                self._send(200, fake.answer(body))
+
+            def _send(self, code: int, payload: dict[str, Any], retry_after: str | None = None) -> None:
+                data = json.dumps(payload).encode()
+                self.send_response(code)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                if retry_after is not None:
+                    self.send_header("Retry-After", retry_after)
+                self.end_headers()
+                self.wfile.write(data)
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/v1"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def answer(self, body: dict[str, Any]) -> dict[str, Any]:
+        """OpenAI-format completions; with echo, one token per character and log-probability -0.1 per 'a'."""
+        prompt = str(body.get("prompt", ""))
+        if self.top is not None and body.get("logprobs"):  # next-token top-k only, whatever echo says
+            return {
+                "choices": [
+                    {"text": " A", "logprobs": {"tokens": [" A"], "token_logprobs": [-0.2], "top_logprobs": [self.top]}}
+                ]
+            }
+        if not (self.echo and body.get("echo")):
+            return {"choices": [{"text": f" reply to {len(prompt)} chars", "logprobs": None}]}
+        tokens = list(prompt) + ["."]
+        values = [None] + [-0.1 * (t == "a") - 0.01 for t in tokens[1:]]
+        offsets = list(range(len(tokens)))
+        return {
+            "choices": [
+                {"text": prompt + ".", "logprobs": {"tokens": tokens, "token_logprobs": values, "text_offset": offsets}}
+            ]
+        }
+
+    def close(self) -> None:
+        self.server.shutdown()
+
+
+@pytest.fixture
+def fake() -> Iterator[Fake]:
+    server = Fake()
+    yield server
+    server.close()
+
+
+def _client(url: str, **kwargs: Any) -> JsonClient:
+    return JsonClient(url, timeout=kwargs.pop("timeout", 1.0), sleep=lambda s: None, **kwargs)
+
+
+def test_429_500_and_dropped_connections_are_retried(fake: Fake) -> None:
+    fake.actions = ["429", "500", "drop", "ok"]
+    client = _client(fake.url, retries=3)
+    assert client.post("/completions", {"prompt": "x"})["choices"][0]["text"] == " reply to 1 chars"
+    assert client.retried == 3 and len(fake.seen) == 4
+
+
+def test_retries_give_up_with_one_line(fake: Fake) -> None:
+    fake.actions = ["500"] * 5
+    with pytest.raises(AdapterError) as error:
+        _client(fake.url, retries=2).post("/completions", {"prompt": "x"})
+    assert str(error.value) == f'{fake.url}/completions: HTTP 500 {{"error": "boom"}} after 3 attempts'
+
+
+def test_a_hang_ends_at_the_timeout_without_retrying(fake: Fake) -> None:
+    fake.actions = ["hang"]
+    started = time.perf_counter()
+    with pytest.raises(AdapterError, match=r"no answer within 0.5 s \(per-request timeout\)"):
+        _client(fake.url, timeout=0.5, retries=3).post("/completions", {"prompt": "x"})
+    assert time.perf_counter() - started < 2.5 and len(fake.seen) == 1
+
+
+def test_an_unreachable_server_is_one_clear_line() -> None:
+    url = f"http://127.0.0.1:{_free_port()}/v1"
+    with pytest.raises(AdapterError, match=r"/models: cannot reach the server \(.*refused.*\); is it running\?"):
+        OpenAIEndpoint(url, {"timeout": "1"})
+
+
+def test_the_api_key_travels_as_a_header_only(fake: Fake, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MEDMODEL_OPENAI_API_KEY", "sk-secret-123")
+    endpoint = OpenAIEndpoint(fake.url, {"revision": "r1"})
+    assert fake.headers[-1]["Authorization"] == "Bearer sk-secret-123"
+    shown = " ".join([endpoint.name, endpoint.describe(), str(endpoint.fingerprint)])
+    assert "sk-secret" not in shown and endpoint.fingerprint == "openai:fake-model@r1"
+
+
+def test_without_a_revision_cross_run_caching_is_off_and_said(fake: Fake) -> None:
+    endpoint = OpenAIEndpoint(fake.url, {})
+    assert (
+        endpoint.fingerprint is None
+        and "no revision given (#revision=...): cross-run caching off" in endpoint.describe()
+    )
+
+
+def test_bad_specs_are_one_line_errors() -> None:
+    with pytest.raises(AdapterError, match="write openai:http://host:port/v1"):
+        parse_spec("openai:localhost:8000")
+    with pytest.raises(AdapterError, match="unknown setting\\(s\\) modle"):
+        parse_spec("openai:http://h:1/v1#modle=x")
+    assert parse_spec("openai:http://h:1/v1/#model=m&concurrency=16") == (
+        "http://h:1/v1",
+        {"model": "m", "concurrency": "16"},
+    )
+
+
+def test_prompt_logprobs_score_option_texts_when_the_server_echoes() -> None:
+    """The echo path against the fake's OpenAI-format answers (no server that installs here returns them)."""
+    server = Fake(echo=True)
+    try:
+        endpoint = OpenAIEndpoint(server.url, {"concurrency": "4"})
+        assert endpoint.logprobs == "echo" and "choice_logprobs" in endpoint.capabilities
+        (result,) = endpoint.loglikelihood([ChoiceRequest("Q: x\nA:", (" banana", " kiwi"))])
+        assert result.logprobs == pytest.approx((-0.3 - 0.07, -0.05))  # three a's and seven characters; five characters
+    finally:
+        server.close()
+
+
+def test_letters_from_top_logprobs_and_minus_infinity_outside_them() -> None:
+    """The top-k path against the fake: a letter the server did not list is -inf, said as such, never NaN."""
+    server = Fake(top={" A": -0.2, " B": -1.9, "C": -2.5})
+    try:
+        endpoint = OpenAIEndpoint(server.url, {})
+        assert endpoint.logprobs == "top" and endpoint.capabilities == frozenset({"topk_logprobs", "generate"})
+        (result,) = endpoint.loglikelihood([ChoiceRequest("Q\nAnswer:", (" A", " B", " C", " D"))])
+        assert result.logprobs[:3] == (-0.2, -1.9, -2.5) and result.logprobs[3] == -math.inf
+        assert server.seen[-1]["logprobs"] == 20 and server.seen[-1]["max_tokens"] == 1
+    finally:
+        server.close()
+
+
+def test_without_logprobs_choice_scoring_is_refused_with_the_reason(fake: Fake) -> None:
+    endpoint = OpenAIEndpoint(fake.url, {})
+    assert endpoint.logprobs == "none" and endpoint.capabilities == frozenset({"generate"})
+    with pytest.raises(AdapterError, match="returns no log-probabilities; use scoring: generate"):
+        endpoint.loglikelihood([ChoiceRequest("Q", (" A", " B"))])
+
+
+def test_a_failing_server_leaves_baselines_untouched(project: Project, fake: Fake) -> None:
+    project.suite("gen", 4, scoring="generate")
+    spec = f"--medmodel=openai:{fake.url}#retries=1"
+    assert project.pytester.runpytest("suites", spec, "--snapshot-update", "-p", "no:randomly").ret == 0
+    before = project.baseline_bytes()
+    fake.actions = ["500"] * 20
+    (project.path / "suites" / "data" / "gen.jsonl").write_text(
+        (project.path / "suites" / "data" / "gen.jsonl").read_text().replace("Which", "Whichever")
+    )
+    result = project.pytester.runpytest("suites", spec, "--snapshot-update", "-p", "no:randomly")
+    assert result.ret != 0 and project.baseline_bytes() == before
+    result.stdout.fnmatch_lines([f'*{fake.url}/completions: HTTP 500 {{"error": "boom"}} after 2 attempts*'])
+
+
+# --------------------------------------------------------------------------- a real server
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
+    """``transformers serve`` on loopback with a tiny Llama built here; stopped at the end."""
+    pytest.importorskip("fastapi", reason="transformers[serving] is not installed")
+    from tiny_models import build_tiny_llama
+
+    model = build_tiny_llama(tmp_path_factory.mktemp("served") / "tiny-llama")
+    port = _free_port()
+    command = [str(Path(sys.executable).parent / "transformers"), "serve", str(model), "--host", "127.0.0.1"]
+    command += ["--port", str(port), "--device", "cpu", "--log-level", "warning"]
+    log = tmp_path_factory.mktemp("served-log") / "serve.log"
+    with log.open("w") as out:
+        process = subprocess.Popen(
+            command, stdout=out, stderr=subprocess.STDOUT, env={**os.environ, "HF_HUB_OFFLINE": "1"}
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(240):
+            try:
+                urllib.request.urlopen(f"{url}/health", timeout=1).read()
+                break
+            except OSError:
+                if process.poll() is not None:
+                    pytest.fail(f"transformers serve exited: {log.read_text()[-2000:]}")
+                time.sleep(0.5)
+        else:
+            pytest.fail(f"transformers serve did not come up in 120 s: {log.read_text()[-2000:]}")
+        yield f"{url}/v1", model
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def test_transformers_serve_offers_generation_only(served: tuple[str, Path]) -> None:
+    """What the real server returns: no log-probabilities, with echo or without (transformers 5.x)."""
+    url, model = served
+    endpoint = OpenAIEndpoint(url, {"model": str(model)})
+    assert endpoint.logprobs == "none" and endpoint.capabilities == frozenset({"generate"})
+
+
+def test_the_served_model_generates_what_the_in_process_adapter_does(served: tuple[str, Path]) -> None:
+    url, model = served
+    from pytest_medmodel import load_model
+
+    endpoint = OpenAIEndpoint(url, {"model": str(model), "concurrency": "4"})
+    requests = [GenerationRequest(f"Question {i}: what is it?\nAnswer:", max_new_tokens=6) for i in range(8)]
+    local = load_model(str(model)).adapter.generate(requests)
+    assert endpoint.generate(requests) == local
