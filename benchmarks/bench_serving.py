@@ -1,0 +1,134 @@
+"""Generation through an OpenAI-compatible server against the in-process adapter, on the same model.
+
+Starts ``transformers serve`` on loopback with the demo model (SmolLM2-135M-Instruct,
+converted from the GGUF the plugin already caches) or ``--model PATH``, asks
+``--items`` questions of a shipped suite with generation scoring (the prompts
+the plugin would send), and times: the in-process HF adapter (batched), and the
+``openai:`` backend at each ``--concurrency``. Also checks that the texts agree.
+Timings are interleaved over ``--repeats``; the ratios in one run are the result.
+
+Usage:
+    python benchmarks/bench_serving.py                       # demo model, 64 items, concurrency 1, 4, 16
+    python benchmarks/bench_serving.py --model PATH --items 16 --repeats 1
+
+Writes benchmarks/results/serving-<model>-cpu.json and prints the figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from pytest_medmodel import load_model, load_suite  # noqa: E402
+from pytest_medmodel.models.openai_api import OpenAIEndpoint  # noqa: E402
+from pytest_medmodel.scoring.base import SCORERS  # noqa: E402
+from pytest_medmodel.suite.types import ScoringSpec, Variant  # noqa: E402
+
+
+def demo_folder() -> Path:
+    """The demo model as a safetensors folder (converted once from its GGUF, as the plugin does)."""
+    from pytest_medmodel.fingerprint import file_digest
+    from pytest_medmodel.models.hf_loading import converted_gguf, default_cache_dir
+    from pytest_medmodel.models.specs import demo_gguf_path
+
+    gguf = demo_gguf_path()
+    root = default_cache_dir()
+    return converted_gguf(gguf, root / "gguf" / file_digest(gguf, root)[:20])
+
+
+def serve(model: Path, port: int, log: Path) -> subprocess.Popen:
+    command = [str(Path(sys.executable).parent / "transformers"), "serve", str(model), "--host", "127.0.0.1"]
+    command += ["--port", str(port), "--device", "cpu", "--log-level", "warning"]
+    process = subprocess.Popen(command, stdout=log.open("w"), stderr=subprocess.STDOUT)
+    for _ in range(240):
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=1).read()
+            return process
+        except OSError:
+            if process.poll() is not None:
+                raise SystemExit(f"transformers serve exited:\n{log.read_text()[-3000:]}") from None
+            time.sleep(0.5)
+    raise SystemExit("transformers serve did not come up in 120 s")
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", type=Path, default=None, help="a transformers folder (default: the demo model)")
+    parser.add_argument("--suite", type=Path, default=ROOT / "suites" / "general_medicine.suite.yaml")
+    parser.add_argument("--items", type=int, default=64)
+    parser.add_argument("--max-new-tokens", type=int, default=8)
+    parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 4, 16])
+    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--output", type=Path, default=None)
+    args = parser.parse_args(argv)
+    model = args.model or demo_folder()
+    suite = load_suite(args.suite)
+    suite = type(suite)(
+        **{**suite.__dict__, "scoring": ScoringSpec("generate", {"max_new_tokens": args.max_new_tokens})}
+    )
+    scorer = SCORERS.get("generate")
+    requests = [scorer.request(suite, Variant.of(item), None) for item in suite.items[: args.items]]
+    local = load_model(str(model)).adapter
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = int(s.getsockname()[1])
+    with tempfile.TemporaryDirectory() as tmp:
+        server = serve(model, port, Path(tmp) / "serve.log")
+        try:
+            url = f"http://127.0.0.1:{port}/v1"
+            endpoints = {c: OpenAIEndpoint(url, {"model": str(model), "concurrency": str(c)}) for c in args.concurrency}
+            times: dict[str, list[float]] = {"in-process": [], **{f"server c={c}": [] for c in args.concurrency}}
+            texts: dict[str, list[str]] = {}
+            for _ in range(args.repeats):
+                start = time.perf_counter()
+                texts["in-process"] = local.generate(requests)
+                times["in-process"].append(time.perf_counter() - start)
+                for c, endpoint in endpoints.items():
+                    start = time.perf_counter()
+                    texts[f"server c={c}"] = endpoint.generate(requests)
+                    times[f"server c={c}"].append(time.perf_counter() - start)
+            offered = endpoints[args.concurrency[0]].logprobs
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
+    rows = {
+        name: {
+            "seconds": [round(t, 3) for t in spent],
+            "items_per_second": round(len(requests) / statistics.median(spent), 2),
+            "same_texts_as_in_process": texts[name] == texts["in-process"],
+        }
+        for name, spent in times.items()
+    }
+    result = {
+        "model": str(model) if args.model else "SmolLM2-135M-Instruct (demo)",
+        "suite": args.suite.name,
+        "items": len(requests),
+        "max_new_tokens": args.max_new_tokens,
+        "server": "transformers serve " + __import__("transformers").__version__,
+        "server_logprobs": offered,
+        "cpu_threads": os.cpu_count(),
+        "rows": rows,
+    }
+    output = (
+        args.output or ROOT / "benchmarks" / "results" / f"serving-{'demo' if not args.model else model.name}-cpu.json"
+    )
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps(result, indent=2))
+    return result
+
+
+if __name__ == "__main__":
+    main()
