@@ -19,7 +19,7 @@ from .handle import ModelHandle, ModelOptions
 
 _CAUSAL_SUFFIXES = ("ForCausalLM", "LMHeadModel")
 _UNSUPPORTED = {
-    "ForConditionalGeneration": "seq2seq and image-text-to-text models are not supported yet",
+    "ForConditionalGeneration": "image-text-to-text models are not supported yet",
     "ForSequenceClassification": "sequence classifiers are not supported yet",
     "ForMaskedLM": "masked language models cannot score answers as continuations",
 }
@@ -40,7 +40,8 @@ def folder_handle(
     config_file = folder / "config.json"
     if not config_file.is_file():
         raise AdapterError(f"--medmodel={folder}: no config.json in the folder; is it a transformers checkpoint?")
-    check_architecture(_architectures(config_file), str(folder))
+    if not _encoder_decoder(config_file):  # T5-style checkpoints load as seq2seq (models/hf_seq2seq.py)
+        check_architecture(_architectures(config_file), str(folder))
     _check_remote_code(folder, options.trust_remote_code)
     content = content or "folder:" + fingerprint_folder(folder, options.cache_dir)
     return _hf_handle(name or folder.name, content, profile, options, lambda: folder)
@@ -122,6 +123,14 @@ def _check_remote_code(folder: Path, trusted: bool) -> None:
                 f"--medmodel={folder}: the checkpoint asks to run its own code ({name} has auto_map); "
                 "pass --medmodel-trust-remote-code (or set medmodel_trust_remote_code) only if you trust it"
             )
+
+
+def _encoder_decoder(config_file: Path) -> bool:
+    try:
+        config = json.loads(config_file.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(config, dict) and bool(config.get("is_encoder_decoder"))
 
 
 def _architectures(config_file: Path) -> list[str]:

@@ -45,23 +45,27 @@ def load_folder(
     batch_size: int | None,
     trust_remote_code: bool = False,
 ) -> Any:
-    """A causal LM checkpoint folder as an :class:`~pytest_medmodel.models.hf.HFCausalLM`."""
+    """A checkpoint folder as an :class:`~pytest_medmodel.models.hf.HFCausalLM`, or an
+    :class:`~pytest_medmodel.models.hf_seq2seq.HFSeq2Seq` for an encoder-decoder (T5-style) model."""
     import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForSeq2SeqLM, AutoTokenizer
 
     from .hf import HFCausalLM
+    from .hf_seq2seq import HFSeq2Seq
 
     _quiet_transformers()
     try:
         # Explicit either way: transformers never prompts on stdin.
         tokenizer = AutoTokenizer.from_pretrained(folder, trust_remote_code=trust_remote_code)
-        model = AutoModelForCausalLM.from_pretrained(
-            folder, dtype=getattr(torch, dtype), trust_remote_code=trust_remote_code
-        )
+        config = AutoConfig.from_pretrained(folder, trust_remote_code=trust_remote_code)
+        kind = AutoModelForSeq2SeqLM if getattr(config, "is_encoder_decoder", False) else AutoModelForCausalLM
+        model = kind.from_pretrained(folder, dtype=getattr(torch, dtype), trust_remote_code=trust_remote_code)
     except (OSError, ValueError) as exc:
         raise AdapterError(f"--medmodel={folder}: {str(exc).splitlines()[0]}") from exc
     model.to(device)
     model.eval()
+    if kind is AutoModelForSeq2SeqLM:
+        return HFSeq2Seq(model, tokenizer, name=name, fingerprint=fingerprint)
     return HFCausalLM(model, tokenizer, name=name, fingerprint=fingerprint, batch_size=batch_size)
 
 
