@@ -1,7 +1,10 @@
-"""One GPU per xdist worker, and a fair share of CPU threads when there is no GPU.
+"""GPUs per xdist worker, and a fair share of CPU threads when there is no GPU.
 
-Worker ``gwK`` sees only GPU ``K mod n`` (``CUDA_VISIBLE_DEVICES``, set before
-CUDA starts); parallel CPU workers split the cores instead of each grabbing all.
+Worker ``gwK`` sees only its own group of ``g`` GPUs (``--medmodel-gpus-per-worker``,
+default 1): group ``K mod (n // g)``, GPUs ``[group*g, group*g + g)`` of the ``n``
+visible (``CUDA_VISIBLE_DEVICES``, set before CUDA starts). A model larger than
+one GPU is spread over its worker's group with ``--medmodel-device-map auto``.
+Parallel CPU workers split the cores instead of each grabbing all.
 """
 
 from __future__ import annotations
@@ -29,11 +32,30 @@ def pin_worker_gpu(config: pytest.Config) -> str | None:
             "pytest-medmodel: CUDA was initialised before worker GPU pinning; this worker sees every GPU", stacklevel=1
         )
         return None
-    return pin_to(str(workerinput.get("workerid", "")))
+    return pin_to(str(workerinput.get("workerid", "")), gpus_per_worker(config))
 
 
-def pin_to(worker_id: str) -> str | None:
-    """Set ``CUDA_VISIBLE_DEVICES`` for worker ``gwK``; returns the GPU chosen (None: nothing to pin)."""
+def gpus_per_worker(config: pytest.Config) -> int:
+    """``--medmodel-gpus-per-worker`` (default 1), checked: a usage error names the flag."""
+    value = config.getoption("medmodel_gpus_per_worker", None)
+    if value is None:
+        return 1
+    if isinstance(value, bool) or not str(value).isdigit() or int(value) < 1:
+        raise pytest.UsageError(f"--medmodel-gpus-per-worker: expected a positive whole number, got {value}")
+    return int(value)
+
+
+def worker_groups(gpus: list[str], per_worker: int) -> list[list[str]]:
+    """The visible GPUs cut into groups of ``per_worker`` (a remainder too small for a group is left idle)."""
+    if per_worker > len(gpus):
+        raise pytest.UsageError(
+            f"--medmodel-gpus-per-worker {per_worker}: only {len(gpus)} GPU(s) visible ({','.join(gpus)})"
+        )
+    return [gpus[i : i + per_worker] for i in range(0, len(gpus) - per_worker + 1, per_worker)]
+
+
+def pin_to(worker_id: str, per_worker: int = 1) -> str | None:
+    """Set ``CUDA_VISIBLE_DEVICES`` for worker ``gwK``; returns the GPUs chosen (None: nothing to pin)."""
     gpus = visible_gpus()
     if not gpus or not worker_id.startswith("gw"):
         return None
@@ -41,7 +63,8 @@ def pin_to(worker_id: str) -> str | None:
         index = int(worker_id[2:])
     except ValueError:
         return None
-    chosen = gpus[index % len(gpus)]
+    groups = worker_groups(gpus, per_worker)
+    chosen = ",".join(groups[index % len(groups)])
     os.environ["CUDA_VISIBLE_DEVICES"] = chosen
     return chosen
 

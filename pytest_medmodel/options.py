@@ -34,6 +34,8 @@ SEARCH_ITEMS = "--medmodel-search-items"
 MUTATION_REPORT = "--medmodel-mutation-report"
 BASELINE_DIR = "--medmodel-baseline-dir"
 REPORT = "--medmodel-report"
+DEVICE_MAP = "--medmodel-device-map"
+GPUS_PER_WORKER = "--medmodel-gpus-per-worker"
 
 DEFAULT_SHARD_SIZE = 64
 
@@ -48,6 +50,18 @@ _FLAGS: list[tuple[str, dict[str, Any]]] = [
         {"metavar": "NAME", "help": "baseline profile to compare with and update (default: from the model spec)"},
     ),
     (DEVICE, {"metavar": "DEVICE", "help": "auto (default), cpu, cuda, cuda:N or mps"}),
+    (
+        DEVICE_MAP,
+        {
+            "metavar": "MAP",
+            "help": "spread a model too large for one device over its worker's GPUs (accelerate): auto, balanced, "
+            "balanced_low_0 or sequential",
+        },
+    ),
+    (
+        GPUS_PER_WORKER,
+        {"metavar": "N", "help": "GPUs each xdist worker gets (default 1); -n auto starts one worker per group"},
+    ),
     (DTYPE, {"metavar": "DTYPE", "help": "auto (float32 on CPU, bfloat16 on GPU), float32, bfloat16 or float16"}),
     (BATCH_SIZE, {"metavar": "N|auto", "help": "rows per forward pass; auto sizes them and halves on out-of-memory"}),
     (LIMIT, {"metavar": "N", "type": int, "help": "only the first N items of each suite (gates stay paired)"}),
@@ -199,9 +213,21 @@ def read_settings(config: pytest.Config) -> Settings:
         progress=str(config.getoption("medmodel_progress") or "auto"),
         log_prompts=(Path.cwd() / log).resolve() if (log := config.getoption("medmodel_log_prompts")) else None,
         report=(Path.cwd() / folder).resolve() if (folder := config.getoption("medmodel_report")) else None,
+        device_map=_device_map(config.getoption("medmodel_device_map")),
         mutation_report=_mutation_list(config.getoption("medmodel_mutation_report")),
         search=_search(config.getoption("medmodel_search"), config.getoption("medmodel_search_items")),
     )
+
+
+DEVICE_MAPS = ("auto", "balanced", "balanced_low_0", "sequential")
+
+
+def _device_map(value: str | None) -> str | None:
+    if value is None:
+        return None
+    if value not in DEVICE_MAPS:
+        raise pytest.UsageError(f"{DEVICE_MAP}: unknown value '{value}'; use one of {', '.join(DEVICE_MAPS)}")
+    return value
 
 
 def _search(candidates: str | None, items: str | None) -> tuple[int, int] | None:

@@ -160,6 +160,7 @@ class TestSession:
             lambda: limit_cpu_threads(self.config, s.device),
             s.trust_remote_code,
             Path(self.config.rootpath),
+            s.device_map,
         )
 
     def default_model(self) -> ModelHandle:

@@ -37,6 +37,8 @@ class Settings:
     """``--medmodel-no-cache``: compute every prediction afresh; the prediction cache is neither read nor written."""
     log_prompts: Path | None = None
     """``--medmodel-log-prompts``: append every request sent to the model to this JSONL file."""
+    device_map: str | None = None
+    """``--medmodel-device-map``: how accelerate spreads a large model over the visible GPUs (None: one device)."""
     report: Path | None = None
     """``--medmodel-report``: the folder report.json, report.md and report.html are written to (None: off)."""
     progress: str = "auto"

@@ -17,6 +17,7 @@ import pytest
 from xdist.scheduler import LoadScopeScheduling
 
 from .controller import Controller
+from .gpu import gpus_per_worker, worker_groups
 from .models.devices import visible_gpus
 from .session import get_session
 from .shards import plan_shards
@@ -136,10 +137,11 @@ class XdistHooks:
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_xdist_auto_num_workers(self, config: pytest.Config) -> int | None:
-        """``-n auto``: one worker per GPU when there are GPUs (else xdist's CPU count)."""
+        """``-n auto``: one worker per group of ``--medmodel-gpus-per-worker`` GPUs (else xdist's CPU count)."""
         if not self.model_active:
             return None
-        return len(visible_gpus()) or None
+        gpus = visible_gpus()
+        return len(worker_groups(gpus, gpus_per_worker(config))) if gpus else None
 
     def pytest_xdist_make_scheduler(self, config: pytest.Config, log: object) -> ShardScheduling | None:
         if config.getvalue("dist") != "load":

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 
+import pytest
 from conftest import Project, expect_lines, outcomes
 
 
@@ -119,3 +120,23 @@ def test_worker_k_is_pinned_to_gpu_k_and_auto_counts_gpus(project: Project) -> N
     assert result.ret == 0, result.stdout.str()
     expect_lines(result, ["*2 workers*"])  # -n auto: one worker per visible GPU
     assert project.devices() == {"3", "5"}
+
+
+def test_each_worker_gets_a_group_of_gpus(project: Project) -> None:
+    """--medmodel-gpus-per-worker 2 over four (pretend) GPUs: two workers, each seeing its own pair."""
+    project.suite("mini", 16)
+    project.pytester._monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0,1,2,3")
+    args = ("-n", "auto", "--medmodel-gpus-per-worker", "2", "--medmodel-shard-size", "4", "--snapshot-update")
+    result = project.run(*args, subprocess=True)
+    assert result.ret == 0, result.stdout.str()
+    expect_lines(result, ["*2 workers*"])
+    assert project.devices() == {"0,1", "2,3"}
+
+
+def test_gpu_groups_are_cut_evenly_and_too_many_is_a_usage_error() -> None:
+    from pytest_medmodel.gpu import worker_groups
+
+    assert worker_groups(["0", "1", "2", "3", "4"], 2) == [["0", "1"], ["2", "3"]]  # GPU 4 alone is no group
+    assert worker_groups(["3", "5"], 1) == [["3"], ["5"]]
+    with pytest.raises(pytest.UsageError, match="--medmodel-gpus-per-worker 4: only 2 GPU"):
+        worker_groups(["0", "1"], 4)

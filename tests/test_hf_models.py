@@ -332,3 +332,17 @@ def test_variants_of_one_item_share_its_prompt_prefix_with_the_same_numbers(tiny
     assert adapter.tokens_run > 1.3 * grouped_tokens, (adapter.tokens_run, grouped_tokens)  # far fewer tokens run
     for a, b in zip(grouped, whole, strict=True):
         assert all(abs(x - y) < 1e-4 for x, y in zip(a.logprobs, b.logprobs, strict=True))
+
+
+def test_device_map_auto_spreads_the_model_and_scores_the_same(tiny_llama_dir: Path) -> None:
+    """accelerate's device_map on this CPU-only machine puts every layer on the CPU: the same numbers."""
+    from pytest_medmodel.models.base import ChoiceRequest
+
+    requests = [ChoiceRequest("Question: Which organ produces insulin? Answer:", (" A", " B", " C"))]
+    mapped = load_adapter(str(tiny_llama_dir), ModelOptions(dtype="float32", device_map="auto"))
+    plain = load_adapter(str(tiny_llama_dir), ModelOptions(dtype="float32"))
+    assert "device_map auto over cpu" in mapped.describe()
+    assert mapped.loglikelihood(requests)[0].logprobs == pytest.approx(
+        plain.loglikelihood(requests)[0].logprobs, abs=1e-5
+    )
+    assert mapped.fingerprint == plain.fingerprint, "where the layers sit does not change the numbers' identity"

@@ -81,6 +81,7 @@ def _hf_handle(name: str, content: str, profile: str, options: ModelOptions, fol
             fingerprint=fingerprint,
             batch_size=options.batch_size,
             trust_remote_code=options.trust_remote_code,
+            device_map=options.device_map,
         )
 
     return ModelHandle(
@@ -89,7 +90,7 @@ def _hf_handle(name: str, content: str, profile: str, options: ModelOptions, fol
         profile=profile,
         capabilities=HF_CAPABILITIES,
         load=load,
-        description=f"{name} ({device}, {dtype})",
+        description=f"{name} ({device}, {dtype}{', device_map ' + options.device_map if options.device_map else ''})",
     )
 
 

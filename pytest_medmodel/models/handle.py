@@ -39,6 +39,8 @@ class ModelOptions:
     """Let a checkpoint run its own Python code (``auto_map``); off, such a checkpoint is refused."""
     root: Path | None = None
     """The project's root folder: ``py:`` modules are also looked up there, as pytest finds conftest files."""
+    device_map: str | None = None
+    """accelerate's ``device_map`` (``auto``: spread over every visible GPU); None: the whole model on ``device``."""
 
 
 PROFILE_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")

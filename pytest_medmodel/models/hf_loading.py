@@ -44,6 +44,7 @@ def load_folder(
     fingerprint: str,
     batch_size: int | None,
     trust_remote_code: bool = False,
+    device_map: str | None = None,
 ) -> Any:
     """A checkpoint folder as an :class:`~pytest_medmodel.models.hf.HFCausalLM`, or an
     :class:`~pytest_medmodel.models.hf_seq2seq.HFSeq2Seq` for an encoder-decoder (T5-style) model."""
@@ -59,14 +60,19 @@ def load_folder(
         tokenizer = AutoTokenizer.from_pretrained(folder, trust_remote_code=trust_remote_code)
         config = AutoConfig.from_pretrained(folder, trust_remote_code=trust_remote_code)
         kind = AutoModelForSeq2SeqLM if getattr(config, "is_encoder_decoder", False) else AutoModelForCausalLM
-        model = kind.from_pretrained(folder, dtype=getattr(torch, dtype), trust_remote_code=trust_remote_code)
+        # device_map (accelerate): the layers spread over every device this worker sees, inputs go to the first.
+        placed = {"device_map": device_map} if device_map else {}
+        model = kind.from_pretrained(folder, dtype=getattr(torch, dtype), trust_remote_code=trust_remote_code, **placed)
     except (OSError, ValueError) as exc:
         raise AdapterError(f"--medmodel={folder}: {str(exc).splitlines()[0]}") from exc
-    model.to(device)
+    if not device_map:
+        model.to(device)
     model.eval()
     if kind is AutoModelForSeq2SeqLM:
         return HFSeq2Seq(model, tokenizer, name=name, fingerprint=fingerprint)
-    return HFCausalLM(model, tokenizer, name=name, fingerprint=fingerprint, batch_size=batch_size)
+    devices = ", ".join(sorted({str(p.device) for p in model.parameters()}))
+    spread = f"device_map {device_map} over {devices}" if device_map else ""
+    return HFCausalLM(model, tokenizer, name=name, fingerprint=fingerprint, batch_size=batch_size, description=spread)
 
 
 def hub_snapshot(repo_id: str) -> Path:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import difflib
 import re
 import string
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -106,12 +106,7 @@ def _load(path: Path, root: Path | None) -> Suite:
             *gates,
             GateUse("set_accuracy", checker.params({}, "gates.set_accuracy", GATES.get("set_accuracy").params)),
         )
-    if task == OPEN and scoring.method != "generate":
-        fix = "use scoring: {method: generate}"
-        raise checker.error("scoring", f"task open has free-text answers; {scoring.method} scoring needs options", fix)
-    if any(p.name == "few_shot" for p in perturbations) and "few_shot" not in top:
-        fix = "add few_shot: {k: 0} (and from: a pool of solved examples) to say where examples come from"
-        raise checker.error("perturbations", "the few_shot perturbation needs the suite's few_shot pool", fix)
+    _check_combinations(checker, top, task, scoring, perturbations)
     lists_choices = _lists_choices(scoring, task)
     if not prompt.template:
         prompt = replace(prompt, template=default_template(task, lists_choices, any(item.context for item in items)))
@@ -132,6 +127,18 @@ def _load(path: Path, root: Path | None) -> Suite:
         search=_parse_search(checker, top.get("search")),
         few_shot=_parse_few_shot(checker, path, top, task, prompt.labels, items, root),
     )
+
+
+def _check_combinations(
+    checker: Checker, top: Mapping[str, Any], task: str, scoring: ScoringSpec, perturbations: Sequence[PerturbationUse]
+) -> None:
+    """Settings that are each valid but do not go together."""
+    if task == OPEN and scoring.method != "generate":
+        fix = "use scoring: {method: generate}"
+        raise checker.error("scoring", f"task open has free-text answers; {scoring.method} scoring needs options", fix)
+    if any(p.name == "few_shot" for p in perturbations) and "few_shot" not in top:
+        fix = "add few_shot: {k: 0} (and from: a pool of solved examples) to say where examples come from"
+        raise checker.error("perturbations", "the few_shot perturbation needs the suite's few_shot pool", fix)
 
 
 def _parse_few_shot(
