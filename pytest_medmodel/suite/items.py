@@ -143,11 +143,7 @@ def _build_item(
         answer = parse_answer(
             checker, where, cols.answer, row.get(cols.answer), choices, labels, cols.answer_format, task
         )
-    context = (
-        text_of(_scalar(checker, row.get(cols.context), f"{where}: {cols.context}", "context"))
-        if cols.context
-        else None
-    )
+    context = _context(checker, row.get(cols.context), f"{where}: {cols.context}") if cols.context else None
     tags: list[str] = []
     for column in cols.tags:
         value = row.get(column)
@@ -256,6 +252,13 @@ def _detect_format(value: Any, text: str, choices: tuple[str, ...], labels: tupl
     if task in FIXED_CHOICES:
         return "text"
     return "letter" if text in labels and text not in choices else "text"
+
+
+def _context(checker: Checker, value: Any, where: str) -> str:
+    """The context cell: text, or a list of paragraphs joined by line breaks (PubMedQA's ``CONTEXTS``)."""
+    if isinstance(value, (list, tuple)):
+        return "\n".join(text_of(_scalar(checker, v, where, "a context paragraph")) for v in value)
+    return text_of(_scalar(checker, value, where, "context"))
 
 
 def _scalar(checker: Checker, value: Any, where: str, what: str) -> Any:

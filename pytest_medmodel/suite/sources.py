@@ -25,6 +25,8 @@ from typing import Any
 from .schema import DATA_KEYS, DATASET_KEYS, Checker
 
 LOCAL_FORMATS = (".jsonl", ".json", ".csv", ".parquet")
+KEY_COLUMN = "_key"
+"""The column that holds each object's key, for a JSON file of objects keyed by id."""
 
 
 def read_rows(
@@ -126,7 +128,11 @@ def _read_json(checker: Checker, file: Path, text: str) -> list[dict[str, Any]]:
     except json.JSONDecodeError as exc:
         problem = f"{file.name} is not valid JSON (line {exc.lineno}: {exc.msg})"
         raise checker.error("data.path", problem, "fix the file") from None
-    if isinstance(value, dict):
+    if isinstance(value, dict) and value and all(isinstance(v, dict) for v in value.values()):
+        # {"<id>": {...}, ...}: objects keyed by their id (PubMedQA's published ori_pqal.json).
+        # The key becomes the column KEY_COLUMN (map it with fields: {id: _key}).
+        value = [{KEY_COLUMN: str(k), **v} for k, v in value.items()]
+    elif isinstance(value, dict):
         # {"data": [...]} and similar single-key wrappers.
         lists = [v for v in value.values() if isinstance(v, list)]
         value = lists[0] if len(lists) == 1 else None
