@@ -38,11 +38,16 @@ class Fake:
     """Scripted answers: each request takes the next action ('429', '500', 'hang', 'drop', 'ok')."""
 
     def __init__(
-        self, actions: list[str] | None = None, echo: bool = False, top: dict[str, float] | None = None
+        self,
+        actions: list[str] | None = None,
+        echo: bool = False,
+        top: dict[str, float] | None = None,
+        misaligned: bool = False,
     ) -> None:
         self.actions = list(actions or [])
         self.echo = echo
         self.top = top
+        self.misaligned = misaligned
         self.seen: list[dict[str, Any]] = []
         self.headers: list[dict[str, str]] = []
         fake = self
@@ -85,24 +90,34 @@ class Fake:
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
     def answer(self, body: dict[str, Any]) -> dict[str, Any]:
-        """OpenAI-format completions; with echo, one token per character and log-probability -0.1 per 'a'."""
+        """OpenAI-format completions from a character-level model: every character costs 0.01 nats, an 'a'
+        0.1 more, and it always generates '.'. ``misaligned`` echoes values that disagree with generation
+        (like llama-cpp-python 0.3.36's shifted ones); ``top`` answers with next-token top log-probabilities only."""
         prompt = str(body.get("prompt", ""))
-        if self.top is not None and body.get("logprobs"):  # next-token top-k only, whatever echo says
-            return {
-                "choices": [
-                    {"text": " A", "logprobs": {"tokens": [" A"], "token_logprobs": [-0.2], "top_logprobs": [self.top]}}
-                ]
+        if self.top is not None and body.get("logprobs"):
+            logprobs = {
+                "tokens": [" A"],
+                "token_logprobs": [-0.2],
+                "text_offset": [len(prompt)],
+                "top_logprobs": [self.top],
             }
-        if not (self.echo and body.get("echo")):
+            return {"choices": [{"text": " A", "logprobs": logprobs}]}
+        if not (self.echo and body.get("logprobs")):
             return {"choices": [{"text": f" reply to {len(prompt)} chars", "logprobs": None}]}
-        tokens = list(prompt) + ["."]
-        values = [None] + [-0.1 * (t == "a") - 0.01 for t in tokens[1:]]
-        offsets = list(range(len(tokens)))
-        return {
-            "choices": [
-                {"text": prompt + ".", "logprobs": {"tokens": tokens, "token_logprobs": values, "text_offset": offsets}}
-            ]
-        }
+
+        def cost(c: str) -> float:
+            return -0.1 * (c == "a") - 0.01
+
+        echo = bool(body.get("echo"))
+        tokens = list(prompt + ".") if echo else ["."]
+        values: list[float | None] = [cost(t) for t in tokens]
+        if echo:
+            # misaligned: each token scored by the distribution after it, which rarely predicts the token itself
+            values = [None, *(v - 3.0 if self.misaligned and v is not None else v for v in values[1:])]
+        offsets = list(range(len(tokens))) if echo else [len(prompt)]
+        top = [None if v is None else {t: v} for t, v in zip(tokens, values, strict=True)]
+        logprobs = {"tokens": tokens, "token_logprobs": values, "text_offset": offsets, "top_logprobs": top}
+        return {"choices": [{"text": (prompt if echo else "") + ".", "logprobs": logprobs}]}
 
     def close(self) -> None:
         self.server.shutdown()
@@ -182,6 +197,16 @@ def test_prompt_logprobs_score_option_texts_when_the_server_echoes() -> None:
         assert endpoint.logprobs == "echo" and "choice_logprobs" in endpoint.capabilities
         (result,) = endpoint.loglikelihood([ChoiceRequest("Q: x\nA:", (" banana", " kiwi"))])
         assert result.logprobs == pytest.approx((-0.3 - 0.07, -0.05))  # three a's and seven characters; five characters
+    finally:
+        server.close()
+
+
+def test_echo_that_disagrees_with_generation_is_not_trusted() -> None:
+    """A server whose echoed values are shifted by one token (llama-cpp-python 0.3.36) gets the top-k path."""
+    server = Fake(echo=True, misaligned=True)
+    try:
+        endpoint = OpenAIEndpoint(server.url, {})
+        assert endpoint.logprobs == "top" and "disagree with the next-token ones" in endpoint.describe()
     finally:
         server.close()
 
@@ -271,3 +296,86 @@ def test_the_served_model_generates_what_the_in_process_adapter_does(served: tup
     requests = [GenerationRequest(f"Question {i}: what is it?\nAnswer:", max_new_tokens=6) for i in range(8)]
     local = load_model(str(model)).adapter.generate(requests)
     assert endpoint.generate(requests) == local
+
+
+# --------------------------------------------------------------------------- a real server with log-probabilities
+
+ROOT = Path(__file__).resolve().parents[1]
+LOGPROB_TOLERANCE = 0.75
+"""Nats between llama.cpp (computing with the Q4_1 weights) and the in-process adapter (the same weights
+dequantized to float32) on one letter's log-probability."""
+
+
+@pytest.fixture(scope="module")
+def llama_served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """llama-cpp-python's OpenAI-compatible server on loopback with the demo model's GGUF file."""
+    python = os.environ.get("MEDMODEL_LLAMA_PYTHON") or str(ROOT / ".venv-llama" / "bin" / "python")
+    if not Path(python).exists():
+        if os.environ.get("CI"):
+            pytest.fail(f"no llama.cpp server at {python}: scripts/llama_server.sh builds one")
+        pytest.skip(f"no llama.cpp server at {python} (bash scripts/llama_server.sh, or set MEDMODEL_LLAMA_PYTHON)")
+    from pytest_medmodel.models.specs import demo_gguf_path
+
+    port = _free_port()
+    command = [python, "-m", "llama_cpp.server", "--model", str(demo_gguf_path()), "--host", "127.0.0.1"]
+    command += ["--port", str(port), "--n_ctx", "2048", "--logits_all", "true", "--model_alias", "smollm2"]
+    log = tmp_path_factory.mktemp("llama-log") / "server.log"
+    with log.open("w") as out:
+        process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        for _ in range(240):
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/v1/models", timeout=1).read()
+                break
+            except OSError:
+                if process.poll() is not None:
+                    pytest.fail(f"the llama.cpp server exited: {log.read_text()[-2000:]}")
+                time.sleep(0.5)
+        else:
+            pytest.fail(f"the llama.cpp server did not come up in 120 s: {log.read_text()[-2000:]}")
+        yield f"http://127.0.0.1:{port}/v1"
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def test_llama_cpp_echo_is_misaligned_so_letters_come_from_top_logprobs(llama_served: str) -> None:
+    """What the real server returns: next-token top log-probabilities that agree with generation, and echoed
+    prompt log-probabilities that do not (llama-cpp-python 0.3.36), which the probe catches."""
+    endpoint = OpenAIEndpoint(llama_served, {"model": "smollm2"})
+    assert endpoint.logprobs == "top" and endpoint.capabilities == frozenset({"topk_logprobs", "generate"})
+    assert "echoed prompt log-probabilities disagree with the next-token ones" in endpoint.describe()
+
+
+def test_llama_cpp_agrees_with_the_in_process_adapter_on_letters(llama_served: str) -> None:
+    from pytest_medmodel import load_model, load_suite
+    from pytest_medmodel.scoring.base import SCORERS
+    from pytest_medmodel.suite.types import Variant
+
+    suite = load_suite(ROOT / "suites" / "general_medicine.suite.yaml")
+    letter = SCORERS.get("letter")
+    requests = [letter.request(suite, Variant.of(item), None) for item in suite.items[:40]]
+    remote = OpenAIEndpoint(llama_served, {"model": "smollm2", "concurrency": "4"}).loglikelihood(requests)
+    local = load_model("demo").adapter.loglikelihood(requests)
+    compared = 0
+    for there, here in zip(remote, local, strict=True):
+        if not all(math.isfinite(v) for v in there.logprobs):
+            assert all(v == -math.inf or math.isfinite(v) for v in there.logprobs)  # outside the top 20: -inf
+            continue
+        compared += 1
+        assert max(range(4), key=lambda i: there.logprobs[i]) == max(range(4), key=lambda i: here.logprobs[i])
+        assert max(abs(a - b) for a, b in zip(there.logprobs, here.logprobs, strict=True)) < LOGPROB_TOLERANCE
+    assert compared >= 10, f"only {compared} of 40 items had every letter in the top 20"
+
+
+def test_a_suite_runs_against_llama_cpp_through_the_plugin(project: Project, llama_served: str) -> None:
+    project.suite("mc", 8)
+    project.suite("cloze", 4, prefix="cl", scoring="loglikelihood")
+    spec = f"--medmodel=openai:{llama_served}#model=smollm2&revision=q4_1"
+    result = project.pytester.runpytest("suites", spec, "--snapshot-update", "-p", "no:randomly")
+    assert result.ret == 0
+    result.stdout.fnmatch_lines(["cloze: scored by generation (extract: option_text) instead of loglikelihood: *"])
+    baseline = json.loads((project.path / "baselines" / "openai-smollm2" / "mc.json").read_text())
+    assert baseline["model"]["fingerprint"] == "openai:smollm2@q4_1" and baseline["scoring"] == "letter"
+    assert all(len(e.get("probs") or [0, 0, 0, 0]) == 4 for e in baseline["items"].values())
+    assert project.pytester.runpytest("suites", spec, "-p", "no:randomly").ret == 0

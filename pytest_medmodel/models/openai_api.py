@@ -35,6 +35,10 @@ from .hf_generate import cut_at_stops
 from .http_client import JsonClient
 
 KEY_VARIABLES = ("MEDMODEL_OPENAI_API_KEY", "OPENAI_API_KEY")
+PROBE = "The capital of France is"
+"""The probe's prompt: any text works; the check compares the server with itself."""
+ECHO_TOLERANCE = 0.05
+"""Largest difference (nats) between a token's echoed and generated log-probability taken as agreement."""
 TOP_K = 20
 """Top log-probabilities asked for when only those are offered (the OpenAI API's maximum)."""
 OPTIONS = {"model", "revision", "concurrency", "timeout", "retries"}
@@ -73,6 +77,8 @@ class OpenAIEndpoint:
         self.base_url = base_url
         self.model = options.get("model") or self._only_model()
         self.revision = options.get("revision")
+        self.echo_problem: str | None = None
+        """Why echoed prompt log-probabilities are not used, when the server returns some that fail the probe."""
         self.logprobs = self._probe()
         """``echo`` (prompt log-probabilities), ``top`` (next-token top-k only) or ``none``."""
         self.name = f"{self.model} via {urllib.parse.urlparse(base_url).netloc}"
@@ -87,9 +93,9 @@ class OpenAIEndpoint:
             "none": "no log-probabilities (generation only)",
         }
         caching = "" if self.revision else "; no revision given (#revision=...): cross-run caching off"
-        return (
-            f"{self.name}, OpenAI-compatible, {offered[self.logprobs]}, concurrency {self.client.concurrency}{caching}"
-        )
+        problem = f"; {self.echo_problem}" if self.echo_problem else ""
+        concurrency = f"concurrency {self.client.concurrency}"
+        return f"{self.name}, OpenAI-compatible, {offered[self.logprobs]}, {concurrency}{caching}{problem}"
 
     def _only_model(self) -> str:
         models = [str(m.get("id")) for m in self.client.get("/models").get("data") or []]
@@ -99,12 +105,38 @@ class OpenAIEndpoint:
         return models[0]
 
     def _probe(self) -> str:
-        body = {"model": self.model, "prompt": "The", "max_tokens": 1, "temperature": 0, "logprobs": 5, "echo": True}
-        logprobs = (self.client.post("/completions", body).get("choices") or [{}])[0].get("logprobs") or {}
-        tokens = logprobs.get("token_logprobs") or []
-        if len(tokens) >= 2 and any(isinstance(v, (int, float)) for v in tokens[:-1]):
+        """``echo``, ``top`` or ``none``: what the server's log-probabilities can be trusted for.
+
+        Echoed prompt log-probabilities are used only when they agree with the next-token
+        ones: the probe generates one token, then echoes the prompt with that token
+        appended, and the token's echoed log-probability must equal the one it was
+        generated with. (llama-cpp-python 0.3.36 fails this: its echoed values are
+        shifted by one token, each token scored by the distribution that follows it.)
+        """
+        plain = self._first(self.client.post("/completions", {**self._probe_body(PROBE), "logprobs": 5}))
+        logprobs = plain.get("logprobs") or {}
+        has_top = bool((logprobs.get("top_logprobs") or [None])[0])
+        generated, values = str(plain.get("text") or ""), logprobs.get("token_logprobs") or []
+        if not generated or not values or values[0] is None:
+            return "top" if has_top else "none"
+        body = {**self._probe_body(PROBE + generated), "logprobs": 1, "echo": True}
+        echoed = self._first(self.client.post("/completions", body)).get("logprobs") or {}
+        at = dict(zip(echoed.get("text_offset") or [], echoed.get("token_logprobs") or [], strict=False))
+        value = at.get(len(PROBE))
+        if isinstance(value, (int, float)) and abs(float(value) - float(values[0])) < ECHO_TOLERANCE:
             return "echo"
-        return "top" if logprobs.get("top_logprobs") else "none"
+        self.echo_problem = (
+            f"echoed prompt log-probabilities disagree with the next-token ones ({generated!r}: {value} echoed, "
+            f"{float(values[0]):.4f} generated), so they are not used"
+        )
+        return "top" if has_top else "none"
+
+    def _probe_body(self, prompt: str) -> dict[str, Any]:
+        return {"model": self.model, "prompt": prompt, "max_tokens": 1, "temperature": 0}
+
+    @staticmethod
+    def _first(answer: dict[str, Any]) -> dict[str, Any]:
+        return dict((answer.get("choices") or [{}])[0] or {})
 
     # ------------------------------------------------------------------ generation
 
