@@ -119,15 +119,14 @@ def test_adapters_are_never_modified_and_need_not_score_choices(project: Project
     assert frozen.ret == 0, frozen.stdout.str()
     assert project.baseline("mini", profile="_FrozenOracle")["model"] == {"fingerprint": None, "name": "_FrozenOracle"}
     project.pytester._monkeypatch.setenv("ADAPTER", "slotted")
-    generate_only = project.pytester.runpytest("suites", "-rs")
+    # A generate-only adapter (slotted: nothing can be set on it) scores the letter suite by generation (issue 11).
+    generate_only = project.pytester.runpytest("suites", "--snapshot-update")
     assert generate_only.ret == 0, generate_only.stdout.str()
-    assert outcomes(generate_only) == {"skipped": 5}
     expect_lines(
         generate_only,
-        [
-            "SKIPPED [5] *: Slotted cannot serve scoring 'letter': it needs choice_logprobs or topk_logprobs; the model offers generate"
-        ],
+        ["mini: scored by generation (extract: letter) instead of letter: the model returns no log-probabilities"],
     )
+    assert project.baseline("mini", profile="Slotted")["scoring"] == "generate"
 
 
 def test_tags_never_become_another_plugins_marker(project: Project) -> None:
