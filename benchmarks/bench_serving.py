@@ -48,13 +48,21 @@ def demo_folder() -> Path:
     return converted_gguf(gguf, root / "gguf" / file_digest(gguf, root)[:20])
 
 
-def serve(model: Path, port: int, log: Path) -> subprocess.Popen:
-    command = [str(Path(sys.executable).parent / "transformers"), "serve", str(model), "--host", "127.0.0.1"]
-    command += ["--port", str(port), "--device", "cpu", "--log-level", "warning"]
+def serve(server: str, model: Path, port: int, log: Path) -> subprocess.Popen:
+    """``transformers serve`` with the folder, or llama.cpp's server with the demo's GGUF file."""
+    if server == "llama":
+        from pytest_medmodel.models.specs import demo_gguf_path
+
+        python = os.environ.get("MEDMODEL_LLAMA_PYTHON") or str(ROOT / ".venv-llama" / "bin" / "python")
+        command = [python, "-m", "llama_cpp.server", "--model", str(demo_gguf_path()), "--host", "127.0.0.1"]
+        command += ["--port", str(port), "--n_ctx", "2048", "--logits_all", "true"]
+    else:
+        command = [str(Path(sys.executable).parent / "transformers"), "serve", str(model), "--host", "127.0.0.1"]
+        command += ["--port", str(port), "--device", "cpu", "--log-level", "warning"]
     process = subprocess.Popen(command, stdout=log.open("w"), stderr=subprocess.STDOUT)
     for _ in range(240):
         try:
-            urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=1).read()
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/v1/models", timeout=1).read()
             return process
         except OSError:
             if process.poll() is not None:
@@ -71,6 +79,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--max-new-tokens", type=int, default=8)
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 4, 16])
     parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--server", choices=["transformers", "llama"], default="transformers")
     parser.add_argument("--output", type=Path, default=None)
     args = parser.parse_args(argv)
     model = args.model or demo_folder()
@@ -85,10 +94,11 @@ def main(argv: list[str] | None = None) -> dict:
         s.bind(("127.0.0.1", 0))
         port = int(s.getsockname()[1])
     with tempfile.TemporaryDirectory() as tmp:
-        server = serve(model, port, Path(tmp) / "serve.log")
+        server = serve(args.server, model, port, Path(tmp) / "serve.log")
         try:
             url = f"http://127.0.0.1:{port}/v1"
-            endpoints = {c: OpenAIEndpoint(url, {"model": str(model), "concurrency": str(c)}) for c in args.concurrency}
+            served = {} if args.server == "llama" else {"model": str(model)}
+            endpoints = {c: OpenAIEndpoint(url, {**served, "concurrency": str(c)}) for c in args.concurrency}
             times: dict[str, list[float]] = {"in-process": [], **{f"server c={c}": [] for c in args.concurrency}}
             texts: dict[str, list[str]] = {}
             for _ in range(args.repeats):
@@ -107,7 +117,7 @@ def main(argv: list[str] | None = None) -> dict:
         name: {
             "seconds": [round(t, 3) for t in spent],
             "items_per_second": round(len(requests) / statistics.median(spent), 2),
-            "same_texts_as_in_process": texts[name] == texts["in-process"],
+            "texts_equal_to_in_process": sum(a == b for a, b in zip(texts[name], texts["in-process"], strict=True)),
         }
         for name, spent in times.items()
     }
@@ -116,7 +126,9 @@ def main(argv: list[str] | None = None) -> dict:
         "suite": args.suite.name,
         "items": len(requests),
         "max_new_tokens": args.max_new_tokens,
-        "server": "transformers serve " + __import__("transformers").__version__,
+        "server": "llama-cpp-python server (demo GGUF, Q4_1)"
+        if args.server == "llama"
+        else "transformers serve " + __import__("transformers").__version__,
         "server_logprobs": offered,
         "cpu_threads": os.cpu_count(),
         "rows": rows,
