@@ -248,6 +248,19 @@ def test_a_failing_server_leaves_baselines_untouched(project: Project, fake: Fak
 # --------------------------------------------------------------------------- a real server
 
 
+def _wait_until_up(url: str, process: subprocess.Popen, log: Path, what: str) -> None:
+    """Poll ``url`` until the server answers (120 s at most); its log's end when it dies or never comes up."""
+    for _ in range(240):
+        try:
+            urllib.request.urlopen(url, timeout=1).read()
+            return
+        except OSError:
+            if process.poll() is not None:
+                pytest.fail(f"{what} exited: {log.read_text()[-2000:]}")
+            time.sleep(0.5)
+    pytest.fail(f"{what} did not come up in 120 s: {log.read_text()[-2000:]}")
+
+
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
     """``transformers serve`` on loopback with a tiny Llama built here; stopped at the end."""
@@ -265,16 +278,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path
         )
     url = f"http://127.0.0.1:{port}"
     try:
-        for _ in range(240):
-            try:
-                urllib.request.urlopen(f"{url}/health", timeout=1).read()
-                break
-            except OSError:
-                if process.poll() is not None:
-                    pytest.fail(f"transformers serve exited: {log.read_text()[-2000:]}")
-                time.sleep(0.5)
-        else:
-            pytest.fail(f"transformers serve did not come up in 120 s: {log.read_text()[-2000:]}")
+        _wait_until_up(f"{url}/health", process, log, "transformers serve")
         yield f"{url}/v1", model
     finally:
         process.terminate()
@@ -323,16 +327,7 @@ def llama_served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     with log.open("w") as out:
         process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
     try:
-        for _ in range(240):
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/v1/models", timeout=1).read()
-                break
-            except OSError:
-                if process.poll() is not None:
-                    pytest.fail(f"the llama.cpp server exited: {log.read_text()[-2000:]}")
-                time.sleep(0.5)
-        else:
-            pytest.fail(f"the llama.cpp server did not come up in 120 s: {log.read_text()[-2000:]}")
+        _wait_until_up(f"http://127.0.0.1:{port}/v1/models", process, log, "the llama.cpp server")
         yield f"http://127.0.0.1:{port}/v1"
     finally:
         process.terminate()

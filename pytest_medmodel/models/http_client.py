@@ -50,10 +50,7 @@ class JsonClient:
         url = self.base_url.rstrip("/") + path
         data = json.dumps(body).encode("utf-8")
         for attempt in range(self.retries + 1):
-            request = urllib.request.Request(url, data=data, method="POST")
-            request.add_header("Content-Type", "application/json")
-            for name, value in self.headers.items():
-                request.add_header(name, value)
+            request = self._request(url, data)
             try:
                 with urllib.request.urlopen(request, timeout=self.timeout) as answer:
                     return dict(json.loads(answer.read().decode("utf-8")))
@@ -86,13 +83,19 @@ class JsonClient:
         with ThreadPoolExecutor(max_workers=min(self.concurrency, len(bodies))) as pool:
             return list(pool.map(lambda body: self.post(path, body), bodies))
 
-    def get(self, path: str) -> dict[str, Any]:
-        url = self.base_url.rstrip("/") + path
-        request = urllib.request.Request(url, method="GET")
+    def _request(self, url: str, data: bytes | None = None) -> urllib.request.Request:
+        """A POST with a JSON body, or a GET without one; the client's headers on either."""
+        request = urllib.request.Request(url, data=data, method="POST" if data is not None else "GET")
+        if data is not None:
+            request.add_header("Content-Type", "application/json")
         for name, value in self.headers.items():
             request.add_header(name, value)
+        return request
+
+    def get(self, path: str) -> dict[str, Any]:
+        url = self.base_url.rstrip("/") + path
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as answer:
+            with urllib.request.urlopen(self._request(url), timeout=self.timeout) as answer:
                 return dict(json.loads(answer.read().decode("utf-8")))
         except urllib.error.HTTPError as exc:
             raise AdapterError(f"{url}: HTTP {exc.code} {_detail(exc)}") from None
