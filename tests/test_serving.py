@@ -374,3 +374,29 @@ def test_a_suite_runs_against_llama_cpp_through_the_plugin(project: Project, lla
     assert baseline["model"]["fingerprint"] == "openai:smollm2@q4_1" and baseline["scoring"] == "letter"
     assert all(len(e.get("probs") or [0, 0, 0, 0]) == 4 for e in baseline["items"].values())
     assert project.pytester.runpytest("suites", spec, "-p", "no:randomly").ret == 0
+
+
+def test_a_local_tokenizer_gives_a_served_model_the_in_process_chat_prompts(served: tuple[str, Path]) -> None:
+    """/completions applies no chat template: tokenizer=<folder> applies it here, so a chat suite sends the
+    server what the in-process adapter would run, and the answers match."""
+    from dataclasses import replace
+
+    from pytest_medmodel import load_model, load_suite
+    from pytest_medmodel.scoring.base import SCORERS
+    from pytest_medmodel.suite.types import ScoringSpec, Variant
+
+    url, model = served
+    endpoint = OpenAIEndpoint(url, {"model": str(model), "tokenizer": str(model)})
+    local = load_model(str(model)).adapter
+    messages = [{"role": "user", "content": "Question: which organ makes insulin?"}]
+    assert endpoint.format_chat(messages) == local.format_chat(messages) and "<|user|>" in local.format_chat(messages)
+    assert OpenAIEndpoint(url, {"model": str(model)}).format_chat(messages) is None
+    assert f"chat template from {model}" in endpoint.describe()
+
+    suite = load_suite(ROOT / "suites" / "general_medicine.suite.yaml")
+    suite = replace(suite, scoring=ScoringSpec("generate", {"max_new_tokens": 6}))
+    generate = SCORERS.get("generate")
+    there = [generate.request(suite, Variant.of(item), endpoint.format_chat) for item in suite.items[:6]]
+    here = [generate.request(suite, Variant.of(item), local.format_chat) for item in suite.items[:6]]
+    assert [r.context for r in there] == [r.context for r in here] and "<|assistant|>" in there[0].context
+    assert endpoint.generate(there) == local.generate(here)

@@ -1,7 +1,9 @@
 """A model behind an OpenAI-compatible server (vLLM, SGLang, TGI, llama.cpp, ``transformers serve``).
 
 Spec: ``--medmodel=openai:<base-url>#model=<served name>&revision=<rev>&concurrency=4&timeout=60&retries=3``
-(everything after ``#`` optional; ``model`` defaults to the server's only model).
+(everything after ``#`` optional; ``model`` defaults to the server's only model). ``tokenizer=<folder
+or hub id>`` applies that tokenizer's chat template on this side, so a suite with a chat template
+sends the server the same text the in-process adapter would (``/completions`` applies none).
 The API key, when the server wants one, comes from ``MEDMODEL_OPENAI_API_KEY``
 (else ``OPENAI_API_KEY``) and is sent only as a header: never in a name,
 fingerprint, baseline, report or message.
@@ -41,7 +43,7 @@ ECHO_TOLERANCE = 0.05
 """Largest difference (nats) between a token's echoed and generated log-probability taken as agreement."""
 TOP_K = 20
 """Top log-probabilities asked for when only those are offered (the OpenAI API's maximum)."""
-OPTIONS = {"model", "revision", "concurrency", "timeout", "retries"}
+OPTIONS = {"model", "revision", "concurrency", "timeout", "retries", "tokenizer"}
 
 
 def parse_spec(spec: str) -> tuple[str, dict[str, str]]:
@@ -77,6 +79,8 @@ class OpenAIEndpoint:
         self.base_url = base_url
         self.model = options.get("model") or self._only_model()
         self.revision = options.get("revision")
+        self.tokenizer_source = options.get("tokenizer")
+        self._tokenizer: Any = None
         self.echo_problem: str | None = None
         """Why echoed prompt log-probabilities are not used, when the server returns some that fail the probe."""
         self.logprobs = self._probe()
@@ -94,8 +98,26 @@ class OpenAIEndpoint:
         }
         caching = "" if self.revision else "; no revision given (#revision=...): cross-run caching off"
         problem = f"; {self.echo_problem}" if self.echo_problem else ""
+        problem += f"; chat template from {self.tokenizer_source}" if self.tokenizer_source else ""
         concurrency = f"concurrency {self.client.concurrency}"
         return f"{self.name}, OpenAI-compatible, {offered[self.logprobs]}, {concurrency}{caching}{problem}"
+
+    def format_chat(self, messages: Sequence[dict[str, str]]) -> str | None:
+        """The ``tokenizer`` option's chat template applied here (None without the option, or without a template)."""
+        if not self.tokenizer_source:
+            return None
+        if self._tokenizer is None:
+            from transformers import AutoTokenizer  # only when a served model's suites use a chat template
+
+            try:
+                self._tokenizer = AutoTokenizer.from_pretrained(self.tokenizer_source)
+            except (OSError, ValueError) as exc:
+                raise AdapterError(
+                    f"{self.name}: tokenizer={self.tokenizer_source}: {str(exc).splitlines()[0]}"
+                ) from exc
+        if not getattr(self._tokenizer, "chat_template", None):
+            return None
+        return str(self._tokenizer.apply_chat_template(list(messages), tokenize=False, add_generation_prompt=True))
 
     def _only_model(self) -> str:
         models = [str(m.get("id")) for m in self.client.get("/models").get("data") or []]
