@@ -39,6 +39,8 @@ class Controller:
         self.settings = settings
         self.scores: dict[str, dict[str, ItemScore]] = {}
         self.outcomes: dict[str, dict[str, str]] = {}
+        self.baselines: dict[str, tuple[Path, Baseline | None]] = {}
+        """Each summarised suite's baseline file and its content as it was before this run (None: none readable)."""
         """Each item test's outcome (``passed``, ``improved``, ``known_miss``, ``new_miss``, ``regressed``)."""
         self.verdicts: dict[str, list[GateVerdict]] = {}
         self.gate_views: dict[str, SuiteSummary] = {}
@@ -143,7 +145,9 @@ class Controller:
             if suite_key in self.scores and info is not None and model is not None:
                 scores = self.scores[suite_key]
                 chance = info.get("chance") or {}
-                baseline = _read_quietly(self._path(model, info))
+                path = self._path(model, info)
+                baseline = _read_quietly(path)
+                self.baselines[suite_key] = (path, baseline)
                 comparison = compare(
                     suite=info["name"],
                     profile=model["profile"],

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from .baseline import BaselineError, baseline_path, read_baseline, relative_to
+from .baseline import relative_to
 from .controller import Controller
 from .prompts import render_user_message
 from .report.document import PROMPTED, SuiteItems, build_report, run_timings
@@ -31,8 +31,7 @@ def write_run_report(config: pytest.Config, session: TestSession, controller: Co
     settings = session.settings
     assert settings.report is not None and controller.summary is not None
     summary = controller.summary
-    model = controller.reporting_model()
-    items = {key: _suite_items(config, session, controller, key, model) for key in controller.scores}
+    items = {key: _suite_items(config, session, controller, key) for key in controller.scores}
     stamp = datetime.now(UTC).replace(microsecond=0).isoformat()
     report = build_report(
         summary,
@@ -59,23 +58,18 @@ def _said(written: Written, config: pytest.Config) -> list[str]:
 
 
 def _suite_items(
-    config: pytest.Config, session: TestSession, controller: Controller, suite_key: str, model: dict | None
+    config: pytest.Config, session: TestSession, controller: Controller, suite_key: str
 ) -> SuiteItems | None:
+    """A suite's items with the baseline the summary compared them with (read once, by the controller)."""
     info = controller.suite_info.get(suite_key)
     if info is None:
         return None
-    scores = controller.scores[suite_key]
     outcomes = controller.outcomes.get(suite_key, {})
-    baseline, where = None, ""
-    if model is not None:
-        path = baseline_path(session.settings.baseline_dir, model["profile"], info["name"])
-        where = relative_to(path, config.rootpath)
-        try:
-            baseline = read_baseline(path)
-        except BaselineError:
-            baseline = None  # reported by its own tests
+    path, baseline = controller.baselines.get(suite_key, (None, None))
+    where = relative_to(path, config.rootpath) if path is not None else ""
     wanted = sorted(key for key, outcome in outcomes.items() if outcome in PROMPTED)
-    return SuiteItems(info, scores, outcomes, baseline, where, _prompts(config, session, suite_key, wanted))
+    prompts = _prompts(config, session, suite_key, wanted)
+    return SuiteItems(info, controller.scores[suite_key], outcomes, baseline, where, prompts)
 
 
 def _prompts(config: pytest.Config, session: TestSession, suite_key: str, keys: list[str]) -> dict[str, str]:

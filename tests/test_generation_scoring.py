@@ -11,6 +11,7 @@ from conftest import Project, expect_lines
 from pytest_medmodel import load_model, load_suite
 from pytest_medmodel.models.base import GenerationRequest
 from pytest_medmodel.scoring.base import SCORERS
+from pytest_medmodel.scoring.extract import extract_letter
 
 WRITER = '''
 """A test adapter that only generates: "Answer: <key label>" unless told otherwise per item."""
@@ -165,8 +166,10 @@ def test_generation_on_a_tiny_model_is_read_and_repeatable(tiny_llama_dir: Path,
 
     scores = [scorer.score(suite, v, GenerationResult(t)) for v, t in zip(variants, texts, strict=True)]
     for score, text in zip(scores, texts, strict=True):
+        read = extract_letter(text, ["A", "B", "C", "D"])
         assert score.text == text
-        assert score.shown == "(invalid)" or score.shown in "ABCD"
+        assert score.shown == ("(invalid)" if read.index is None else "ABCD"[read.index])
+        assert score.correct == (read.index == 0)  # every key is A
 
 
 def test_open_answers_are_right_on_exact_match_and_carry_token_f1(project: Project) -> None:
@@ -241,3 +244,20 @@ def test_a_generate_only_model_scores_choice_suites_by_generation_and_says_so(pr
         "suites", "--medmodel=py:writer:make", "-p", "no:randomly", "-n", "2", "--snapshot-update"
     )
     assert parallel.ret == 0 and project.baseline_bytes() == written
+
+
+def test_the_accuracy_gate_fails_a_generating_model_that_got_worse_and_passes_one_that_did_not(
+    project: Project,
+) -> None:
+    """The gates judge generated answers as they judge scored ones: an unchanged writer passes, one that now
+    refuses or answers wrong on 12 of 40 items fails."""
+    project.suite("gen", 40, scoring="generate")
+    _writer(project)
+    assert _run(project, "--snapshot-update").ret == 0
+    assert _run(project).ret == 0, "the same answers pass"
+    changed = [f"ge-{i:03d}" for i in range(1, 24, 2)]  # keys B and D
+    worse = {item: "I cannot answer that." if n % 2 else "Answer: A or C" for n, item in enumerate(changed)}
+    _writer(project, worse)
+    result = _run(project)
+    assert result.ret == 1
+    expect_lines(result, ["*accuracy dropped on suite gen*", "*regressed 12, improved 0*"])

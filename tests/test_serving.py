@@ -183,6 +183,9 @@ def test_bad_specs_are_one_line_errors() -> None:
         parse_spec("openai:localhost:8000")
     with pytest.raises(AdapterError, match="unknown setting\\(s\\) modle"):
         parse_spec("openai:http://h:1/v1#modle=x")
+    for bad in ("soon", "0", "-3"):
+        with pytest.raises(AdapterError, match=f"timeout must be a positive number of seconds, got '{bad}'"):
+            parse_spec(f"openai:http://h:1/v1#timeout={bad}")
     assert parse_spec("openai:http://h:1/v1/#model=m&concurrency=16") == (
         "http://h:1/v1",
         {"model": "m", "concurrency": "16"},

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import urllib.parse
 from collections.abc import Sequence
 from typing import Any
@@ -61,6 +62,9 @@ def parse_spec(spec: str) -> tuple[str, dict[str, str]]:
     for name in ("concurrency", "retries"):
         if name in options and not options[name].isdigit():
             raise AdapterError(f"--medmodel={spec}: {name} must be a whole number, got {options[name]!r}")
+    timeout = options.get("timeout")
+    if timeout is not None and (not re.fullmatch(r"\d+(\.\d+)?", timeout) or float(timeout) <= 0):
+        raise AdapterError(f"--medmodel={spec}: timeout must be a positive number of seconds, got {timeout!r}")
     return url.rstrip("/"), options
 
 

@@ -125,7 +125,7 @@ def _overview(suites: list[Mapping[str, Any]]) -> str:
                 " ".join(f'<span class="{st}">{escape(text)}</span>' for st, text in gate_counts(s["gates"])) or "–",
             ]
         )
-    return "<h2>Suites</h2>\n" + table(head, rows, raw=True)
+    return "<h2>Suites</h2>\n" + table(head, rows)
 
 
 VERDICT_CLASS = {"missed": "failed", "caught": "passed"}
@@ -150,7 +150,7 @@ def _mutations(rows: list[Mapping[str, Any]]) -> str:
     return (
         "<h2>Mutation report</h2>\n"
         + intro
-        + table(["mutation", "suite", "gate", "verdict", "Δ points", "gate says"], body, raw=True)
+        + table(["mutation", "suite", "gate", "verdict", "Δ points", "gate says"], body)
     )
 
 
@@ -162,4 +162,4 @@ def _lines(title: str, lines: list[str]) -> str:
 
 def _versions(versions: Mapping[str, str | None]) -> str:
     rows = [[escape(k), escape(v or "not installed")] for k, v in versions.items()]
-    return "<h2>Versions</h2>\n" + table(["library", "version"], rows, raw=True)
+    return "<h2>Versions</h2>\n" + table(["library", "version"], rows)

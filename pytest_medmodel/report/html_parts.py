@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from html import escape
 from typing import Any
 
@@ -12,20 +11,16 @@ def num(value: Any) -> str:
     return f'<td class="num">{escape(str(value))}</td>'
 
 
-def table(head: list[str], rows: list[list[str]], raw: bool = False, header: bool = True) -> str:
-    """An HTML table; cells are escaped unless ``raw`` (then a cell may already be a ``<td>``)."""
+def table(head: list[str], rows: list[list[str]], header: bool = True) -> str:
+    """An HTML table of cells that are already HTML (callers escape text); a cell may be a whole ``<td>``."""
     out = ["<table>"]
     if header:
         out.append("<tr>" + "".join(f"<th>{escape(h)}</th>" for h in head) + "</tr>")
     for row in rows:
-        cells = [c if c.startswith("<td") else f"<td>{c if raw or c.startswith('<') else escape(c)}</td>" for c in row]
+        cells = [c if c.startswith("<td") else f"<td>{c}</td>" for c in row]
         out.append("<tr>" + "".join(cells) + "</tr>")
     return "\n".join([*out, "</table>"])
 
 
 def status(value: str) -> str:
     return f'<span class="{escape(value)}">{escape(value)}</span>'
-
-
-NETWORK = re.compile(r"^\s*(?:[a-z][a-z0-9+.-]*:|//)", re.IGNORECASE)
-"""A reference that leaves the file: any scheme (``https:``, ``file:``) or a protocol-relative ``//``."""

@@ -59,7 +59,7 @@ def suite_section(s: Mapping[str, Any], draw: bool, index: int) -> str:
     parts = [
         f'<section class="suite" id="suite-{index}" data-suite="{escape(s["name"])}">',
         f'<h2>{escape(s["name"])} <span class="muted">{escape(s["key"])}</span></h2>',
-        table(["", ""], facts, header=False),
+        table(["", ""], [[escape(k), escape(v)] for k, v in facts], header=False),
         f'<p class="note">{escape(s["blind"])}</p>' if s["blind"] else "",
         *(f'<p class="note">{escape(w)}</p>' for w in cmp["warnings"]),
         _gates(s["gates"]),
@@ -95,7 +95,7 @@ def _gates(gates: list[Mapping[str, Any]]) -> str:
         ]
         for g in gates
     ]
-    return "<h3>Gates</h3>\n" + table(["gate", "verdict", "says", "numbers"], rows, raw=True)
+    return "<h3>Gates</h3>\n" + table(["gate", "verdict", "says", "numbers"], rows)
 
 
 def _calibration(s: Mapping[str, Any], draw: bool, index: int) -> str:
@@ -127,7 +127,7 @@ def _calibration(s: Mapping[str, Any], draw: bool, index: int) -> str:
         f'<p class="muted">{c["n"]} items, {c["bins"]} equal-mass bins, 95% bootstrap intervals{paired}; {scaled}.</p>'
     )
     warning = f'<p class="note">{escape(c["warning"])}</p>' if c["warning"] else ""
-    tab = table(["metric", "this run [95% CI]", "baseline", "change [95% CI]"], rows, raw=True)
+    tab = table(["metric", "this run [95% CI]", "baseline", "change [95% CI]"], rows)
     if draw:
         svg = reliability_svg(c["reliability"]["current"], c["reliability"]["baseline"], prefix=f"s{index}")
         caption = f"<figcaption>Reliability diagram: {escape(s['name'])}</figcaption>"
@@ -150,7 +150,7 @@ def _tags(by_tag: list[Mapping[str, Any]]) -> str:
         ]
         for t in by_tag
     ]
-    return "<h3>Accuracy by tag</h3>\n" + table(["tag", "items", "accuracy", "95% CI"], rows, raw=True)
+    return "<h3>Accuracy by tag</h3>\n" + table(["tag", "items", "accuracy", "95% CI"], rows)
 
 
 def _robustness(rows: list[Mapping[str, Any]]) -> str:
@@ -169,7 +169,7 @@ def _robustness(rows: list[Mapping[str, Any]]) -> str:
         for r in rows
     ]
     head = ["perturbation", "items", "original acc", "perturbed acc", "consistency", "worst case", "robustness"]
-    return "<h3>Robustness</h3>\n" + table(head, body, raw=True)
+    return "<h3>Robustness</h3>\n" + table(head, body)
 
 
 def _groups(g: Mapping[str, Any] | None) -> str:
@@ -183,7 +183,7 @@ def _groups(g: Mapping[str, Any] | None) -> str:
     below = "".join(f'<p class="note">below chance: {escape(b)}</p>' for b in g.get("below_chance") or [])
     return (
         f"<h3>Probe groups ({g['groups']} groups)</h3>\n"
-        + table(["figure", "this run", "chance"], rows, raw=True)
+        + table(["figure", "this run", "chance"], rows)
         + below
     )
 
@@ -204,7 +204,7 @@ def _changed(items: list[Mapping[str, Any]], outcome: str, title: str) -> str:
     ]
     more = f'<p class="muted">+{len(mine) - SHOWN_ITEMS} more in report.json</p>' if len(mine) > SHOWN_ITEMS else ""
     head = ["item", "prompt", "baseline answer (confidence)", "answer now (confidence)", "key"]
-    return f'<h3 class="{outcome}-items">{escape(title)}: {len(mine)}</h3>\n' + table(head, rows, raw=True) + more
+    return f'<h3 class="{outcome}-items">{escape(title)}: {len(mine)}</h3>\n' + table(head, rows) + more
 
 
 def _then(then: Mapping[str, Any] | None) -> str:
@@ -237,4 +237,4 @@ def _all_items(items: list[Mapping[str, Any]]) -> str:
         for i in items
     ]
     head = ["item", "answer", "key", "confidence", "baseline answer", "outcome"]
-    return f"<details><summary>Every item ({len(items)})</summary>\n" + table(head, rows, raw=True) + "</details>"
+    return f"<details><summary>Every item ({len(items)})</summary>\n" + table(head, rows) + "</details>"

@@ -105,10 +105,10 @@ def extract_option_text(text: str, choices: Sequence[str]) -> Extracted:
     text = _clean(text)
     if not text:
         return invalid("empty")
-    for rest in _statements(text)[:1]:
-        named = _named(rest.split(".")[0], choices)
-        if len(named) == 1:
-            return Extracted(named[0], "stated")
+    statements = _statements(text)
+    stated = _named(statements[0].split(".")[0], choices) if statements else []
+    if len(stated) == 1:
+        return Extracted(stated[0], "stated")
     named = _named(text, choices)
     if len(named) == 1:
         return Extracted(named[0], "only mention")
@@ -132,10 +132,10 @@ def extract_word(text: str, words: Sequence[str]) -> Extracted:
     if not text:
         return invalid("empty")
     lowered = [w.lower() for w in words]
-    for rest in _statements(text)[:1]:
-        first = re.match(r"[A-Za-z]+", rest.strip())
-        if first and first.group(0).lower() in lowered:
-            return Extracted(lowered.index(first.group(0).lower()), "stated")
+    statements = _statements(text)
+    first = re.match(r"[A-Za-z]+", statements[0].strip()) if statements else None
+    if first and first.group(0).lower() in lowered:
+        return Extracted(lowered.index(first.group(0).lower()), "stated")
     first = re.match(r"[A-Za-z]+", text)
     if first and first.group(0).lower() in lowered:
         return Extracted(lowered.index(first.group(0).lower()), "leading")

@@ -22,9 +22,7 @@ def generation_fallback(suite: Suite, capabilities: Set[str]) -> Suite | None:
     """The suite scored by generation, when the model cannot serve its scoring but can generate; else None."""
     scorer = SCORERS.get(suite.scoring.method)
     if GENERATE not in capabilities or unservable(scorer, "", frozenset(capabilities)) is None:
-        return None
-    if GENERATE in scorer.requires:
-        return None
+        return None  # cannot generate, or can serve the suite as written
     extract = "word" if suite.fixed_choices else ("letter" if scorer.lists_choices else "option_text")
     scoring = ScoringSpec("generate", {"extract": extract, "fallback_from": suite.scoring.method})
     return replace(suite, scoring=scoring)

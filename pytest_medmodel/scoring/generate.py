@@ -84,12 +84,16 @@ def f1(entry: Any) -> float | None:
     return None if value is None else float(value)
 
 
-def extractor(suite: Suite) -> str:
+def extraction(task: str, options: Mapping[str, Any]) -> str:
     """The extraction a suite asked for, or its task's default (``open`` for free-text answers)."""
-    if suite.is_open:
+    if task == OPEN:
         return "open"
-    chosen = suite.scoring.option("extract")
-    return str(chosen) if chosen else ("word" if suite.fixed_choices else "letter")
+    chosen = options.get("extract")
+    return str(chosen) if chosen else ("word" if task in FIXED_CHOICES else "letter")
+
+
+def extractor(suite: Suite) -> str:
+    return extraction(suite.task, suite.scoring.options)
 
 
 @register_scorer
@@ -110,10 +114,7 @@ class Generate:
 
     def lists_choices_for(self, task: str, options: Mapping[str, Any]) -> bool:
         """Labelled options in the default prompt, unless the answer is a word, an option's text or free."""
-        if task == OPEN:
-            return False
-        chosen = options.get("extract") or ("word" if task in FIXED_CHOICES else "letter")
-        return chosen in ("letter", "number", "regex")
+        return extraction(task, options) in ("letter", "number", "regex")
 
     def check(self, options: Mapping[str, Any]) -> tuple[str, str, str] | None:
         """(setting, problem, fix) for a combination the parameter types cannot catch."""
