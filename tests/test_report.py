@@ -96,7 +96,7 @@ def test_report_json_follows_its_schema_and_holds_every_prediction(project: Proj
     _validate(report)
     facts, order = report["suites"]
     assert (facts["name"], order["name"]) == ("facts", "order")
-    assert facts["accuracy"] == {"value": 0.8, "low": 0.6524, "high": 0.895, "correct": 32, "n": 40}
+    assert facts["accuracy"] == {"value": 0.8, "low": 0.652427, "high": 0.895, "correct": 32, "n": 40}
     assert (facts["comparison"]["regressed"], facts["comparison"]["improved"]) == (8, 0)
     assert facts["comparison"]["delta"] == -0.2 and facts["comparison"]["p_value"] == 0.003906
     verdicts = {g["gate"]: g["status"] for g in facts["gates"]}
@@ -120,7 +120,14 @@ def test_report_json_follows_its_schema_and_holds_every_prediction(project: Proj
     assert {i["key"] for i in order["items"]} >= {"or-000", "or-000/reverse_choices"}
     assert order["robustness"][0]["family"] == "reverse_choices"
     assert [t["tag"] for t in facts["by_tag"]] == ["even", "odd"]
-    assert facts["by_tag"][0] == {"tag": "even", "correct": 12, "n": 20, "accuracy": 0.6, "low": 0.3866, "high": 0.7812}
+    assert facts["by_tag"][0] == {
+        "tag": "even",
+        "correct": 12,
+        "n": 20,
+        "accuracy": 0.6,
+        "low": 0.386582,
+        "high": 0.781193,
+    }
 
     reliability = facts["calibration"]["reliability"]
     assert sum(p["n"] for p in reliability["current"]) == 40 and len(reliability["baseline"]) == 10
@@ -341,3 +348,17 @@ def test_probe_groups_reach_the_report(project: Project) -> None:
     html = (out / "report.html").read_text(encoding="utf-8")
     assert "<h3>Probe groups (12 groups)</h3>" in html
     assert "below chance: set accuracy 0.0% &lt; chance 25.0%" in html
+
+
+def test_figures_are_rounded_once_as_the_terminal_rounds_them() -> None:
+    """27 of 110 is 24.545%: the terminal says 24.5%, and so must the reports (4 stored decimals said 24.6%)."""
+    from pytest_medmodel.gates.comparison import PairedStats
+    from pytest_medmodel.report.summary import SuiteSummary
+    from pytest_medmodel.report.terminal import summary_lines
+
+    row = SuiteSummary("suites/gm.suite.yaml", "gm", PairedStats(n=110, correct=27, has_baseline=False))
+    summary = RunSummary(suites=[row])
+    report = json.loads(json.dumps(build_report(summary, {}, timings={})))
+    assert "| gm | 110 | 24.5% [17.5%, 33.4%] |" in render_markdown(report)
+    assert any("24.5% [17.5%, 33.4%]" in line for line in summary_lines(summary))
+    assert '<td class="num">24.5%</td>' in render_html(report, plots=False)

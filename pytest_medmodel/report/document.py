@@ -209,7 +209,7 @@ def _items(held: SuiteItems) -> list[dict[str, Any]]:
                 "answer": score.shown,
                 "expected": score.key,
                 "correct": score.correct,
-                "confidence": _r(score.confidence),
+                "confidence": None if score.confidence is None else round(score.confidence, DIGITS),
                 "probs": None if score.probs is None else [round(float(p), DIGITS) for p in score.probs],
                 "outcome": held.outcomes.get(key),
                 "baseline": {
@@ -227,8 +227,13 @@ def _items(held: SuiteItems) -> list[dict[str, Any]]:
     return rows
 
 
+FIGURE_DIGITS = 6
+"""Suite figures keep 6 decimals, so a page that shows one at 0.1% never rounds twice (0.245455 -> 24.5%,
+where 0.2455 would show 24.6%); an item's probabilities keep the baseline's 4."""
+
+
 def _r(value: float | None) -> float | None:
-    return None if value is None else round(float(value), DIGITS)
+    return None if value is None else round(float(value), FIGURE_DIGITS)
 
 
 def dumps_report(report: Mapping[str, Any]) -> str:
