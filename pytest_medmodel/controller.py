@@ -17,7 +17,8 @@ from typing import Any
 
 import pytest
 
-from .baseline import Baseline, BaselineError, baseline_path, dumps_baseline, merge_baseline, read_baseline, relative_to
+from .baseline import Baseline, BaselineError, dumps_baseline, merge_baseline, relative_to
+from .baseline_folder import BaselineFolder
 from .baseline_update import PlannedWrite, complete_interrupted, write_all
 from .gates.comparison import compare
 from .metrics.base import METRICS, compute
@@ -66,7 +67,11 @@ class Controller:
         """One line per xdist worker that died (an out-of-memory kill), naming the test it was running."""
         self.update_failed = False
         """``--snapshot-update`` was asked for but refused (the run must not exit 0)."""
-        self.updates.extend(complete_interrupted(settings.baseline_dir))
+        self.folder = BaselineFolder(settings.baseline_dir, Path(config.rootpath))
+        completion = complete_interrupted(self.folder)
+        self.updates.extend(completion.lines)
+        self.journal_refused = completion.refused
+        """An update journal naming files it may not was left in place: no update may run until a person looks."""
         if settings.log_prompts is not None:
             PromptLog(settings.log_prompts).start()  # this run's requests only; test processes append
 
@@ -146,7 +151,7 @@ class Controller:
                 scores = self.scores[suite_key]
                 chance = info.get("chance") or {}
                 path = self._path(model, info)
-                baseline = _read_quietly(path)
+                baseline = self._read_quietly(path)
                 self.baselines[suite_key] = (path, baseline)
                 comparison = compare(
                     suite=info["name"],
@@ -177,7 +182,7 @@ class Controller:
     def _orphans(self, model: Mapping[str, Any] | None) -> list[str]:
         if model is None or not self.suite_info:
             return []
-        folder = self.settings.baseline_dir / model["profile"]
+        folder = self.folder.path / model["profile"]
         known = [info["name"] for info in self.suite_info.values()]
         return [
             f"{relative_to(path, self.config.rootpath)}: no suite is named {path.stem} any more (renamed or removed?); "
@@ -195,6 +200,11 @@ class Controller:
         ]
 
     def _update_baselines(self, exitstatus: int, model: Mapping[str, Any] | None) -> None:
+        if self.journal_refused:
+            self._refuse(
+                "baselines left untouched: the baseline folder holds an update journal that was refused (above)"
+            )
+            return
         if self._unknown_metrics():
             self._refuse("baselines left untouched: this process cannot compute every metric the tests know (above)")
             return
@@ -227,7 +237,7 @@ class Controller:
                     write, said = self._plan_one(model, info, self.scores[suite_key])
                     writes.extend([write] if write else [])
                     lines.extend(said)
-            write_all(self.settings.baseline_dir, writes)
+            write_all(self.folder, writes)
         except BaselineError as exc:
             self._refuse(f"baselines left untouched: {exc}")
             return
@@ -244,8 +254,9 @@ class Controller:
         path = self._path(model, info)
         where = relative_to(path, self.config.rootpath)
         notes = []
+        self.folder.check(path)
         try:
-            old = read_baseline(path)
+            old = self.folder.read(path)
         except BaselineError as exc:
             _refuse_partial_rerecord(where, exc, info, scores)
             old = None
@@ -272,7 +283,14 @@ class Controller:
         return PlannedWrite(path, text), [*notes, f"{where}: {state}" + (f" ({what})" if what else "")]
 
     def _path(self, model: Mapping[str, Any], info: Mapping[str, Any]) -> Path:
-        return baseline_path(self.settings.baseline_dir, model["profile"], info["name"])
+        return self.folder.file(model["profile"], info["name"])
+
+    def _read_quietly(self, path: Path) -> Baseline | None:
+        """The baseline for the summary; an unreadable file was already reported by its tests."""
+        try:
+            return self.folder.read(path)
+        except BaselineError:
+            return None
 
 
 def _refuse_partial_rerecord(
@@ -292,14 +310,6 @@ def _calibration(info: Mapping[str, Any], scores: Mapping[str, ItemScore], basel
     from .calibration.summary import calibration_summary  # numpy: only once items were scored
 
     return calibration_summary(info["name"], info.get("answers") or {}, scores, baseline, info.get("ece_bins"))
-
-
-def _read_quietly(path: Path) -> Baseline | None:
-    """The baseline for the summary; an unreadable file was already reported by its tests."""
-    try:
-        return read_baseline(path)
-    except BaselineError:
-        return None
 
 
 def _first_line(report: pytest.TestReport) -> str:

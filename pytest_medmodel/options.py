@@ -7,6 +7,7 @@ to set it once.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -203,7 +204,8 @@ def read_settings(config: pytest.Config) -> Settings:
         strict=bool(strict if strict is not None else config.getini("medmodel_strict")),
         shard_size=_shard_size(pick("medmodel_shard_size")),
         update=bool(getattr(config.option, "update_snapshots", False)),
-        baseline_dir=(root / str(pick("medmodel_baseline_dir"))).resolve(),
+        # Not resolved: a committed symlink in it must stay visible to the confinement (baseline_folder.py).
+        baseline_dir=Path(os.path.normpath(root / str(pick("medmodel_baseline_dir")))),
         cache_dir=(root / cache_dir).resolve() if cache_dir else None,
         data_root=None if config.getini("medmodel_allow_outside_data") else root.resolve(),
         timeout=_timeout(str(pick("medmodel_timeout"))),

@@ -19,7 +19,8 @@ from typing import Any
 import pytest
 
 from .api import as_model, gate_context
-from .baseline import Baseline, BaselineError, baseline_path, read_baseline, relative_to
+from .baseline import Baseline, BaselineError, relative_to
+from .baseline_folder import BaselineFolder
 from .calls import AdapterFault, ModelTimeout
 from .gates.base import GateResult, run_gate
 from .gates.comparison import Comparison, compare
@@ -226,12 +227,16 @@ class TestSession:
 
     def baseline_location(self, suite: Suite) -> Path:
         assert self.model is not None
-        return baseline_path(self.settings.baseline_dir, self.model.profile, suite.name)
+        return self.baseline_folder.file(self.model.profile, suite.name)
+
+    @property
+    def baseline_folder(self) -> BaselineFolder:
+        return BaselineFolder(self.settings.baseline_dir, Path(self.config.rootpath))
 
     def baseline(self, suite_key: str) -> Baseline | None:
         if suite_key not in self._baselines:
             try:
-                self._baselines[suite_key] = read_baseline(self.baseline_location(self.suites[suite_key]))
+                self._baselines[suite_key] = self.baseline_folder.read(self.baseline_location(self.suites[suite_key]))
             except BaselineError as exc:
                 self._baseline_errors[suite_key] = str(exc)
                 self._baselines[suite_key] = None
