@@ -167,7 +167,8 @@ def test_the_api_key_travels_as_a_header_only(fake: Fake, monkeypatch: pytest.Mo
     endpoint = OpenAIEndpoint(fake.url, {"revision": "r1"})
     assert fake.headers[-1]["Authorization"] == "Bearer sk-secret-123"
     shown = " ".join([endpoint.name, endpoint.describe(), str(endpoint.fingerprint)])
-    assert "sk-secret" not in shown and endpoint.fingerprint == "openai:fake-model@r1"
+    assert "sk-secret" not in shown
+    assert endpoint.fingerprint == f"openai:fake-model@r1 at {fake.url}; chat template none applied"
 
 
 def test_without_a_revision_cross_run_caching_is_off_and_said(fake: Fake) -> None:
@@ -186,9 +187,11 @@ def test_bad_specs_are_one_line_errors() -> None:
     for bad in ("soon", "0", "-3"):
         with pytest.raises(AdapterError, match=f"timeout must be a positive number of seconds, got '{bad}'"):
             parse_spec(f"openai:http://h:1/v1#timeout={bad}")
-    assert parse_spec("openai:http://h:1/v1/#model=m&concurrency=16") == (
+    served = parse_spec("openai:http://h:1/v1/#model=m&concurrency=16")
+    assert (served.url, served.options, served.credentials) == (
         "http://h:1/v1",
         {"model": "m", "concurrency": "16"},
+        None,
     )
 
 
@@ -374,7 +377,8 @@ def test_a_suite_runs_against_llama_cpp_through_the_plugin(project: Project, lla
     assert result.ret == 0
     result.stdout.fnmatch_lines(["cloze: scored by generation (extract: option_text) instead of loglikelihood: *"])
     baseline = json.loads((project.path / "baselines" / "openai-smollm2" / "mc.json").read_text())
-    assert baseline["model"]["fingerprint"] == "openai:smollm2@q4_1" and baseline["scoring"] == "letter"
+    assert baseline["model"]["fingerprint"] == f"openai:smollm2@q4_1 at {llama_served}; chat template none applied"
+    assert baseline["scoring"] == "letter"
     assert all(len(e.get("probs") or [0, 0, 0, 0]) == 4 for e in baseline["items"].values())
     assert project.pytester.runpytest("suites", spec, "-p", "no:randomly").ret == 0
 

@@ -87,6 +87,8 @@ class ModelHandle:
         self._description = description or name
         self.mutation = mutation
         self.load_seconds = 0.0
+        self.chat_note: str | None = None
+        """Why suites that ask for the model's chat template get none (a served model behind /completions)."""
 
     @classmethod
     def wrap(cls, adapter: Any, *, profile: str, where: str) -> ModelHandle:

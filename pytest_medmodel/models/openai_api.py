@@ -19,20 +19,32 @@ tiny ``/completions`` request that asks for log-probabilities and echo:
 * none (``transformers serve`` 5.x ignores ``logprobs`` and ``echo``): only
   generation, and suites scored by log-likelihood are skipped with that reason.
 
-The fingerprint is the served model's name plus the revision the user gives;
-without a revision nobody can tell whether the weights behind the name changed,
-so predictions are shared only within a run and the model line says why.
+The fingerprint is the served model's name plus the revision the user gives,
+the server's address, and the chat template applied on this side (everything
+that changes what the model receives or who answers). Without a revision nobody
+can tell whether the weights behind the name changed, so predictions are shared
+only within a run and the model line says why.
+
+A server is not trusted: every answer's shape is checked before anything is
+scored, and an answer without ``choices``, without text or without the
+log-probabilities the probe found is an error naming the URL, never a model that
+"said nothing". Credentials in the base URL (``http://user:password@host/v1``)
+are sent as an HTTP Basic header and shown nowhere.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 import os
 import re
 import urllib.parse
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
+from ..credentials import Secret, shown, split_credentials
 from .base import CHOICE_LOGPROBS, GENERATE, TOPK_LOGPROBS, AdapterError, ChoiceRequest, ChoiceResult, GenerationRequest
 from .hf_generate import cut_at_stops
 from .http_client import JsonClient
@@ -47,35 +59,58 @@ TOP_K = 20
 OPTIONS = {"model", "revision", "concurrency", "timeout", "retries", "tokenizer"}
 
 
-def parse_spec(spec: str) -> tuple[str, dict[str, str]]:
-    """``openai:URL#k=v&...`` -> (base URL, options); a one-line error for anything else."""
-    url, _, fragment = spec[len("openai:") :].partition("#")
-    parsed = urllib.parse.urlparse(url)
-    if parsed.scheme not in ("http", "https") or not parsed.netloc:
-        raise AdapterError(f"--medmodel={spec}: write openai:http://host:port/v1 (the server's base URL)")
+@dataclass(frozen=True)
+class ServedSpec:
+    """An ``openai:`` spec taken apart."""
+
+    url: str
+    """The base URL without credentials."""
+    options: dict[str, str]
+    credentials: Secret | None = field(default=None, repr=False)
+    """``user:password@`` from the URL, as an HTTP Basic ``Authorization`` value."""
+
+
+def parse_spec(spec: str) -> ServedSpec:
+    """``openai:URL#k=v&...`` taken apart; a one-line error (credentials left out) for anything else."""
+    where = f"--medmodel={shown(spec)}"
+    raw, _, fragment = spec[len("openai:") :].partition("#")
+    try:
+        url, credentials = split_credentials(raw)
+        parsed = urllib.parse.urlparse(url)
+        usable = parsed.scheme in ("http", "https") and bool(parsed.hostname) and (parsed.port or 1) > 0
+    except ValueError:  # a port that is not a number
+        usable = False
+    if not usable:
+        raise AdapterError(f"{where}: write openai:http://host:port/v1 (the server's base URL)")
     options = dict(urllib.parse.parse_qsl(fragment, keep_blank_values=True))
     unknown = sorted(set(options) - OPTIONS)
     if unknown:
-        raise AdapterError(
-            f"--medmodel={spec}: unknown setting(s) {', '.join(unknown)}; use {', '.join(sorted(OPTIONS))}"
-        )
+        raise AdapterError(f"{where}: unknown setting(s) {', '.join(unknown)}; use {', '.join(sorted(OPTIONS))}")
     for name in ("concurrency", "retries"):
         if name in options and not options[name].isdigit():
-            raise AdapterError(f"--medmodel={spec}: {name} must be a whole number, got {options[name]!r}")
+            raise AdapterError(f"{where}: {name} must be a whole number, got {options[name]!r}")
     timeout = options.get("timeout")
     if timeout is not None and (not re.fullmatch(r"\d+(\.\d+)?", timeout) or float(timeout) <= 0):
-        raise AdapterError(f"--medmodel={spec}: timeout must be a positive number of seconds, got {timeout!r}")
-    return url.rstrip("/"), options
+        raise AdapterError(f"{where}: timeout must be a positive number of seconds, got {timeout!r}")
+    return ServedSpec(url.rstrip("/"), options, credentials)
+
+
+def api_key() -> Secret | None:
+    """The API key from the environment, as a ``Bearer`` header value."""
+    for variable in KEY_VARIABLES:
+        value = os.environ.get(variable)
+        if value:
+            return Secret(f"Bearer {value}", value)
+    return None
 
 
 class OpenAIEndpoint:
     """The adapter: ``generate`` always; ``loglikelihood`` from whatever log-probabilities the server returns."""
 
-    def __init__(self, base_url: str, options: dict[str, str]) -> None:
-        key = next((os.environ[v] for v in KEY_VARIABLES if os.environ.get(v)), None)
+    def __init__(self, base_url: str, options: dict[str, str], credentials: Secret | None = None) -> None:
         self.client = JsonClient(
             base_url,
-            headers={"Authorization": f"Bearer {key}"} if key else {},
+            authorization=api_key() or credentials,
             timeout=float(options.get("timeout", 60)),
             retries=int(options.get("retries", 3)),
             concurrency=max(1, int(options.get("concurrency", 4))),
@@ -89,8 +124,21 @@ class OpenAIEndpoint:
         """Why echoed prompt log-probabilities are not used, when the server returns some that fail the probe."""
         self.logprobs = self._probe()
         """``echo`` (prompt log-probabilities), ``top`` (next-token top-k only) or ``none``."""
-        self.name = f"{self.model} via {urllib.parse.urlparse(base_url).netloc}"
-        self.fingerprint = f"openai:{self.model}@{self.revision}" if self.revision else None
+        address = urllib.parse.urlsplit(base_url)
+        self.name = f"{self.model} via {address.hostname}" + (f":{address.port}" if address.port else "")
+        template = self._template_identity() if self.tokenizer_source else "none applied"
+        self.fingerprint = (
+            f"openai:{self.model}@{self.revision} at {base_url}; chat template {template}" if self.revision else None
+        )
+        self.chat_note = (
+            None
+            if self.tokenizer_source
+            else (
+                "the server's /completions applies no chat template, so prompts go without one; pass "
+                "#tokenizer=<the served model's folder or hub id> to apply its template on this side"
+            )
+        )
+        """Why a suite that asks for the model's chat template gets none (None: it gets one)."""
         kinds = {"echo": {CHOICE_LOGPROBS, GENERATE}, "top": {TOPK_LOGPROBS, GENERATE}, "none": {GENERATE}}
         self.capabilities = frozenset(kinds[self.logprobs])
 
@@ -108,6 +156,12 @@ class OpenAIEndpoint:
 
     def format_chat(self, messages: Sequence[dict[str, str]]) -> str | None:
         """The ``tokenizer`` option's chat template applied here (None without the option, or without a template)."""
+        tokenizer = self._chat_tokenizer()
+        if tokenizer is None or not getattr(tokenizer, "chat_template", None):
+            return None
+        return str(tokenizer.apply_chat_template(list(messages), tokenize=False, add_generation_prompt=True))
+
+    def _chat_tokenizer(self) -> Any:
         if not self.tokenizer_source:
             return None
         if self._tokenizer is None:
@@ -117,17 +171,27 @@ class OpenAIEndpoint:
                 self._tokenizer = AutoTokenizer.from_pretrained(self.tokenizer_source)
             except (OSError, ValueError) as exc:
                 raise AdapterError(
-                    f"{self.name}: tokenizer={self.tokenizer_source}: {str(exc).splitlines()[0]}"
-                ) from exc
-        if not getattr(self._tokenizer, "chat_template", None):
-            return None
-        return str(self._tokenizer.apply_chat_template(list(messages), tokenize=False, add_generation_prompt=True))
+                    f"{self.base_url}: tokenizer={self.tokenizer_source}: {str(exc).splitlines()[0]}"
+                ) from None
+        return self._tokenizer
+
+    def _template_identity(self) -> str:
+        """What the ``tokenizer`` option makes of prompts, as a digest (part of the fingerprint)."""
+        template = getattr(self._chat_tokenizer(), "chat_template", None)
+        if not template:
+            return f"none ({self.tokenizer_source} has none)"
+        text = json.dumps(template, sort_keys=True)
+        return f"sha256:{hashlib.sha256(text.encode('utf-8')).hexdigest()[:16]}"
 
     def _only_model(self) -> str:
-        models = [str(m.get("id")) for m in self.client.get("/models").get("data") or []]
+        url = f"{self.base_url}/models"
+        data = self.client.get("/models").get("data")
+        if not isinstance(data, list) or not all(isinstance(m, dict) for m in data):
+            raise AdapterError(f"{url}: the answer has no list of models under 'data'; name one with #model=<name>")
+        models = [self.client.shown(str(m.get("id"))) for m in data]
         if len(models) != 1:
-            listed = ", ".join(models) or "none"
-            raise AdapterError(f"{self.base_url}: serves {listed}; name one with #model=<name>")
+            listed = ", ".join(models)[:300] or "none"
+            raise AdapterError(f"{url}: serves {listed}; name one with #model=<name>")
         return models[0]
 
     def _probe(self) -> str:
@@ -139,30 +203,64 @@ class OpenAIEndpoint:
         generated with. (llama-cpp-python 0.3.36 fails this: its echoed values are
         shifted by one token, each token scored by the distribution that follows it.)
         """
-        plain = self._first(self.client.post("/completions", {**self._probe_body(PROBE), "logprobs": 5}))
-        logprobs = plain.get("logprobs") or {}
-        has_top = bool((logprobs.get("top_logprobs") or [None])[0])
-        generated, values = str(plain.get("text") or ""), logprobs.get("token_logprobs") or []
-        if not generated or not values or values[0] is None:
+        plain = self._complete({**self._probe_body(PROBE), "logprobs": 5})
+        logprobs = plain.logprobs or {}
+        top = logprobs.get("top_logprobs")
+        has_top = isinstance(top, list) and bool(top) and isinstance(top[0], dict) and bool(top[0])
+        values = logprobs.get("token_logprobs")
+        first = values[0] if isinstance(values, list) and values else None
+        if not plain.text or not isinstance(first, (int, float)) or not _is_number(first):
             return "top" if has_top else "none"
-        body = {**self._probe_body(PROBE + generated), "logprobs": 1, "echo": True}
-        echoed = self._first(self.client.post("/completions", body)).get("logprobs") or {}
-        at = dict(zip(echoed.get("text_offset") or [], echoed.get("token_logprobs") or [], strict=False))
-        value = at.get(len(PROBE))
-        if isinstance(value, (int, float)) and abs(float(value) - float(values[0])) < ECHO_TOLERANCE:
+        body = {**self._probe_body(PROBE + plain.text), "logprobs": 1, "echo": True}
+        echoed = self._complete(body).logprobs or {}
+        offsets, echoed_values = echoed.get("text_offset"), echoed.get("token_logprobs")
+        value = None
+        if isinstance(offsets, list) and isinstance(echoed_values, list):
+            value = dict(zip(offsets, echoed_values, strict=False)).get(len(PROBE))
+        if isinstance(value, (int, float)) and _is_number(value) and abs(float(value) - float(first)) < ECHO_TOLERANCE:
             return "echo"
         self.echo_problem = (
-            f"echoed prompt log-probabilities disagree with the next-token ones ({generated!r}: {value} echoed, "
-            f"{float(values[0]):.4f} generated), so they are not used"
+            f"echoed prompt log-probabilities disagree with the next-token ones ({plain.text!r}: {value} echoed, "
+            f"{float(first):.4f} generated), so they are not used"
         )
         return "top" if has_top else "none"
 
     def _probe_body(self, prompt: str) -> dict[str, Any]:
         return {"model": self.model, "prompt": prompt, "max_tokens": 1, "temperature": 0}
 
-    @staticmethod
-    def _first(answer: dict[str, Any]) -> dict[str, Any]:
-        return dict((answer.get("choices") or [{}])[0] or {})
+    def _complete(self, body: dict[str, Any]) -> Completion:
+        """One ``/completions`` request's first choice, its shape checked."""
+        return self._choice(self.client.post("/completions", body))
+
+    def _choice(self, answer: dict[str, Any]) -> Completion:
+        """The first choice of a ``/completions`` answer; an error naming the URL when it is not one."""
+        url = f"{self.base_url}/completions"
+        choices = answer.get("choices")
+        if not isinstance(choices, list) or not choices:
+            got = (
+                " has no 'choices'"
+                if choices is None
+                else f"'s 'choices' is {self.client.shown(json.dumps(choices))[:60]}"
+            )
+            raise AdapterError(f"{url}: the answer{got}: not a completion; nothing was scored")
+        choice = choices[0]
+        if not isinstance(choice, dict) or not isinstance(choice.get("text"), str):
+            raise AdapterError(f"{url}: the answer's first choice has no text: not a completion; nothing was scored")
+        logprobs = choice.get("logprobs")
+        if logprobs is not None and not isinstance(logprobs, dict):
+            raise AdapterError(f"{url}: the answer's 'logprobs' is not an object")
+        return Completion(choice["text"], logprobs)
+
+    def _logprobs(self, completion: Completion, *names: str) -> dict[str, list[Any]]:
+        """The named lists of a completion's log-probabilities; an error when the server left them out."""
+        found = {name: (completion.logprobs or {}).get(name) for name in names}
+        missing = [name for name, value in found.items() if not isinstance(value, list)]
+        if missing:
+            raise AdapterError(
+                f"{self.base_url}/completions: the answer has no logprobs.{missing[0]} although the probe found "
+                "log-probabilities; the server changed its answers since (restarted with other settings?)"
+            )
+        return {name: list(value) for name, value in found.items() if isinstance(value, list)}
 
     # ------------------------------------------------------------------ generation
 
@@ -177,9 +275,8 @@ class OpenAIEndpoint:
             }
             for r in requests
         ]
-        answers = self.client.post_many("/completions", bodies)
-        texts = [str((a.get("choices") or [{}])[0].get("text") or "") for a in answers]
-        return [cut_at_stops(t, r.stop) for t, r in zip(texts, requests, strict=True)]
+        answers = [self._choice(a) for a in self.client.post_many("/completions", bodies)]
+        return [cut_at_stops(a.text, r.stop) for a, r in zip(answers, requests, strict=True)]
 
     # ------------------------------------------------------------------ log-likelihood
 
@@ -196,9 +293,10 @@ class OpenAIEndpoint:
             {"model": self.model, "prompt": ctx + cont, "max_tokens": 1, "temperature": 0, "logprobs": 1, "echo": True}
             for ctx, cont in pairs
         ]
-        answers = self.client.post_many("/completions", bodies)
+        answers = [self._choice(a) for a in self.client.post_many("/completions", bodies)]
         sums = [
-            _continuation_logprob(a, len(ctx), len(ctx + cont)) for a, (ctx, cont) in zip(answers, pairs, strict=True)
+            self._continuation_logprob(a, len(ctx), len(ctx + cont))
+            for a, (ctx, cont) in zip(answers, pairs, strict=True)
         ]
         out, at = [], 0
         for r in requests:
@@ -211,30 +309,47 @@ class OpenAIEndpoint:
             {"model": self.model, "prompt": r.context, "max_tokens": 1, "temperature": 0, "logprobs": TOP_K}
             for r in requests
         ]
-        answers = self.client.post_many("/completions", bodies)
+        answers = [self._choice(a) for a in self.client.post_many("/completions", bodies)]
         out = []
         for request, answer in zip(requests, answers, strict=True):
-            top = ((answer.get("choices") or [{}])[0].get("logprobs") or {}).get("top_logprobs") or [{}]
-            first: dict[str, float] = top[0] or {}
+            top = self._logprobs(answer, "top_logprobs")["top_logprobs"]
+            first = top[0] if top else {}
+            if not isinstance(first, dict) or not all(_is_number(v) for v in first.values()):
+                raise AdapterError(f"{self.base_url}/completions: logprobs.top_logprobs[0] is not tokens with numbers")
             # A continuation outside the top k has no number: -inf, which scoring treats as "never chosen".
             out.append(ChoiceResult(tuple(_best_match(first, c) for c in request.continuations)))
         return out
 
+    def _continuation_logprob(self, answer: Completion, start: int, end: int) -> float:
+        """Sum of the echoed prompt tokens' log-probabilities from character ``start`` (the continuation)."""
+        found = self._logprobs(answer, "text_offset", "token_logprobs")
+        total, covered = 0.0, False
+        for offset, value in zip(found["text_offset"], found["token_logprobs"], strict=False):
+            if _is_number(offset) and start <= offset < end:
+                if not _is_number(value):
+                    raise AdapterError(
+                        f"{self.base_url}/completions: the server echoed a continuation token without a "
+                        f"log-probability ({self.client.shown(repr(value))[:40]})"
+                    )
+                total, covered = total + float(value), True
+        if not covered:
+            raise AdapterError(
+                f"{self.base_url}/completions: the server's echo did not cover the continuation "
+                "(no text_offset at or after it)"
+            )
+        return total
 
-def _continuation_logprob(answer: dict[str, Any], start: int, end: int) -> float:
-    """Sum of the echoed prompt tokens' log-probabilities from character ``start`` (the continuation)."""
-    logprobs = (answer.get("choices") or [{}])[0].get("logprobs") or {}
-    offsets = logprobs.get("text_offset") or []
-    values = logprobs.get("token_logprobs") or []
-    total, found = 0.0, False
-    for offset, value in zip(offsets, values, strict=False):
-        if start <= offset < end:
-            if value is None:
-                raise AdapterError("the server echoed a continuation token without a log-probability")
-            total, found = total + float(value), True
-    if not found:
-        raise AdapterError("the server's echo did not cover the continuation (no text_offset at or after it)")
-    return total
+
+@dataclass(frozen=True)
+class Completion:
+    """The first choice of a ``/completions`` answer, its shape checked."""
+
+    text: str
+    logprobs: dict[str, Any] | None
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and not math.isnan(value)
 
 
 def _best_match(top: dict[str, float], continuation: str) -> float:

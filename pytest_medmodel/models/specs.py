@@ -21,6 +21,7 @@ Resolving never loads weights: it finds the files, computes the fingerprint
 
 from __future__ import annotations
 
+import difflib
 import importlib
 import importlib.util
 import inspect
@@ -164,16 +165,33 @@ def _local_folder(spec: str, options: ModelOptions) -> ModelHandle | None:
         raise AdapterError(
             f"--medmodel={spec}: {path} is a file; give a model folder, a .gguf file, 'demo' or py:module:factory"
         )
-    if path_text.startswith((".", "/", "~")) or path_text.count("/") > 1:
-        raise AdapterError(f"--medmodel={spec}: no such folder")
+    first = Path(path_text.split("/", 1)[0]).expanduser()
+    local = path_text.startswith((".", "/", "~")) or path_text.count("/") > 1 or ("/" in path_text and first.is_dir())
+    if local:  # a path (its first folder exists here), not an org/name hub id
+        raise AdapterError(f"--medmodel={spec}: no such folder{did_you_mean(path)}")
     return None
+
+
+def did_you_mean(path: Path) -> str:
+    """``; did you mean models/tiny-llama?`` from the folders next to where ``path`` would be ("" for none)."""
+    parent = path.parent if str(path.parent) else Path(".")
+    try:
+        names = [p.name for p in parent.iterdir() if p.is_dir() and not p.name.startswith(".")]
+    except OSError:
+        return ""
+    close = difflib.get_close_matches(path.name, names, n=3, cutoff=0.6)
+    shown = [str(parent / name) if str(parent) != "." else name for name in close]
+    return f"; did you mean {' or '.join(shown)}?" if shown else ""
 
 
 @model_resolver("hub", priority=1000)
 def _hub_id(spec: str, options: ModelOptions) -> ModelHandle | None:
     from .hf_loading import hub_snapshot
 
-    folder = hub_snapshot(spec)
+    try:
+        folder = hub_snapshot(spec)
+    except AdapterError as exc:
+        raise AdapterError(f"{exc}{did_you_mean(Path(spec))}") from None
     # The snapshot folder is named after the commit, which pins the content.
     content = f"hub:{spec}@{folder.name}:" + fingerprint_folder(folder, options.cache_dir)
     return folder_handle(folder, options, profile=profile_for_spec(spec), name=spec, content=content)
@@ -239,7 +257,8 @@ def _openai_server(spec: str, options: ModelOptions) -> ModelHandle | None:
         return None
     from .openai_api import OpenAIEndpoint, parse_spec
 
-    url, settings = parse_spec(spec)
-    endpoint = OpenAIEndpoint(url, settings)  # asks the server what it offers (one tiny request)
-    handle = ModelHandle.wrap(endpoint, profile=_safe(f"openai-{endpoint.model}"), where=spec)
+    served = parse_spec(spec)
+    endpoint = OpenAIEndpoint(served.url, served.options, served.credentials)  # asks the server what it offers
+    handle = ModelHandle.wrap(endpoint, profile=_safe(f"openai-{endpoint.model}"), where=served.url)
+    handle.chat_note = endpoint.chat_note
     return handle
