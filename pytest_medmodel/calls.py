@@ -16,12 +16,13 @@ from __future__ import annotations
 
 import inspect
 import math
+import os
 import threading
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from .models.base import ChoiceRequest, ChoiceResult, GenerationRequest
+from .models.base import AdapterError, ChoiceRequest, ChoiceResult, GenerationRequest
 
 Say = Callable[[str], None]
 
@@ -32,6 +33,17 @@ class AdapterFault(RuntimeError):
 
 class ModelTimeout(RuntimeError):
     """The adapter did not answer within the time limit."""
+
+
+class AdapterRaised(RuntimeError):
+    """The adapter's own code raised: its exception, said in one line with where it was raised.
+
+    The original exception is ``__cause__``, for ``-v`` / ``--tb`` runs that want its traceback.
+    """
+
+    def __init__(self, error: BaseException) -> None:
+        super().__init__(f"{type(error).__name__}: {_first_line(error)}{_raised_at(error)}")
+        self.error = error
 
 
 class AdapterCaller:
@@ -64,28 +76,15 @@ class AdapterCaller:
     def _bounded(self, name: str, label: str, call: Callable[[], Any]) -> Any:
         if self._stuck is not None:
             raise ModelTimeout(f"{name}: {label}: not called, the model is still stuck on {self._stuck}")
-        if self.timeout is None:
-            return call()
-        box: dict[str, Any] = {}
-
-        def run() -> None:
-            try:
-                box["value"] = call()
-            except BaseException as exc:  # noqa: BLE001 - re-raised in the calling thread
-                box["error"] = exc
-
-        thread = threading.Thread(target=run, name=f"medmodel {label}", daemon=True)
-        thread.start()
-        thread.join(self.timeout)
-        if thread.is_alive():
+        try:
+            return within(self.timeout, f"{name}: {label}", call)
+        except ModelTimeout:
             self._stuck = label
-            raise ModelTimeout(
-                f"{name}: {label}: no answer within {self.timeout:g} s; raise --medmodel-timeout "
-                "(or set it to 0 for no limit) if the model is just slow"
-            )
-        if "error" in box:
-            raise box["error"]
-        return box.get("value")
+            raise
+        except _OURS:
+            raise
+        except Exception as exc:
+            raise AdapterRaised(exc) from exc
 
     def _progress(self, label: str) -> Callable[[int, int], None]:
         started = last = time.perf_counter()
@@ -98,6 +97,40 @@ class AdapterCaller:
                 self.say(f"  {label}: {done}/{total} items, {now - started:.0f} s")
 
         return report
+
+
+def said(error: BaseException) -> str:
+    """An error as one line: ``Type: message`` (an :class:`AdapterRaised` already reads that way)."""
+    return str(error) if isinstance(error, AdapterRaised) else f"{type(error).__name__}: {error}"
+
+
+def within(timeout: float | None, what: str, call: Callable[[], Any]) -> Any:
+    """``call()``'s result, or :class:`ModelTimeout` after ``timeout`` seconds (None: no limit).
+
+    The call runs in a thread of its own; one that runs over is left behind (Python
+    cannot stop a thread), which is why a caller treats the model as stuck afterwards.
+    """
+    if timeout is None:
+        return call()
+    box: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            box["value"] = call()
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the calling thread
+            box["error"] = exc
+
+    thread = threading.Thread(target=run, name=f"medmodel {what}", daemon=True)
+    thread.start()
+    thread.join(timeout)
+    if thread.is_alive():
+        raise ModelTimeout(
+            f"{what}: no answer within {timeout:g} s; raise --medmodel-timeout "
+            "(or set it to 0 for no limit) if the model is just slow"
+        )
+    if "error" in box:
+        raise box["error"]
+    return box.get("value")
 
 
 def checked_choice_results(
@@ -141,3 +174,23 @@ def _accepts_progress(method: Callable[..., Any]) -> bool:
         return "progress" in inspect.signature(method).parameters
     except (TypeError, ValueError):
         return False
+
+
+_OURS = (AdapterFault, ModelTimeout, AdapterError)
+"""Failures that already say what happened in one line (raised by the plugin or its own adapters)."""
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else "(no message)"
+
+
+def _raised_at(error: BaseException) -> str:
+    """`` (raised in file.py:31, in method)``: the innermost frame of the traceback, for a one-line report."""
+    tb = error.__traceback__
+    if tb is None:
+        return ""
+    while tb.tb_next is not None:
+        tb = tb.tb_next
+    code = tb.tb_frame.f_code
+    return f" (raised at {os.path.basename(code.co_filename)}:{tb.tb_lineno}, in {code.co_name})"

@@ -29,7 +29,7 @@ from .report.summary import GateVerdict, ModelSummary, RunSummary, SuiteSummary
 from .runstats import RunStats
 from .settings import Settings
 from .suite.types import ORIGINAL, is_suite_path
-from .wire import GATE, ITEM, VERDICT, read
+from .wire import GATE, ITEM, STOP, VERDICT, read
 
 
 class Controller:
@@ -67,6 +67,8 @@ class Controller:
         """One line per xdist worker that died (an out-of-memory kill), naming the test it was running."""
         self.update_failed = False
         """``--snapshot-update`` was asked for but refused (the run must not exit 0)."""
+        self.stop_reason: str | None = None
+        """Why the model could not be used, when a test process stopped the run for it."""
         self.folder = BaselineFolder(settings.baseline_dir, Path(config.rootpath))
         completion = complete_interrupted(self.folder)
         self.updates.extend(completion.lines)
@@ -81,6 +83,9 @@ class Controller:
         """Collect what tests found (serial run, or xdist controller receiving worker reports)."""
         if not is_suite_path(report.nodeid.split("::", 1)[0]):
             return
+        stop = read(report, STOP)
+        if stop is not None and self.stop_reason is None:
+            self.stop_reason = str(stop)
         if report.failed and read(report, VERDICT) is None:
             when = f" ({report.when})" if report.when in ("setup", "call", "teardown") else ""
             self.errors.append(f"{report.nodeid}{when}: {_first_line(report)}")
@@ -135,6 +140,12 @@ class Controller:
             f"{line} (killed, out of memory?); its other tests went to the other workers" for line in self.dead_workers
         ]
         notes += [info["fallback"] for _, info in sorted(self.suite_info.items()) if info.get("fallback")]
+        chat = sorted(info["name"] for info in self.suite_info.values() if info.get("chat"))
+        if chat:
+            note = next(info["chat"] for info in self.suite_info.values() if info.get("chat"))
+            notes.append(f"{', '.join(chat)}: ask(s) for the model's chat template; {note}")
+        if self.stop_reason is not None:
+            notes.append(f"the run stopped: the model cannot be used: {self.stop_reason}")
         notes += self._unknown_metrics() + self._orphans(model)
         if self.settings.update and (self.scores or self.errors or self.gate_views):
             self._update_baselines(exitstatus, model)

@@ -20,7 +20,9 @@ import pytest
 
 from . import collect, options, wire
 from .controller import Controller
+from .credentials import shown
 from .gpu import pin_worker_gpu
+from .models.base import ModelUnusable
 from .models.handle import ModelHandle
 from .models.specs import ModelOptions, resolve_model
 from .records import ItemScore
@@ -98,6 +100,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
+    get_session(session.config).pytest_session = session
     selection = collect.selection(session.items)
     if selection:
         pin_worker_gpu(session.config)  # a model from a conftest fixture: pin now, still before any test runs
@@ -110,7 +113,8 @@ def pytest_report_header(config: pytest.Config) -> list[str] | None:
         return None
     profile = s.profile or "(from the model)"
     return [
-        f"medmodel: model {s.spec}, profile {profile}, device {s.device}, dtype {s.dtype}, baselines {s.baseline_dir}"
+        f"medmodel: model {shown(s.spec)}, profile {profile}, device {s.device}, dtype {s.dtype}, "
+        f"baselines {s.baseline_dir}"
     ]
 
 
@@ -127,7 +131,11 @@ def medmodel(request: pytest.FixtureRequest) -> Any:
     Override it in a conftest.py with a session-scoped fixture returning an adapter
     (or a spec string).
     """
-    return get_session(request.config).default_model()
+    session = get_session(request.config)
+    try:
+        return session.default_model()
+    except ModelUnusable as exc:
+        session.stop(str(exc))
 
 
 @pytest.fixture
@@ -149,7 +157,7 @@ def pytest_runtest_makereport(
     item: pytest.Item, call: pytest.CallInfo[None]
 ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     report = yield
-    wire.copy_to_report(item, report)
+    wire.copy_to_report(item, report, get_session(item.config).stop_reason)
     return report
 
 
@@ -192,6 +200,8 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         controller.report_lines = write_run_report(session.config, test_session, controller)
     if controller.update_failed and session.exitstatus == pytest.ExitCode.OK:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED  # an update that was asked for did not happen
+    if controller.stop_reason is not None:
+        session.exitstatus = pytest.ExitCode.USAGE_ERROR  # the model could not be used: like a bad option
 
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:

@@ -23,9 +23,18 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from .calls import AdapterCaller
+from .calls import AdapterCaller, AdapterRaised
 from .locks import file_lock
-from .models.base import RESULT_TYPES, ChoiceRequest, GenerationRequest, GenerationResult, Request, Result
+from .models.base import (
+    RESULT_TYPES,
+    AdapterError,
+    ChoiceRequest,
+    GenerationRequest,
+    GenerationResult,
+    ModelUnusable,
+    Request,
+    Result,
+)
 from .models.handle import ModelHandle
 from .runstats import RunStats
 from .store import MemoryStore, Store, chat_key, request_key
@@ -109,10 +118,19 @@ class Runner:
         return ChatCache(model, store, identity, self.load)
 
     def load(self, model: ModelHandle) -> Any:
-        """The model's adapter, built now if it was not yet (with a progress line before and after)."""
+        """The model's adapter, built now if it was not yet (with a progress line before and after).
+
+        A model that cannot be loaded is :class:`ModelUnusable`, whatever raised: nothing
+        else can run, so the run stops with this one line.
+        """
         if not model.loaded:
             self._say(f"loading the model: {model.describe().split(';')[0]}")
-            model.adapter  # noqa: B018 - builds it
+            try:
+                model.adapter  # noqa: B018 - builds it
+            except AdapterError as exc:
+                raise ModelUnusable(str(exc)) from None
+            except Exception as exc:
+                raise ModelUnusable(f"{model.name}: cannot be loaded: {AdapterRaised(exc)}") from exc
             self._say(f"model ready in {model.load_seconds:.1f} s: {model.describe()}")
         return model.adapter
 

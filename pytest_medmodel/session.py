@@ -14,21 +14,20 @@ import tempfile
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn, TypeVar
 
 import pytest
 
-from .api import as_model, gate_context
+from .api import gate_context
 from .baseline import Baseline, BaselineError, relative_to
 from .baseline_folder import BaselineFolder
-from .calls import AdapterFault, ModelTimeout
+from .calls import AdapterFault, AdapterRaised, ModelTimeout, said
 from .gates.base import GateResult, run_gate
 from .gates.comparison import Comparison, compare
 from .metrics.base import METRICS
-from .models.base import AdapterError
+from .model_choice import ModelChoice
+from .models.base import AdapterError, ModelUnusable
 from .models.handle import ModelHandle
-from .models.specs import ModelOptions, profile_for_spec
-from .mutate.base import mutate_handle
 from .perturb.plan import SuiteVariants
 from .prompt_log import PromptLog
 from .records import ItemScore, judge
@@ -44,6 +43,7 @@ from .terminal import Progress
 from .wire import GATE, ITEM, VERDICT, attach, junit_item_properties
 
 SESSION_KEY = pytest.StashKey["TestSession"]()
+T = TypeVar("T")
 
 
 def get_session(config: pytest.Config) -> TestSession:
@@ -64,11 +64,15 @@ class TestSession:
         self._suites: dict[Path, Suite] = {}
         self.suites: dict[str, Suite] = {}
         self._variants: dict[str, SuiteVariants] = {}
-        self._models: dict[int, ModelHandle] = {}
+        self.models = ModelChoice(config, settings, self.say)
         self.model: ModelHandle | None = None
         self._shards: Shards | None = None
         self._baselines: dict[str, Baseline | None] = {}
         self._baseline_errors: dict[str, str] = {}
+        self.pytest_session: pytest.Session | None = None
+        """Set once collection is done; :meth:`stop` ends the run through it."""
+        self.stop_reason: str | None = None
+        """Why the model cannot be used (the run stops after the first test that found out)."""
 
     # ------------------------------------------------------------------ collection
 
@@ -148,80 +152,50 @@ class TestSession:
             return Path(cache.mkdir("medmodel"))
         return Path(tempfile.gettempdir()) / f"pytest-medmodel-{self.run_id}"
 
-    def model_options(self) -> ModelOptions:
-        from .gpu import limit_cpu_threads
-
-        s = self.settings
-        return ModelOptions(
-            s.device,
-            s.dtype,
-            s.batch_size,
-            s.cache_dir,
-            self.say,
-            lambda: limit_cpu_threads(self.config, s.device),
-            s.trust_remote_code,
-            Path(self.config.rootpath),
-            s.device_map,
-        )
-
     def default_model(self) -> ModelHandle:
-        """What the default ``medmodel`` fixture returns: the spec's model, built by the first hook that can."""
-        if not self.settings.spec:
-            raise AdapterError(
-                "no model given: pass --medmodel=SPEC, set the 'medmodel' ini key, or define a 'medmodel' fixture"
-            )
-        return self._from_spec(self.settings.spec)
-
-    def _from_spec(self, spec: str) -> ModelHandle:
-        model = self.config.hook.pytest_medmodel_make_adapter(
-            config=self.config, spec=spec, options=self.model_options()
-        )
-        if model is None:
-            raise AdapterError(f"--medmodel={spec}: no pytest_medmodel_make_adapter implementation built it")
-        if isinstance(model, ModelHandle):
-            return model
-        return ModelHandle.wrap(model, profile=profile_for_spec(spec), where=f"--medmodel={spec}")
+        """What the default ``medmodel`` fixture returns (:class:`ModelUnusable` when it cannot be built)."""
+        return self.models.default()
 
     def use_model(self, value: Any) -> ModelHandle:
-        """Normalise what the ``medmodel`` fixture returned: a handle, an adapter, or a spec string."""
-        key = id(value)
-        if key not in self._models:
-            handle = self._from_spec(value) if isinstance(value, str) else as_model(value, where="the medmodel fixture")
-            if self.settings.mutate:
-                handle = mutate_handle(handle, self.settings.mutate)
-            if self.settings.profile:
-                handle.profile = self.settings.profile
-            first = self.model
-            if first is not None and (first.name, first.fingerprint, first.profile) != (
-                handle.name,
-                handle.fingerprint,
-                handle.profile,
-            ):
-                raise pytest.fail.Exception(
-                    f"this run uses two models, {first.name} (profile {first.profile}) and {handle.name} "
-                    f"(profile {handle.profile}), from different medmodel fixtures; a run gates one model: "
-                    "run each model's suites in a run of their own",
-                    pytrace=False,
-                )
-            self._models[key] = handle
-            self.model = handle
-        return self._models[key]
+        """What the ``medmodel`` fixture returned, as the run's one model; stops the run when it is unusable."""
+        try:
+            handle = self.models.use(value)
+        except ModelUnusable as exc:
+            self.stop(str(exc))
+        self.model = handle
+        return handle
+
+    def stop(self, reason: str) -> NoReturn:
+        """The model cannot be used: fail this test in one line and end the run after it (exit status 4)."""
+        self.stop_reason = reason
+        if self.pytest_session is not None:
+            self.pytest_session.shouldstop = "the model cannot be used (above)"
+        raise pytest.fail.Exception(reason, pytrace=False) from None
 
     def score(self, suite_key: str, key: str, model: ModelHandle) -> ItemScore:
-        try:
-            return self.shards.score(suite_key, key, model)
-        except Unservable as why:
-            pytest.skip(str(why))
-        except (AdapterFault, ModelTimeout, ShardFailed, StoreError) as exc:
-            raise _one_line(exc) from None
+        return self._answered(lambda: self.shards.score(suite_key, key, model))
 
     def suite_scores(self, suite_key: str, model: ModelHandle) -> dict[str, ItemScore]:
+        return self._answered(lambda: self.shards.suite_scores(suite_key, model))
+
+    def _answered(self, compute: Callable[[], T]) -> T:
+        """What ``compute`` returns; every failure of the model as one line (a traceback only when asked for)."""
         try:
-            return self.shards.suite_scores(suite_key, model)
+            return compute()
         except Unservable as why:
             pytest.skip(str(why))
-        except (AdapterFault, ModelTimeout, ShardFailed, StoreError) as exc:
+        except ModelUnusable as exc:
+            self.stop(str(exc))
+        except AdapterRaised as exc:
+            if self._tracebacks_wanted():
+                raise exc.error from None  # the adapter's own traceback, as -v or --tb asked
+            raise pytest.fail.Exception(f"{exc}; -v or --tb=long shows its traceback", pytrace=False) from None
+        except (AdapterFault, ModelTimeout, ShardFailed, StoreError, AdapterError) as exc:
             raise _one_line(exc) from None
+
+    def _tracebacks_wanted(self) -> bool:
+        option = self.config.option
+        return getattr(option, "verbose", 0) > 0 or getattr(option, "tbstyle", "auto") not in ("auto", "no", "line")
 
     # ------------------------------------------------------------------ judging
 
@@ -314,8 +288,11 @@ class TestSession:
 
     def process_output(self) -> dict[str, Any]:
         """What this process knows that the reporting process needs (xdist ``workeroutput``)."""
-        suites = {key: suite_info(suite, self.all_keys(key)) for key, suite in self.suites.items()}
         model = self.model
+        suites = {key: suite_info(suite, self.all_keys(key)) for key, suite in self.suites.items()}
+        for key, suite in self.suites.items():
+            if model is not None and model.chat_note and suite.prompt.chat_template == "auto":
+                suites[key]["chat"] = model.chat_note
         summary = ModelSummary(model.name, model.fingerprint, model.profile, model.describe()) if model else None
         return {
             "model": summary.to_json() if summary else None,
@@ -338,8 +315,7 @@ class TestSession:
         remove_run_stores(self.cache_folder() / "runs", run_ids)
 
     def close(self) -> None:
-        for handle in self._models.values():
-            handle.close()
+        self.models.close()
         if self._shards is not None:
             self._shards.runner.close()
 
@@ -347,7 +323,7 @@ class TestSession:
 def _one_line(exc: Exception) -> BaseException:
     """A failure the plugin diagnosed itself (a bad answer, a timeout, an earlier failure) as one line.
 
-    The first failure of a shard inside the adapter's own code keeps its traceback (it is
-    the user's code); these are already complete sentences, so no traceback and no chain.
+    These are already complete sentences, so no traceback and no chain. (The adapter's
+    own exceptions are one line too, unless ``-v`` or ``--tb`` asks for their traceback.)
     """
-    return pytest.fail.Exception(f"{type(exc).__name__}: {exc}", pytrace=False)
+    return pytest.fail.Exception(said(exc), pytrace=False)

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
+from .calls import said
 from .models.base import Request
 from .models.handle import ModelHandle
 from .records import ItemScore
@@ -89,9 +90,7 @@ class Shards:
         if key in self._failed:
             cause = self._failed[key]
             where = f"{self._planned[suite_key].suite.name} shard {index + 1}"
-            raise ShardFailed(
-                f"{where}: inference failed earlier in this run: {type(cause).__name__}: {cause}"
-            ) from cause
+            raise ShardFailed(f"{where}: inference failed earlier in this run: {said(cause)}") from cause
         try:
             result = self._compute(suite_key, index, model)
         except Unservable:

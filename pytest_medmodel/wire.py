@@ -25,6 +25,8 @@ GATE = "medmodel_gate"
 """Report attribute: ``{"suite", "gate", "status", "message", "numbers", "summary"}`` of a gate test."""
 VERDICT = "medmodel_verdict"
 """Report attribute set when a test failed on purpose (a gate or a strict regression), not by error."""
+STOP = "medmodel_stop"
+"""Report attribute (any phase): why the model cannot be used; the run stopped after this test."""
 WORKER_OUTPUT = "medmodel"
 """Key in xdist's ``workeroutput``."""
 
@@ -37,10 +39,13 @@ def attach(item: pytest.Item, **attributes: Any) -> None:
     item.stash.setdefault(PAYLOAD, {}).update(attributes)
 
 
-def copy_to_report(item: pytest.Item, report: pytest.TestReport) -> None:
+def copy_to_report(item: pytest.Item, report: pytest.TestReport, stop_reason: str | None = None) -> None:
+    """The attributes :func:`attach` remembered, on the call report; the reason for a stop on the failed one."""
     if report.when == "call":
         for name, value in item.stash.get(PAYLOAD, {}).items():
             setattr(report, name, value)
+    if stop_reason is not None and report.failed:
+        setattr(report, STOP, stop_reason)
 
 
 def read(report: pytest.TestReport, name: str) -> Any:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+from fnmatch import fnmatch
 
 import pytest
 from conftest import Project, expect_lines, outcomes
@@ -41,25 +42,42 @@ def test_failed_shard_is_not_retried_per_item(project: Project) -> None:
     result = project.run(crash_on="mi-003")
     assert outcomes(result)["errors"] == 9
     assert project.calls() == [8]  # one attempt, not one per test
-    # The first test shows the adapter's own traceback; the other eight say it in one line.
-    assert sum(1 for line in result.stdout.lines if line.startswith("oracle.py:") and "RuntimeError" in line) == 1
+    # The first test says the adapter's exception in one line, with where it was raised; the other eight
+    # say that it happened earlier. No traceback unless asked for.
+    said = "RuntimeError: simulated CUDA error on mi-003 (raised at oracle.py:*, in loglikelihood)"
+    expect_lines(result, [f"{said}; -v or --tb=long shows its traceback"])
+    assert "Traceback" not in result.stdout.str() and "raise RuntimeError" not in result.stdout.str()
     lines = [line for line in result.stdout.lines if "inference failed earlier" in line]
-    assert (
-        lines.count(
-            "ShardFailed: mini shard 1: inference failed earlier in this run: RuntimeError: simulated CUDA error on mi-003"
-        )
-        == 8
+    assert len(lines) == 8 and all(
+        fnmatch(line, f"ShardFailed: mini shard 1: inference failed earlier in this run: {said}") for line in lines
     )
 
 
-def test_model_that_cannot_load_errors_every_test_and_writes_nothing(project: Project) -> None:
+def test_the_adapters_traceback_is_shown_once_when_asked_for(project: Project) -> None:
+    project.suite("mini", 8)
+    result = project.run("--tb=long", crash_on="mi-003")
+    assert outcomes(result)["errors"] == 9
+    text = result.stdout.str()
+    assert text.count('raise RuntimeError(f"simulated CUDA error on {item_id}")') == 1  # the first test's, once
+    assert len([line for line in result.stdout.lines if "inference failed earlier" in line]) == 8
+
+
+@pytest.mark.parametrize("workers", [[], ["-n", "2"]], ids=["serial", "xdist"])
+def test_a_model_that_cannot_be_built_stops_the_run_in_one_line(project: Project, workers: list[str]) -> None:
     project.suite("mini", 4)
-    result = project.pytester.runpytest("suites", "--medmodel=py:oracle:missing_factory", "--snapshot-update")
-    assert result.ret == 1
-    assert outcomes(result) == {"errors": 5}
+    argv = ["suites", "--medmodel=py:oracle:missing_factory", "--snapshot-update", "-p", "no:randomly", *workers]
+    result = project.pytester.runpytest_subprocess(*argv)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert outcomes(result)["errors"] <= (2 if workers else 1)  # each test process says it once, then stops
+    text = result.stdout.str()
+    assert "Traceback" not in text and "During handling" not in text
     expect_lines(
-        result, ["*AdapterError: --medmodel=py:oracle:missing_factory: oracle has no attribute missing_factory*"]
+        result,
+        [
+            "the run stopped: the model cannot be used: --medmodel=py:oracle:missing_factory: oracle has no attribute missing_factory"
+        ],
     )
+    assert len(result.stdout.lines) < 40
     assert project.baseline_bytes() == {}
 
 

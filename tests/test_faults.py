@@ -386,11 +386,11 @@ def test_a_checkpoint_that_asks_to_run_its_own_code_is_refused_without_a_prompt(
     (folder / "modeling_custom.py").write_text("raise SystemExit('the checkpoint ran its code')\n")
     project.suite("mini", 2)
     result = project.pytester.runpytest("suites", f"--medmodel={folder}")
-    assert result.ret == 1 and outcomes(result) == {"errors": 3}
+    assert result.ret == pytest.ExitCode.USAGE_ERROR and outcomes(result) == {"errors": 1}
     expect_lines(
         result,
         [
-            f"*AdapterError: --medmodel={folder}: the checkpoint asks to run its own code (config.json has auto_map); pass --medmodel-trust-remote-code (or set medmodel_trust_remote_code) only if you trust it"
+            f"the run stopped: the model cannot be used: --medmodel={folder}: the checkpoint asks to run its own code (config.json has auto_map); pass --medmodel-trust-remote-code (or set medmodel_trust_remote_code) only if you trust it"
         ],
     )
     from pytest_medmodel.models.specs import ModelOptions, resolve_model

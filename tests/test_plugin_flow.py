@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from conftest import Project, expect_lines, outcomes
 
 
@@ -231,7 +232,7 @@ def test_yes_no_maybe_suite_scores_words(project: Project) -> None:
 def test_no_model_is_a_clear_error(project: Project) -> None:
     project.suite("mini", 3)
     result = project.pytester.runpytest("suites")
-    assert result.ret == 1
+    assert result.ret == pytest.ExitCode.USAGE_ERROR and outcomes(result) == {"errors": 1}
     expect_lines(
         result, ["*no model given: pass --medmodel=SPEC, set the 'medmodel' ini key, or define a 'medmodel' fixture*"]
     )

@@ -26,6 +26,7 @@ SKIN = {
     "options",
     "settings",
     "session",
+    "model_choice",
     "controller",
     "wire",
     "terminal",

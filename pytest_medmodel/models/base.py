@@ -179,3 +179,7 @@ def capabilities_of(adapter: object) -> frozenset[str]:
 
 class AdapterError(RuntimeError):
     """A model that cannot be built or used, with the reason and the fix."""
+
+
+class ModelUnusable(AdapterError):
+    """The model cannot be resolved, built or loaded at all: the run stops after saying so once."""
