@@ -15,6 +15,7 @@ from pathlib import Path
 
 from .baseline import BaselineError
 from .baseline_diff import diff_lines, load_version
+from .text_safety import inert
 
 
 def main(argv: Sequence[str]) -> int:
@@ -36,7 +37,8 @@ def main(argv: Sequence[str]) -> int:
     except BaselineError as exc:
         print(f"error: {exc}")
         return 2
-    print("\n".join(diff_lines(old, new, old_spec, new_spec)))
+    for line in diff_lines(old, new, old_spec, new_spec):
+        print(inert(line))  # model names and answers from the files: no terminal control gets through
     return 0
 
 

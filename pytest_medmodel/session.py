@@ -40,6 +40,7 @@ from .store import MemoryStore, SQLiteStore, StoreError, remove_run_stores
 from .suite.loading import load_suite
 from .suite.types import Item, Suite, SuiteError, Variant
 from .terminal import Progress
+from .text_safety import inert
 from .wire import GATE, ITEM, VERDICT, attach, junit_item_properties
 
 SESSION_KEY = pytest.StashKey["TestSession"]()
@@ -197,9 +198,11 @@ class TestSession:
                 handle.profile,
             ):
                 raise pytest.fail.Exception(
-                    f"this run uses two models, {first.name} (profile {first.profile}) and {handle.name} "
-                    f"(profile {handle.profile}), from different medmodel fixtures; a run gates one model: "
-                    "run each model's suites in a run of their own",
+                    shown(
+                        f"this run uses two models, {first.name} (profile {first.profile}) and {handle.name} "
+                        f"(profile {handle.profile}), from different medmodel fixtures; a run gates one model: "
+                        "run each model's suites in a run of their own"
+                    ),
                     pytrace=False,
                 )
             self._models[key] = handle
@@ -210,7 +213,7 @@ class TestSession:
         try:
             return self.shards.score(suite_key, key, model)
         except Unservable as why:
-            pytest.skip(str(why))
+            pytest.skip(shown(str(why)))
         except (AdapterFault, ModelTimeout, ShardFailed, StoreError) as exc:
             raise _one_line(exc) from None
 
@@ -218,7 +221,7 @@ class TestSession:
         try:
             return self.shards.suite_scores(suite_key, model)
         except Unservable as why:
-            pytest.skip(str(why))
+            pytest.skip(shown(str(why)))
         except (AdapterFault, ModelTimeout, ShardFailed, StoreError) as exc:
             raise _one_line(exc) from None
 
@@ -237,7 +240,7 @@ class TestSession:
                 self._baselines[suite_key] = None
         if suite_key in self._baseline_errors and not self.settings.update:
             # Not a model problem: one clean line, no traceback (still blocks baseline writes).
-            pytest.fail(self._baseline_errors[suite_key], pytrace=False)
+            pytest.fail(shown(self._baseline_errors[suite_key]), pytrace=False)
         return self._baselines[suite_key]  # on --snapshot-update an unreadable file is re-recorded
 
     def judge_item(self, node: pytest.Item, suite_key: str, score: ItemScore) -> None:
@@ -248,13 +251,14 @@ class TestSession:
         outcome = judge(score, then)
         attach(node, **{ITEM: {"suite": suite_key, "score": score.to_json(), "outcome": outcome.kind}})
         junit_item_properties(node, outcome.kind, score, then)
+        message = shown(outcome.message)  # the answers are the model's and the baseline's text
         if outcome.kind in ("known_miss", "new_miss"):
-            pytest.xfail(outcome.message)
+            pytest.xfail(message)
         if outcome.kind == "regressed":
             if self.settings.strict and not self.settings.update:
                 attach(node, **{VERDICT: "regressed"})
-                pytest.fail(outcome.message, pytrace=False)
-            node.add_report_section("call", "medmodel", outcome.message)  # shown with -rA
+                pytest.fail(message, pytrace=False)
+            node.add_report_section("call", "medmodel", message)  # shown with -rA
 
     def judge_gate(self, node: pytest.Item, suite_key: str, name: str, scores: Mapping[str, ItemScore]) -> None:
         suite = self.suites[suite_key]
@@ -279,13 +283,14 @@ class TestSession:
         for key, value in result.numbers.items():
             node.user_properties.append((f"medmodel.{key}", value))  # JUnit properties for CI readers
         node.user_properties.extend(junit_suite_properties(row.stats, row.metrics))
+        message = shown(result.message)  # names item keys, answers and the baseline's model
         if status in ("passed", "accepted"):
-            node.add_report_section("call", "medmodel", result.message)  # shown with -rP
+            node.add_report_section("call", "medmodel", message)  # shown with -rP
         elif status == "skipped":
-            pytest.skip(result.message)
+            pytest.skip(message)
         elif status == "failed":
             attach(node, **{VERDICT: "gate_failed"})
-            pytest.fail(result.message, pytrace=False)
+            pytest.fail(message, pytrace=False)
 
     def _decide(self, suite_key: str, name: str, scores: Mapping[str, ItemScore]) -> tuple[GateResult, Comparison]:
         suite = self.suites[suite_key]
@@ -345,4 +350,10 @@ def _one_line(exc: Exception) -> BaseException:
     The first failure of a shard inside the adapter's own code keeps its traceback (it is
     the user's code); these are already complete sentences, so no traceback and no chain.
     """
-    return pytest.fail.Exception(f"{type(exc).__name__}: {exc}", pytrace=False)
+    return pytest.fail.Exception(shown(f"{type(exc).__name__}: {exc}"), pytrace=False)
+
+
+def shown(message: str) -> str:
+    """A message for the terminal and JUnit: its lines kept, any control character from outside text
+    (an answer, a server's error body, a committed baseline) shown as its escape."""
+    return inert(message, lines=True)
