@@ -22,6 +22,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from .models.base import ChoiceRequest, ChoiceResult, GenerationRequest
+from .text_safety import well_formed
 
 Say = Callable[[str], None]
 
@@ -59,7 +60,7 @@ class AdapterCaller:
         if bad is not None:
             problem = f"generate returned a {type(bad).__name__} ({bad!r:.60}); expected one str per request"
             raise AdapterFault(f"{name}: {label}: {problem}")
-        return texts
+        return [well_formed(t) for t in texts]  # a lone surrogate (JSON "\\udce9") fits no UTF-8 file
 
     def _bounded(self, name: str, label: str, call: Callable[[], Any]) -> Any:
         if self._stuck is not None:

@@ -145,3 +145,33 @@ def test_the_markdown_check_sees_markup(tmp_path: Path) -> None:
     for active in ("![x](http://e/p.png)", "[c](http://e)", "<img src=x>", "a <a href=x>b</a>"):
         assert _active_markdown(active), active
     assert _active_markdown("\\[c\\](http\\://e) &lt;img src=x&gt;") == []
+
+
+def test_a_lone_surrogate_from_the_model_ends_the_run_with_its_summary_and_report(project: Project) -> None:
+    """Valid JSON ``"\\udce9"`` from a server, or a py adapter, is a str no UTF-8 file can hold: it becomes U+FFFD."""
+    _hostile_project(project)
+    assert _run(project, "right", "--snapshot-update").ret == 0
+    out = project.path / "out"
+    result = _run(project, "surrogate", f"--medmodel-report={out}", "--snapshot-update")
+    text = result.stdout.str()
+    assert result.ret == 0, text
+    assert "Traceback" not in text and "medmodel summary" in text and "report: " in text
+    report = json.loads((out / "report.json").read_text(encoding="utf-8"))
+    item = next(i for i in report["suites"][0]["items"] if i["key"] == "op-0")
+    assert item["text"] == "\ufffd insulin" and item["correct"] is True
+    baseline = json.loads((project.path / "baselines" / "hostile-make" / "open.json").read_text(encoding="utf-8"))
+    assert baseline["items"]["op-0"]["text"] == "\ufffd insulin"
+
+
+def test_a_lone_surrogate_in_suite_data_ends_the_run_with_its_summary_and_report(project: Project) -> None:
+    _hostile_project(project)
+    data = project.path / "suites" / "data" / "open.jsonl"
+    data.write_text(data.read_text().replace("Which organ", "Which \\udce9 organ"), encoding="utf-8")
+    out = project.path / "out"
+    result = _run(project, "right", f"--medmodel-report={out}", "--snapshot-update")
+    text = result.stdout.str()
+    assert result.ret == 0, text
+    assert "Traceback" not in text and "medmodel summary" in text and "report: " in text
+    report = json.loads((out / "report.json").read_text(encoding="utf-8"))
+    assert report["suites"][0]["accuracy"]["n"] == 4
+    assert (project.path / "baselines" / "hostile-make" / "open.json").is_file()
