@@ -255,6 +255,24 @@ def _finite(value: Any) -> Any:
     return value
 
 
+def check_schema(report: Any) -> None:
+    """Raise ValueError naming where ``report`` first breaks the shipped schema (:data:`SCHEMA_PATH`).
+
+    Only when jsonschema is installed (a test extra, not a dependency): without it the
+    renderers' own errors are what a malformed file gives.
+    """
+    try:
+        import jsonschema
+    except ImportError:
+        return
+    schema = json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
+    error = jsonschema.exceptions.best_match(jsonschema.Draft202012Validator(schema).iter_errors(report))
+    if error is not None:
+        where = "/".join(str(part) for part in error.absolute_path) or "the top level"
+        message = error.message if len(error.message) <= 160 else error.message[:160] + "…"
+        raise ValueError(f"breaks the report schema at {where}: {message}")
+
+
 def without_timings(report: Mapping[str, Any]) -> dict[str, Any]:
     """The report with its execution-dependent part removed: equal for a serial and a distributed run."""
     return {k: v for k, v in report.items() if k != "timings"}
