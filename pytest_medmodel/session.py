@@ -280,8 +280,9 @@ class TestSession:
                 }
             },
         )
-        for key, value in result.numbers.items():
-            node.user_properties.append((f"medmodel.{key}", value))  # JUnit properties for CI readers
+        node.user_properties.extend(  # JUnit properties for CI readers; a figure with no value is left out
+            (f"medmodel.{key}", value) for key, value in result.numbers.items() if value is not None
+        )
         node.user_properties.extend(junit_suite_properties(row.stats, row.metrics))
         message = shown(result.message)  # names item keys, answers and the baseline's model
         if status in ("passed", "accepted"):

@@ -414,3 +414,21 @@ def test_any_malformed_report_json_is_one_line_and_writes_nothing(
             assert lines[0].startswith("error: ") and "is not a readable report.json" in lines[0]
         else:  # str() of a number is a name to show: rendered, never a traceback
             assert (code, files) == (0, ["report.html", "report.json", "report.md"]), (name, lines)
+
+
+def test_junit_properties_leave_out_what_has_no_value(project: Project) -> None:
+    """A blind gate detects no drop: its JUnit property is left out, never the text "None"."""
+    project.suite("facts", n=40, prefix="fa")
+    at_chance = [f"fa-{i:03d}" for i in range(40) if i % 4]  # 10 of 40 right: 25%, chance for four options
+    assert project.run("--snapshot-update", flips=at_chance).ret == 0
+    junit = project.path / "junit.xml"
+    result = project.run(f"--junitxml={junit}", flips=at_chance)
+    expect_lines(result, ["facts*40*25.0%*25.0%*+0.0*0/0*1*blind*passed"])
+    root = ET.parse(junit).getroot()
+    (case,) = [c for c in root.iter("testcase") if c.get("name") == "gate[accuracy]"]
+    gate = {p.get("name"): p.get("value") for p in case.iter("property")}
+    assert gate["medmodel.suite.accuracy"] == "0.25" and gate["medmodel.regressed"] == "0"
+    assert gate["medmodel.suite.baseline_accuracy"] == "0.25" and gate["medmodel.suite.n"] == "40"
+    assert "medmodel.detectable_drop" not in gate, "a blind gate detects no drop: nothing to report"
+    properties = [(p.get("name"), p.get("value")) for p in root.iter("property")]
+    assert len(properties) > len(gate) and [(k, v) for k, v in properties if v in ("None", "nan")] == []
