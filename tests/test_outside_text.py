@@ -90,11 +90,18 @@ def test_outside_text_is_inert_in_reports_terminal_and_diff(project: Project) ->
     boom.write_text(boom.read_text().replace("scoring: letter", "scoring: generate"))
 
     out = project.path / "out"
-    result = _run(project, "evil", "-rA", f"--medmodel-report={out}")
+    result = _run(project, "evil", "-rA", f"--medmodel-report={out}", f"--junitxml={project.path / 'junit.xml'}")
     text = result.stdout.str()
     assert "medmodel summary" in text and "regressed" in text
     assert [c for c in ACTIVE if c in text] == [], "the terminal shows each as its escape"
     assert "\\x1b[31m\\rRED\\u202eevil" in text  # shown, not acted on (pytester's lines split at a real CR)
+
+    junit = (project.path / "junit.xml").read_text(encoding="utf-8")
+    assert "\u202e" not in junit and "#x1B" not in junit  # pytest writes a raw ESC as #x1B
+    assert (
+        'name="medmodel.answer" value="![x](http://e.example/p.png)[c](http://e.example)&lt;img src=x&gt;\\x1b[31m\\rRED'
+        in junit
+    )
 
     markdown = (out / "report.md").read_text(encoding="utf-8")
     assert [c for c in ACTIVE if c in markdown] == []
