@@ -199,7 +199,8 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     controller = config.stash.get(CONTROLLER_KEY, None)
     if controller is None:
         return
-    lines = summary_lines(controller.summary) if controller.summary is not None else []
+    detail, update = config.get_verbosity() > 0, controller.settings.update
+    lines = summary_lines(controller.summary, detail=detail, update=update) if controller.summary is not None else []
     for title, section in (
         ("medmodel summary", lines),
         ("medmodel search", controller.search_lines),
