@@ -21,19 +21,38 @@ SHOWN = 20
 """Changed items listed before "(+N more)"."""
 
 
+def refuse_option_like(spec: str) -> None:
+    """A spec starting with ``-`` is refused: given to ``git show`` it would be an option."""
+    if spec.startswith("-"):
+        raise BaselineError(
+            f"{spec}: starts with '-', which git would take for an option; name a file ./{spec}, a revision REV:PATH"
+        )
+
+
 def load_version(spec: str, cwd: Path | None = None) -> Baseline:
-    """A baseline from a file, or from ``REV:PATH`` in the git repository around ``cwd``."""
-    path = Path(spec)
+    """A baseline from a file, or from ``REV:PATH`` in the git repository around ``cwd``.
+
+    A spec starting with ``-`` is refused: given to ``git show`` it is an option
+    (``--output=FILE:x`` makes git write FILE). ``--end-of-options`` guards git as well.
+    """
+    refuse_option_like(spec)
+    path = (Path(cwd) if cwd is not None else Path()) / spec
     if not path.exists() and ":" in spec:
-        done = subprocess.run(["git", "show", spec], cwd=cwd, capture_output=True, text=True, check=False)
+        argv = ["git", "show", "--end-of-options", spec]
+        done = subprocess.run(argv, cwd=cwd, capture_output=True, check=False)
         if done.returncode != 0:
-            raise BaselineError(f"{spec}: git cannot show it ({done.stderr.strip() or 'unknown error'})")
-        text = done.stdout
+            error = done.stderr.decode("utf-8", "replace").strip()
+            raise BaselineError(f"{spec}: git cannot show it ({error or 'unknown error'})")
+        data = done.stdout
     else:
         try:
-            text = path.read_text(encoding="utf-8")
+            data = path.read_bytes()
         except OSError as exc:
             raise BaselineError(f"{spec}: cannot be read ({exc.strerror})") from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise BaselineError(f"{spec}: not UTF-8 text (byte 0x{data[exc.start]:02x} at offset {exc.start})") from None
     try:
         return Baseline.from_json(json.loads(text), spec)
     except ValueError as exc:

@@ -4,7 +4,8 @@ An adapter is user code. What it returns is checked here, before anything is
 stored, and every way it can be wrong (None, the wrong count, the wrong type, a
 NaN, positive infinity) is an :class:`AdapterFault`: one line naming the adapter,
 the batch, what came back and what was expected. Numbers that are not Python
-floats (numpy or torch scalars) are simply converted.
+floats (numpy or torch scalars) are simply converted; text that reads as a
+number (``"-0.5"``) is refused, never converted.
 
 An adapter that never returns would hang CI forever, so each call runs under a
 time limit (``--medmodel-timeout``). A call that runs over leaves its thread
@@ -23,6 +24,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from .models.base import AdapterError, ChoiceRequest, ChoiceResult, GenerationRequest
+from .text_safety import well_formed
 
 Say = Callable[[str], None]
 
@@ -71,7 +73,7 @@ class AdapterCaller:
         if bad is not None:
             problem = f"generate returned a {type(bad).__name__} ({bad!r:.60}); expected one str per request"
             raise AdapterFault(f"{name}: {label}: {problem}")
-        return texts
+        return [well_formed(t) for t in texts]  # a lone surrogate (JSON "\\udce9") fits no UTF-8 file
 
     def _bounded(self, name: str, label: str, call: Callable[[], Any]) -> Any:
         if self._stuck is not None:
@@ -145,7 +147,7 @@ def checked_choice_results(
             problem = f"loglikelihood returned a {type(result).__name__}; expected ChoiceResult(logprobs=(...))"
             raise AdapterFault(f"{where}: {problem}")
         try:
-            logprobs = tuple(float(v) for v in result.logprobs)
+            logprobs = tuple(_number(v) for v in result.logprobs)
         except (TypeError, ValueError):
             raise AdapterFault(f"{where}: log-likelihoods {result.logprobs!r:.80} are not numbers") from None
         if len(logprobs) != len(request.continuations):
@@ -156,6 +158,14 @@ def checked_choice_results(
             raise AdapterFault(f"{where}: log-likelihoods must be numbers up to 0 or -inf, got {got}")
         clean.append(ChoiceResult(logprobs, tuple(result.num_tokens), tuple(result.is_greedy)))
     return clean
+
+
+def _number(value: Any) -> float:
+    """A score as a float. numpy and torch scalars convert; text is refused even when float() could read it
+    (``"-0.5"``): an adapter that returns text has a bug that a silent conversion would hide."""
+    if isinstance(value, (str, bytes, bytearray)):
+        raise TypeError(f"{value!r} is text")
+    return float(value)
 
 
 def _as_list(name: str, label: str, method: str, returned: Any, expected: int) -> list[Any]:

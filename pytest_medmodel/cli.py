@@ -9,12 +9,12 @@
 from __future__ import annotations
 
 import argparse
-import json
 from collections.abc import Sequence
 from pathlib import Path
 
 from .baseline import BaselineError
-from .baseline_diff import diff_lines, load_version
+from .baseline_diff import diff_lines, load_version, refuse_option_like
+from .text_safety import inert
 
 
 def main(argv: Sequence[str]) -> int:
@@ -32,11 +32,14 @@ def main(argv: Sequence[str]) -> int:
         return _report(args.report_json, args.out, False if args.no_plots else None)
     old_spec, new_spec = (args.old, args.new) if args.new else (f"HEAD:{args.old}", args.old)
     try:
+        for spec in (args.old, args.new or ""):
+            refuse_option_like(spec)
         old, new = load_version(old_spec), load_version(new_spec)
     except BaselineError as exc:
-        print(f"error: {exc}")
+        print(inert(f"error: {exc}"))  # may quote git's message or the file
         return 2
-    print("\n".join(diff_lines(old, new, old_spec, new_spec)))
+    for line in diff_lines(old, new, old_spec, new_spec):
+        print(inert(line))  # model names and answers from the files: no terminal control gets through
     return 0
 
 
@@ -45,8 +48,9 @@ def _report(source: Path, out: Path | None, plots: bool | None) -> int:
 
     try:
         written = rerender(source, out, plots)
-    except (OSError, json.JSONDecodeError, KeyError, TypeError) as exc:
-        print(f"error: {source} is not a readable report.json ({type(exc).__name__}: {exc})")
+    except (OSError, ValueError, KeyError, TypeError, AttributeError, IndexError) as exc:
+        # ValueError: not JSON, not UTF-8, or breaks the schema; the others: a part of the wrong type or missing
+        print(inert(f"error: {source} is not a readable report.json ({type(exc).__name__}: {exc})"))
         return 2
     size = f"{written.html_bytes / 1024:.0f} KiB"
     print(f"wrote {written.folder / 'report.md'} and {written.folder / 'report.html'} ({size})")

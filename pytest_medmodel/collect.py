@@ -23,6 +23,7 @@ import pytest
 
 from .session import get_session
 from .suite.types import Suite, SuiteError
+from .text_safety import inert
 
 _PYTEST_MARKS = {"skip", "skipif", "xfail", "parametrize", "usefixtures", "filterwarnings", "tryfirst", "trylast"}
 _TAG_MARKS = pytest.StashKey[dict[str, str]]()
@@ -95,7 +96,7 @@ class SuiteFile(pytest.Module):
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException]) -> Any:  # type: ignore[override]
         if excinfo.errisinstance(SuiteError):
-            return str(excinfo.value)
+            return inert(str(excinfo.value), lines=True)  # it may quote the suite's data
         return super().repr_failure(excinfo)
 
 

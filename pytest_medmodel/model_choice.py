@@ -23,6 +23,7 @@ from .models.handle import ModelHandle
 from .models.specs import ModelOptions, profile_for_spec
 from .mutate.base import mutate_handle
 from .settings import Settings
+from .text_safety import inert
 
 
 class ModelChoice:
@@ -92,9 +93,11 @@ class ModelChoice:
                 handle.profile,
             ):
                 raise pytest.fail.Exception(
-                    f"this run uses two models, {first.name} (profile {first.profile}) and {handle.name} "
-                    f"(profile {handle.profile}), from different medmodel fixtures; a run gates one model: "
-                    "run each model's suites in a run of their own",
+                    inert(
+                        f"this run uses two models, {first.name} (profile {first.profile}) and {handle.name} "
+                        f"(profile {handle.profile}), from different medmodel fixtures; a run gates one model: "
+                        "run each model's suites in a run of their own"
+                    ),
                     pytrace=False,
                 )
             self._handles[key] = handle

@@ -30,6 +30,7 @@ from .report.terminal import summary_lines
 from .selection import GatesFollowItems
 from .session import SESSION_KEY, TestSession, get_session
 from .suite.types import is_suite_path
+from .text_safety import inert
 
 CONTROLLER_KEY = pytest.StashKey[Controller]()
 _PLUGINS = ("medmodel-controller", "medmodel-xdist", "medmodel-selection")
@@ -206,18 +207,17 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
     controller = config.stash.get(CONTROLLER_KEY, None)
-    lines = summary_lines(controller.summary) if controller is not None and controller.summary is not None else []
-    if lines:
-        terminalreporter.write_sep("=", "medmodel summary")
-        for line in lines:
-            terminalreporter.write_line(line)
-    if controller is not None and controller.search_lines:
-        terminalreporter.write_sep("=", "medmodel search")
-        for line in controller.search_lines:
-            terminalreporter.write_line(line)
-    if controller is not None and controller.mutation_lines:
-        terminalreporter.write_sep("=", "medmodel mutation report")
-        for line in controller.mutation_lines:
-            terminalreporter.write_line(line)
-    for line in controller.report_lines if controller is not None else []:
-        terminalreporter.write_line(line)
+    if controller is None:
+        return
+    detail, update = config.get_verbosity() > 0, controller.settings.update
+    lines = summary_lines(controller.summary, detail=detail, update=update) if controller.summary is not None else []
+    for title, section in (
+        ("medmodel summary", lines),
+        ("medmodel search", controller.search_lines),
+        ("medmodel mutation report", controller.mutation_lines),
+        ("", controller.report_lines),
+    ):
+        if section and title:
+            terminalreporter.write_sep("=", title)
+        for line in section:  # names, answers and messages from outside: no terminal control gets through
+            terminalreporter.write_line(inert(line))

@@ -40,6 +40,7 @@ from .store import MemoryStore, SQLiteStore, StoreError, remove_run_stores
 from .suite.loading import load_suite
 from .suite.types import Item, Suite, SuiteError, Variant
 from .terminal import Progress
+from .text_safety import inert
 from .wire import GATE, ITEM, VERDICT, attach, junit_item_properties
 
 SESSION_KEY = pytest.StashKey["TestSession"]()
@@ -170,7 +171,7 @@ class TestSession:
         self.stop_reason = reason
         if self.pytest_session is not None:
             self.pytest_session.shouldstop = "the model cannot be used (above)"
-        raise pytest.fail.Exception(reason, pytrace=False) from None
+        raise pytest.fail.Exception(visible(reason), pytrace=False) from None
 
     def score(self, suite_key: str, key: str, model: ModelHandle) -> ItemScore:
         return self._answered(lambda: self.shards.score(suite_key, key, model))
@@ -183,13 +184,13 @@ class TestSession:
         try:
             return compute()
         except Unservable as why:
-            pytest.skip(str(why))
+            pytest.skip(visible(str(why)))
         except ModelUnusable as exc:
             self.stop(str(exc))
         except AdapterRaised as exc:
             if self._tracebacks_wanted():
                 raise exc.error from None  # the adapter's own traceback, as -v or --tb asked
-            raise pytest.fail.Exception(f"{exc}; -v or --tb=long shows its traceback", pytrace=False) from None
+            raise pytest.fail.Exception(visible(f"{exc}; -v or --tb=long shows its traceback"), pytrace=False) from None
         except (AdapterFault, ModelTimeout, ShardFailed, StoreError, AdapterError) as exc:
             raise _one_line(exc) from None
 
@@ -216,7 +217,7 @@ class TestSession:
                 self._baselines[suite_key] = None
         if suite_key in self._baseline_errors and not self.settings.update:
             # Not a model problem: one clean line, no traceback (still blocks baseline writes).
-            pytest.fail(self._baseline_errors[suite_key], pytrace=False)
+            pytest.fail(visible(self._baseline_errors[suite_key]), pytrace=False)
         return self._baselines[suite_key]  # on --snapshot-update an unreadable file is re-recorded
 
     def judge_item(self, node: pytest.Item, suite_key: str, score: ItemScore) -> None:
@@ -227,13 +228,14 @@ class TestSession:
         outcome = judge(score, then)
         attach(node, **{ITEM: {"suite": suite_key, "score": score.to_json(), "outcome": outcome.kind}})
         junit_item_properties(node, outcome.kind, score, then)
+        message = visible(outcome.message)  # the answers are the model's and the baseline's text
         if outcome.kind in ("known_miss", "new_miss"):
-            pytest.xfail(outcome.message)
+            pytest.xfail(message)
         if outcome.kind == "regressed":
             if self.settings.strict and not self.settings.update:
                 attach(node, **{VERDICT: "regressed"})
-                pytest.fail(outcome.message, pytrace=False)
-            node.add_report_section("call", "medmodel", outcome.message)  # shown with -rA
+                pytest.fail(message, pytrace=False)
+            node.add_report_section("call", "medmodel", message)  # shown with -rA
 
     def judge_gate(self, node: pytest.Item, suite_key: str, name: str, scores: Mapping[str, ItemScore]) -> None:
         suite = self.suites[suite_key]
@@ -255,16 +257,18 @@ class TestSession:
                 }
             },
         )
-        for key, value in result.numbers.items():
-            node.user_properties.append((f"medmodel.{key}", value))  # JUnit properties for CI readers
+        node.user_properties.extend(  # JUnit properties for CI readers; a figure with no value is left out
+            (f"medmodel.{key}", value) for key, value in result.numbers.items() if value is not None
+        )
         node.user_properties.extend(junit_suite_properties(row.stats, row.metrics))
+        message = visible(result.message)  # names item keys, answers and the baseline's model
         if status in ("passed", "accepted"):
-            node.add_report_section("call", "medmodel", result.message)  # shown with -rP
+            node.add_report_section("call", "medmodel", message)  # shown with -rP
         elif status == "skipped":
-            pytest.skip(result.message)
+            pytest.skip(message)
         elif status == "failed":
             attach(node, **{VERDICT: "gate_failed"})
-            pytest.fail(result.message, pytrace=False)
+            pytest.fail(message, pytrace=False)
 
     def _decide(self, suite_key: str, name: str, scores: Mapping[str, ItemScore]) -> tuple[GateResult, Comparison]:
         suite = self.suites[suite_key]
@@ -326,4 +330,10 @@ def _one_line(exc: Exception) -> BaseException:
     These are already complete sentences, so no traceback and no chain. (The adapter's
     own exceptions are one line too, unless ``-v`` or ``--tb`` asks for their traceback.)
     """
-    return pytest.fail.Exception(said(exc), pytrace=False)
+    return pytest.fail.Exception(visible(said(exc)), pytrace=False)
+
+
+def visible(message: str) -> str:
+    """A message for the terminal and JUnit: its lines kept, any control character from outside text
+    (an answer, a server's error body, a committed baseline) shown as its escape."""
+    return inert(message, lines=True)

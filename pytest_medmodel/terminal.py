@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from .text_safety import inert
 from .worker_progress import WORKERINPUT_KEY, append_line
 
 PREFIX = "[medmodel] "
@@ -47,7 +48,7 @@ class Progress:
                 ensure_newline()  # the reporter's own dots (a serial run)
             if self._mid_line():  # xdist's dots leave the line open without the reporter knowing
                 self.config.get_terminal_writer().line()
-            write_line(PREFIX + message)
+            write_line(PREFIX + inert(message))  # a model's name, a suite's: no terminal control gets through
 
     def _mid_line(self) -> bool:
         """Whether the terminal's current line has text on it (public ``Config.get_terminal_writer``)."""

@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 from .records import BaselineEntry, ItemScore
+from .text_safety import inert
 
 ITEM = "medmodel_item"
 """Report attribute: ``{"suite", "score", "outcome"}`` of an item test."""
@@ -57,8 +58,8 @@ def junit_item_properties(node: pytest.Item, outcome: str, score: ItemScore, the
     node.user_properties.extend(
         [
             ("medmodel.outcome", outcome),
-            ("medmodel.answer", score.shown),
-            ("medmodel.key", score.key),
-            ("medmodel.baseline_answer", then.shown if then is not None else ""),
+            ("medmodel.answer", inert(score.shown)),  # the model's text and the baseline's: shown, never acting
+            ("medmodel.key", inert(score.key)),
+            ("medmodel.baseline_answer", inert(then.shown) if then is not None else ""),
         ]
     )

@@ -81,7 +81,7 @@ def test_an_unchanged_model_passes_every_calibration_gate_and_the_summary_shows_
     assert _run(project, "--snapshot-update").ret == 0
     entry = project.baseline("cal", "calibrated-make")["items"]["ca-000"]
     assert len(entry["probs"]) == 4 and abs(sum(entry["probs"]) - 1) < 1e-3  # the vectors later runs compare with
-    result = _run(project)
+    result = _run(project, "-v")  # every gate passed: the calibration line is a detail
     assert result.ret == 0, result.stdout.str()
     expect_lines(result, ["*cal*240*5 passed"])
     expect_lines(result, ["cal: calibration on 240 items (95% bootstrap intervals): ECE (10 equal-mass bins) *"])
@@ -184,13 +184,21 @@ def test_the_agreement_gate_catches_a_model_whose_answers_changed_wholesale(proj
 def test_calibration_results_are_identical_serially_and_with_two_workers(project: Project) -> None:
     _calibrated(project, n=120)
     assert _run(project, "--snapshot-update").ret == 0
-    serial = _run(project, cal_sharpen="2")
-    parallel = _run(project, "-n", "2", cal_sharpen="2")
+    serial = _run(project, "-v", cal_sharpen="2")  # -v: every suite's calibration lines, gates passed or not
+    parallel = _run(project, "-v", "-n", "2", cal_sharpen="2")
 
     def calibration(result) -> list[str]:  # noqa: ANN001
-        return [line for line in result.stdout.lines if line.startswith(("cal: calibration", "cal  "))]
+        """The table row and each calibration line, its folded continuation joined back."""
+        lines: list[str] = []
+        for line in result.stdout.lines:
+            if line.startswith(("cal: calibration", "cal  ")):
+                lines.append(line)
+            elif line.startswith("    ") and lines and lines[-1].startswith("cal: calibration"):
+                lines[-1] += " " + line.strip()
+        return lines
 
     assert len(calibration(serial)) == 3 and calibration(serial) == calibration(parallel)
+    assert "cal: calibration change against the baseline (paired by item): ECE" in calibration(serial)[2]
 
 
 def test_calibration_gates_skip_with_a_reason_without_vectors_in_the_baseline(project: Project) -> None:

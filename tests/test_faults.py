@@ -293,6 +293,10 @@ class Bad:
             return [ChoiceResult(tuple(_good(r))[:-1]) for r in requests]
         if how == "strings":
             return [ChoiceResult(tuple(str(v) + "x" for v in _good(r))) for r in requests]
+        if how == "numeric strings":
+            return [ChoiceResult(tuple(str(v) for v in _good(r))) for r in requests]
+        if how == "bytes":
+            return [ChoiceResult(tuple(str(v).encode() for v in _good(r))) for r in requests]
         if how == "hang":
             time.sleep(3)
         if how in ("nan", "posinf"):
@@ -315,6 +319,8 @@ BAD_CASES = {
     "dicts": "AdapterFault: bad: mini shard 1/1 (4 items, letter): item mi-000: loglikelihood returned a dict; expected ChoiceResult(logprobs=(...))",
     "count": "AdapterFault: bad: mini shard 1/1 (4 items, letter): item mi-000: 3 scores for 4 continuations; expected one log-likelihood per continuation",
     "strings": "AdapterFault: bad: mini shard 1/1 (4 items, letter): item mi-000: log-likelihoods ('-0.4x', *) are not numbers",
+    "numeric strings": "AdapterFault: bad: mini shard 1/1 (4 items, letter): item mi-000: log-likelihoods ('-0.4', *) are not numbers",
+    "bytes": "AdapterFault: bad: mini shard 1/1 (4 items, letter): item mi-000: log-likelihoods (b'-0.4', *) are not numbers",
     "nan": "AdapterFault: bad: mini shard 1/1 (4 items, letter): item mi-000: log-likelihoods must be numbers up to 0 or -inf, got [[]nan, *]",
     "posinf": "AdapterFault: bad: mini shard 1/1 (4 items, letter): item mi-000: log-likelihoods must be numbers up to 0 or -inf, got [[]inf, *]",
     "hang": "ModelTimeout: bad: mini shard 1/1 (4 items, letter): no answer within 0.5 s; raise --medmodel-timeout (or set it to 0 for no limit) if the model is just slow",

@@ -206,7 +206,7 @@ def test_open_answers_are_right_on_exact_match_and_carry_token_f1(project: Proje
     first = json.loads((project.path / "writer.log").read_text().splitlines()[0])
     assert first["context"] == "Question: Which hormone lowers blood glucose?\nAnswer:"
 
-    result = _run(project)
+    result = _run(project, "-v")  # the suite's metrics are details of a passing run
     expect_lines(
         result, ["open: exact match 50.0%, token F1 0.62 on 4 items (SQuAD normalisation; correct means exact match)"]
     )

@@ -3,6 +3,7 @@ one error at a time, a YAML file pytest said it could not find."""
 
 from __future__ import annotations
 
+import pytest
 from conftest import Project, expect_lines, outcomes
 
 
@@ -60,6 +61,15 @@ def test_a_gate_whose_baseline_sits_at_chance_says_it_is_blind(project: Project)
     at_chance = [f"fa-{i:03d}" for i in range(40) if i % 4]  # 10 of 40 right: 25%, chance for four options
     assert project.run("--snapshot-update", flips=at_chance).ret == 0
     result = project.run(flips=at_chance)
+    expect_lines(
+        result,
+        [
+            "facts*40*25.0%*25.0%*+0.0*0/0*1*blind*passed",
+            "blind gates (they cannot catch a damaged model: a baseline at chance, or too few items; -v says which): "
+            "facts",
+        ],
+    )
+    result = project.run("-v", flips=at_chance)
     expect_lines(
         result,
         [
@@ -213,3 +223,47 @@ def test_serial_progress_lines_start_their_own_line_without_blank_lines(project:
     assert len(progress) == 2, lines
     assert all(lines[i - 1].strip() for i in progress), "no blank line before a progress line"
     assert not any("[medmodel]" in line and not line.startswith("[medmodel]") for line in lines)
+
+
+def _summary(result: pytest.RunResult) -> list[str]:
+    """The lines under ``medmodel summary``, up to the next section."""
+    lines = result.stdout.lines
+    start = next(i for i, line in enumerate(lines) if "medmodel summary" in line) + 1
+    end = next(i for i in range(start, len(lines)) if lines[i].startswith("="))
+    return lines[start:end]
+
+
+def test_a_healthy_run_ends_short_with_what_to_do_next(project: Project) -> None:
+    perturbed = "perturbations: [shuffle_choices, typos]\n"
+    project.suite("facts", n=40, prefix="fa", extra_yaml=perturbed)
+    project.suite("probes", n=12, prefix="pr", task="yes_no_maybe", scoring="loglikelihood")
+    first = _summary(project.run())
+    assert first[-1] == (
+        "next: record this model's answers as baselines with --snapshot-update and commit them; "
+        "later runs gate against them"
+    )
+    recorded = _summary(project.run("--snapshot-update"))
+    assert recorded[-1].startswith("next: commit the baseline files written above; runs without --snapshot-update")
+
+    healthy = _summary(project.run())
+    assert all(len(line) <= 120 for line in healthy), max(healthy, key=len)
+    assert len(healthy) <= 8, healthy  # table (3), model, inference, details hint, next (may fold in two)
+    assert healthy[0].startswith("suite ") and healthy[1].startswith("facts ") and healthy[2].startswith("probes ")
+    assert "details: -v adds each suite's metrics, tags, calibration and robustness lines" in healthy
+    assert healthy[-1].startswith("next: see which damage these suites would catch with --medmodel-mutation-report")
+    assert not [
+        line for line in healthy if line.startswith(("facts: under", "facts: calibration", "facts: accuracy by"))
+    ]
+
+    detailed = _summary(project.run("-v"))
+    assert all(len(line) <= 120 for line in detailed), max(detailed, key=len)
+    for wanted in ("facts: accuracy by tag (items): even 100.0% (20), odd 100.0% (20)", "facts: under typos: accuracy"):
+        assert any(line.startswith(wanted) for line in detailed), wanted
+    calibration = next(i for i, line in enumerate(detailed) if line.startswith("facts: calibration on 40 items"))
+    assert detailed[calibration + 1].startswith("    "), "a long line is folded, its numbers kept"
+    assert "details: -v" not in " ".join(detailed) and detailed[-1].startswith("next: ")
+
+    failing = _summary(project.run(flips=[f"fa-{i:03d}" for i in range(0, 40, 2)]))
+    assert any(line.startswith("facts: under typos: accuracy") for line in failing), "a failed suite shows its details"
+    assert not any(line.startswith(("probes: acc ", "probes: calibration")) for line in failing), "a passing one not"
+    assert failing[-1].startswith("next: each failed gate says why above; an intended change is recorded with")

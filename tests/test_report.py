@@ -362,3 +362,73 @@ def test_figures_are_rounded_once_as_the_terminal_rounds_them() -> None:
     assert "| gm | 110 | 24.5% [17.5%, 33.4%] |" in render_markdown(report)
     assert any("24.5% [17.5%, 33.4%]" in line for line in summary_lines(summary))
     assert '<td class="num">24.5%</td>' in render_html(report, plots=False)
+
+
+def test_any_malformed_report_json_is_one_line_and_writes_nothing(
+    project: Project, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A number where a name belongs, a list for a key, a missing part: one ``error:`` line and exit status 2.
+    With jsonschema installed every break of the schema is caught; without it, whatever the renderers
+    cannot read is still one line."""
+    from pytest_medmodel.cli import main
+
+    _, out = _reported(project)
+    capsys.readouterr()  # the run's own output
+    report = _load(out)
+    assert report["suites"][0]["items"] and report["suites"][0]["gates"] and report["errors"] == []
+    damages = {
+        "suite name 5": lambda r: r["suites"][0].update(name=5),
+        "model name 5": lambda r: r["model"].update(name=5),
+        "item key a list": lambda r: r["suites"][0]["items"][0].update(key=["fa", 0]),
+        "gate message 5": lambda r: r["suites"][0]["gates"][0].update(message=5),
+        "errors an object": lambda r: r.update(errors={"a": 1}),
+        "suites a string": lambda r: r.update(suites="facts"),
+        "accuracy missing": lambda r: r["suites"][0].pop("accuracy"),
+        "model a list": lambda r: r.update(model=["oracle"]),
+        "not an object": lambda r: r.clear(),
+    }
+    crash_without_schema = {"gate message 5", "suites a string", "accuracy missing", "model a list", "not an object"}
+
+    def render(name: str, broken: dict[str, Any]) -> tuple[int, list[str], list[str]]:
+        folder = project.path / "broken" / name.replace(" ", "-")
+        shutil.rmtree(folder, ignore_errors=True)
+        folder.mkdir(parents=True)
+        (folder / "report.json").write_text(json.dumps(broken if broken else []), encoding="utf-8")
+        code = main(["report", str(folder / "report.json"), "--no-plots"])
+        printed = capsys.readouterr()
+        assert printed.err == "", name
+        return code, printed.out.splitlines(), sorted(p.name for p in folder.iterdir())
+
+    for name, damage in damages.items():
+        broken = json.loads(json.dumps(report))
+        damage(broken)
+        code, lines, files = render(name, broken)
+        assert (code, files) == (2, ["report.json"]), (name, lines)
+        assert len(lines) == 1 and "is not a readable report.json (" in lines[0], lines
+        assert lines[0].startswith("error: ") and "breaks the report schema at " in lines[0], lines
+        with monkeypatch.context() as without:
+            without.setitem(sys.modules, "jsonschema", None)  # as if the test extra were not installed
+            code, lines, files = render(name, broken)
+        if name in crash_without_schema:
+            assert (code, files, len(lines)) == (2, ["report.json"], 1), (name, lines)
+            assert lines[0].startswith("error: ") and "is not a readable report.json" in lines[0]
+        else:  # str() of a number is a name to show: rendered, never a traceback
+            assert (code, files) == (0, ["report.html", "report.json", "report.md"]), (name, lines)
+
+
+def test_junit_properties_leave_out_what_has_no_value(project: Project) -> None:
+    """A blind gate detects no drop: its JUnit property is left out, never the text "None"."""
+    project.suite("facts", n=40, prefix="fa")
+    at_chance = [f"fa-{i:03d}" for i in range(40) if i % 4]  # 10 of 40 right: 25%, chance for four options
+    assert project.run("--snapshot-update", flips=at_chance).ret == 0
+    junit = project.path / "junit.xml"
+    result = project.run(f"--junitxml={junit}", flips=at_chance)
+    expect_lines(result, ["facts*40*25.0%*25.0%*+0.0*0/0*1*blind*passed"])
+    root = ET.parse(junit).getroot()
+    (case,) = [c for c in root.iter("testcase") if c.get("name") == "gate[accuracy]"]
+    gate = {p.get("name"): p.get("value") for p in case.iter("property")}
+    assert gate["medmodel.suite.accuracy"] == "0.25" and gate["medmodel.regressed"] == "0"
+    assert gate["medmodel.suite.baseline_accuracy"] == "0.25" and gate["medmodel.suite.n"] == "40"
+    assert "medmodel.detectable_drop" not in gate, "a blind gate detects no drop: nothing to report"
+    properties = [(p.get("name"), p.get("value")) for p in root.iter("property")]
+    assert len(properties) > len(gate) and [(k, v) for k, v in properties if v in ("None", "nan")] == []

@@ -184,8 +184,8 @@ def test_a_position_biased_model_is_caught_by_the_shuffle_gates_and_a_reader_pas
     assert record.ret == 0, record.stdout.str()
     baseline = project.baseline("pos", profile="biased-reader")
     assert baseline["items"]["p-00/shuffle"]["choice"] == 0 and baseline["items"]["p-00/shuffle"]["correct"]
-    reader = project.pytester.runpytest("suites", "--medmodel=py:biased:reader", "-p", "no:randomly")
-    assert reader.ret == 0
+    reader = project.pytester.runpytest("suites", "--medmodel=py:biased:reader", "-p", "no:randomly", "-v")
+    assert reader.ret == 0  # -v: a passing suite's robustness lines are details
     expect_lines(reader, ["pos: under shuffle: accuracy 100.0%*consistency 100.0%*"])
     biased = project.pytester.runpytest(
         "suites", "--medmodel=py:biased:first", "--medmodel-profile=biased-reader", "-p", "no:randomly"
@@ -249,7 +249,7 @@ def test_a_perturbation_floor_fails_a_model_that_never_got_worse_but_is_below_it
     """The oracle answers by position, so reversed options always change its answer: consistency 0%, no drop."""
     project.suite("rev", 12, extra_yaml="perturbations:\n  - {name: reverse_choices, id: rev}\n")
     assert project.run("--snapshot-update").ret == 0
-    unchanged = project.run()
+    unchanged = project.run("-v")  # -v: a passing suite's robustness lines are details
     assert unchanged.ret == 0  # 0% before and after: the paired gates see no drop
     expect_lines(unchanged, ["rev: under rev: accuracy 0.0% (original 100.0%), consistency 0.0%*"])
     path = project.path / "suites" / "rev.suite.yaml"

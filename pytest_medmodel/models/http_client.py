@@ -31,12 +31,10 @@ from __future__ import annotations
 
 import http.client
 import json
-import re
 import socket
 import ssl
 import threading
 import time
-import unicodedata
 import urllib.parse
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -44,6 +42,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..credentials import Secret
+from ..text_safety import inert, well_formed
 from .base import AdapterError
 
 MAX_WAIT = 30.0
@@ -52,8 +51,6 @@ MAX_ANSWER_BYTES = 64 * 1024 * 1024
 """The largest answer read (an echo of a long prompt with log-probabilities is a few hundred KB)."""
 MAX_DETAIL_BYTES = 4096
 """How much of an error answer is read for its message."""
-_SURROGATE = re.compile("[\ud800-\udfff]")
-"""A surrogate in a Python string is always a lone one (a JSON pair decodes to one character)."""
 
 
 @dataclass
@@ -195,7 +192,7 @@ class JsonClient:
         """Text from the server made fit for a message: one printable line, no credential in it."""
         if self.authorization is not None:
             text = self.authorization.redact(text)
-        return printable(text)
+        return inert(text)
 
 
 class _Retryable(Exception):
@@ -233,16 +230,10 @@ def _retry_after(headers: Mapping[str, str]) -> float | None:
         return None
 
 
-def printable(text: str) -> str:
-    """One line of visible text: line breaks and control or direction-changing characters become spaces."""
-    cleaned = "".join(" " if unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp") else c for c in text)
-    return " ".join(cleaned.split())
-
-
 def valid_text(value: Any) -> Any:
     """``value`` with every lone surrogate (JSON ``"\\udce9"``) in its strings replaced by U+FFFD."""
     if isinstance(value, str):
-        return _SURROGATE.sub("\ufffd", value)
+        return well_formed(value)
     if isinstance(value, list):
         return [valid_text(v) for v in value]
     if isinstance(value, dict):

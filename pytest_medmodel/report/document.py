@@ -134,7 +134,8 @@ def junit_suite_properties(stats: PairedStats, metrics: Mapping[str, Any]) -> li
     """A suite's figures as JUnit properties of its gate tests, the same numbers report.json holds:
     ``medmodel.suite.accuracy`` (and ``_low``/``_high``, ``n``, ``correct``), the comparison's
     ``paired``, ``baseline_accuracy``, ``delta``, ``regressed``, ``improved``, ``p_value``, and
-    ``medmodel.suite.metric.<name>``."""
+    ``medmodel.suite.metric.<name>``. A figure without a value (no baseline, no items) is left out:
+    JUnit would show it as the text ``None``."""
     acc, cmp = accuracy_figures(stats), comparison_figures(stats)
     out: list[tuple[str, Any]] = [
         ("medmodel.suite.accuracy", acc["value"]),
@@ -145,7 +146,7 @@ def junit_suite_properties(stats: PairedStats, metrics: Mapping[str, Any]) -> li
     ]
     out += [(f"medmodel.suite.{name}", cmp[name]) for name in JUNIT_COMPARISON]
     out += [(f"medmodel.suite.metric.{k}", v) for k, v in metric_figures(metrics).items()]
-    return out
+    return [(name, value) for name, value in out if value is not None]
 
 
 def _suite(row: SuiteSummary, held: SuiteItems | None) -> dict[str, Any]:
@@ -253,6 +254,24 @@ def _finite(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return [_finite(v) for v in value]
     return value
+
+
+def check_schema(report: Any) -> None:
+    """Raise ValueError naming where ``report`` first breaks the shipped schema (:data:`SCHEMA_PATH`).
+
+    Only when jsonschema is installed (a test extra, not a dependency): without it the
+    renderers' own errors are what a malformed file gives.
+    """
+    try:
+        import jsonschema
+    except ImportError:
+        return
+    schema = json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
+    error = jsonschema.exceptions.best_match(jsonschema.Draft202012Validator(schema).iter_errors(report))
+    if error is not None:
+        where = "/".join(str(part) for part in error.absolute_path) or "the top level"
+        message = error.message if len(error.message) <= 160 else error.message[:160] + "…"
+        raise ValueError(f"breaks the report schema at {where}: {message}")
 
 
 def without_timings(report: Mapping[str, Any]) -> dict[str, Any]:

@@ -10,9 +10,9 @@ and each plot's place says how to get it.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from html import escape
 from typing import Any
 
+from ..text_safety import html_text
 from .html_parts import num, table
 from .html_suite import suite_section
 from .markdown import gate_counts, pct, points, three, timing_line
@@ -52,7 +52,7 @@ def render_html(report: Mapping[str, Any], plots: bool | None = None) -> str:
         "<h1>pytest-medmodel report</h1>",
         f'<p class="verdict">{verdict}{_errors_count(report)}</p>',
         _model(report),
-        "" if draw or not suites else f'<p class="note">The plots need matplotlib: <code>{escape(EXTRA)}</code></p>',
+        "" if draw or not suites else f'<p class="note">The plots need matplotlib: <code>{html_text(EXTRA)}</code></p>',
         _overview(suites),
         *(suite_section(s, draw, i) for i, s in enumerate(suites)),
         _mutations(report["mutations"]),
@@ -60,7 +60,7 @@ def render_html(report: Mapping[str, Any], plots: bool | None = None) -> str:
         _lines("Errors", report["errors"]),
         _lines("Baseline updates and notes", report["updates"]),
         _versions(report["versions"]),
-        f'<footer class="timings">{escape(timing_line(report["timings"]).strip("_"))}</footer>',
+        f'<footer class="timings">{html_text(timing_line(report["timings"]).strip("_"))}</footer>',
     ]
     return (
         '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
@@ -87,7 +87,7 @@ def _model(report: Mapping[str, Any]) -> str:
         ("fingerprint", model["fingerprint"] or "none (not fingerprintable: cross-run caching off)"),
         ("description", model["description"]),
     ]
-    return table(["", ""], [[f"<b>{escape(k)}</b>", f"<code>{escape(str(v))}</code>"] for k, v in rows], header=False)
+    return table(["", ""], [[f"<b>{html_text(k)}</b>", f"<code>{html_text(v)}</code>"] for k, v in rows], header=False)
 
 
 def _overview(suites: list[Mapping[str, Any]]) -> str:
@@ -112,7 +112,7 @@ def _overview(suites: list[Mapping[str, Any]]) -> str:
         calib = (s["calibration"] or {}).get("metrics", {})
         rows.append(
             [
-                f'<a href="#suite-{i}">{escape(s["name"])}</a>',
+                f'<a href="#suite-{i}">{html_text(s["name"])}</a>',
                 num(acc["n"]),
                 num(pct(acc["value"])),
                 num(f"{pct(acc['low'])} – {pct(acc['high'])}" if acc["n"] else "–"),
@@ -122,7 +122,7 @@ def _overview(suites: list[Mapping[str, Any]]) -> str:
                 num(f"{cmp['p_value']:.3g}"),
                 num(three((calib.get("ece") or {}).get("current"))),
                 num(three((calib.get("brier") or {}).get("current"))),
-                " ".join(f'<span class="{st}">{escape(text)}</span>' for st, text in gate_counts(s["gates"])) or "–",
+                " ".join(f'<span class="{st}">{html_text(text)}</span>' for st, text in gate_counts(s["gates"])) or "–",
             ]
         )
     return "<h2>Suites</h2>\n" + table(head, rows)
@@ -137,12 +137,12 @@ def _mutations(rows: list[Mapping[str, Any]]) -> str:
         return ""
     body = [
         [
-            escape(r["mutation"]),
-            escape(r["suite"]),
-            escape(r["gate"]),
-            f'<span class="{VERDICT_CLASS.get(r["verdict"], "muted")}">{escape(r["verdict"])}</span>',
+            html_text(r["mutation"]),
+            html_text(r["suite"]),
+            html_text(r["gate"]),
+            f'<span class="{VERDICT_CLASS.get(r["verdict"], "muted")}">{html_text(r["verdict"])}</span>',
             num(points(r.get("delta"))),
-            escape(r.get("message", "").splitlines()[0] if r.get("message") else ""),
+            html_text(r.get("message", "").splitlines()[0] if r.get("message") else ""),
         ]
         for r in rows
     ]
@@ -157,9 +157,9 @@ def _mutations(rows: list[Mapping[str, Any]]) -> str:
 def _lines(title: str, lines: list[str]) -> str:
     if not lines:
         return ""
-    return f"<h2>{escape(title)}</h2>\n<ul>" + "".join(f"<li>{escape(line)}</li>" for line in lines) + "</ul>"
+    return f"<h2>{html_text(title)}</h2>\n<ul>" + "".join(f"<li>{html_text(line)}</li>" for line in lines) + "</ul>"
 
 
 def _versions(versions: Mapping[str, str | None]) -> str:
-    rows = [[escape(k), escape(v or "not installed")] for k, v in versions.items()]
+    rows = [[html_text(k), html_text(v or "not installed")] for k, v in versions.items()]
     return "<h2>Versions</h2>\n" + table(["library", "version"], rows)

@@ -4,9 +4,9 @@ probe groups, and the items that changed, with their prompts."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from html import escape
 from typing import Any
 
+from ..text_safety import html_text
 from .html_parts import num, status, table
 from .markdown import pct, points, three
 from .plots import EXTRA, reliability_svg
@@ -57,11 +57,11 @@ def suite_section(s: Mapping[str, Any], draw: bool, index: int) -> str:
     ]
     facts += [["metric " + k, str(v)] for k, v in s["metrics"].items()]
     parts = [
-        f'<section class="suite" id="suite-{index}" data-suite="{escape(s["name"])}">',
-        f'<h2>{escape(s["name"])} <span class="muted">{escape(s["key"])}</span></h2>',
-        table(["", ""], [[escape(k), escape(v)] for k, v in facts], header=False),
-        f'<p class="note">{escape(s["blind"])}</p>' if s["blind"] else "",
-        *(f'<p class="note">{escape(w)}</p>' for w in cmp["warnings"]),
+        f'<section class="suite" id="suite-{index}" data-suite="{html_text(s["name"])}">',
+        f'<h2>{html_text(s["name"])} <span class="muted">{html_text(s["key"])}</span></h2>',
+        table(["", ""], [[html_text(k), html_text(v)] for k, v in facts], header=False),
+        f'<p class="note">{html_text(s["blind"])}</p>' if s["blind"] else "",
+        *(f'<p class="note">{html_text(w)}</p>' for w in cmp["warnings"]),
         _gates(s["gates"]),
         _calibration(s, draw, index),
         _tags(s["by_tag"]),
@@ -88,10 +88,10 @@ def _gates(gates: list[Mapping[str, Any]]) -> str:
         return ""
     rows = [
         [
-            f"<code>{escape(g['gate'])}</code>",
+            f"<code>{html_text(g['gate'])}</code>",
             status(g["status"]),
-            f"<pre>{escape(g['message'])}</pre>" if g["message"] else "",
-            escape(", ".join(f"{k} {v}" for k, v in g["numbers"].items())),
+            f"<pre>{html_text(g['message'])}</pre>" if g["message"] else "",
+            html_text(", ".join(f"{k} {v}" for k, v in g["numbers"].items())),
         ]
         for g in gates
     ]
@@ -113,7 +113,7 @@ def _calibration(s: Mapping[str, Any], draw: bool, index: int) -> str:
         )
         rows.append(
             [
-                f"<code>{escape(name)}</code>",
+                f"<code>{html_text(name)}</code>",
                 num(f"{three(m['current'])} [{three(low)}, {three(high)}]"),
                 num(three(m.get("baseline"))),
                 num(delta),
@@ -126,14 +126,16 @@ def _calibration(s: Mapping[str, Any], draw: bool, index: int) -> str:
     intro = (
         f'<p class="muted">{c["n"]} items, {c["bins"]} equal-mass bins, 95% bootstrap intervals{paired}; {scaled}.</p>'
     )
-    warning = f'<p class="note">{escape(c["warning"])}</p>' if c["warning"] else ""
+    warning = f'<p class="note">{html_text(c["warning"])}</p>' if c["warning"] else ""
     tab = table(["metric", "this run [95% CI]", "baseline", "change [95% CI]"], rows)
     if draw:
         svg = reliability_svg(c["reliability"]["current"], c["reliability"]["baseline"], prefix=f"s{index}")
-        caption = f"<figcaption>Reliability diagram: {escape(s['name'])}</figcaption>"
+        caption = f"<figcaption>Reliability diagram: {html_text(s['name'])}</figcaption>"
         plot = f'<figure class="plot reliability">{svg}{caption}</figure>'
     else:
-        plot = f'<p class="note plot-missing">Reliability diagram: needs matplotlib (<code>{escape(EXTRA)}</code>).</p>'
+        plot = (
+            f'<p class="note plot-missing">Reliability diagram: needs matplotlib (<code>{html_text(EXTRA)}</code>).</p>'
+        )
     return f'<h3>Calibration</h3>\n{intro}{warning}<div class="flex"><div>{tab}</div>{plot}</div>'
 
 
@@ -142,7 +144,7 @@ def _tags(by_tag: list[Mapping[str, Any]]) -> str:
         return ""
     rows = [
         [
-            escape(t["tag"]),
+            html_text(t["tag"]),
             num(t["n"]),
             f'<td><span class="bar" style="width:{round((t["accuracy"] or 0) * 120)}px"></span>'
             f"{pct(t['accuracy'])}</td>",
@@ -158,7 +160,7 @@ def _robustness(rows: list[Mapping[str, Any]]) -> str:
         return ""
     body = [
         [
-            f"<code>{escape(r['family'])}</code>",
+            f"<code>{html_text(r['family'])}</code>",
             num(r["n"]),
             num(pct(r.get("original_accuracy"))),
             num(pct(r.get("accuracy"))),
@@ -180,12 +182,8 @@ def _groups(g: Mapping[str, Any] | None) -> str:
         ["confusion", num(pct(g.get("confusion"))), num(pct(g.get("confusion_chance")))],
         ["yes/no F1", num(three(g.get("f1"))), num(three(g.get("f1_chance")))],
     ]
-    below = "".join(f'<p class="note">below chance: {escape(b)}</p>' for b in g.get("below_chance") or [])
-    return (
-        f"<h3>Probe groups ({g['groups']} groups)</h3>\n"
-        + table(["figure", "this run", "chance"], rows)
-        + below
-    )
+    below = "".join(f'<p class="note">below chance: {html_text(b)}</p>' for b in g.get("below_chance") or [])
+    return f"<h3>Probe groups ({g['groups']} groups)</h3>\n" + table(["figure", "this run", "chance"], rows) + below
 
 
 def _changed(items: list[Mapping[str, Any]], outcome: str, title: str) -> str:
@@ -194,31 +192,33 @@ def _changed(items: list[Mapping[str, Any]], outcome: str, title: str) -> str:
         return ""
     rows = [
         [
-            f"<code>{escape(i['key'])}</code>",
-            f"<pre>{escape(i['prompt'])}</pre>" if i["prompt"] else '<span class="muted">(prompt not available)</span>',
+            f"<code>{html_text(i['key'])}</code>",
+            f"<pre>{html_text(i['prompt'])}</pre>"
+            if i["prompt"]
+            else '<span class="muted">(prompt not available)</span>',
             _then(i["baseline"]),
             _answer(i),
-            escape(i["expected"]),
+            html_text(i["expected"]),
         ]
         for i in mine[:SHOWN_ITEMS]
     ]
     more = f'<p class="muted">+{len(mine) - SHOWN_ITEMS} more in report.json</p>' if len(mine) > SHOWN_ITEMS else ""
     head = ["item", "prompt", "baseline answer (confidence)", "answer now (confidence)", "key"]
-    return f'<h3 class="{outcome}-items">{escape(title)}: {len(mine)}</h3>\n' + table(head, rows) + more
+    return f'<h3 class="{outcome}-items">{html_text(title)}: {len(mine)}</h3>\n' + table(head, rows) + more
 
 
 def _then(then: Mapping[str, Any] | None) -> str:
     """The baseline's answer with its confidence; its generated text below it."""
     if then is None:
         return "–"
-    text = f"<pre>{escape(then['text'])}</pre>" if then.get("text") else ""
-    return escape(f"{then['answer']} ({three(then['confidence'])})") + text
+    text = f"<pre>{html_text(then['text'])}</pre>" if then.get("text") else ""
+    return html_text(f"{then['answer']} ({three(then['confidence'])})") + text
 
 
 def _answer(item: Mapping[str, Any]) -> str:
     """The answer now with its confidence, red when wrong; a generated text below it."""
-    shown = escape(f"{item['answer']} ({three(item['confidence'])})")
-    text = f"<pre>{escape(item['text'])}</pre>" if item.get("text") else ""
+    shown = html_text(f"{item['answer']} ({three(item['confidence'])})")
+    text = f"<pre>{html_text(item['text'])}</pre>" if item.get("text") else ""
     return f'<span class="{"passed" if item["correct"] else "failed"}">{shown}</span>{text}'
 
 
@@ -227,12 +227,12 @@ def _all_items(items: list[Mapping[str, Any]]) -> str:
         return ""
     rows = [
         [
-            f"<code>{escape(i['key'])}</code>",
-            escape(i["answer"]),
-            escape(i["expected"]),
-            escape(three(i["confidence"])),
-            escape(i["baseline"]["answer"] if i["baseline"] else "–"),
-            escape(i["outcome"] or "–"),
+            f"<code>{html_text(i['key'])}</code>",
+            html_text(i["answer"]),
+            html_text(i["expected"]),
+            html_text(three(i["confidence"])),
+            html_text(i["baseline"]["answer"] if i["baseline"] else "–"),
+            html_text(i["outcome"] or "–"),
         ]
         for i in items
     ]

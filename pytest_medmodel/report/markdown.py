@@ -3,12 +3,21 @@
 One table (a row per suite: accuracy with its interval, the paired change, the
 calibration and every gate's verdict), then what failed and why, then the
 regressed items. Rendered from the ``report.json`` document alone.
+
+Every text that comes from outside (the model's name, suite names, item keys,
+answers, gate messages, errors) is written literally, through
+:func:`~pytest_medmodel.text_safety.markdown_text` or
+:func:`~pytest_medmodel.text_safety.markdown_code`: the file is appended to
+``$GITHUB_STEP_SUMMARY``, where a model's Markdown would render images, links
+and HTML on the run page, and a line break would add a table row.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
+
+from ..text_safety import markdown_code, markdown_text
 
 SHOWN_ITEMS = 10
 """Regressed items listed per suite before "(+N more)"."""
@@ -27,11 +36,6 @@ def three(value: float | None) -> str:
     return "–" if value is None else f"{value:.3f}"
 
 
-def cell(text: str) -> str:
-    """Table-cell safe: pipes escaped, line breaks as spaces."""
-    return text.replace("|", "\\|").replace("\n", " ")
-
-
 def render_markdown(report: Mapping[str, Any]) -> str:
     suites = report["suites"]
     failed = [(s, g) for s in suites for g in s["gates"] if g["status"] == "failed"]
@@ -42,10 +46,14 @@ def render_markdown(report: Mapping[str, Any]) -> str:
     lines += _table(suites)
     if failed:
         lines += ["", "### Failed gates", ""]
-        lines += [f"- **{s['name']}** `{g['gate']}`: {cell(g['message'].splitlines()[0])}" for s, g in failed]
+        lines += [
+            f"- **{markdown_text(s['name'])}** {markdown_code(g['gate'])}: "
+            f"{markdown_text((g['message'].splitlines() or [''])[0])}"
+            for s, g in failed
+        ]
     lines += _regressions(suites)
     if report["errors"]:
-        lines += ["", "### Errors", ""] + [f"- {cell(e)}" for e in report["errors"]]
+        lines += ["", "### Errors", ""] + [f"- {markdown_text(e)}" for e in report["errors"]]
     lines += ["", timing_line(report["timings"])]
     return "\n".join(lines) + "\n"
 
@@ -54,8 +62,11 @@ def _model_line(report: Mapping[str, Any]) -> str:
     model = report["model"]
     if model is None:
         return "No model ran."
-    fingerprint = model["fingerprint"] or "none (not fingerprintable)"
-    return f"Model **{model['name']}** (profile `{model['profile']}`, fingerprint `{fingerprint}`)"
+    fingerprint = markdown_code(model["fingerprint"]) if model["fingerprint"] else "none (not fingerprintable)"
+    return (
+        f"Model **{markdown_text(model['name'])}** (profile {markdown_code(model['profile'])}, "
+        f"fingerprint {fingerprint})"
+    )
 
 
 def _table(suites: list[Mapping[str, Any]]) -> list[str]:
@@ -70,7 +81,8 @@ def _table(suites: list[Mapping[str, Any]]) -> list[str]:
         calib = (s["calibration"] or {}).get("metrics", {})
         gates = gate_cell(s["gates"])
         lines.append(
-            f"| {cell(s['name'])} | {acc['n']} | {ci} | {pct(cmp['baseline_accuracy'])} | {points(cmp['delta'])} | "
+            f"| {markdown_text(s['name'])} | {acc['n']} | {ci} | {pct(cmp['baseline_accuracy'])} | "
+            f"{points(cmp['delta'])} | "
             f"{cmp['regressed']} / {cmp['improved']} | {cmp['p_value']:.3g} | "
             f"{three((calib.get('ece') or {}).get('current'))} | {three((calib.get('brier') or {}).get('current'))} | "
             f"{gates} |"
@@ -90,7 +102,7 @@ def gate_counts(gates: list[Mapping[str, Any]]) -> list[tuple[str, str]]:
 
 def gate_cell(gates: list[Mapping[str, Any]]) -> str:
     """``❌ accuracy failed ✅ 4 passed``."""
-    return " ".join(f"{MARKS[status]} {text}" for status, text in gate_counts(gates)) or "–"
+    return " ".join(f"{MARKS[status]} {markdown_text(text)}" for status, text in gate_counts(gates)) or "–"
 
 
 def _regressions(suites: list[Mapping[str, Any]]) -> list[str]:
@@ -101,9 +113,12 @@ def _regressions(suites: list[Mapping[str, Any]]) -> list[str]:
             continue
         if not lines:
             lines += ["", "### Regressed items (baseline answer → current)", ""]
-        shown = ", ".join(f"`{i['key']}` {i['baseline']['answer']}→{i['answer']}" for i in lost[:SHOWN_ITEMS])
+        shown = ", ".join(
+            f"{markdown_code(i['key'])} {markdown_text(i['baseline']['answer'])}→{markdown_text(i['answer'])}"
+            for i in lost[:SHOWN_ITEMS]
+        )
         more = f" (+{len(lost) - SHOWN_ITEMS} more)" if len(lost) > SHOWN_ITEMS else ""
-        lines.append(f"- **{s['name']}** ({len(lost)}): {shown}{more}")
+        lines.append(f"- **{markdown_text(s['name'])}** ({len(lost)}): {shown}{more}")
     return lines
 
 

@@ -1,7 +1,15 @@
-"""The terminal summary: one row per suite, then what the run did and wrote."""
+"""The terminal summary: one row per suite, what needs a look, what the run did and wrote, and what to do next.
+
+A healthy run ends short: the table, the warnings, and one line that says what
+to do next. Each suite's detail lines (metrics beside accuracy, accuracy by tag,
+calibration with intervals, robustness, probe groups) are shown with ``-v``, and
+always for a suite with a failed (or accepted) gate, where they explain it. Lines
+longer than :data:`WIDTH` are folded, never cut: every number stays.
+"""
 
 from __future__ import annotations
 
+import textwrap
 from typing import Any
 
 from ..stats import wilson_interval
@@ -10,25 +18,68 @@ from .summary import RunSummary, SuiteSummary
 LOW_OPTION_MASS = 0.5
 """Below this mean probability on the scored options, accuracy says more about the
 prompt format than about medical knowledge."""
+WIDTH = 120
+"""Lines longer than this are folded (the table is not)."""
+LOW_MASS_HINT = "the model rarely answers in the scored form, check the prompt's labels and answer_prefix"
 
 HEADER = ("suite", "n", "accuracy [95% CI]", "baseline", "delta", "regr/impr", "p", "detects", "ECE", "Brier", "gate")
 """``detects``: the smallest true accuracy drop (points) the accuracy gate catches with 80% power.
 ``ECE`` (equal-mass bins) and ``Brier``: calibration of this run ("-" without probabilities)."""
 
 
-def summary_lines(summary: RunSummary) -> list[str]:
-    """The lines under ``medmodel summary`` (none when nothing ran)."""
+def summary_lines(summary: RunSummary, *, detail: bool = False, update: bool = False) -> list[str]:
+    """The lines under ``medmodel summary`` (none when nothing ran).
+
+    ``detail``: every suite's detail lines (``-v``); ``update``: the run was ``--snapshot-update``.
+    """
     if not summary.suites and not summary.updates and not summary.errors:
         return []
-    lines = _table(summary.suites)
+    notes: list[str] = []
     for suite in summary.suites:
-        lines.extend(_suite_notes(suite))
+        notes.extend(_suite_notes(suite) if detail or _needs_look(suite) else _warnings(suite))
+    brief = [s for s in summary.suites if not detail and not _needs_look(s)]
+    notes.extend(_grouped_warnings(brief))
     if summary.model is not None:
-        lines.append(f"model: {summary.model.description}; profile {summary.model.profile}")
+        notes.append(f"model: {summary.model.description}; profile {summary.model.profile}")
     if summary.inference.shards_computed or summary.inference.requests_cached:
-        lines.append(_inference_line(summary))
-    lines.extend(summary.updates)
-    return lines
+        notes.append(_inference_line(summary))
+    ending = []
+    if brief and any(_has_details(s) for s in brief):
+        ending.append("details: -v adds each suite's metrics, tags, calibration and robustness lines")
+    step = next_step(summary, update)
+    ending.extend([step] if step else [])
+    folded = [part for line in notes for part in fold(line)]
+    return _table(summary.suites) + folded + summary.updates + ending  # an update line names a file: kept whole
+
+
+def fold(line: str, width: int = WIDTH) -> list[str]:
+    """``line`` as lines of at most ``width`` characters (broken at spaces, continued indented); nothing is cut."""
+    if len(line) <= width:
+        return [line]
+    return textwrap.wrap(line, width, subsequent_indent="    ", break_long_words=False, break_on_hyphens=False)
+
+
+def next_step(summary: RunSummary, update: bool) -> str | None:
+    """One line that says what to do after this run."""
+    if not summary.suites:
+        return None
+    if summary.errors:
+        return "next: fix the error above (each test that hit one says why), then run again"
+    if not update and any(not s.stats.has_baseline for s in summary.suites):
+        return (
+            "next: record this model's answers as baselines with --snapshot-update and commit them; "
+            "later runs gate against them"
+        )
+    if any(g.status == "failed" for s in summary.suites for g in s.gates):
+        return (
+            "next: each failed gate says why above; an intended change is recorded with --snapshot-update (commit it)"
+        )
+    if update:
+        return "next: commit the baseline files written above; runs without --snapshot-update now gate against them"
+    if summary.model is not None and summary.model.profile == "demo":
+        own = "--medmodel=path/to/checkpoint --snapshot-update"
+        return f"next: gate your own model with {own} (README: Testing your own model)"
+    return "next: see which damage these suites would catch with --medmodel-mutation-report (README: Mutation testing)"
 
 
 def _table(suites: list[SuiteSummary]) -> list[str]:
@@ -121,7 +172,17 @@ def _gates(suite: SuiteSummary) -> str:
     return ", ".join([*parts, f"{passed} passed"] if passed else parts)
 
 
+def _needs_look(suite: SuiteSummary) -> bool:
+    """A suite whose detail lines explain a gate that failed (or a failure an update accepted)."""
+    return any(g.status in ("failed", "accepted") for g in suite.gates)
+
+
+def _has_details(suite: SuiteSummary) -> bool:
+    return bool(suite.metrics or suite.by_tag or suite.calibration or suite.groups or suite.robustness)
+
+
 def _suite_notes(suite: SuiteSummary) -> list[str]:
+    """Every line about one suite: its details and its warnings."""
     lines = []
     metrics = suite.metrics
     if metrics.get("acc") is not None and metrics.get("acc_norm") is not None:
@@ -134,27 +195,15 @@ def _suite_notes(suite: SuiteSummary) -> list[str]:
             f"{suite.name}: exact match {_pct(metrics['exact_match'])}, token F1 {metrics['f1']:.2f} "
             f"on {suite.stats.n} items (SQuAD normalisation; correct means exact match)"
         )
-    if metrics.get("invalid") is not None:
-        unread = round(metrics["invalid"] * suite.stats.n)
-        lines.append(
-            f"{suite.name}: generated answers: {unread} of {suite.stats.n} could not be read out of the text "
-            "(invalid, counted wrong)"
-            if unread
-            else f"{suite.name}: generated answers: all {suite.stats.n} read out of the text"
-        )
+    unread = _unread_line(suite)
+    if metrics.get("invalid") is not None and not unread:
+        lines.append(f"{suite.name}: generated answers: all {suite.stats.n} read out of the text")
+    lines.extend(unread)
     mass = metrics.get("option_mass")
     if mass is not None:
-        hint = (
-            "; low: the model rarely answers in the scored form, check the prompt's labels and answer_prefix"
-            if mass < LOW_OPTION_MASS
-            else ""
-        )
+        hint = f"; low: {LOW_MASS_HINT}" if mass < LOW_OPTION_MASS else ""
         lines.append(f"{suite.name}: the scored options hold {_pct(mass)} of the model's probability on average{hint}")
-    if not suite.gates and suite.stats.n:
-        lines.append(
-            f"{suite.name}: warning: {suite.stats.n} item(s) ran but no gate of this suite did, so nothing was "
-            "gated; an expression deselected gate[...] (e.g. -m 'not medmodel_gate')"
-        )
+    lines.extend(_nothing_gated(suite))
     if suite.by_tag:
         tags = ", ".join(f"{tag} {_pct(c / n)} ({n})" for tag, (c, n) in suite.by_tag.items())
         lines.append(f"{suite.name}: accuracy by tag (items): {tags}")
@@ -171,6 +220,62 @@ def _suite_notes(suite: SuiteSummary) -> list[str]:
             f"{_pct(r['original_accuracy'])}), consistency {_pct(r['consistency'])}, worst case "
             f"{_pct(r['worst_case'])}, robustness {robust} (chance {_pct(r['chance'])}, {r['n']} items)"
         )
+    return lines + _changes(suite)
+
+
+def _warnings(suite: SuiteSummary) -> list[str]:
+    """What needs a look even in a healthy run (blind gates and low option mass are grouped after all suites)."""
+    lines = _unread_line(suite) + _nothing_gated(suite)
+    below = (suite.groups or {}).get("below_chance") or []
+    lines += [f"{suite.name}: BELOW CHANCE: {what}" for what in below]
+    warning = (suite.calibration or {}).get("warning")
+    lines += [f"{suite.name}: {warning}"] if warning else []
+    return lines + _changes(suite)
+
+
+def _grouped_warnings(suites: list[SuiteSummary]) -> list[str]:
+    """Blind gates and low option mass, one line each for all these suites."""
+    lines = []
+    blind = [s.name for s in suites if s.blind]
+    if blind:
+        lines.append(
+            "blind gates (they cannot catch a damaged model: a baseline at chance, or too few items; -v says which): "
+            + ", ".join(blind)
+        )
+    low = [
+        f"{s.name} {_pct(s.metrics['option_mass'])}"
+        for s in suites
+        if s.metrics.get("option_mass") is not None and s.metrics["option_mass"] < LOW_OPTION_MASS
+    ]
+    if low:
+        lines.append(f"low option mass (probability on the scored options): {', '.join(low)}: {LOW_MASS_HINT}")
+    return lines
+
+
+def _unread_line(suite: SuiteSummary) -> list[str]:
+    if suite.metrics.get("invalid") is None:
+        return []
+    unread = round(suite.metrics["invalid"] * suite.stats.n)
+    if not unread:
+        return []
+    return [
+        f"{suite.name}: generated answers: {unread} of {suite.stats.n} could not be read out of the text "
+        "(invalid, counted wrong)"
+    ]
+
+
+def _nothing_gated(suite: SuiteSummary) -> list[str]:
+    if suite.gates or not suite.stats.n:
+        return []
+    return [
+        f"{suite.name}: warning: {suite.stats.n} item(s) ran but no gate of this suite did, so nothing was "
+        "gated; an expression deselected gate[...] (e.g. -m 'not medmodel_gate')"
+    ]
+
+
+def _changes(suite: SuiteSummary) -> list[str]:
+    """The items that regressed or improved, and the comparison's warnings."""
+    lines = []
     for kind, ids, count in (
         ("regressed", suite.stats.regressed_ids, suite.stats.regressed),
         ("improved", suite.stats.improved_ids, suite.stats.improved),
@@ -178,8 +283,7 @@ def _suite_notes(suite: SuiteSummary) -> list[str]:
         if ids:
             more = f" (+{count - len(ids)} more)" if count > len(ids) else ""
             lines.append(f"{suite.name}: {kind} (baseline->current): {', '.join(ids)}{more}")
-    lines.extend(f"{suite.name}: {warning}" for warning in suite.stats.warnings)
-    return lines
+    return lines + [f"{suite.name}: {warning}" for warning in suite.stats.warnings]
 
 
 def _group_lines(name: str, g: dict[str, Any]) -> list[str]:

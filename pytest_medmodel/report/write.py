@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .document import dumps_report
+from .document import check_schema, dumps_report
 from .html import render_html
 from .markdown import render_markdown
 
@@ -50,6 +50,11 @@ def write_reports(
 
 
 def rerender(report_json: Path, folder: Path | None = None, plots: bool | None = None) -> Written:
-    """Render report.md and report.html again from a saved report.json (into its folder by default)."""
+    """Render report.md and report.html again from a saved report.json (into its folder by default).
+
+    Raises:
+        ValueError: the file is not JSON, not UTF-8, or (with jsonschema installed) breaks the schema.
+    """
     report = json.loads(report_json.read_text(encoding="utf-8"))
+    check_schema(report)
     return write_reports(folder or report_json.parent, report, plots=plots)

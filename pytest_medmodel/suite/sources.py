@@ -22,6 +22,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from ..text_safety import well_formed
 from .schema import DATA_KEYS, DATASET_KEYS, Checker
 
 LOCAL_FORMATS = (".jsonl", ".json", ".csv", ".parquet")
@@ -41,7 +42,20 @@ def read_rows(
     if limit is not None and (isinstance(limit, bool) or limit < 1):
         raise checker.error("data.limit", f"{limit} is not a positive whole number", "write e.g. limit: 40")
     rows, source = _read_rows(checker, suite_path, data, root)
+    rows = [_well_formed(row) for row in rows]
     return (rows[:limit], f"{source} (first {limit} rows)") if limit else (rows, source)
+
+
+def _well_formed(value: Any) -> Any:
+    """A row with every lone surrogate (valid JSON: ``"\\udce9"``) made U+FFFD, in keys and values at any depth:
+    the prompt, the item's hash and every file written later must be valid UTF-8."""
+    if isinstance(value, str):
+        return well_formed(value)
+    if isinstance(value, dict):
+        return {_well_formed(k): _well_formed(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_well_formed(v) for v in value]
+    return value
 
 
 def _read_rows(
