@@ -34,6 +34,7 @@ from .records import ItemScore, judge
 from .report.document import junit_suite_properties
 from .report.summary import ModelSummary, suite_info, suite_summary
 from .runner import Runner
+from .scoring.extract import PatternTimeout
 from .settings import Settings
 from .shards import ShardFailed, Shards, Unservable
 from .store import MemoryStore, SQLiteStore, StoreError, remove_run_stores
@@ -211,7 +212,7 @@ class TestSession:
             return self.shards.score(suite_key, key, model)
         except Unservable as why:
             pytest.skip(str(why))
-        except (AdapterFault, ModelTimeout, ShardFailed, StoreError) as exc:
+        except (AdapterFault, ModelTimeout, PatternTimeout, ShardFailed, StoreError) as exc:
             raise _one_line(exc) from None
 
     def suite_scores(self, suite_key: str, model: ModelHandle) -> dict[str, ItemScore]:
@@ -219,7 +220,7 @@ class TestSession:
             return self.shards.suite_scores(suite_key, model)
         except Unservable as why:
             pytest.skip(str(why))
-        except (AdapterFault, ModelTimeout, ShardFailed, StoreError) as exc:
+        except (AdapterFault, ModelTimeout, PatternTimeout, ShardFailed, StoreError) as exc:
             raise _one_line(exc) from None
 
     # ------------------------------------------------------------------ judging
