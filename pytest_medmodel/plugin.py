@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 
 from . import collect, options, wire
+from .after_run import run_after_tasks
 from .controller import Controller
 from .gpu import pin_worker_gpu
 from .models.handle import ModelHandle
@@ -175,21 +176,8 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         xdist_hooks.close()  # print the workers' last progress lines before the summary
     controller.merge_output(test_session.process_output())  # a serial run's own (nothing under xdist)
     controller.finish(int(exitstatus))
-    if test_session.settings.mutation_report and exitstatus != pytest.ExitCode.INTERRUPTED:
-        from .mutation_report import run_mutation_report
-
-        controller.mutation_lines, controller.mutations = run_mutation_report(
-            session.config, test_session, controller.suite_info
-        )
-    wanted = test_session.settings.search or any(i.get("search") for i in controller.suite_info.values())
-    if wanted and exitstatus != pytest.ExitCode.INTERRUPTED:
-        from .search_report import run_search
-
-        controller.search_lines = run_search(session.config, test_session, controller.scores)
-    if test_session.settings.report is not None and exitstatus != pytest.ExitCode.INTERRUPTED:
-        from .report_files import write_run_report
-
-        controller.report_lines = write_run_report(session.config, test_session, controller)
+    if exitstatus != pytest.ExitCode.INTERRUPTED:
+        run_after_tasks(session.config, test_session, controller)  # each fails in one line, never the run's end
     if controller.update_failed and session.exitstatus == pytest.ExitCode.OK:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED  # an update that was asked for did not happen
 
