@@ -221,3 +221,22 @@ def test_the_mutation_report_needs_a_model_spec(project: Project) -> None:
     )
     result = project.pytester.runpytest("suites", "-p", "no:randomly", "--medmodel-mutation-report")
     result.stdout.fnmatch_lines(["*the mutation report needs the model as a spec*"])
+
+
+@pytest.mark.parametrize(
+    ("flag", "message"),
+    [
+        ("--medmodel-mutate=noise:scale=abc", "ERROR: --medmodel-mutate=noise:scale=abc: scale=abc is not a number*"),
+        ("--medmodel-mutate=noise:scale=-1", "ERROR: --medmodel-mutate=noise:scale=-1,seed=0: scale=-1 must lie in*"),
+        ("--medmodel-mutate=quantize:bits=4.5", "ERROR: --medmodel-mutate=quantize:bits=4.5: bits=4.5 is not a whole*"),
+        ("--medmodel-mutate=noise:scael=1", "ERROR: --medmodel-mutate=noise:scael=1: *unexpected keyword*'scael'*"),
+        ("--medmodel-mutate=nosie", "ERROR: --medmodel-mutate: unknown mutation 'nosie'*did you mean 'noise'*"),
+        ("--medmodel-mutation-report=noise:scale=abc", "ERROR: --medmodel-mutation-report=noise:scale=abc: scale=abc*"),
+    ],
+)
+def test_mutation_settings_are_checked_at_startup_in_one_line(project: Project, flag: str, message: str) -> None:
+    project.suite("facts", n=4)
+    result = project.run(flag)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([message.replace("[", "[[]")])
+    assert "Traceback" not in result.stdout.str() + result.stderr.str() and "passed" not in result.stdout.str()

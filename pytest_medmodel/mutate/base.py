@@ -99,13 +99,26 @@ def parse_mutation(text: str) -> MutationSpec:
         if not sep or not key.strip():
             raise AdapterError(f"--medmodel-mutate={text}: '{part}' is not key=value")
         given[key.strip()] = _value(value.strip())
-    params = {**entry.defaults(), **given}
+    defaults = entry.defaults()
+    for key, value in given.items():
+        problem = _wrong_type(value, defaults.get(key))
+        if problem:
+            raise AdapterError(f"--medmodel-mutate={text}: {key}={_text(value)} {problem}")
+    params = {**defaults, **given}
     try:
         inspect.signature(entry.factory).bind(**params)
     except TypeError as exc:
         known = ", ".join(f"{k}={_text(v)}" for k, v in entry.defaults().items()) or "none"
         raise AdapterError(f"--medmodel-mutate={text}: {exc}; settings of '{name}': {known}") from None
     return MutationSpec(name, params)
+
+
+def checked(text: str) -> str:
+    """The canonical label of ``text`` once its name, settings and values are known good (the factory
+    is called, so a value it refuses is found at startup, not in every test); raises :class:`AdapterError`."""
+    spec = parse_mutation(text)
+    build(spec)
+    return spec.label
 
 
 def build(spec: MutationSpec) -> Mutate:
@@ -174,6 +187,17 @@ def _value(text: str) -> Any:
         except ValueError:
             pass
     return text
+
+
+def _wrong_type(value: Any, default: Any) -> str | None:
+    """Why ``value`` cannot stand for a setting whose default is ``default`` (None: it can)."""
+    if isinstance(default, bool):
+        return None if isinstance(value, bool) else "is not true or false"
+    if isinstance(default, int):
+        return None if isinstance(value, int) and not isinstance(value, bool) else "is not a whole number"
+    if isinstance(default, float):
+        return None if isinstance(value, (int, float)) and not isinstance(value, bool) else "is not a number"
+    return None
 
 
 def _text(value: Any) -> str:

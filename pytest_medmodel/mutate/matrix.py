@@ -20,7 +20,7 @@ from ..models.base import AdapterError
 from ..models.handle import ModelHandle
 from ..runner import Runner
 from ..suite.types import Suite
-from .base import mutate_handle, parse_mutation
+from .base import checked, mutate_handle
 
 DEFAULT_MUTATIONS = (
     "noise:scale=0.02",
@@ -73,7 +73,7 @@ def parse_mutation_list(text: str) -> list[str]:
     """``noise:scale=0.1;quantize:bits=4`` (``;`` between mutations) -> canonical specs; ``default``: the ladder."""
     if text.strip() in ("", "default"):
         return list(DEFAULT_MUTATIONS)
-    return [parse_mutation(part).label for part in text.split(";") if part.strip()]
+    return [checked(part) for part in text.split(";") if part.strip()]
 
 
 Progress = Callable[[str], None]
