@@ -28,7 +28,7 @@ from .report.summary import GateVerdict, ModelSummary, RunSummary, SuiteSummary
 from .runstats import RunStats
 from .settings import Settings
 from .suite.types import ORIGINAL, is_suite_path
-from .wire import GATE, ITEM, VERDICT, read
+from .wire import GATE, ITEM, STOPPED, VERDICT, read
 
 
 class Controller:
@@ -66,6 +66,8 @@ class Controller:
         """One line per xdist worker that died (an out-of-memory kill), naming the test it was running."""
         self.update_failed = False
         """``--snapshot-update`` was asked for but refused (the run must not exit 0)."""
+        self.stopped: str | None = None
+        """Why a test process stopped the run (``TestSession.stop``): it ends as a usage error."""
         self.updates.extend(complete_interrupted(settings.baseline_dir))
         if settings.log_prompts is not None:
             PromptLog(settings.log_prompts).start()  # this run's requests only; test processes append
@@ -79,6 +81,7 @@ class Controller:
         if report.failed and read(report, VERDICT) is None:
             when = f" ({report.when})" if report.when in ("setup", "call", "teardown") else ""
             self.errors.append(f"{report.nodeid}{when}: {_first_line(report)}")
+        self.stopped = self.stopped or read(report, STOPPED)
         item = read(report, ITEM)
         if item is not None:
             score = ItemScore.from_json(item["score"])

@@ -151,6 +151,10 @@ def pytest_runtest_makereport(
 ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     report = yield
     wire.copy_to_report(item, report)
+    stopped = get_session(item.config).stopped
+    if stopped and report.failed:  # this process stops here; the reporting process learns why from the report
+        item.session.shouldfail = stopped
+        setattr(report, wire.STOPPED, stopped)
     return report
 
 
@@ -176,7 +180,9 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         xdist_hooks.close()  # print the workers' last progress lines before the summary
     controller.merge_output(test_session.process_output())  # a serial run's own (nothing under xdist)
     controller.finish(int(exitstatus))
-    if exitstatus != pytest.ExitCode.INTERRUPTED:
+    if controller.stopped:  # a problem every test would hit (TestSession.stop): a usage error
+        session.exitstatus = pytest.ExitCode.USAGE_ERROR
+    elif exitstatus != pytest.ExitCode.INTERRUPTED:
         run_after_tasks(session.config, test_session, controller)  # each fails in one line, never the run's end
     if controller.update_failed and session.exitstatus == pytest.ExitCode.OK:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED  # an update that was asked for did not happen

@@ -27,7 +27,7 @@ from .metrics.base import METRICS
 from .models.base import AdapterError
 from .models.handle import ModelHandle
 from .models.specs import ModelOptions, profile_for_spec
-from .mutate.base import mutate_handle
+from .mutate.base import MutationError, mutate_handle
 from .perturb.plan import SuiteVariants
 from .prompt_log import PromptLog
 from .records import ItemScore, judge
@@ -69,6 +69,8 @@ class TestSession:
         self._shards: Shards | None = None
         self._baselines: dict[str, Baseline | None] = {}
         self._baseline_errors: dict[str, str] = {}
+        self.stopped: str | None = None
+        """Why the run stops after the current test (a problem every later test would hit too)."""
 
     # ------------------------------------------------------------------ collection
 
@@ -210,6 +212,8 @@ class TestSession:
     def score(self, suite_key: str, key: str, model: ModelHandle) -> ItemScore:
         try:
             return self.shards.score(suite_key, key, model)
+        except MutationError as exc:
+            raise self.stop(str(exc)) from None
         except Unservable as why:
             pytest.skip(str(why))
         except (AdapterFault, ModelTimeout, PatternTimeout, ShardFailed, StoreError) as exc:
@@ -218,10 +222,23 @@ class TestSession:
     def suite_scores(self, suite_key: str, model: ModelHandle) -> dict[str, ItemScore]:
         try:
             return self.shards.suite_scores(suite_key, model)
+        except MutationError as exc:
+            raise self.stop(str(exc)) from None
         except Unservable as why:
             pytest.skip(str(why))
         except (AdapterFault, ModelTimeout, PatternTimeout, ShardFailed, StoreError) as exc:
             raise _one_line(exc) from None
+
+    def stop(self, reason: str) -> BaseException:
+        """Fail this test with ``reason`` in one line and stop the run after it (exit code 4, as a usage error).
+
+        For what only the loaded model can tell and every test would hit (a mutation that
+        cannot apply): ``pytest.exit`` from a test breaks xdist, so the plugin's report hook
+        sets the session's ``shouldfail`` (each process stops after its current test) and
+        the reporting process sets the exit code (:func:`pytest_medmodel.plugin.pytest_sessionfinish`).
+        """
+        self.stopped = reason
+        return pytest.fail.Exception(reason, pytrace=False)
 
     # ------------------------------------------------------------------ judging
 

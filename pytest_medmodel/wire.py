@@ -25,6 +25,8 @@ GATE = "medmodel_gate"
 """Report attribute: ``{"suite", "gate", "status", "message", "numbers", "summary"}`` of a gate test."""
 VERDICT = "medmodel_verdict"
 """Report attribute set when a test failed on purpose (a gate or a strict regression), not by error."""
+STOPPED = "medmodel_stopped"
+"""Report attribute on the failed report of the test that stopped the run: why (see ``TestSession.stop``)."""
 WORKER_OUTPUT = "medmodel"
 """Key in xdist's ``workeroutput``."""
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import FORGET, Project
+from conftest import FORGET, Project, outcomes
 
 from pytest_medmodel import load_model, mutation
 from pytest_medmodel.models.base import AdapterError, ChoiceRequest, GenerationRequest
@@ -240,3 +240,30 @@ def test_mutation_settings_are_checked_at_startup_in_one_line(project: Project, 
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines([message.replace("[", "[[]")])
     assert "Traceback" not in result.stdout.str() + result.stderr.str() and "passed" not in result.stdout.str()
+
+
+WEIGHTLESS = (
+    "--medmodel-mutate=noise:scale=0.05,seed=0: mutation 'noise' changes weights and needs an in-process torch "
+    "model (adapter.model); Oracle has none"
+)
+
+
+def test_a_weight_mutation_of_an_adapter_without_weights_stops_the_run_once_in_one_line(project: Project) -> None:
+    """Only the loaded adapter tells whether it has weights; the first test that needs it says so and the run stops."""
+    project.suite("facts", n=8)
+    result = project.run("--medmodel-mutate=noise", "--medmodel-shard-size=2")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    text = result.stdout.str() + result.stderr.str()
+    assert "Traceback" not in text and "def torch_model" not in text and "ShardFailed" not in text
+    assert outcomes(result) == {"errors": 1}, "one test hit it; the others did not run"
+    result.stdout.fnmatch_lines([f"*! {WEIGHTLESS} !*"])
+
+
+def test_under_xdist_the_weightless_mutation_stops_the_run_in_one_line_too(project: Project) -> None:
+    project.suite("facts", n=8)
+    result = project.run("--medmodel-mutate=noise", "--medmodel-shard-size=2", "-n", "2", subprocess=True)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    text = result.stdout.str() + result.stderr.str()
+    assert "INTERNALERROR" not in text and "Traceback" not in text and "def torch_model" not in text
+    assert 1 <= outcomes(result).get("errors", 0) <= 2, "at most the first test of each worker"
+    result.stdout.fnmatch_lines([f"*{WEIGHTLESS}*"])

@@ -37,6 +37,15 @@ from ..models.base import AdapterError
 from ..models.handle import ModelHandle
 from ..registry import Registry, origin_of
 
+
+class MutationError(AdapterError):
+    """A mutation cannot apply to this model (a weight mutation of an adapter without weights).
+
+    Every test of the run would hit it: the run stops at the first (see
+    :meth:`pytest_medmodel.session.TestSession.stop`).
+    """
+
+
 Mutate = Callable[[Any], Any]
 """Takes the loaded adapter, returns the adapter to use (the same object, changed, or a wrapper)."""
 Factory = Callable[..., Mutate]
@@ -140,9 +149,16 @@ def mutate_handle(handle: ModelHandle, spec: MutationSpec | str) -> ModelHandle:
     apply = build(spec)  # settings are checked now, not after a minute of loading
 
     def load() -> Any:
-        mutated = apply(handle.adapter)
+        adapter = handle.adapter  # the model's own loading errors stay what they are
+        try:
+            mutated = apply(adapter)
+        except AdapterError as exc:  # e.g. torch_model(): the adapter has no weights to change
+            raise MutationError(f"--medmodel-mutate={spec.label}: {exc}") from None
         if mutated is None:
-            raise AdapterError(f"mutation '{spec.name}' returned None; return the adapter (changed or wrapped)")
+            raise MutationError(
+                f"--medmodel-mutate={spec.label}: mutation '{spec.name}' returned None; "
+                "return the adapter (changed or wrapped)"
+            )
         return mutated
 
     fingerprint = None if handle.fingerprint is None else f"{handle.fingerprint}|mutate:{spec.label}"
