@@ -205,6 +205,20 @@ def test_log_prompts_writes_every_request_verbatim(project: Project) -> None:
     assert len((project.path / "logs" / "prompts.jsonl").read_text().splitlines()) == 1  # one run's requests
 
 
+def test_log_prompts_leaves_no_lock_file_behind_serially_or_under_xdist(project: Project) -> None:
+    import json
+
+    project.suite("facts", n=12, prefix="fa")
+    for extra in ([], ["-n", "2"]):
+        project.run(
+            "--medmodel-log-prompts=logs/prompts.jsonl", "--medmodel-shard-size=3", *extra, subprocess=bool(extra)
+        )
+        assert sorted(p.name for p in (project.path / "logs").iterdir()) == ["prompts.jsonl"], extra
+        records = [json.loads(line) for line in (project.path / "logs" / "prompts.jsonl").read_text().splitlines()]
+        # Whole lines only (never interleaved); under -n a gate may log a shard another worker computed.
+        assert sorted({r["item"] for r in records}) == [f"fa-{i:03d}" for i in range(12)], extra
+
+
 def test_serial_progress_lines_start_their_own_line_without_blank_lines(project: Project) -> None:
     project.suite("facts", n=20, prefix="fa")
     result = project.run("--medmodel-shard-size=10", "-q")
