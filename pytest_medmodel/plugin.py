@@ -80,8 +80,8 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
     if is_suite_path(file_path):
         return collect.SuiteFile.from_parent(parent, path=file_path)
-    if file_path.suffix in (".yaml", ".yml") and parent.session.isinitpath(file_path):
-        return collect.NotASuite.from_parent(parent, path=file_path)  # named on the command line: say why not
+    if file_path.suffix.lower() in (".yaml", ".yml") and collect.named_on_command_line(parent.session, file_path):
+        return collect.NotASuite.from_parent(parent, path=file_path)  # say why it is not collected
     return None
 
 
