@@ -152,7 +152,9 @@ def pytest_runtest_makereport(
     report = yield
     wire.copy_to_report(item, report)
     stopped = get_session(item.config).stopped
-    if stopped and report.failed:  # this process stops here; the reporting process learns why from the report
+    # A problem every test would hit (TestSession.stop): this process stops after this test (pytest.exit in a
+    # test breaks xdist); the reporting process learns why from the report and exits with code 4.
+    if stopped and report.failed:
         item.session.shouldfail = stopped
         setattr(report, wire.STOPPED, stopped)
     return report

@@ -69,8 +69,7 @@ class TestSession:
         self._shards: Shards | None = None
         self._baselines: dict[str, Baseline | None] = {}
         self._baseline_errors: dict[str, str] = {}
-        self.stopped: str | None = None
-        """Why the run stops after the current test (a problem every later test would hit too)."""
+        self.stopped: str | None = None  # why the run stops after this test (see stop())
 
     # ------------------------------------------------------------------ collection
 
@@ -230,13 +229,7 @@ class TestSession:
             raise _one_line(exc) from None
 
     def stop(self, reason: str) -> BaseException:
-        """Fail this test with ``reason`` in one line and stop the run after it (exit code 4, as a usage error).
-
-        For what only the loaded model can tell and every test would hit (a mutation that
-        cannot apply): ``pytest.exit`` from a test breaks xdist, so the plugin's report hook
-        sets the session's ``shouldfail`` (each process stops after its current test) and
-        the reporting process sets the exit code (:func:`pytest_medmodel.plugin.pytest_sessionfinish`).
-        """
+        """This test's one-line failure; the run stops after it, exit 4 (see the plugin's makereport hook)."""
         self.stopped = reason
         return pytest.fail.Exception(reason, pytrace=False)
 

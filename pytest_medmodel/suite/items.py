@@ -9,7 +9,7 @@ from __future__ import annotations
 import difflib
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -45,7 +45,7 @@ def build_items(
     """Validate every row and turn it into an :class:`Item`."""
     if not rows:
         raise checker.error("data", "the data source has no rows", "point data at a file with items")
-    columns = _map_columns(checker, data, set(rows[0].keys()), task)
+    columns = replace(_map_columns(checker, data, set(rows[0].keys()), task), text_cells=indexes.text_cells(data))
     items: list[Item] = []
     errors: list[SuiteError] = []
     seen: dict[str, int] = {}
@@ -115,16 +115,7 @@ def _map_columns(checker: Checker, data: Mapping[str, Any], columns: set[str], t
             raise missing("group", group)
         group = None
     return _Columns(
-        fields["id"],
-        fields["question"],
-        fields["answer"],
-        context,
-        tuple(tags),
-        choices,
-        answer_format,
-        group,
-        aliases,
-        indexes.text_cells(data),
+        fields["id"], fields["question"], fields["answer"], context, tuple(tags), choices, answer_format, group, aliases
     )
 
 
