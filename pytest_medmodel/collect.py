@@ -12,11 +12,13 @@ JUnit XML, fixtures, and xdist.
 
 from __future__ import annotations
 
+import os
 import re
 import sys
 import types
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -98,6 +100,25 @@ class SuiteFile(pytest.Module):
         if excinfo.errisinstance(SuiteError):
             return inert(str(excinfo.value), lines=True)  # it may quote the suite's data
         return super().repr_failure(excinfo)
+
+
+def named_on_command_line(session: pytest.Session, path: Path) -> bool:
+    """Whether ``path`` is one of the run's arguments, also when pytest dropped it as lying inside a folder
+    argument (``pytest suites suites/sub/items.yaml``: the walk then reaches it like any other file)."""
+    if session.isinitpath(path):
+        return True
+    config = session.config
+    named = config.stash.get(_NAMED, None)
+    if named is None:
+        where = config.invocation_params.dir
+        named = config.stash[_NAMED] = frozenset(
+            Path(os.path.abspath(where / arg.split("::", 1)[0])) for arg in config.args
+        )
+    return Path(os.path.abspath(path)) in named
+
+
+_NAMED = pytest.StashKey[frozenset[Path]]()
+"""The run's path arguments, absolute (computed once)."""
 
 
 class NotASuite(pytest.File):

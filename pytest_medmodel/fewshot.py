@@ -11,7 +11,11 @@ suite's own items. They are chosen per item, deterministically:
   first option, then the second, ...), so the examples do not teach one letter.
 
 An example is never the item itself: the same id or the same question text is
-skipped. Each is rendered with the suite's template, followed by the answer in
+skipped. A perturbed variant skips what its original skips too (the original's
+question, not only its own altered one): a pool that overlaps the test items
+would otherwise show a ``typos`` variant its own question, solved.
+
+Each example is rendered with the suite's template, followed by the answer in
 the form the scoring expects (the label when the prompt lists labelled options,
 else the option's text or the word), and the examples are joined by blank lines
 before the item's own prompt (lm-evaluation-harness's layout). The pool, ``k``,
@@ -27,12 +31,17 @@ from .prompts import render_user_message
 from .suite.types import FewShot, Item, Suite, Variant
 
 
-def examples(few_shot: FewShot, suite_name: str, variant: Variant) -> list[Item]:
-    """The examples shown before ``variant`` (its ``shots`` overrides ``few_shot.k``)."""
+def examples(few_shot: FewShot, suite_name: str, variant: Variant, original: Item | None = None) -> list[Item]:
+    """The examples shown before ``variant`` (its ``shots`` overrides ``few_shot.k``).
+
+    ``original`` is the item ``variant`` was made from: its id and question are skipped as well.
+    """
     k = few_shot.k if variant.shots is None else variant.shots
     if k <= 0:
         return []
-    candidates = [it for it in few_shot.pool if it.id != variant.item_id and it.question != variant.question]
+    ids = {variant.item_id} | ({original.id} if original else set())
+    questions = {variant.question} | ({original.question} if original else set())
+    candidates = [it for it in few_shot.pool if it.id not in ids and it.question not in questions]
     if few_shot.pick == "first":
         return candidates[:k]
     seed = int(hashlib.sha256(f"{few_shot.seed}:{suite_name}:{variant.item_id}".encode()).hexdigest()[:16], 16)
@@ -69,5 +78,9 @@ def shots_before(suite: Suite, variant: Variant, labelled: bool) -> str:
     """The examples' text to put before ``variant``'s prompt ("" without few-shot)."""
     if suite.few_shot is None:
         return ""
-    chosen = examples(suite.few_shot, suite.name, variant)
+    try:
+        original: Item | None = suite.item(variant.item_id)
+    except KeyError:  # a variant built by hand through the API, of no item of this suite
+        original = None
+    chosen = examples(suite.few_shot, suite.name, variant, original)
     return "".join(shot_text(suite, item, labelled) + "\n\n" for item in chosen)

@@ -35,13 +35,25 @@ def folder_lock(path: Path) -> Iterator[None]:
         yield
 
 
+def append_locked(path: Path, data: bytes) -> None:
+    """Append ``data`` to ``path`` (created if needed) while holding an exclusive lock on the file itself.
+
+    Writers in several processes never interleave, and no lock file is left beside ``path``.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with _locked(os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)) as fd:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+
+
 @contextlib.contextmanager
-def _locked(fd: int) -> Iterator[None]:
-    """flock ``fd`` exclusively for the block, then unlock and close it."""
+def _locked(fd: int) -> Iterator[int]:
+    """flock ``fd`` exclusively for the block (which gets ``fd``), then unlock and close it."""
     try:
         if fcntl is not None:
             fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
+        yield fd
     finally:
         if fcntl is not None:
             fcntl.flock(fd, fcntl.LOCK_UN)

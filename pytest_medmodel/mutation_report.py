@@ -16,7 +16,6 @@ from typing import Any
 import pytest
 
 from .baseline import Baseline, BaselineError, read_baseline
-from .models.base import AdapterError
 from .mutate.matrix import mutation_matrix, report_lines
 from .session import TestSession
 from .suite.loading import load_suite
@@ -27,7 +26,11 @@ from .terminal import Progress
 def run_mutation_report(
     config: pytest.Config, session: TestSession, suite_keys: Iterable[str]
 ) -> tuple[list[str], list[dict[str, Any]]]:
-    """The report's lines (or the one line saying why it could not run), and its rows as plain data."""
+    """The report's lines (or the one line saying why it could not run), and its rows as plain data.
+
+    A failure (the model cannot be loaded again, a mutation cannot apply) is raised to the
+    caller, :mod:`pytest_medmodel.after_run`, which makes it one line.
+    """
     settings = session.settings
     assert settings.mutation_report is not None
     if not settings.spec:
@@ -54,8 +57,6 @@ def run_mutation_report(
             limit=settings.limit,
             progress=progress,
         )
-    except AdapterError as exc:
-        return [f"the mutation report stopped: {exc}"], []
     finally:
         runner.close()
     return report_lines(outcomes), [o.to_json() for o in outcomes]

@@ -264,10 +264,10 @@ def _mutation(text: str | None, update: bool, profile: str | None) -> str | None
     if not text:
         return None
     from .models.base import AdapterError
-    from .mutate.base import parse_mutation
+    from .mutate.base import checked
 
     try:
-        label = parse_mutation(text).label
+        label = checked(text)
     except AdapterError as exc:
         raise pytest.UsageError(str(exc)) from None
     if update and not profile:

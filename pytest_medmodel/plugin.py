@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 
 from . import collect, options, wire
+from .after_run import run_after_tasks
 from .controller import Controller
 from .credentials import shown
 from .gpu import pin_worker_gpu
@@ -82,8 +83,8 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
     if is_suite_path(file_path):
         return collect.SuiteFile.from_parent(parent, path=file_path)
-    if file_path.suffix in (".yaml", ".yml") and parent.session.isinitpath(file_path):
-        return collect.NotASuite.from_parent(parent, path=file_path)  # named on the command line: say why not
+    if file_path.suffix.lower() in (".yaml", ".yml") and collect.named_on_command_line(parent.session, file_path):
+        return collect.NotASuite.from_parent(parent, path=file_path)  # say why it is not collected
     return None
 
 
@@ -184,21 +185,8 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         xdist_hooks.close()  # print the workers' last progress lines before the summary
     controller.merge_output(test_session.process_output())  # a serial run's own (nothing under xdist)
     controller.finish(int(exitstatus))
-    if test_session.settings.mutation_report and exitstatus != pytest.ExitCode.INTERRUPTED:
-        from .mutation_report import run_mutation_report
-
-        controller.mutation_lines, controller.mutations = run_mutation_report(
-            session.config, test_session, controller.suite_info
-        )
-    wanted = test_session.settings.search or any(i.get("search") for i in controller.suite_info.values())
-    if wanted and exitstatus != pytest.ExitCode.INTERRUPTED:
-        from .search_report import run_search
-
-        controller.search_lines = run_search(session.config, test_session, controller.scores)
-    if test_session.settings.report is not None and exitstatus != pytest.ExitCode.INTERRUPTED:
-        from .report_files import write_run_report
-
-        controller.report_lines = write_run_report(session.config, test_session, controller)
+    if exitstatus != pytest.ExitCode.INTERRUPTED:
+        run_after_tasks(session.config, test_session, controller)  # each fails in one line, never the run's end
     if controller.update_failed and session.exitstatus == pytest.ExitCode.OK:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED  # an update that was asked for did not happen
     if controller.stop_reason is not None:

@@ -4,8 +4,9 @@ Reproducing a published number starts with checking the prompt byte for byte:
 the rendered template, the chat template applied, the answer prefix, the exact
 continuations scored. The log holds the request as the runner hands it to the
 adapter (also when its prediction comes from the cache), with where it comes from
-(suite, item, variant). Test processes append under a file lock, so a run with
-``-n`` writes one file; lines are in the order shards were computed.
+(suite, item, variant). Test processes append under a lock on the log file itself,
+so a run with ``-n`` writes one file and leaves nothing else behind; lines are in
+the order shards were computed.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from .locks import file_lock
+from .locks import append_locked
 from .models.base import ChoiceRequest, Request
 
 
@@ -42,7 +43,4 @@ class PromptLog:
 
     def __call__(self, requests: Sequence[Request]) -> None:
         lines = "".join(json.dumps(request_record(r), ensure_ascii=False) + "\n" for r in requests)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with file_lock(self.path.with_name(self.path.name + ".lock")):
-            with self.path.open("a", encoding="utf-8") as handle:
-                handle.write(lines)
+        append_locked(self.path, lines.encode("utf-8"))  # the log itself is locked: no FILE.lock left behind

@@ -13,7 +13,6 @@ from pathlib import Path
 
 import pytest
 
-from .models.base import AdapterError
 from .records import ItemScore
 from .search.engine import Search, read_known, report_lines, write_known
 from .session import TestSession
@@ -22,18 +21,24 @@ from .suite.types import ORIGINAL, SuiteError, Variant
 from .terminal import Progress
 
 
-def run_search(config: pytest.Config, session: TestSession, scores: Mapping[str, Mapping[str, ItemScore]]) -> list[str]:
-    """The search's lines, per suite searched: every suite with ``--medmodel-search``, else those
-    whose file has a ``search:`` key (or one line saying why it could not run)."""
+def run_search(
+    config: pytest.Config, session: TestSession, scores: Mapping[str, Mapping[str, ItemScore]], lines: list[str]
+) -> None:
+    """Add the search's lines to ``lines``, per suite searched: every suite with ``--medmodel-search``, else
+    those whose file has a ``search:`` key (or one line saying why it could not run).
+
+    Lines are added as each suite is done, so a failure half-way (raised to the caller,
+    :mod:`pytest_medmodel.after_run`) keeps what was found before it.
+    """
     settings = session.settings
     if not settings.spec:
-        return ["the search needs the model as a spec (--medmodel=SPEC or the 'medmodel' ini key)"]
+        lines.append("the search needs the model as a spec (--medmodel=SPEC or the 'medmodel' ini key)")
+        return
     progress = Progress(config)
     cache = session.cache_folder()
     runner = session.side_runner(progress)
-    model = session.default_model()
-    lines: list[str] = []
     try:
+        model = session.default_model()
         for suite_key in sorted(scores):
             try:
                 suite = load_suite(Path(config.rootpath) / suite_key, root=settings.data_root)
@@ -53,8 +58,5 @@ def run_search(config: pytest.Config, session: TestSession, scores: Mapping[str,
             write_known(store, findings, known)
             questions = {i: v.question.split(" ") for i, v in variants.items()}
             lines += report_lines(suite.name, findings, questions.__getitem__, suite.perturbations)
-    except AdapterError as exc:
-        lines.append(f"the search stopped: {exc}")
     finally:
         runner.close()
-    return lines

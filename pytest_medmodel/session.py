@@ -28,12 +28,14 @@ from .metrics.base import METRICS
 from .model_choice import ModelChoice
 from .models.base import AdapterError, ModelUnusable
 from .models.handle import ModelHandle
+from .mutate.base import MutationError
 from .perturb.plan import SuiteVariants
 from .prompt_log import PromptLog
 from .records import ItemScore, judge
 from .report.document import junit_suite_properties
 from .report.summary import ModelSummary, suite_info, suite_summary
 from .runner import Runner
+from .scoring.extract import PatternTimeout
 from .settings import Settings
 from .shards import ShardFailed, Shards, Unservable
 from .store import MemoryStore, SQLiteStore, StoreError, remove_run_stores
@@ -185,13 +187,13 @@ class TestSession:
             return compute()
         except Unservable as why:
             pytest.skip(visible(str(why)))
-        except ModelUnusable as exc:
+        except (ModelUnusable, MutationError) as exc:  # nothing can run: say it once and stop
             self.stop(str(exc))
         except AdapterRaised as exc:
             if self._tracebacks_wanted():
                 raise exc.error from None  # the adapter's own traceback, as -v or --tb asked
             raise pytest.fail.Exception(visible(f"{exc}; -v or --tb=long shows its traceback"), pytrace=False) from None
-        except (AdapterFault, ModelTimeout, ShardFailed, StoreError, AdapterError) as exc:
+        except (AdapterFault, ModelTimeout, PatternTimeout, ShardFailed, StoreError, AdapterError) as exc:
             raise _one_line(exc) from None
 
     def _tracebacks_wanted(self) -> bool:

@@ -129,3 +129,25 @@ def test_the_sweep_needs_the_suites_pool(project: Project) -> None:
     project.suite("fs", 4, extra_yaml="perturbations:\n  - {name: few_shot, id: k3, k: 3}\n")
     result = project.pytester.runpytest("suites", "--collect-only", "-q", "--medmodel=py:oracle:make")
     result.stdout.fnmatch_lines(["*perturbations: the few_shot perturbation needs the suite's few_shot pool*"])
+
+
+@pytest.mark.parametrize("pool", ["own items", "a training file holding the test items under other ids"])
+def test_a_perturbed_variant_is_never_shown_its_own_original_solved(project: Project, pool: str) -> None:
+    """A ``typos`` variant's question differs from its original's, yet the original (same id, or the same
+    question in an overlapping pool) is what the variant is about: it is skipped like the original skips it."""
+    few_shot = "few_shot: {k: 7}"
+    if pool != "own items":
+        few_shot = "few_shot: {k: 7, from: {path: data/train.jsonl}}"
+    project.suite("fs", 8, extra_yaml=f"{few_shot}\nperturbations:\n  - typos\n")
+    rows = [json.loads(line) for line in (project.path / "suites" / "data" / "fs.jsonl").read_text().splitlines()]
+    training = "".join(json.dumps({**row, "id": f"train-{n}"}) + "\n" for n, row in enumerate(rows))
+    (project.path / "suites" / "data" / "train.jsonl").write_text(training)
+    project.run("--medmodel-log-prompts=prompts.jsonl", "--snapshot-update")
+    records = [json.loads(line) for line in (project.path / "prompts.jsonl").read_text().splitlines()]
+    variants = [r for r in records if r["variant"] == "typos"]
+    assert len(variants) == 8 and len(records) == 16
+    for record in records:
+        original = f"[{record['item']}] Which option is right?"
+        shots = record["context"].split("\n\n")[:-1]
+        assert len(shots) == 7, record
+        assert not [shot for shot in shots if original in shot], f"{record['item']}/{record['variant']} sees itself"

@@ -261,3 +261,35 @@ def test_the_accuracy_gate_fails_a_generating_model_that_got_worse_and_passes_on
     result = _run(project)
     assert result.ret == 1
     expect_lines(result, ["*accuracy dropped on suite gen*", "*regressed 12, improved 0*"])
+
+
+def _regex_suite(project: Project, pattern: str, texts: dict[str, str]) -> None:
+    suite_file = project.suite("gen", 2)
+    scoring = "scoring: {method: generate, extract: regex, pattern: '" + pattern + "'}"
+    suite_file.write_text(suite_file.read_text().replace("scoring: letter", scoring))
+    _writer(project, texts)
+
+
+def test_a_pattern_that_backtracks_exponentially_on_a_generation_finishes_quickly(project: Project) -> None:
+    """``^(a+)+$`` on 33 a's and a b took minutes with ``re``; the bounded engine reads it at once (no match)."""
+    _regex_suite(project, "^(a+)+$", {"ge-000": "a" * 33 + "b", "ge-001": "a" * 33 + "b"})
+    argv = ("suites", "--medmodel=py:writer:make", "-p", "no:randomly", "--snapshot-update")
+    result = project.pytester.runpytest_subprocess(*argv, timeout=60)
+    assert result.ret == 0
+    baseline = json.loads((project.path / "baselines" / "writer-make" / "gen.json").read_text())
+    assert baseline["items"]["ge-000"]["answer"] == "(invalid)", "the text does not match the pattern"
+
+
+def test_a_pattern_that_runs_over_its_time_limit_fails_its_shard_in_one_line(project: Project) -> None:
+    """A pattern even the bounded engine backtracks on stops after its limit: never a hang, never a silent invalid."""
+    _regex_suite(project, "(a|aa)+$", {"ge-000": "a" * 40 + "b", "ge-001": "Answer: B"})
+    argv = ("suites", "--medmodel=py:writer:make", "-p", "no:randomly", "--snapshot-update")
+    result = project.pytester.runpytest_subprocess(*argv, timeout=60)
+    assert result.ret == 1
+    message = (
+        "PatternTimeout: gen: extract: regex: the pattern '(a|aa)+$' ran over 1 s on the generation of item ge-000;"
+        " write a pattern without nested repetition (e.g. (a+)+ or (a|aa)+)"
+    )
+    assert result.stdout.lines.count(message) == 1, "shown once, in one line, for the item it failed on"
+    assert "Traceback" not in result.stdout.str() and "(invalid)" not in result.stdout.str()
+    assert not (project.path / "baselines" / "writer-make" / "gen.json").exists()

@@ -239,7 +239,7 @@ def test_hub_id_resolves_from_the_offline_cache(
     assert baseline["model"]["fingerprint"].startswith(f"hub:medlab/tiny-llama@{commit}:")
 
     missing = project.pytester.runpytest("suites", "--medmodel=medlab/not-cached")
-    assert missing.ret == 1
+    assert missing.ret == pytest.ExitCode.USAGE_ERROR  # a model that cannot be resolved stops the run
     missing.stdout.fnmatch_lines(
         [
             "*--medmodel=medlab/not-cached: not a local folder, and the hub could not provide it (HF_HUB_OFFLINE is set and it is not in the local cache)*"

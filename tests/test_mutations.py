@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 import torch
-from conftest import FORGET, Project
+from conftest import FORGET, Project, expect_lines, outcomes
 
 from pytest_medmodel import load_model, mutation
 from pytest_medmodel.models.base import AdapterError, ChoiceRequest, GenerationRequest
@@ -221,3 +222,152 @@ def test_the_mutation_report_needs_a_model_spec(project: Project) -> None:
     )
     result = project.pytester.runpytest("suites", "-p", "no:randomly", "--medmodel-mutation-report")
     result.stdout.fnmatch_lines(["*the mutation report needs the model as a spec*"])
+
+
+@pytest.mark.parametrize(
+    ("flag", "message"),
+    [
+        ("--medmodel-mutate=noise:scale=abc", "ERROR: --medmodel-mutate=noise:scale=abc: scale=abc is not a number*"),
+        ("--medmodel-mutate=noise:scale=-1", "ERROR: --medmodel-mutate=noise:scale=-1,seed=0: scale=-1 must lie in*"),
+        ("--medmodel-mutate=quantize:bits=4.5", "ERROR: --medmodel-mutate=quantize:bits=4.5: bits=4.5 is not a whole*"),
+        ("--medmodel-mutate=noise:scael=1", "ERROR: --medmodel-mutate=noise:scael=1: *unexpected keyword*'scael'*"),
+        ("--medmodel-mutate=nosie", "ERROR: --medmodel-mutate: unknown mutation 'nosie'*did you mean 'noise'*"),
+        ("--medmodel-mutation-report=noise:scale=abc", "ERROR: --medmodel-mutation-report=noise:scale=abc: scale=abc*"),
+    ],
+)
+def test_mutation_settings_are_checked_at_startup_in_one_line(project: Project, flag: str, message: str) -> None:
+    project.suite("facts", n=4)
+    result = project.run(flag)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([message.replace("[", "[[]")])
+    assert "Traceback" not in result.stdout.str() + result.stderr.str() and "passed" not in result.stdout.str()
+
+
+WEIGHTLESS = (
+    "--medmodel-mutate=noise:scale=0.05,seed=0: mutation 'noise' changes weights and needs an in-process torch "
+    "model (adapter.model); Oracle has none"
+)
+
+
+def test_a_weight_mutation_of_an_adapter_without_weights_stops_the_run_once_in_one_line(project: Project) -> None:
+    """Only the loaded adapter tells whether it has weights; the first test that needs it says so and the run stops."""
+    project.suite("facts", n=8)
+    result = project.run("--medmodel-mutate=noise", "--medmodel-shard-size=2")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    text = result.stdout.str() + result.stderr.str()
+    assert "Traceback" not in text and "def torch_model" not in text and "ShardFailed" not in text
+    assert outcomes(result) == {"errors": 1}, "one test hit it; the others did not run"
+    result.stdout.fnmatch_lines([f"the run stopped: the model cannot be used: {WEIGHTLESS}"])
+
+
+def test_under_xdist_the_weightless_mutation_stops_the_run_in_one_line_too(project: Project) -> None:
+    project.suite("facts", n=8)
+    result = project.run("--medmodel-mutate=noise", "--medmodel-shard-size=2", "-n", "2", subprocess=True)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    text = result.stdout.str() + result.stderr.str()
+    assert "INTERNALERROR" not in text and "Traceback" not in text and "def torch_model" not in text
+    assert 1 <= outcomes(result).get("errors", 0) <= 2, "at most the first test of each worker"
+    result.stdout.fnmatch_lines([f"*{WEIGHTLESS}*"])
+
+
+SHAKY = '''
+import json, re
+from pathlib import Path
+from pytest_medmodel import ChoiceResult
+
+TEXTS = json.loads((Path(__file__).parent / "answer_texts.json").read_text())
+OPTIONS = ["alpha", "beta", "gamma", "delta"]
+
+class ShakyReader:
+    """Reads the options and picks the right text's label, except: the items in ``flips`` it gets wrong
+    everywhere (the next option's text), and every fifth item it gets wrong when the options are reversed."""
+    name = "shaky"
+    fingerprint = "shaky-v1"
+
+    def __init__(self):
+        self.flips = set()
+
+    def loglikelihood(self, requests):
+        out = []
+        for r in requests:
+            item = r.meta["item"]
+            listed = dict(re.findall(r"^(\\w+)\\. (.*)$", r.context, flags=re.M))
+            text = TEXTS[item]
+            if item in self.flips or (r.meta["variant"] == "reverse_choices" and int(item[-3:]) % 5 == 0):
+                text = OPTIONS[(OPTIONS.index(text) + 1) % 4]
+            out.append(ChoiceResult(tuple(-0.1 if listed.get(c.strip()) == text else -3.0 for c in r.continuations)))
+        return out
+
+def make():
+    return ShakyReader()
+'''
+
+
+def _gate_numbers(junit: Path) -> dict[str, dict[str, str]]:
+    """Each gate test's ``medmodel.*`` JUnit properties, by gate name."""
+    import xml.etree.ElementTree as ET
+
+    out = {}
+    for case in ET.parse(junit).iter("testcase"):
+        name = case.get("name", "")
+        if name.startswith("gate["):
+            props = {p.get("name", ""): p.get("value", "") for p in case.iter("property")}
+            out[name[5:-1]] = {k[len("medmodel.") :]: v for k, v in props.items()}
+    return out
+
+
+def test_the_mutation_report_shows_each_perturbation_gates_own_figures(project: Project) -> None:
+    """accuracy/reverse_choices and consistency/reverse_choices rows carry the figures those gates compute
+    (the variants'), exactly as a --medmodel-mutate run of the same mutation reports them, not the suite's."""
+    project.pytester.makeconftest(FORGET)
+    (project.path / "shaky.py").write_text(SHAKY)
+    project.suite("rev", n=20, extra_yaml="perturbations:\n  - reverse_choices\n")
+    run = ("suites", "--medmodel=py:shaky:make", "-p", "no:randomly")
+    assert project.pytester.runpytest(*run, "--snapshot-update").ret == 0
+    mutated = project.pytester.runpytest(*run, "--medmodel-mutate=forget:every=2", "--junitxml=mutated.xml")
+    gates = _gate_numbers(project.path / "mutated.xml")
+    perturbed, consistency = gates["accuracy/reverse_choices"], gates["consistency/reverse_choices"]
+    # Originals 100% -> 50%; right under reversal 80% -> 40%; the same content 80% -> 90% (flips are consistent).
+    assert (gates["accuracy"]["baseline_accuracy"], gates["accuracy"]["accuracy"]) == ("1.0", "0.5"), mutated
+    assert (perturbed["baseline"], perturbed["current"], perturbed["lost"], perturbed["gained"]) == (
+        "0.8",
+        "0.4",
+        "8",
+        "0",
+    )
+    assert (consistency["baseline"], consistency["current"]) == ("0.8", "0.9")
+
+    result = project.pytester.runpytest(
+        *run, "--medmodel-mutation-report=forget:every=2", f"--medmodel-report={project.path / 'out'}"
+    )
+
+    def p(value: str) -> str:
+        return f"{float(value):.2g}"
+
+    expect_lines(
+        result,
+        [
+            "forget:every=2*rev*accuracy *caught*100.0%*50.0%*-50.0*10/0*",
+            f"forget:every=2*rev*accuracy/reverse_choices *80.0%*40.0%*-40.0*8/0*{p(perturbed['p_value'])}",
+            f"forget:every=2*rev*consistency/reverse_choices *80.0%*90.0%*+10.0*0/2*{p(consistency['p_value'])}",
+        ],
+    )
+    rows = {r["gate"]: r for r in json.loads((project.path / "out" / "report.json").read_text())["mutations"]}
+    assert rows["accuracy"]["delta"] == -0.5
+    assert rows["accuracy/reverse_choices"]["delta"] == pytest.approx(-0.4)
+    assert rows["consistency/reverse_choices"]["delta"] == pytest.approx(0.1)
+
+
+def test_the_mutation_reports_probe_group_row_shows_the_groups_figures(project: Project) -> None:
+    """forget:every=2 breaks every pair (its first member): accuracy 100% -> 50%, set accuracy 100% -> 0%."""
+    project.pytester.makeconftest(FORGET)
+    project.paired_probes("pairs", 12)
+    assert project.run("--snapshot-update").ret == 0
+    result = project.run("--medmodel-mutation-report=forget:every=2")
+    expect_lines(
+        result,
+        [
+            "forget:every=2*pairs*accuracy *caught*100.0%*50.0%*-50.0*12/0*",
+            "forget:every=2*pairs*set_accuracy *caught*100.0%*0.0%*-100.0*12/0*",
+        ],
+    )

@@ -3,6 +3,8 @@ one error at a time, a YAML file pytest said it could not find."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from conftest import Project, expect_lines, outcomes
 
@@ -121,6 +123,25 @@ def test_a_yaml_file_named_on_the_command_line_that_is_not_a_suite_says_why(proj
     assert result.ret == 5  # a folder walk ignores other YAML files, as before
 
 
+def test_a_yaml_file_named_beside_its_folder_or_in_capitals_still_says_why(project: Project) -> None:
+    """pytest drops an argument inside a folder argument (``suites suites/sub/items.yaml``): the file was then
+    walked past like any other YAML, silently; and ``items.YAML`` was "not found"."""
+    project.suite("facts", n=4)
+    (project.path / "suites" / "sub").mkdir()
+    (project.path / "suites" / "sub" / "items.yaml").write_text("task: multiple_choice\n")
+    (project.path / "suites" / "sub" / "extra.YAML").write_text("task: multiple_choice\n")
+    hint = "*{} is not collected: pytest-medmodel collects suites named *.suite.yaml*rename it to {}.suite.yaml"
+    for args, name in (
+        (["suites", "suites/sub/items.yaml"], "items"),
+        (["suites/sub/extra.YAML"], "extra"),
+        (["suites", f"{project.path}/suites/sub/items.yaml"], "items"),
+    ):
+        result = project.pytester.runpytest(*args, "--collect-only", "-q", "--medmodel=py:oracle:make")
+        assert result.ret == 2, (args, result.stdout.lines[-3:])
+        expect_lines(result, [hint.format(Path(name).name + (".YAML" if name == "extra" else ".yaml"), name)])
+    assert project.pytester.runpytest("suites", "--collect-only", "-q").ret == 0  # the walk alone: quiet, as before
+
+
 def test_a_py_spec_finds_the_adapter_module_in_the_project_root_without_pythonpath(project: Project) -> None:
     proj = project.path / "proj"
     (proj / "suites" / "data").mkdir(parents=True)
@@ -213,6 +234,20 @@ def test_log_prompts_writes_every_request_verbatim(project: Project) -> None:
     }
     project.run("--medmodel-log-prompts=logs/prompts.jsonl", "-k", "fa-002")
     assert len((project.path / "logs" / "prompts.jsonl").read_text().splitlines()) == 1  # one run's requests
+
+
+def test_log_prompts_leaves_no_lock_file_behind_serially_or_under_xdist(project: Project) -> None:
+    import json
+
+    project.suite("facts", n=12, prefix="fa")
+    for extra in ([], ["-n", "2"]):
+        project.run(
+            "--medmodel-log-prompts=logs/prompts.jsonl", "--medmodel-shard-size=3", *extra, subprocess=bool(extra)
+        )
+        assert sorted(p.name for p in (project.path / "logs").iterdir()) == ["prompts.jsonl"], extra
+        records = [json.loads(line) for line in (project.path / "logs" / "prompts.jsonl").read_text().splitlines()]
+        # Whole lines only (never interleaved); under -n a gate may log a shard another worker computed.
+        assert sorted({r["item"] for r in records}) == [f"fa-{i:03d}" for i in range(12)], extra
 
 
 def test_serial_progress_lines_start_their_own_line_without_blank_lines(project: Project) -> None:

@@ -4,6 +4,7 @@ benchmark's lm-evaluation-harness task renders, and runs end to end through the 
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -13,7 +14,7 @@ from conftest import Project
 
 from pytest_medmodel import load_suite
 from pytest_medmodel.scoring.base import SCORERS
-from pytest_medmodel.suite.types import Variant
+from pytest_medmodel.suite.types import SuiteError, Variant
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = Path(__file__).parent / "recipe_samples"
@@ -43,7 +44,7 @@ EXPECTED_FIRST_PROMPT = {
         (" yes", " no", " maybe"),
     ),
 }
-KEYS = {"medqa_4options": [1, 2, 0, 2], "medmcqa": [2, 1, 1, 2], "pubmedqa": [0, 1, 2], "mmlu": [1, 0, 2, 1]}
+KEYS = {"medqa_4options": [1, 2, 0, 2], "medmcqa": [2, 1, 1, 2, 0], "pubmedqa": [0, 1, 2], "mmlu": [1, 0, 2, 1]}
 
 
 def _local_copy(recipe: Path, folder: Path) -> Path:
@@ -104,3 +105,75 @@ def test_the_recipes_run_end_to_end(project: Project, tiny_llama_dir: Path) -> N
     baseline = json.loads((project.path / "baselines" / "tiny-llama" / "pubmedqa.json").read_text())
     assert set(baseline["items"]) == {"90000001", "90000002", "90000003"}
     assert project.pytester.runpytest("suites", spec, "-p", "no:randomly").ret == 0
+
+
+def _rows(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def _write_rows(path: Path, rows: list[dict]) -> None:
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+
+
+def test_medmcqa_keys_follow_the_convention_the_data_shows_and_an_ambiguous_file_is_refused(tmp_path: Path) -> None:
+    """The Hugging Face MedMCQA counts cop from 0, the original release from 1: the recipe reads either by what
+    the file holds (a 0, or a 4), and refuses a file that holds neither instead of shifting every key."""
+    recipe = _local_copy(ROOT / "recipes" / "medmcqa.suite.yaml", tmp_path)
+    data = tmp_path / "medmcqa.jsonl"
+    zero_based = _rows(data)
+    assert [item.answer for item in load_suite(recipe).items] == [2, 1, 1, 2, 0]
+
+    # The original release: 3, 2, 2, 3, 1 and a 4.
+    one_based = {**zero_based[1], "id": "mm-sample-6", "question": "Which option is the fourth?", "cop": 4}
+    _write_rows(data, [{**r, "cop": r["cop"] + 1} for r in zero_based] + [one_based])
+    assert [item.answer for item in load_suite(recipe).items] == [2, 1, 1, 2, 0, 3]
+
+    _write_rows(data, [{**r, "cop": r["cop"] + 1} for r in zero_based[:4]])  # 3, 2, 2, 3: no 0 and no 4
+    with pytest.raises(SuiteError) as info:
+        load_suite(recipe)
+    message = str(info.value)
+    assert "\n" not in message and "medmcqa.jsonl" in message
+    assert "cop: the answers are 2 to 3 only" in message and "answer_format: index0" in message, message
+    assert "answer_format: index1" in message
+
+
+@pytest.mark.parametrize(
+    ("value", "problem"),
+    [
+        ("2", "answer '2' is text, not a number"),
+        (1.0, "answer 1.0 is a decimal number, not a whole-number index"),
+        (1.5, "answer 1.5 is a decimal number, not a whole-number index"),
+    ],
+)
+def test_an_answer_index_must_be_a_whole_number(tmp_path: Path, value: object, problem: str) -> None:
+    recipe = _local_copy(ROOT / "recipes" / "medqa_4options.suite.yaml", tmp_path)
+    data = tmp_path / "medqa_4options.jsonl"
+    rows = _rows(data)
+    _write_rows(data, [{**rows[0], "label": value}, *rows[1:]])
+    with pytest.raises(SuiteError, match=f"row 1 .*: label: {re.escape(problem)}"):
+        load_suite(recipe)
+
+
+def test_a_missing_trailing_option_is_refused_an_empty_one_is_dropped(tmp_path: Path) -> None:
+    recipe = _local_copy(ROOT / "recipes" / "medmcqa.suite.yaml", tmp_path)
+    data = tmp_path / "medmcqa.jsonl"
+    rows = _rows(data)
+    _write_rows(data, [{**rows[0], "opd": None}, *rows[1:]])
+    with pytest.raises(SuiteError, match=r"row 1 \(id mm-sample-1\): opd: the option is null"):
+        load_suite(recipe)
+    _write_rows(data, [{**rows[0], "opd": ""}, *rows[1:]])
+    assert load_suite(recipe).items[0].choices == ("Oculomotor nerve", "Trochlear nerve", "Abducens nerve")
+
+
+def test_pubmedqa_with_a_duplicated_pmid_is_refused_naming_it(tmp_path: Path) -> None:
+    """A JSON object keeps the last of two equal keys: the first question would vanish without a word."""
+    recipe = _local_copy(ROOT / "recipes" / "pubmedqa.suite.yaml", tmp_path)
+    data = tmp_path / "ori_pqal.json"
+    text = data.read_text()
+    duplicated = text.replace('"90000003": {', '"90000001": {')
+    assert duplicated != text
+    data.write_text(duplicated)
+    with pytest.raises(SuiteError) as info:
+        load_suite(recipe)
+    assert "ori_pqal.json" in str(info.value) and "id '90000001' appears 2 times" in str(info.value)
+    assert "\n" not in str(info.value)

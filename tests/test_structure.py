@@ -18,6 +18,7 @@ ROOT = "pytest_medmodel"
 
 SKIN = {
     "plugin",
+    "after_run",
     "mutation_report",
     "selection",
     "search_report",

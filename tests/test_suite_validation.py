@@ -57,8 +57,8 @@ BAD_SUITES = {
     ),
     "answer index out of range": (
         "data: {path: items.jsonl}\n",
-        [GOOD_ROWS[0], {**GOOD_ROWS[1], "answer": 3}],
-        "bad.suite.yaml: row 2 (id a2): answer: answer index 3 is not among the 3 choices (0-based); fix the answer, or set data.answer_format",
+        [GOOD_ROWS[0], {**GOOD_ROWS[1], "answer": 4}],
+        "bad.suite.yaml: row 2 (id a2): answer: answer index 4 is not among the 3 choices (counted from 0 or 1); fix the answer, or set data.answer_format",
     ),
     "yes/no/maybe answer that is not a word of the task": (
         "task: yes_no_maybe\ndata: {path: items.jsonl}\n",
@@ -229,3 +229,20 @@ def test_two_suites_with_the_same_name_would_share_a_baseline(project: Project) 
             "*suites/b/bad.suite.yaml: name: suite name 'bad' is also used by *suites/a/bad.suite.yaml (both would share baselines/<profile>/bad.json); set a distinct name: in one of them"
         ]
     )
+
+
+def test_index_answers_state_or_show_their_base_and_csv_writes_them_as_text(tmp_path: Path) -> None:
+    rows = [{**GOOD_ROWS[0], "answer": 1}, {**GOOD_ROWS[1], "answer": 2}]  # 0- or 1-based: the data cannot say
+    with pytest.raises(SuiteError, match="the answers are 1 to 2 only"):
+        load_suite(_write(tmp_path, "data: {path: items.jsonl}\n", rows))
+    assert [
+        i.answer for i in load_suite(_write(tmp_path, "data: {path: items.jsonl, answer_format: index0}\n", rows)).items
+    ] == [1, 2]
+    assert [
+        i.answer for i in load_suite(_write(tmp_path, "data: {path: items.jsonl, answer_format: index1}\n", rows)).items
+    ] == [0, 1]
+    shown = [{**GOOD_ROWS[0], "answer": 0}, {**GOOD_ROWS[1], "answer": 2}]  # a 0: counted from 0
+    assert [i.answer for i in load_suite(_write(tmp_path, "data: {path: items.jsonl}\n", shown)).items] == [0, 2]
+    (tmp_path / "items.csv").write_text("id,question,a,b,c,answer\nc1,Is it?,x,y,z,2\nc2,Or?,x,y,z,3\n")
+    csv = "data: {path: items.csv, answer_format: index, fields: {choices: [a, b, c]}}\n"
+    assert [i.answer for i in load_suite(_write(tmp_path, csv, rows=None)).items] == [1, 2]  # a 3 of 3: from 1

@@ -37,6 +37,15 @@ from ..models.base import AdapterError
 from ..models.handle import ModelHandle
 from ..registry import Registry, origin_of
 
+
+class MutationError(AdapterError):
+    """A mutation cannot apply to this model (a weight mutation of an adapter without weights).
+
+    Every test of the run would hit it: the run stops at the first (see
+    :meth:`pytest_medmodel.session.TestSession.stop`).
+    """
+
+
 Mutate = Callable[[Any], Any]
 """Takes the loaded adapter, returns the adapter to use (the same object, changed, or a wrapper)."""
 Factory = Callable[..., Mutate]
@@ -99,13 +108,26 @@ def parse_mutation(text: str) -> MutationSpec:
         if not sep or not key.strip():
             raise AdapterError(f"--medmodel-mutate={text}: '{part}' is not key=value")
         given[key.strip()] = _value(value.strip())
-    params = {**entry.defaults(), **given}
+    defaults = entry.defaults()
+    for key, value in given.items():
+        problem = _wrong_type(value, defaults.get(key))
+        if problem:
+            raise AdapterError(f"--medmodel-mutate={text}: {key}={_text(value)} {problem}")
+    params = {**defaults, **given}
     try:
         inspect.signature(entry.factory).bind(**params)
     except TypeError as exc:
         known = ", ".join(f"{k}={_text(v)}" for k, v in entry.defaults().items()) or "none"
         raise AdapterError(f"--medmodel-mutate={text}: {exc}; settings of '{name}': {known}") from None
     return MutationSpec(name, params)
+
+
+def checked(text: str) -> str:
+    """The canonical label of ``text`` once its name, settings and values are known good (the factory
+    is called, so a value it refuses is found at startup, not in every test); raises :class:`AdapterError`."""
+    spec = parse_mutation(text)
+    build(spec)
+    return spec.label
 
 
 def build(spec: MutationSpec) -> Mutate:
@@ -127,9 +149,16 @@ def mutate_handle(handle: ModelHandle, spec: MutationSpec | str) -> ModelHandle:
     apply = build(spec)  # settings are checked now, not after a minute of loading
 
     def load() -> Any:
-        mutated = apply(handle.adapter)
+        adapter = handle.adapter  # the model's own loading errors stay what they are
+        try:
+            mutated = apply(adapter)
+        except AdapterError as exc:  # e.g. torch_model(): the adapter has no weights to change
+            raise MutationError(f"--medmodel-mutate={spec.label}: {exc}") from None
         if mutated is None:
-            raise AdapterError(f"mutation '{spec.name}' returned None; return the adapter (changed or wrapped)")
+            raise MutationError(
+                f"--medmodel-mutate={spec.label}: mutation '{spec.name}' returned None; "
+                "return the adapter (changed or wrapped)"
+            )
         return mutated
 
     fingerprint = None if handle.fingerprint is None else f"{handle.fingerprint}|mutate:{spec.label}"
@@ -174,6 +203,17 @@ def _value(text: str) -> Any:
         except ValueError:
             pass
     return text
+
+
+def _wrong_type(value: Any, default: Any) -> str | None:
+    """Why ``value`` cannot stand for a setting whose default is ``default`` (None: it can)."""
+    if isinstance(default, bool):
+        return None if isinstance(value, bool) else "is not true or false"
+    if isinstance(default, int):
+        return None if isinstance(value, int) and not isinstance(value, bool) else "is not a whole number"
+    if isinstance(default, float):
+        return None if isinstance(value, (int, float)) and not isinstance(value, bool) else "is not a number"
+    return None
 
 
 def _text(value: Any) -> str:

@@ -20,7 +20,7 @@ from ..models.base import AdapterError
 from ..models.handle import ModelHandle
 from ..runner import Runner
 from ..suite.types import Suite
-from .base import mutate_handle, parse_mutation
+from .base import checked, mutate_handle
 
 DEFAULT_MUTATIONS = (
     "noise:scale=0.02",
@@ -52,11 +52,21 @@ class MutationOutcome:
     """The gate's own figures (its JUnit properties): what the report shows for gates other than accuracy."""
 
     @property
-    def delta(self) -> float | None:
+    def accuracy_delta(self) -> float | None:
+        """The suite's accuracy change on its original items (the progress line's headline)."""
         return self.stats.delta if self.stats is not None else None
 
+    @property
+    def delta(self) -> float | None:
+        """The change of the share this gate judges: accuracy for ``accuracy``; accuracy or consistency under
+        the perturbation for ``accuracy/<label>`` and ``consistency/<label>``; set accuracy for probe groups.
+        None for a gate that judges no share (calibration, agreement: their figures are in ``numbers``)."""
+        if _paired_share(self.numbers):
+            return round(float(self.numbers["current"]) - float(self.numbers["baseline"]), 4)
+        return self.accuracy_delta if self.gate == "accuracy" else None
+
     def to_json(self) -> dict[str, Any]:
-        """Plain data for the report files (accuracy change in ``delta``; the gate's own figures in ``numbers``)."""
+        """Plain data for the report files (the gate's share change in ``delta``; its own figures in ``numbers``)."""
         delta = self.delta
         return {
             "mutation": self.mutation,
@@ -73,7 +83,7 @@ def parse_mutation_list(text: str) -> list[str]:
     """``noise:scale=0.1;quantize:bits=4`` (``;`` between mutations) -> canonical specs; ``default``: the ladder."""
     if text.strip() in ("", "default"):
         return list(DEFAULT_MUTATIONS)
-    return [parse_mutation(part).label for part in text.split(";") if part.strip()]
+    return [checked(part) for part in text.split(";") if part.strip()]
 
 
 Progress = Callable[[str], None]
@@ -125,19 +135,36 @@ def _one_suite(
     except (AdapterError, RuntimeError, ValueError) as exc:
         return [MutationOutcome(spec, suite.name, "-", "error", message=f"{type(exc).__name__}: {exc}")]
     stats = comparison.stats()
-    untouched = stats.paired > 0 and stats.regressed == stats.improved == 0
-    verdicts = {"failed": "caught", "passed": "unchanged" if untouched else "missed"}
     return [
-        MutationOutcome(spec, suite.name, r.gate, verdicts.get(r.status, r.status), stats, r.message, r.numbers)
+        MutationOutcome(spec, suite.name, r.gate, _verdict(r.status, r.numbers, stats), stats, r.message, r.numbers)
         for r in results
     ]
+
+
+def _verdict(status: str, numbers: Mapping[str, Any], stats: PairedStats) -> str:
+    """caught (failed), missed (passed), or unchanged: passed, and nothing this gate pairs changed."""
+    if status == "failed":
+        return "caught"
+    if status != "passed":
+        return status
+    if _paired_share(numbers):  # the gate's own units (items under a perturbation, probe groups)
+        untouched = numbers["paired"] > 0 and numbers["lost"] == numbers["gained"] == 0
+    else:
+        untouched = stats.paired > 0 and stats.regressed == stats.improved == 0
+    return "unchanged" if untouched else "missed"
+
+
+def _paired_share(numbers: Mapping[str, Any]) -> bool:
+    """The gate compared a share of its own units with the baseline (:class:`~..gates.comparison.PairedFlips`):
+    accuracy or consistency under a perturbation, set accuracy of probe groups."""
+    return all(numbers.get(k) is not None for k in ("paired", "baseline", "current", "lost", "gained", "p_value"))
 
 
 def _short(outcomes: Sequence[MutationOutcome]) -> str:
     """One suite's gates against one mutation, in a progress line: the accuracy change, then each verdict's gates."""
     if outcomes and outcomes[0].verdict == "error":
         return f"error: {outcomes[0].message}"
-    delta = outcomes[0].delta if outcomes else None
+    delta = outcomes[0].accuracy_delta if outcomes else None
     parts = ["accuracy n/a" if delta is None else f"accuracy {delta * 100:+.1f} points"]
     for verdict in ("caught", "missed", "unchanged", "skipped"):
         gates = [o.gate for o in outcomes if o.verdict == verdict]
@@ -170,8 +197,17 @@ def report_lines(outcomes: Sequence[MutationOutcome]) -> list[str]:
 
 
 def _cells(o: MutationOutcome) -> tuple[str, str, str, str, str]:
-    """baseline, mutated, delta, regr/impr, p: accuracy's for the accuracy gate, each other gate's own figures."""
+    """baseline, mutated, delta, regr/impr, p: each gate's own figures (the suite's accuracy for ``accuracy``;
+    the variants' share for a perturbation gate, the groups' for set accuracy; a gate's own metric)."""
     s, n = o.stats, o.numbers
+    if _paired_share(n):  # units lost / gained under this gate's own pairing
+        return (
+            _pct(n["baseline"]),
+            _pct(n["current"]),
+            f"{(o.delta or 0.0) * 100:+.1f}",
+            f"{n['lost']}/{n['gained']}",
+            f"{n['p_value']:.2g}",
+        )
     metric = next((k[: -len("_current")] for k in n if k.endswith("_current")), None)
     if metric is not None and n.get(f"{metric}_baseline") is not None:  # a calibration gate
         return (
@@ -189,7 +225,7 @@ def _cells(o: MutationOutcome) -> tuple[str, str, str, str, str]:
             f"{s.regressed}/{s.improved}" if s else "-",
             f"{n['p_value']:.2g}",
         )
-    if s is None or not s.paired:
+    if o.gate != "accuracy" or s is None or not s.paired:  # no figures of its own to show
         return ("-", "-", "-", "-", "-")
     return (
         _pct(s.baseline_accuracy),

@@ -10,6 +10,13 @@ Where the text states its answer ("Answer: C", "the correct option is (C)",
 first and the answer last. Without a statement, a text that starts with the
 answer ("C. Metformin", "yes, because ...") counts. For option texts and fixed
 words, a text that mentions exactly one of them counts too.
+
+A suite's own pattern (``extract: regex``) runs on the third-party ``regex``
+engine, not ``re``: it refuses to backtrack exponentially on many nested
+repetitions (``^(a+)+$`` on 33 characters took minutes with ``re``), and where
+it still would, its ``timeout`` stops the match after :data:`PATTERN_SECONDS`
+and the suite's shard fails with :class:`PatternTimeout` instead of hanging the
+run (``--medmodel-timeout`` bounds only the model's calls).
 """
 
 from __future__ import annotations
@@ -17,6 +24,8 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
 
 EXTRACTORS = ("letter", "option_text", "word", "number", "regex")
 """How an answer is read: ``letter`` (the option's label), ``option_text`` (the option's text),
@@ -170,13 +179,44 @@ def _number(text: str) -> float | None:
     return None if found is None else float(found.group(0).replace(",", "."))
 
 
-def extract_pattern(text: str, pattern: re.Pattern[str], labels: Sequence[str], choices: Sequence[str]) -> Extracted:
-    """The suite's pattern (last match; its first group, or the whole match): a label, or an option's text."""
-    matches = list(pattern.finditer(text))
+PATTERN_SECONDS = 1.0
+"""How long a suite's pattern may run on one generation; a sane pattern takes microseconds."""
+
+
+class PatternTimeout(RuntimeError):
+    """A suite's pattern ran over :data:`PATTERN_SECONDS` on a generation (one line: suite, pattern, item)."""
+
+
+@lru_cache(maxsize=64)
+def compile_pattern(pattern: str, flags: int = 0) -> Any:
+    """``pattern`` compiled by the ``regex`` engine (``re``'s syntax and flag values); raises ``regex.error``
+    when it is not one.
+
+    Imported here, not at the top: only suites with ``extract: regex`` need it.
+    """
+    import regex
+
+    return regex.compile(pattern, flags)
+
+
+def extract_pattern(
+    text: str,
+    pattern: str | re.Pattern[str],
+    labels: Sequence[str],
+    choices: Sequence[str],
+    *,
+    seconds: float = PATTERN_SECONDS,
+) -> Extracted:
+    """The suite's pattern (last match; its first group, or the whole match): a label, or an option's text.
+
+    Raises ``TimeoutError`` when the pattern runs over ``seconds`` on ``text``.
+    """
+    compiled = compile_pattern(pattern) if isinstance(pattern, str) else compile_pattern(pattern.pattern, pattern.flags)
+    matches = list(compiled.finditer(text, timeout=seconds))
     if not matches:
         return invalid("refused" if REFUSAL.search(text) else "pattern not found")
     last = matches[-1]
-    said = (last.group(1) if pattern.groups else last.group(0)).strip()
+    said = ((last.group(1) if compiled.groups else last.group(0)) or "").strip()
     if said in labels:
         return Extracted(list(labels).index(said), "pattern")
     named = [i for i, c in enumerate(choices) if _normal(c) == _normal(said)]

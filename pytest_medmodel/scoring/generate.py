@@ -17,7 +17,6 @@ Generation has no probabilities: calibration gates skip these suites with the re
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
@@ -33,7 +32,10 @@ from .base import register_scorer
 from .choice import meta
 from .extract import (
     EXTRACTORS,
+    PATTERN_SECONDS,
     Extracted,
+    PatternTimeout,
+    compile_pattern,
     extract_letter,
     extract_number,
     extract_option_text,
@@ -125,8 +127,8 @@ class Generate:
             return "pattern", "extract: regex needs a pattern", "add pattern: 'Answer: ([A-D])'"
         if options.get("pattern") is not None:
             try:
-                re.compile(str(options["pattern"]))
-            except re.error as exc:
+                compile_pattern(str(options["pattern"]))  # the engine that will run it
+            except Exception as exc:  # noqa: BLE001 - regex.error, or a ValueError on odd flags
                 return "pattern", f"is not a regular expression ({exc})", "fix the pattern"
         if "max_new_tokens" in options and int(options["max_new_tokens"]) < 1:
             return "max_new_tokens", f"{options['max_new_tokens']} is not positive", "write e.g. 32"
@@ -197,5 +199,12 @@ class Generate:
             return extract_option_text(text, variant.choices)
         if how == "number":
             return extract_number(text, variant.choices)
-        pattern = re.compile(str(suite.scoring.option("pattern")))
-        return extract_pattern(text, pattern, labels, variant.choices)
+        pattern = str(suite.scoring.option("pattern"))
+        try:
+            return extract_pattern(text, pattern, labels, variant.choices)
+        except TimeoutError:
+            raise PatternTimeout(
+                f"{suite.name}: extract: regex: the pattern '{pattern}' ran over {PATTERN_SECONDS:g} s on the "
+                f"generation of item {variant.item_id}; write a pattern without nested repetition "
+                "(e.g. (a+)+ or (a|aa)+)"
+            ) from None

@@ -9,9 +9,11 @@ from __future__ import annotations
 import difflib
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
+from . import indexes
 from .schema import ANSWER_FORMATS, DEFAULT_FIELDS, FIELD_KEYS, ROW_ID, Checker, kind
 from .types import FIXED_CHOICES, OPEN, Item, SuiteError, SuiteErrors
 
@@ -33,6 +35,8 @@ class _Columns:
     group: str | None = None
     aliases: str | None = None
     """Task open: a list column of other accepted answers."""
+    text_cells: bool = False
+    """The source stores every cell as text (CSV): ``"2"`` is how an answer index is written there."""
 
 
 def build_items(
@@ -41,18 +45,20 @@ def build_items(
     """Validate every row and turn it into an :class:`Item`."""
     if not rows:
         raise checker.error("data", "the data source has no rows", "point data at a file with items")
-    columns = _map_columns(checker, data, set(rows[0].keys()), task)
+    columns = replace(_map_columns(checker, data, set(rows[0].keys()), task), text_cells=indexes.text_cells(data))
     items: list[Item] = []
     errors: list[SuiteError] = []
     seen: dict[str, int] = {}
+    numbers: dict[str, int] = {}  # answers given as option numbers whose base the data must show
     for index, row in enumerate(rows):
         try:
-            items.append(_build_item(checker, columns, row, index + 1, seen, task, labels))
+            items.append(_build_item(checker, columns, row, index + 1, seen, task, labels, numbers))
         except SuiteError as error:  # every bad row is reported, not only the first
             errors.append(error)
     if errors:
         raise SuiteErrors.combine(errors)
-    return items
+    source = Path(str(data["path"])).name if data.get("path") else "the data"
+    return indexes.settle(checker, source, columns.answer, items, numbers)
 
 
 def _map_columns(checker: Checker, data: Mapping[str, Any], columns: set[str], task: str) -> _Columns:
@@ -121,6 +127,7 @@ def _build_item(
     seen: dict[str, int],
     task: str,
     labels: tuple[str, ...],
+    numbers: dict[str, int],
 ) -> Item:
     item_id = f"row-{row_no:05d}" if cols.id == ROW_ID else text_of(row.get(cols.id))
     where = f"row {row_no}" + (f" (id {item_id})" if item_id else "")
@@ -140,9 +147,11 @@ def _build_item(
         choices, answer = _references(checker, cols, row, where), 0
     else:
         choices = _choices(checker, cols, row, where, task, labels)
-        answer = parse_answer(
-            checker, where, cols.answer, row.get(cols.answer), choices, labels, cols.answer_format, task
-        )
+        value = row.get(cols.answer)
+        fmt = answer_format(cols.answer_format, value, choices, labels, task)
+        answer = parse_answer(checker, where, cols.answer, value, choices, labels, fmt, task, cols.text_cells)
+        if fmt == indexes.DETECT:
+            numbers[item_id] = answer  # as written: counted from 0 or 1, settled once every row is read
     context = _context(checker, row.get(cols.context), f"{where}: {cols.context}") if cols.context else None
     tags: list[str] = []
     for column in cols.tags:
@@ -185,6 +194,10 @@ def _choices(
     else:
         choices = tuple(text_of(_scalar(checker, row.get(c), f"{where}: {c}", "a choice")) for c in cols.choices)
         while choices and not choices[-1]:  # separate columns may leave trailing options empty (4 of 5 used)
+            column = cols.choices[len(choices) - 1]
+            if row.get(column) is None:  # missing, not deliberately empty: MedMCQA always has four options
+                problem = "the option is null (missing)"
+                raise checker.error(f"{where}: {column}", problem, 'fill it in, or write "" for an option not used')
             choices = choices[:-1]
     if len(choices) < 2:
         raise checker.error(f"{where}: choices", f"has {len(choices)} choice(s)", "give at least two choices")
@@ -199,6 +212,13 @@ def _choices(
     return choices
 
 
+def answer_format(fmt: str, value: Any, choices: tuple[str, ...], labels: tuple[str, ...], task: str) -> str:
+    """The row's answer format: the suite's, or for ``auto`` the one its answer cell looks like."""
+    if fmt != "auto":
+        return fmt
+    return _detect_format(value, text_of(value), choices, labels[: len(choices)], task)
+
+
 def parse_answer(
     checker: Checker,
     where: str,
@@ -208,8 +228,13 @@ def parse_answer(
     labels: tuple[str, ...],
     fmt: str,
     task: str,
+    text_cells: bool = False,
 ) -> int:
-    """The answer cell as an index into ``choices``, whatever form the data uses."""
+    """The answer cell as an index into ``choices``, whatever form the data uses.
+
+    For ``index`` (base taken from the data) the number as written, 0 up to the number of
+    choices: :func:`.indexes.settle` counts it once every row is read.
+    """
     used = labels[: len(choices)]
     label_range = f"{used[0]}-{used[-1]}"
     if value is None or (isinstance(value, str) and not value.strip()):
@@ -218,19 +243,9 @@ def parse_answer(
     text = text_of(value)
     if fmt == "auto":
         fmt = _detect_format(value, text, choices, used, task)
-    if fmt in ("index", "index1"):
-        try:
-            number = int(float(text))
-        except (ValueError, OverflowError):
-            raise checker.error(
-                f"{where}: {column}", f"answer '{text}' is not a number", "set data.answer_format to letter or text"
-            ) from None
-        index = number - (1 if fmt == "index1" else 0)
-        if not 0 <= index < len(choices):
-            base = "1-based" if fmt == "index1" else "0-based"
-            problem = f"answer index {number} is not among the {len(choices)} choices ({base})"
-            raise checker.error(f"{where}: {column}", problem, "fix the answer, or set data.answer_format")
-        return index
+    if fmt == indexes.DETECT or fmt in indexes.BASES:
+        number = indexes.whole_number(checker, f"{where}: {column}", value, text, text_cells)
+        return indexes.in_range(checker, f"{where}: {column}", number, len(choices), fmt)
     if fmt == "letter":
         if text not in used:
             problem = f"answer '{text}' is not among the choices ({label_range})"
@@ -247,8 +262,8 @@ def parse_answer(
 def _detect_format(value: Any, text: str, choices: tuple[str, ...], labels: tuple[str, ...], task: str) -> str:
     if isinstance(value, bool):
         return "text"
-    if isinstance(value, int) or (isinstance(value, float) and value.is_integer()):
-        return "index"
+    if isinstance(value, (int, float)):
+        return indexes.DETECT  # a decimal is refused there, in one line
     if task in FIXED_CHOICES:
         return "text"
     return "letter" if text in labels and text not in choices else "text"

@@ -20,7 +20,7 @@ from .types import TASKS, SuiteError
 KeyTable = Mapping[str, tuple[tuple[type, ...], str]]
 """Key -> (accepted Python types, description of the expected value)."""
 
-ANSWER_FORMATS = ("auto", "letter", "index", "index1", "text")
+ANSWER_FORMATS = ("auto", "letter", "index", "index0", "index1", "text")
 CHAT_MODES = ("auto", "always", "never")
 ROW_ID = "__row__"
 """Value of ``data.fields.id`` that numbers rows instead of reading an id column."""

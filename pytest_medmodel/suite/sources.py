@@ -136,15 +136,36 @@ def read_text(checker: Checker, file: Path, field: str) -> str:
         raise checker.error(field, f"{file.name} cannot be read ({exc.strerror})", "check the permissions") from None
 
 
+class _Object(dict[str, Any]):
+    """A JSON object that remembers the keys it had more than once (``json`` keeps the last silently)."""
+
+    repeated: dict[str, int]
+
+
+def _object(pairs: list[tuple[str, Any]]) -> _Object:
+    out = _Object(pairs)
+    counts: dict[str, int] = {}
+    for key, _ in pairs:
+        counts[key] = counts.get(key, 0) + 1
+    out.repeated = {k: n for k, n in counts.items() if n > 1}
+    return out
+
+
 def _read_json(checker: Checker, file: Path, text: str) -> list[dict[str, Any]]:
     try:
-        value = json.loads(text)
+        value = json.loads(text, object_pairs_hook=_object)
     except json.JSONDecodeError as exc:
         problem = f"{file.name} is not valid JSON (line {exc.lineno}: {exc.msg})"
         raise checker.error("data.path", problem, "fix the file") from None
     if isinstance(value, dict) and value and all(isinstance(v, dict) for v in value.values()):
         # {"<id>": {...}, ...}: objects keyed by their id (PubMedQA's published ori_pqal.json).
         # The key becomes the column KEY_COLUMN (map it with fields: {id: _key}).
+        repeated = getattr(value, "repeated", {})
+        if repeated:  # the last one would win and the first item vanish without a word
+            key, times = next(iter(repeated.items()))
+            more = f" (and {len(repeated) - 1} more ids)" if len(repeated) > 1 else ""
+            problem = f"{file.name}: id '{key}' appears {times} times{more}; JSON keeps only the last"
+            raise checker.error("data.path", problem, "give each item its own id, or remove the duplicate")
         value = [{KEY_COLUMN: str(k), **v} for k, v in value.items()]
     elif isinstance(value, dict):
         # {"data": [...]} and similar single-key wrappers.
