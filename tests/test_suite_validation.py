@@ -208,6 +208,12 @@ def test_datasets_source_that_cannot_load_is_one_line(tmp_path: Path) -> None:
         load_suite(suite)
     assert str(info.value).startswith(f"{suite}: data.dataset: load_dataset('nobody/does-not-exist') failed: ")
     assert "\n" not in str(info.value)
+    # Offline (as the tests run), the way out is a local copy: the line says how to point the suite at one.
+    assert str(info.value).endswith(
+        "offline (HF_HUB_OFFLINE or HF_DATASETS_OFFLINE is set), hub datasets load only from the local cache: "
+        "load it once where the hub is reachable, or save it to a file and point data.path at it "
+        "(docs/suites.md, 'A local copy of a hub dataset')"
+    )
 
 
 def test_suite_fingerprint_follows_content(tmp_path: Path) -> None:

@@ -26,6 +26,7 @@ from ..text_safety import well_formed
 from .schema import DATA_KEYS, DATASET_KEYS, Checker
 
 LOCAL_FORMATS = (".jsonl", ".json", ".csv", ".parquet")
+_OFFLINE = ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE")
 KEY_COLUMN = "_key"
 """The column that holds each object's key, for a JSON file of objects keyed by id."""
 
@@ -231,11 +232,15 @@ def _read_dataset(
         dataset = datasets.load_dataset(spec["path"], **kwargs)
     except Exception as exc:  # noqa: BLE001 - datasets raises many types; the message is what helps
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise checker.error(
-            "data.dataset",
-            f"load_dataset('{spec['path']}') failed: {first}",
-            "check the name, split and network/offline settings",
-        ) from None
+        offline = any(os.environ.get(v, "").lower() in ("1", "true", "yes") for v in _OFFLINE)
+        fix = (
+            "offline (HF_HUB_OFFLINE or HF_DATASETS_OFFLINE is set), hub datasets load only from the local cache: "
+            "load it once where the hub is reachable, or save it to a file and point data.path at it "
+            "(docs/suites.md, 'A local copy of a hub dataset')"
+            if offline
+            else "check the name and split, or save the dataset to a file and point data.path at it"
+        )
+        raise checker.error("data.dataset", f"load_dataset('{spec['path']}') failed: {first}", fix) from None
     return [dict(row) for row in dataset]
 
 
