@@ -4,11 +4,14 @@
   (:mod:`pytest_medmodel.baseline_diff`).
 * ``report REPORT_JSON [--out DIR] [--no-plots]``: render report.md and
   report.html again from a saved report.json (:mod:`pytest_medmodel.report.write`).
+* ``demo-folder``: the demo model as a transformers folder (converted once),
+  to serve it (``transformers serve FOLDER``) or to pass as ``#tokenizer=FOLDER``.
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -27,7 +30,10 @@ def main(argv: Sequence[str]) -> int:
     report.add_argument("report_json", type=Path, help="a report.json written by --medmodel-report")
     report.add_argument("--out", type=Path, help="folder to write to (default: the report.json's folder)")
     report.add_argument("--no-plots", action="store_true", help="leave the plots out even when matplotlib is installed")
+    sub.add_parser("demo-folder", help="print the demo model's transformers folder (to serve it, or as #tokenizer=)")
     args = parser.parse_args(list(argv))
+    if args.command == "demo-folder":
+        return _demo_folder()
     if args.command == "report":
         return _report(args.report_json, args.out, False if args.no_plots else None)
     old_spec, new_spec = (args.old, args.new) if args.new else (f"HEAD:{args.old}", args.old)
@@ -54,4 +60,17 @@ def _report(source: Path, out: Path | None, plots: bool | None) -> int:
         return 2
     size = f"{written.html_bytes / 1024:.0f} KiB"
     print(f"wrote {written.folder / 'report.md'} and {written.folder / 'report.html'} ({size})")
+    return 0
+
+
+def _demo_folder() -> int:
+    from .models.base import AdapterError
+    from .models.checkpoints import gguf_folder
+    from .models.specs import demo_gguf_path
+
+    try:
+        print(gguf_folder(demo_gguf_path(), log=lambda line: print(line, file=sys.stderr)))
+    except AdapterError as exc:
+        print(f"error: {exc}")
+        return 2
     return 0

@@ -141,3 +141,29 @@ def test_the_plain_python_example_in_the_docs_runs(
     assert [line for line in out if line.endswith(" passed")] == [
         f"{gate} passed" for gate in ("accuracy", "agreement", "ece", "brier", "selective_accuracy")
     ]
+
+
+def test_the_demo_folder_serves_and_gives_a_served_model_the_demos_chat_prompts(demo_adapter) -> None:  # noqa: ANN001
+    """``python -m pytest_medmodel demo-folder`` prints the folder the README serves and passes as #tokenizer=:
+    through it, a served model's chat prompts are the in-process demo's, byte for byte."""
+    import subprocess
+    import sys
+
+    from hostile_server import HostileServer
+
+    from pytest_medmodel.models.openai_api import OpenAIEndpoint
+
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest_medmodel", "demo-folder"], capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr
+    folder = Path(done.stdout.strip())
+    assert (folder / "config.json").is_file() and (folder / "model.safetensors").is_file()
+    server = HostileServer("ok")
+    try:
+        served = OpenAIEndpoint(server.url, {"tokenizer": str(folder)})
+        messages = [{"role": "user", "content": "Which organ makes insulin?"}]
+        assert served.format_chat(messages) == demo_adapter.format_chat(messages)
+        assert served.chat_note is None
+    finally:
+        server.close()

@@ -53,13 +53,15 @@ def gguf_handle(file: Path, options: ModelOptions, *, name: str, profile: str) -
 
     cache_root = options.cache_dir or default_cache_dir()
     sha = file_digest(file, cache_root)[:20]
+    return _hf_handle(name, f"gguf:{sha}", profile, options, lambda: gguf_folder(file, cache_root, options.log))
 
-    def converted() -> Path:
-        from .hf_loading import converted_gguf
 
-        return converted_gguf(file, cache_root / "gguf" / sha, log=options.log)
+def gguf_folder(file: Path, cache_root: Path | None = None, log: Callable[[str], None] | None = None) -> Path:
+    """The transformers folder a GGUF file converts to (converted now, once): what a server can serve."""
+    from .hf_loading import converted_gguf, default_cache_dir
 
-    return _hf_handle(name, f"gguf:{sha}", profile, options, converted)
+    root = cache_root or default_cache_dir()
+    return converted_gguf(file, root / "gguf" / file_digest(file, root)[:20], log=log)
 
 
 def _hf_handle(name: str, content: str, profile: str, options: ModelOptions, folder: Callable[[], Path]) -> ModelHandle:
