@@ -101,6 +101,22 @@ class ShardScheduling(LoadScopeScheduling):
         for node in list(self.assigned_work):
             if node in self.registered_collections:
                 self._reschedule(node)
+                self._keep_going(node)
+
+    def _keep_going(self, node: Any) -> None:
+        """Give ``node`` at least two pending tests, or tell it to stop after the one it has.
+
+        A worker holds its last test until it learns the next one (or is told to shut
+        down), and xdist hands out more work only when a test completes. A replacement
+        worker given a single one-test unit (a suite's gates) would hold it forever; with
+        ``-n 1`` nobody else completes anything, and the run hung after a crash.
+        """
+        if node.shutting_down:
+            return
+        while self.workqueue and self._pending_of(self.assigned_work[node]) < 2:
+            self._assign_work_unit(node)
+        if not self.workqueue:
+            node.shutdown()
 
 
 class XdistHooks:

@@ -541,6 +541,20 @@ def test_a_killed_xdist_worker_is_reported_and_the_run_finishes(project: Project
     assert project.run(*shard, "--snapshot-update", flips=["ot-001"]).ret == 0  # a healthy rerun
 
 
+def test_a_single_worker_that_keeps_dying_still_ends_the_run(project: Project) -> None:
+    """-n 1 (one GPU, -n auto): each replacement worker was handed a suite's one-test gate unit and held it,
+    waiting for a next test nobody would send; the run hung forever after the first crash."""
+    project.suite("mini", 4)
+    env = project.pytester._monkeypatch
+    env.setenv("ORACLE_KILL_ON", "mi-000")
+    env.setenv("ORACLE_KILL_ALWAYS", "1")
+    argv = ["suites", "--medmodel=py:oracle:make", "-p", "no:randomly", "-n", "1"]
+    result = project.pytester.runpytest_subprocess(*argv, timeout=120)
+    assert result.ret == 1 and "INTERNALERROR" not in result.stdout.str()
+    assert outcomes(result).get("failed") == 5  # every test reported once (each crashed a worker)
+    expect_lines(result, ["worker 'gw0' crashed while running 'suites/mini.suite.yaml::item[mi-000]'*"])
+
+
 class _Killed(Exception):
     """Stands for SIGKILL at that instant: the plugin has no handler for it, so nothing tidies the disk.
 
