@@ -68,7 +68,6 @@ class TestSession:
         self.suites: dict[str, Suite] = {}
         self._variants: dict[str, SuiteVariants] = {}
         self.models = ModelChoice(config, settings, self.say)
-        self.model: ModelHandle | None = None
         self._shards: Shards | None = None
         self._baselines: dict[str, Baseline | None] = {}
         self._baseline_errors: dict[str, str] = {}
@@ -165,8 +164,12 @@ class TestSession:
             handle = self.models.use(value)
         except ModelUnusable as exc:
             self.stop(str(exc))
-        self.model = handle
         return handle
+
+    @property
+    def model(self) -> ModelHandle | None:
+        """The run's model, once a test has asked for it."""
+        return self.models.current
 
     def stop(self, reason: str) -> NoReturn:
         """The model cannot be used: fail this test in one line and end the run after it (exit status 4)."""

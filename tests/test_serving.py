@@ -22,7 +22,8 @@ from conftest import Project
 
 from pytest_medmodel.models.base import AdapterError, ChoiceRequest, GenerationRequest
 from pytest_medmodel.models.http_client import JsonClient
-from pytest_medmodel.models.openai_api import OpenAIEndpoint, parse_spec
+from pytest_medmodel.models.openai_api import OpenAIEndpoint
+from pytest_medmodel.models.openai_spec import parse_spec
 
 
 def _free_port() -> int:

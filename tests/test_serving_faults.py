@@ -24,7 +24,8 @@ from hostile_server import HostileServer
 from pytest_medmodel.credentials import Secret, shown, split_credentials
 from pytest_medmodel.models.base import AdapterError, ChoiceRequest, GenerationRequest
 from pytest_medmodel.models.http_client import JsonClient
-from pytest_medmodel.models.openai_api import OpenAIEndpoint, parse_spec
+from pytest_medmodel.models.openai_api import OpenAIEndpoint
+from pytest_medmodel.models.openai_spec import parse_spec
 
 KEY = "sk-LEAK-7f3a9c"
 PASSWORD = "pw-LEAK-51d2"
@@ -174,6 +175,10 @@ def test_the_served_cache_key_follows_everything_that_changes_what_the_model_rec
         assert len({base, *changed.values()}) == 1 + len(changed), changed
         same = [fingerprint(first, concurrency="1"), fingerprint(first, timeout="5"), fingerprint(first, retries="0")]
         assert same == [base] * 3
+        # The template's content counts, not the folder it sits in: the same tokenizer copied elsewhere is the same.
+        shutil.copytree(tiny_llama_dir, tmp_path / "same-template")
+        assert fingerprint(first, tokenizer=str(tmp_path / "same-template")) == changed["tokenizer"]
+        assert "chat template sha256:" in str(changed["tokenizer"])
     finally:
         first.close()
         second.close()

@@ -37,71 +37,23 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import os
-import re
 import urllib.parse
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, TypeGuard
 
-from ..credentials import Secret, shown, split_credentials
+from ..credentials import Secret
 from .base import CHOICE_LOGPROBS, GENERATE, TOPK_LOGPROBS, AdapterError, ChoiceRequest, ChoiceResult, GenerationRequest
 from .hf_generate import cut_at_stops
 from .http_client import JsonClient
+from .openai_spec import api_key
 
-KEY_VARIABLES = ("MEDMODEL_OPENAI_API_KEY", "OPENAI_API_KEY")
 PROBE = "The capital of France is"
 """The probe's prompt: any text works; the check compares the server with itself."""
 ECHO_TOLERANCE = 0.05
 """Largest difference (nats) between a token's echoed and generated log-probability taken as agreement."""
 TOP_K = 20
 """Top log-probabilities asked for when only those are offered (the OpenAI API's maximum)."""
-OPTIONS = {"model", "revision", "concurrency", "timeout", "retries", "tokenizer"}
-
-
-@dataclass(frozen=True)
-class ServedSpec:
-    """An ``openai:`` spec taken apart."""
-
-    url: str
-    """The base URL without credentials."""
-    options: dict[str, str]
-    credentials: Secret | None = field(default=None, repr=False)
-    """``user:password@`` from the URL, as an HTTP Basic ``Authorization`` value."""
-
-
-def parse_spec(spec: str) -> ServedSpec:
-    """``openai:URL#k=v&...`` taken apart; a one-line error (credentials left out) for anything else."""
-    where = f"--medmodel={shown(spec)}"
-    raw, _, fragment = spec[len("openai:") :].partition("#")
-    try:
-        url, credentials = split_credentials(raw)
-        parsed = urllib.parse.urlparse(url)
-        usable = parsed.scheme in ("http", "https") and bool(parsed.hostname) and (parsed.port or 1) > 0
-    except ValueError:  # a port that is not a number
-        usable = False
-    if not usable:
-        raise AdapterError(f"{where}: write openai:http://host:port/v1 (the server's base URL)")
-    options = dict(urllib.parse.parse_qsl(fragment, keep_blank_values=True))
-    unknown = sorted(set(options) - OPTIONS)
-    if unknown:
-        raise AdapterError(f"{where}: unknown setting(s) {', '.join(unknown)}; use {', '.join(sorted(OPTIONS))}")
-    for name in ("concurrency", "retries"):
-        if name in options and not options[name].isdigit():
-            raise AdapterError(f"{where}: {name} must be a whole number, got {options[name]!r}")
-    timeout = options.get("timeout")
-    if timeout is not None and (not re.fullmatch(r"\d+(\.\d+)?", timeout) or float(timeout) <= 0):
-        raise AdapterError(f"{where}: timeout must be a positive number of seconds, got {timeout!r}")
-    return ServedSpec(url.rstrip("/"), options, credentials)
-
-
-def api_key() -> Secret | None:
-    """The API key from the environment, as a ``Bearer`` header value."""
-    for variable in KEY_VARIABLES:
-        value = os.environ.get(variable)
-        if value:
-            return Secret(f"Bearer {value}", value)
-    return None
 
 
 class OpenAIEndpoint:
@@ -209,7 +161,7 @@ class OpenAIEndpoint:
         has_top = isinstance(top, list) and bool(top) and isinstance(top[0], dict) and bool(top[0])
         values = logprobs.get("token_logprobs")
         first = values[0] if isinstance(values, list) and values else None
-        if not plain.text or not isinstance(first, (int, float)) or not _is_number(first):
+        if not plain.text or not _is_number(first):
             return "top" if has_top else "none"
         body = {**self._probe_body(PROBE + plain.text), "logprobs": 1, "echo": True}
         echoed = self._complete(body).logprobs or {}
@@ -217,7 +169,7 @@ class OpenAIEndpoint:
         value = None
         if isinstance(offsets, list) and isinstance(echoed_values, list):
             value = dict(zip(offsets, echoed_values, strict=False)).get(len(PROBE))
-        if isinstance(value, (int, float)) and _is_number(value) and abs(float(value) - float(first)) < ECHO_TOLERANCE:
+        if _is_number(value) and abs(float(value) - float(first)) < ECHO_TOLERANCE:
             return "echo"
         self.echo_problem = (
             f"echoed prompt log-probabilities disagree with the next-token ones ({plain.text!r}: {value} echoed, "
@@ -348,7 +300,8 @@ class Completion:
     logprobs: dict[str, Any] | None
 
 
-def _is_number(value: Any) -> bool:
+def _is_number(value: Any) -> TypeGuard[float]:
+    """A JSON number a log-probability can be (not a bool, not NaN)."""
     return isinstance(value, (int, float)) and not isinstance(value, bool) and not math.isnan(value)
 
 

@@ -255,7 +255,8 @@ def _openai_server(spec: str, options: ModelOptions) -> ModelHandle | None:
     """``openai:<base-url>#model=...&revision=...``: a model behind an OpenAI-compatible server."""
     if not spec.startswith("openai:"):
         return None
-    from .openai_api import OpenAIEndpoint, parse_spec
+    from .openai_api import OpenAIEndpoint
+    from .openai_spec import parse_spec
 
     served = parse_spec(spec)
     endpoint = OpenAIEndpoint(served.url, served.options, served.credentials)  # asks the server what it offers
