@@ -22,9 +22,9 @@ from typing import Any
 
 from .baseline import Baseline
 from .baseline import read_baseline as _read_baseline
-from .gates.base import GateContext, GateResult
-from .gates.base import run_gate as _run_gate
+from .gates.base import GATES, GateContext, GateResult
 from .gates.comparison import Comparison, compare
+from .gates.family import first_level, judge_suite
 from .models.handle import ModelHandle
 from .models.specs import ModelOptions, profile_for_spec, resolve_model
 from .mutate.base import mutate_handle
@@ -111,6 +111,7 @@ def compare_with_baseline(
         suite_fingerprint=suite.fingerprint,
         chance=suite.chance_by_item(),
         answers=suite.answers_by_item(),
+        clusters=suite.cluster_by_item(),
     )
 
 
@@ -122,7 +123,9 @@ def gate_context(
     comparison: Comparison,
     location: str,
 ) -> GateContext:
-    return GateContext(suite, comparison, scores, baseline, location, suite.gate(name).settings)
+    use = suite.gate(name)
+    level = first_level(suite) if GATES.get(use.registered).tested else None
+    return GateContext(suite, comparison, scores, baseline, location, use.settings, level)
 
 
 def run_gates(
@@ -139,6 +142,5 @@ def run_gates(
     ``comparison``: the paired comparison, when the caller has already made it.
     """
     comparison = comparison or compare_with_baseline(suite, scores, baseline, model)
-    return [
-        _run_gate(gate_context(suite, name, scores, baseline, comparison, location), name) for name in suite.gate_names
-    ]
+    contexts = {name: gate_context(suite, name, scores, baseline, comparison, location) for name in suite.gate_names}
+    return list(judge_suite(contexts).values())

@@ -9,6 +9,7 @@ from .gates import accuracy as _accuracy_gate
 from .gates import agreement as _agreement_gate
 from .gates import calibration as _calibration_gates
 from .gates import groups as _group_gates
+from .gates import probability as _probability_gate
 from .gates import robustness as _robustness_gates
 from .metrics import accuracy as _accuracy_metrics
 from .models import specs as _model_specs
@@ -27,6 +28,7 @@ __all__ = [
     "_calibration_gates",
     "_chat_mutations",
     "_group_gates",
+    "_probability_gate",
     "_choice_perturbations",
     "_choice_scoring",
     "_generation_scoring",

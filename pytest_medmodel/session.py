@@ -22,8 +22,9 @@ from .api import gate_context
 from .baseline import Baseline, BaselineError, relative_to
 from .baseline_folder import BaselineFolder
 from .calls import AdapterFault, AdapterRaised, ModelTimeout, said
-from .gates.base import GateResult, run_gate
+from .gates.base import GateResult
 from .gates.comparison import Comparison, compare
+from .gates.family import judge_suite
 from .metrics.base import METRICS
 from .model_choice import ModelChoice
 from .models.base import AdapterError, ModelUnusable
@@ -71,6 +72,8 @@ class TestSession:
         self._shards: Shards | None = None
         self._baselines: dict[str, Baseline | None] = {}
         self._baseline_errors: dict[str, str] = {}
+        self._verdicts: dict[str, tuple[tuple[Any, ...], dict[str, GateResult], Comparison]] = {}
+        """Per suite: the scores it was decided on, every gate's verdict, and the comparison."""
         self.pytest_session: pytest.Session | None = None
         """Set once collection is done; :meth:`stop` ends the run through it."""
         self.stop_reason: str | None = None
@@ -276,22 +279,30 @@ class TestSession:
             pytest.fail(message, pytrace=False)
 
     def _decide(self, suite_key: str, name: str, scores: Mapping[str, ItemScore]) -> tuple[GateResult, Comparison]:
-        suite = self.suites[suite_key]
-        assert self.model is not None
-        location = relative_to(self.baseline_location(suite), self.config.rootpath)
-        baseline = self.baseline(suite_key)
-        comparison = compare(
-            suite=suite.name,
-            profile=self.model.profile,
-            scores=scores,
-            baseline=baseline,
-            suite_keys=self.all_keys(suite_key),
-            model_fingerprint=self.model.fingerprint,
-            suite_fingerprint=suite.fingerprint,
-            chance=suite.chance_by_item(),
-            answers=suite.answers_by_item(),
-        )
-        return run_gate(gate_context(suite, name, scores, baseline, comparison, location), name), comparison
+        """This gate's verdict, decided with the suite's other gates (they share its alpha), once per suite."""
+        signature = tuple((key, s.shown, s.correct, s.content_hash) for key, s in sorted(scores.items()))
+        cached = self._verdicts.get(suite_key)
+        if cached is None or cached[0] != signature:
+            suite = self.suites[suite_key]
+            assert self.model is not None
+            location = relative_to(self.baseline_location(suite), self.config.rootpath)
+            baseline = self.baseline(suite_key)
+            comparison = compare(
+                suite=suite.name,
+                profile=self.model.profile,
+                scores=scores,
+                baseline=baseline,
+                suite_keys=self.all_keys(suite_key),
+                model_fingerprint=self.model.fingerprint,
+                suite_fingerprint=suite.fingerprint,
+                chance=suite.chance_by_item(),
+                answers=suite.answers_by_item(),
+                clusters=suite.cluster_by_item(),
+            )
+            contexts = {g: gate_context(suite, g, scores, baseline, comparison, location) for g in suite.gate_names}
+            cached = (signature, judge_suite(contexts), comparison)
+            self._verdicts[suite_key] = cached
+        return cached[1][name], cached[2]
 
     # ------------------------------------------------------------------ end of session
 

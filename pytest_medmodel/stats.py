@@ -10,6 +10,7 @@ to notice anything.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 Z_95 = 1.959963984540054
 """Two-sided 95% normal quantile."""
@@ -75,60 +76,69 @@ def mcnemar_one_sided(regressed: int, improved: int) -> float:
     return binomial_upper_tail(regressed, regressed + improved, 0.5)
 
 
-def _beta_fraction(a: float, b: float, x: float) -> float:
-    """Continued fraction of the regularized incomplete beta function (modified Lentz)."""
-    tiny = 1e-300
-    c, d = 1.0, 1.0 - (a + b) * x / (a + 1)
-    d = 1.0 / (d if abs(d) > tiny else tiny)
-    result = d
-    for m in range(1, 300):
-        for numerator in (
-            m * (b - m) * x / ((a + 2 * m - 1) * (a + 2 * m)),
-            -(a + m) * (a + b + m) * x / ((a + 2 * m) * (a + 2 * m + 1)),
-        ):
-            d = 1.0 + numerator * d
-            d = 1.0 / (d if abs(d) > tiny else tiny)
-            c = 1.0 + numerator / c
-            c = c if abs(c) > tiny else tiny
-            result *= c * d
-        if abs(c * d - 1.0) < 1e-15:
-            break
-    return result
+def sign_flip_upper_tail(differences: Sequence[int]) -> float:
+    """Exact one-sided paired test on whole-number differences, one per independent unit.
 
-
-def incomplete_beta(a: float, b: float, x: float) -> float:
-    """Regularized incomplete beta I_x(a, b), for the Student t distribution below."""
-    if x <= 0:
-        return 0.0
-    if x >= 1:
-        return 1.0
-    log_front = math.lgamma(a + b) - math.lgamma(a) - math.lgamma(b) + a * math.log(x) + b * math.log1p(-x)
-    if x < (a + 1) / (a + b + 2):
-        return math.exp(log_front) * _beta_fraction(a, b, x) / a
-    return 1.0 - math.exp(log_front) * _beta_fraction(b, a, 1 - x) / b
-
-
-def student_t_lower_tail(t: float, df: float) -> float:
-    """P(T <= t) for Student's t with ``df`` degrees of freedom."""
-    tail = 0.5 * incomplete_beta(df / 2, 0.5, df / (df + t * t))
-    return tail if t < 0 else 1.0 - tail
-
-
-def paired_t_one_sided(differences: list[float]) -> float:
-    """One-sided paired t-test that the mean of ``differences`` (current - baseline) is below zero.
-
-    Used on the probability each run gives the right answer: a diffuse
-    degradation lowers it a little on many items, which moves few answers
-    across the argmax (so McNemar sees little) but shifts this mean clearly.
-    Fewer than two differences, or none below zero, give 1.0.
+    Each unit (an item, or a cluster of items that share a probe group or an image)
+    contributes ``d`` = regressions minus improvements among its items. Under "no
+    change" the baseline and the current run are exchangeable within a unit, so each
+    ``d`` is as likely to be ``+|d|`` as ``-|d|``; the p-value is the chance that
+    random signs give a total at least as large as the observed one. The
+    distribution of the signed sum is computed exactly by convolution (totals are
+    whole numbers no larger than the number of items). With every unit a single item
+    this is exactly the one-sided exact McNemar test (:func:`mcnemar_one_sided`).
     """
-    n = len(differences)
-    if n < 2:
+    sizes = [abs(int(d)) for d in differences if d]
+    observed = sum(int(d) for d in differences)
+    if not sizes:
         return 1.0
-    mean = sum(differences) / n
-    if mean >= 0:
+    if max(sizes) == 1:  # single-item units: McNemar, summed exactly in log space
+        regressed = sum(1 for d in differences if d > 0)
+        return mcnemar_one_sided(regressed, len(sizes) - regressed)
+    total = sum(sizes)
+    # probability of each signed sum, offset by ``total`` so that indexes are non-negative
+    mass = [0.0] * (2 * total + 1)
+    mass[total] = 1.0
+    for size in sizes:
+        shifted = [0.0] * (2 * total + 1)
+        for index, value in enumerate(mass):
+            if value:
+                shifted[index - size] += value / 2
+                shifted[index + size] += value / 2
+        mass = shifted
+    return min(1.0, math.fsum(mass[total + observed :]))
+
+
+def bounded_mean_above_p(values: Sequence[float], null_mean: float, low: float = -1.0, high: float = 1.0) -> float:
+    """One-sided test that the mean of ``values`` (each within [low, high]) exceeds ``null_mean``.
+
+    Valid at every sample size and for every distribution of the values, skewed or
+    not (a t-test is neither: on a skewed change at 16 items it rejects at several
+    times its level). It is a betting test: for each of a grid of stakes ``lam``, the
+    wealth of betting ``lam`` on every value exceeding the null mean is
+    ``prod(1 + lam (x_i - m0))`` on the values rescaled to [0, 1]; under the null each
+    has expectation at most 1, so their average ``W`` does too, and by Markov's
+    inequality ``P(W >= 1/alpha) <= alpha``. The p-value is ``min(1, 1/W)``. The
+    product does not depend on the order of the values. It never returns 0, and
+    returns 1 for fewer than one value or a mean at or below the null.
+    """
+    if not values or high <= low:
         return 1.0
-    variance = sum((d - mean) ** 2 for d in differences) / (n - 1)
-    if variance == 0:
-        return 0.0
-    return student_t_lower_tail(mean / math.sqrt(variance / n), n - 1)
+    span = high - low
+    m0 = min(max((null_mean - low) / span, 0.0), 1.0)
+    xs = [min(max((v - low) / span, 0.0), 1.0) for v in values]
+    if m0 >= 1.0 or sum(xs) / len(xs) <= m0:
+        return 1.0
+    top = 0.99 / m0 if m0 > 0 else 1e6  # a larger stake could lose everything on a value of 0
+    log_wealth = []
+    for step in range(STAKES):  # stakes from the largest safe one down by halves of an octave
+        lam = top * 2 ** (-step / 2)
+        log_wealth.append(math.fsum(math.log1p(lam * (x - m0)) for x in xs))
+    peak = max(log_wealth)
+    log_mean = peak + math.log(math.fsum(math.exp(w - peak) for w in log_wealth) / len(log_wealth))
+    return min(1.0, math.exp(-log_mean))
+
+
+STAKES = 40
+"""How many stakes the betting test averages over, from the largest down to a millionth of it
+(their price: the evidence must be log(40) larger than for the one best stake known in advance)."""

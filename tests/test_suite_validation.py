@@ -91,9 +91,31 @@ BAD_SUITES = {
         "bad.suite.yaml: gates.accuracy.max_drop: expected a number between 0 and 1, got text; write a number between 0 and 1",
     ),
     "fraction out of range": (
-        "data: {path: items.jsonl}\ngates: {accuracy: {alpha: 5}}\n",
+        "data: {path: items.jsonl}\ngates: {accuracy: {max_drop: 5}}\n",
         GOOD_ROWS,
-        "bad.suite.yaml: gates.accuracy.alpha: 5.0 is outside [0, 1]; write a fraction such as 0.05",
+        "bad.suite.yaml: gates.accuracy.max_drop: 5.0 is outside [0, 1]; write a fraction such as 0.05",
+    ),
+    "a gate's own alpha": (
+        "data: {path: items.jsonl}\ngates: {accuracy: {alpha: 0.05}}\n",
+        GOOD_ROWS,
+        "bad.suite.yaml: gates.accuracy.alpha: a gate no longer has its own alpha: every gate of a suite shares "
+        "the suite's alpha (Holm), so that the suite as a whole keeps its false-alarm rate; delete it and write "
+        "alpha: 0.05 at the top of the suite file (default 0.01)",
+    ),
+    "a perturbation gate's own alpha": (
+        "data: {path: items.jsonl}\nperturbations: [{name: reverse_choices, gates: {accuracy: {alpha: 0.05}}}]\n",
+        GOOD_ROWS,
+        "bad.suite.yaml: perturbations[0].gates.accuracy.alpha: a gate no longer has its own alpha: *",
+    ),
+    "suite alpha out of range": (
+        "data: {path: items.jsonl}\nalpha: 0\n",
+        GOOD_ROWS,
+        "bad.suite.yaml: alpha: 0 leaves no room for a test; write a level such as 0.01",
+    ),
+    "unknown tolerance": (
+        "data: {path: items.jsonl}\ngates: {accuracy: {tolerance: strict}}\n",
+        GOOD_ROWS,
+        "bad.suite.yaml: gates.accuracy.tolerance: unknown value 'strict'; use point or margin",
     ),
     "invalid YAML": (
         "data: {path: items.jsonl\ntask: [\n",

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,7 +18,9 @@ import numpy as np
 
 from . import metrics as m
 
-RESAMPLES = 1000
+RESAMPLES = 2000
+"""Resamples per interval and p-value: the smallest bootstrap p-value is 1/2001, below the level a
+calibration gate gets in a suite of up to 20 tested gates at alpha 0.01."""
 MIN_PER_BIN = 10
 """Fewer items than this per equal-mass bin, on average, draws a warning: ECE is biased upward there."""
 
@@ -71,6 +73,9 @@ class MetricChange:
     delta: float | None = None
     """current - baseline."""
     delta_interval: tuple[float, float] | None = None
+    worse_p: float | None = None
+    """Bootstrap one-sided p-value that the metric got worse by more than the threshold it was
+    computed for (0 unless a tolerance was given): the share of resamples that are not, with +1."""
 
     @property
     def higher_is_worse(self) -> bool:
@@ -106,10 +111,25 @@ def seed_for(suite: str) -> int:
     return int(hashlib.sha256(f"calibration:{suite}".encode()).hexdigest()[:12], 16)
 
 
-def resample_rows(n: int, resamples: int, seed: int) -> np.ndarray:
-    """Row 0 is the items as they are; the rest are bootstrap resamples of positions."""
+def resample_rows(n: int, resamples: int, seed: int, clusters: Sequence[str] | None = None) -> np.ndarray:
+    """Row 0 is the items as they are; the rest are bootstrap resamples of positions.
+
+    With ``clusters`` (one name per position), whole clusters are resampled: items that
+    succeed and fail together stay together, so an interval is not too sure of itself.
+    Clusters are drawn until the row holds ``n`` positions, then cut to ``n`` (so rows
+    stay one array; with equal cluster sizes that dividing ``n`` nothing is cut).
+    """
     rng = np.random.default_rng(seed)
-    return np.vstack([np.arange(n)[None, :], rng.integers(0, n, size=(resamples, n))])
+    if clusters is None or len(set(clusters)) == len(clusters):
+        return np.vstack([np.arange(n)[None, :], rng.integers(0, n, size=(resamples, n))])
+    members: dict[str, list[int]] = {}
+    for position, name in enumerate(clusters):
+        members.setdefault(name, []).append(position)
+    groups = [np.array(v) for v in members.values()]
+    smallest = min(len(g) for g in groups)
+    draws = rng.integers(0, len(groups), size=(resamples, n // smallest + 1))
+    rows = [np.concatenate([groups[k] for k in draw])[:n] for draw in draws]
+    return np.vstack([np.arange(n)[None, :], np.array(rows)])
 
 
 def _interval(values: np.ndarray) -> tuple[float, float]:
@@ -141,12 +161,18 @@ def compare_calibration(
     settings: Mapping[str, Any] | None = None,
     names: tuple[str, ...] = tuple(SPECS),
     resamples: int = RESAMPLES,
+    clusters: Sequence[str] | None = None,
+    thresholds: Mapping[str, float] | None = None,
 ) -> dict[str, MetricChange]:
-    """Every metric in ``names`` for ``current``, paired with ``baseline`` (same items, same order) when given."""
+    """Every metric in ``names`` for ``current``, paired with ``baseline`` (same items, same order) when given.
+
+    ``clusters``: each position's cluster (resampled whole). ``thresholds``: per metric, the
+    worsening its p-value tests against (0 when absent: "did it get worse at all").
+    """
     if baseline is not None and baseline.n != current.n:
         raise ValueError(f"paired predictions differ in length: {baseline.n} baseline, {current.n} current")
     config = {**DEFAULTS, **(settings or {})}
-    rows = resample_rows(current.n, resamples, seed_for(suite))
+    rows = resample_rows(current.n, resamples, seed_for(suite), clusters)
     out = {}
     for name in names:
         spec = SPECS[name]
@@ -161,9 +187,21 @@ def compare_calibration(
         if baseline is not None:
             then = spec.compute(baseline, mine, config)
             diff = now - then
-            change = MetricChange(name, float(now[0]), alone, float(then[0]), float(diff[0]), _interval(diff[1:]))
+            worse_p = _worse_p(diff[1:], spec.higher_is_worse, (thresholds or {}).get(name, 0.0))
+            change = MetricChange(
+                name, float(now[0]), alone, float(then[0]), float(diff[0]), _interval(diff[1:]), worse_p
+            )
         out[name] = change
     return out
+
+
+def _worse_p(differences: np.ndarray, higher_is_worse: bool, threshold: float) -> float:
+    """Share of resamples whose worsening is at most ``threshold``, counting the estimate's own (+1 / +1):
+    a one-sided percentile-bootstrap p-value, consistent with the interval (p < 0.025 exactly when
+    the 95% interval lies wholly beyond the threshold)."""
+    finite = differences[~np.isnan(differences)]
+    worsening = finite if higher_is_worse else -finite
+    return float((1 + np.count_nonzero(worsening <= threshold)) / (1 + len(worsening)))
 
 
 def _at_baseline_temperature(

@@ -46,6 +46,33 @@ class GateContext:
     """Where the baseline file is (or would be), relative to the project root."""
     settings: Mapping[str, Any]
     """This gate's settings from the suite file, defaults filled in."""
+    level: float | None = None
+    """The level this gate is tested at when it is the only one of its suite that fires
+    (the suite's alpha over its tested gates, Holm's first step); None for an untested gate."""
+
+
+TOLERANCES = ("point", "margin")
+"""How a gate reads its tolerance (``max_drop``, ``max_increase``): ``point``, the observed change
+exceeds it and the change is real (different from zero); ``margin``, the change is significantly
+larger than the tolerance (a tolerated change never fails more than alpha of the time)."""
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """A statistical gate's answer before the suite's false-alarm budget is applied.
+
+    The gate measures and tests; the suite decides (:mod:`.family`): every statistical
+    gate of a suite shares the suite's ``alpha`` through Holm's step-down correction,
+    so the suite as a whole fails a model that did not get worse at most ``alpha`` of
+    the time, however many gates it has.
+    """
+
+    p_value: float
+    """One-sided p-value that the model got worse (beyond the tolerance, in margin mode)."""
+    large: bool
+    """The observed change is beyond the gate's tolerance: a significant change fails only then."""
+    headline: str
+    """The message's first line when the gate fails on this evidence."""
 
 
 @dataclass(frozen=True)
@@ -57,6 +84,9 @@ class GateResult:
     message: str
     numbers: Mapping[str, float | int | str | None] = field(default_factory=dict)
     """Figures worth a CI reader's eye; they become JUnit properties of the gate test."""
+    evidence: Evidence | None = None
+    """A statistical gate's test; the suite's family turns it into the verdict (``status`` then says
+    only whether something outside the test failed, such as a floor or a missing baseline)."""
 
 
 Evaluate = Callable[[GateContext], GateResult]
@@ -78,6 +108,8 @@ class Gate:
     """Set for a gate every perturbation gets (``accuracy`` or ``consistency``: test id
     ``gate[<that>/<perturbation label>]``); such a gate is configured under the
     perturbation's ``gates:``, not the suite's."""
+    tested: bool = False
+    """The gate returns :class:`Evidence` and shares the suite's alpha with the suite's other tested gates."""
 
 
 GATES: Registry[Gate] = Registry("gate")
@@ -90,15 +122,31 @@ def gate(
     default: bool = False,
     check: Check | None = None,
     per_perturbation: str = "",
+    tested: bool = False,
 ) -> Callable[[Evaluate], Evaluate]:
-    """Register the decorated ``evaluate(ctx) -> GateResult`` function as gate ``name``."""
+    """Register the decorated ``evaluate(ctx) -> GateResult`` function as gate ``name``.
+
+    ``tested``: the gate returns :class:`Evidence` (a p-value) instead of deciding alone,
+    and the suite's false-alarm budget decides (see :mod:`.family`).
+    """
 
     def register(evaluate: Evaluate) -> Evaluate:
-        entry = Gate(name, evaluate, dict(params or {}), default, check, per_perturbation)
+        entry = Gate(name, evaluate, dict(params or {}), default, check, per_perturbation, tested)
         GATES.register(name, entry, origin_of(evaluate))
         return evaluate
 
     return register
+
+
+def check_tolerance(settings: Mapping[str, Any]) -> tuple[str, str, str] | None:
+    """The ``tolerance`` setting names one of :data:`TOLERANCES`."""
+    if settings.get("tolerance", "point") not in TOLERANCES:
+        return ("tolerance", f"unknown value '{settings['tolerance']}'", "use point or margin")
+    return None
+
+
+def tolerance_param() -> Param:
+    return Param((str,), "point or margin", "point")
 
 
 def run_gate(ctx: GateContext, name: str) -> GateResult:

@@ -3,9 +3,11 @@
 A model that is as accurate as before but sure of its wrong answers is worse in a
 clinic, and an accuracy gate cannot see it. Each gate compares one calibration
 metric with the baseline on the paired items and fails only when the change is
-both larger than its tolerance and real: the paired bootstrap 95% interval of the
-difference (seeded, see :mod:`pytest_medmodel.calibration.compare`) lies wholly on
-the worse side of zero. The ECE gate also reports ECE after temperature scaling,
+both larger than its tolerance and real: the paired bootstrap (seeded, whole
+clusters when items share one; see :mod:`pytest_medmodel.calibration.compare`)
+gives a one-sided p-value below the gate's level under the suite's shared alpha
+(:mod:`.family`). ``tolerance: margin`` tests the worsening against the tolerance
+instead of zero. The ECE gate also reports ECE after temperature scaling,
 which tells a uniformly over-confident model (a refit temperature fixes it) from
 one whose confidence no longer tracks correctness.
 """
@@ -16,7 +18,8 @@ from typing import TYPE_CHECKING, Any
 
 from ..scoring.base import SCORERS
 from ..suite.schema import Param
-from .base import GateContext, GateResult, gate
+from ..suite.types import split_key
+from .base import Evidence, GateContext, GateResult, check_tolerance, gate, tolerance_param
 
 if TYPE_CHECKING:
     from ..calibration.compare import MetricChange
@@ -27,7 +30,7 @@ _FRACTION = "a number between 0 and 1"
 
 
 def _params(tolerance: str, default: float, **extra: Param) -> dict[str, Param]:
-    return {tolerance: Param((int, float), _FRACTION, default, fraction=True), **extra}
+    return {tolerance: Param((int, float), _FRACTION, default, fraction=True), "tolerance": tolerance_param(), **extra}
 
 
 def _skip(ctx: GateContext, name: str) -> GateResult | None:
@@ -57,22 +60,37 @@ def _judge(ctx: GateContext, name: str, metric: str, tolerance_key: str, setting
             "(recorded before they were kept?); re-record it with --snapshot-update to gate calibration",
         )
     names = (metric, "ece_scaled", "ece_baseline_t") if metric == "ece" else (metric,)
-    changes = compare_calibration(paired.current, paired.baseline, suite=ctx.suite.name, settings=settings, names=names)
-    change = changes[metric]
     tolerance = float(ctx.settings[tolerance_key])
-    worse = (change.worsening or 0.0) > tolerance + 1e-12 and change.significantly_worse
-    lines = [_line(change, len(paired.keys), tolerance_key, tolerance, settings, worse)]
+    margin = ctx.settings["tolerance"] == "margin"
+    cluster = ctx.suite.cluster_by_item()
+    changes = compare_calibration(
+        paired.current,
+        paired.baseline,
+        suite=ctx.suite.name,
+        settings=settings,
+        names=names,
+        clusters=[cluster.get(split_key(k)[0], k) for k in paired.keys],
+        thresholds={metric: tolerance} if margin else None,
+    )
+    change = changes[metric]
+    large = (change.worsening or 0.0) > tolerance + 1e-12
+    lines = [_line(change, len(paired.keys), tolerance_key, tolerance, settings, large)]
     if "ece_scaled" in changes:
-        lines.append(_scaled_line(changes["ece_scaled"], changes["ece_baseline_t"], worse))
+        lines.append(_scaled_line(changes["ece_scaled"], changes["ece_baseline_t"], large))
     if paired.missing:
         lines.append(f"{paired.missing} item(s) without probabilities in both runs were left out")
     warning = small_suite_warning(len(paired.keys), int(settings["bins"])) if metric == "ece" else None
     lines += [warning] if warning else []
-    if worse:
-        lines.insert(0, f"{LABELS[metric]} got worse on suite {ctx.suite.name} (profile {ctx.comparison.profile})")
+    lines.append(
+        f"paired bootstrap over {'clusters' if len(set(cluster.values())) < len(cluster) else 'items'}: "
+        f"p = {change.worse_p:.4g} that it got worse{' by more than ' + tolerance_key if margin else ''} "
+        f"(tolerance {ctx.settings['tolerance']}; the smallest p a bootstrap of this size gives is 1/2001)"
+    )
+    headline = f"{LABELS[metric]} got worse on suite {ctx.suite.name} (profile {ctx.comparison.profile})"
     numbers = {f"{metric}_{k}": v for k, v in change.to_json().items() if not isinstance(v, list)}
     numbers["paired"] = len(paired.keys)
-    return GateResult(name, "failed" if worse else "passed", "\n".join(lines), numbers)
+    evidence = Evidence(change.worse_p if change.worse_p is not None else 1.0, large, headline)
+    return GateResult(name, "passed", "\n".join(lines), numbers, evidence)
 
 
 def _line(change: MetricChange, paired: int, key: str, tolerance: float, settings: dict[str, Any], worse: bool) -> str:
@@ -82,7 +100,7 @@ def _line(change: MetricChange, paired: int, key: str, tolerance: float, setting
     if change.name == "selective_accuracy":
         label += f" on the {settings['coverage']:.0%} most confident"
     low, high = change.delta_interval or (float("nan"), float("nan"))
-    verdict = "worse beyond tolerance" if worse else "ok"
+    verdict = "worse by more than the tolerance" if worse else "within the tolerance"
     return (
         f"{label} on {paired} paired items: baseline {change.baseline:.3f} -> current {change.current:.3f} "
         f"[{change.current_interval[0]:.3f}, {change.current_interval[1]:.3f}], {change.delta:+.3f} "
@@ -107,13 +125,15 @@ def _scaled_line(refit: MetricChange, kept: MetricChange, worse: bool) -> str:
 @gate(
     "ece",
     params=_params("max_increase", 0.03, bins=Param((int,), "a whole number of bins", 10)),
+    check=check_tolerance,
+    tested=True,
 )
 def ece_gate(ctx: GateContext) -> GateResult:
     """Expected calibration error (equal-mass bins) may not rise by more than ``max_increase``."""
     return _judge(ctx, "ece", "ece", "max_increase", {"bins": ctx.settings["bins"]})
 
 
-@gate("brier", params=_params("max_increase", 0.03))
+@gate("brier", params=_params("max_increase", 0.03), check=check_tolerance, tested=True)
 def brier_gate(ctx: GateContext) -> GateResult:
     """The multi-class Brier score may not rise by more than ``max_increase``."""
     return _judge(ctx, "brier", "brier", "max_increase", {})
@@ -122,6 +142,8 @@ def brier_gate(ctx: GateContext) -> GateResult:
 @gate(
     "selective_accuracy",
     params=_params("max_drop", 0.03, coverage=Param((int, float), _FRACTION, 0.5, fraction=True)),
+    check=check_tolerance,
+    tested=True,
 )
 def selective_accuracy_gate(ctx: GateContext) -> GateResult:
     """Accuracy on the most confident ``coverage`` share of items may not fall by more than ``max_drop``."""

@@ -13,8 +13,8 @@ from typing import Any
 
 from ..baseline import Baseline
 from ..records import DIGITS, BaselineEntry, ItemScore
-from ..stats import mcnemar_one_sided
-from ..suite.types import ORIGINAL
+from ..stats import bounded_mean_above_p, mcnemar_one_sided, sign_flip_upper_tail
+from ..suite.types import ORIGINAL, split_key
 
 SHOWN = 8
 """How many item ids a message lists before "(+N more)"."""
@@ -106,6 +106,35 @@ class Comparison:
     right_probs: list[tuple[float, float]] = field(default_factory=list)
     """(baseline, current) probability of the right answer, for paired items with vectors in both
     (filled when ``compare`` is given the answer key)."""
+    right_prob_items: list[str] = field(default_factory=list)
+    """The item id of each entry of ``right_probs``."""
+    paired_items: list[str] = field(default_factory=list)
+    clusters: Mapping[str, str] = field(default_factory=dict)
+    """Item id -> cluster (items that succeed and fail together); an item missing here is alone."""
+
+    def cluster(self, item_id: str) -> str:
+        return self.clusters.get(item_id, f"item:{item_id}")
+
+    def cluster_differences(self) -> list[int]:
+        """Regressions minus improvements per cluster of paired items (the unit of the paired tests)."""
+        totals: dict[str, int] = {}
+        for key, *_ in self.regressed:
+            unit = self.cluster(split_key(key)[0])
+            totals[unit] = totals.get(unit, 0) + 1
+        for key, *_ in self.improved:
+            unit = self.cluster(split_key(key)[0])
+            totals[unit] = totals.get(unit, 0) - 1
+        return list(totals.values())
+
+    def cluster_means(self, values: Mapping[str, float]) -> list[float]:
+        """The mean of a per-item value over each cluster (the units a bounded-mean test may treat as independent)."""
+        return cluster_means(values, {i: self.cluster(i) for i in values})
+
+    @property
+    def clustered(self) -> bool:
+        """Some cluster holds more than one paired item."""
+        units = [self.cluster(i) for i in self.paired_items]
+        return len(set(units)) < len(units)
 
     def stats(self) -> PairedStats:
         return PairedStats(
@@ -136,6 +165,7 @@ def compare(
     variant: str = ORIGINAL,
     chance: Mapping[str, float] | None = None,
     answers: Mapping[str, int] | None = None,
+    clusters: Mapping[str, str] | None = None,
 ) -> Comparison:
     """Pair this run's scores of one variant with the baseline's entries.
 
@@ -143,7 +173,8 @@ def compare(
     ``chance``: each item's chance of a random answer being right, by item id
     (see :func:`~pytest_medmodel.suite.types.Suite.chance_by_item`).
     ``answers``: each item's key (index into its original choices), to pair the
-    probabilities of the right answer (the accuracy gate's second line of evidence).
+    probabilities of the right answer (``gate[right_answer_probability]``).
+    ``clusters``: each item's cluster (:meth:`~pytest_medmodel.suite.types.Suite.cluster_by_item`).
     """
     mine = {key: s for key, s in scores.items() if s.variant == variant}
     c = Comparison(
@@ -152,6 +183,7 @@ def compare(
         n=len(mine),
         correct=sum(1 for s in mine.values() if s.correct),
         has_baseline=baseline is not None,
+        clusters=dict(clusters or {}),
     )
     if baseline is None:
         c.new = sorted(mine)
@@ -168,10 +200,12 @@ def compare(
             c.changed.append(key)
         else:
             _pair(c, key, now, then)
+            c.paired_items.append(now.item_id)
             answer = (answers or {}).get(now.item_id)
             if answer is not None and now.probs is not None and then.probs is not None:
                 # Rounded as the baseline stores it: an unchanged model pairs exactly equal.
                 c.right_probs.append((then.probs[answer], round(now.probs[answer], DIGITS)))
+                c.right_prob_items.append(now.item_id)
     c.warnings.extend(_warnings(c, baseline, model_fingerprint, suite_fingerprint))
     paired = [mine[k].item_id for k in sorted(mine) if k not in set(c.new) | set(c.changed)]
     c.chance = _mean_chance(chance, paired or [s.item_id for s in mine.values()])
@@ -238,18 +272,35 @@ class PairedFlips:
     before: float
     after: float
     p_value: float
-    """One-sided exact McNemar p that the share went down."""
+    """One-sided exact p that the share went down: McNemar, or its cluster version (sign flips of
+    each cluster's lost minus gained) when units share a cluster."""
+    clusters: Mapping[str, str] = field(default_factory=dict)
 
-    def dropped(self, max_drop: float, alpha: float) -> bool:
-        """The gates' standard: a drop larger than ``max_drop`` and significant at ``alpha``."""
-        return self.before - self.after > max_drop + 1e-12 and self.p_value < alpha
+    def differences(self) -> dict[str, float]:
+        """Per unit: 1 lost, -1 gained, 0 unchanged."""
+        lost, gained = set(self.lost), set(self.gained)
+        return {u: 1.0 if u in lost else -1.0 if u in gained else 0.0 for u in self.paired}
 
-    def describe(self, what: str, unit: str, max_drop: float, alpha: float) -> list[str]:
+    def test(self, max_drop: float, tolerance: str) -> tuple[float, bool, str]:
+        """(p-value, observed drop beyond ``max_drop``, what was tested) for the tolerance mode."""
+        large = self.before - self.after > max_drop + 1e-12
+        if tolerance != "margin":
+            return self.p_value, large, "one-sided exact McNemar" + (" over clusters" if self._clustered else "")
+        units = cluster_means(self.differences(), self.clusters)
+        return bounded_mean_above_p(units, max_drop), large, f"betting test that the drop exceeds {max_drop:g}"
+
+    @property
+    def _clustered(self) -> bool:
+        units = [self.clusters.get(u, u) for u in self.paired]
+        return len(set(units)) < len(units)
+
+    def describe(self, what: str, unit: str, max_drop: float, tolerance: str = "point") -> list[str]:
         """The comparison in a gate message: the shares, the flips, the test, and the first units lost."""
+        p, _, test = self.test(max_drop, tolerance)
         lines = [
             f"{what} on {len(self.paired)} paired {unit}: baseline {self.before:.1%} -> current {self.after:.1%}, "
             f"{(self.after - self.before) * 100:+.1f} points (max_drop {max_drop * 100:.1f}); {len(self.lost)} lost, "
-            f"{len(self.gained)} gained; one-sided exact McNemar p = {self.p_value:.4g} (alpha {alpha:g})"
+            f"{len(self.gained)} gained; {test} p = {p:.4g}"
         ]
         if self.lost:
             more = f" (+{len(self.lost) - SHOWN} more)" if len(self.lost) > SHOWN else ""
@@ -264,12 +315,21 @@ class PairedFlips:
             "current": round(self.after, 4),
             "lost": len(self.lost),
             "gained": len(self.gained),
-            "p_value": round(self.p_value, 6),
         }
 
 
-def paired_flips(now: Mapping[str, bool], then: Mapping[str, bool]) -> PairedFlips | None:
-    """Pair two outcome maps (None when they share no unit)."""
+def cluster_means(values: Mapping[str, float], clusters: Mapping[str, str]) -> list[float]:
+    """The mean of a per-unit value over each cluster (a unit missing from ``clusters`` is its own)."""
+    sums: dict[str, list[float]] = {}
+    for unit, value in values.items():
+        sums.setdefault(clusters.get(unit, unit), []).append(value)
+    return [sum(v) / len(v) for v in sums.values()]
+
+
+def paired_flips(
+    now: Mapping[str, bool], then: Mapping[str, bool], clusters: Mapping[str, str] | None = None
+) -> PairedFlips | None:
+    """Pair two outcome maps (None when they share no unit); ``clusters``: unit -> cluster."""
     paired = sorted(set(now) & set(then))
     if not paired:
         return None
@@ -277,4 +337,11 @@ def paired_flips(now: Mapping[str, bool], then: Mapping[str, bool]) -> PairedFli
     gained = [u for u in paired if now[u] and not then[u]]
     before = sum(then[u] for u in paired) / len(paired)
     after = sum(now[u] for u in paired) / len(paired)
-    return PairedFlips(paired, lost, gained, before, after, mcnemar_one_sided(len(lost), len(gained)))
+    clusters = dict(clusters or {})
+    totals: dict[str, int] = {}
+    for u in lost:
+        totals[clusters.get(u, u)] = totals.get(clusters.get(u, u), 0) + 1
+    for u in gained:
+        totals[clusters.get(u, u)] = totals.get(clusters.get(u, u), 0) - 1
+    p = sign_flip_upper_tail(list(totals.values()))
+    return PairedFlips(paired, lost, gained, before, after, p, clusters)

@@ -3,7 +3,8 @@
 Runs on every suite whose items have a ``group`` (and on any suite that lists it).
 A group counts as right when every member is right; the gate fails when the share
 of right groups drops by more than ``max_drop`` and a one-sided exact McNemar test
-on the groups that flipped gives p < ``alpha``, or when it is below
+on the groups that flipped is significant at the gate's level under the suite's
+shared alpha (:mod:`.family`), or when it is below
 ``min_set_accuracy``. Figures below what random answers would reach are reported
 on their own line, starting ``BELOW CHANCE``.
 """
@@ -13,18 +14,18 @@ from __future__ import annotations
 from ..probes import complete_groups, group_stats
 from ..suite.schema import Param
 from ..suite.types import ORIGINAL
-from .base import GateContext, GateResult, gate
+from .base import Evidence, GateContext, GateResult, GateStatus, check_tolerance, gate, tolerance_param
 from .comparison import paired_flips
 from .robustness import baseline_scores
 
 PARAMS = {
     "max_drop": Param((int, float), "a number between 0 and 1", 0.02, fraction=True),
-    "alpha": Param((int, float), "a number between 0 and 1", 0.05, fraction=True),
+    "tolerance": tolerance_param(),
     "min_set_accuracy": Param((int, float, type(None)), "a number between 0 and 1", None, fraction=True),
 }
 
 
-@gate("set_accuracy", params=PARAMS)
+@gate("set_accuracy", params=PARAMS, check=check_tolerance, tested=True)
 def set_accuracy(ctx: GateContext) -> GateResult:
     """Probe groups: every member right, now versus the baseline."""
     probes = ctx.suite.probes()
@@ -63,10 +64,9 @@ def set_accuracy(ctx: GateContext) -> GateResult:
     if flips is None:
         lines.append(f"the baseline at {ctx.baseline_location} shares no complete group with this run; re-record it")
         return GateResult("set_accuracy", "failed", "\n".join(lines), numbers)
-    dropped = flips.dropped(ctx.settings["max_drop"], ctx.settings["alpha"])
-    if dropped:
-        lines.insert(0, f"set accuracy dropped on suite {ctx.suite.name}")
-    lines += flips.describe("set accuracy", "groups", ctx.settings["max_drop"], ctx.settings["alpha"])
-    return GateResult(
-        "set_accuracy", "failed" if failed or dropped else "passed", "\n".join(lines), {**numbers, **flips.numbers()}
-    )
+    max_drop, tolerance = ctx.settings["max_drop"], ctx.settings["tolerance"]
+    p, large, _ = flips.test(max_drop, tolerance)
+    lines += flips.describe("set accuracy", "groups", max_drop, tolerance)
+    evidence = Evidence(p, large, f"set accuracy dropped on suite {ctx.suite.name}")
+    status: GateStatus = "failed" if failed else "passed"
+    return GateResult("set_accuracy", status, "\n".join(lines), {**numbers, **flips.numbers()}, evidence)

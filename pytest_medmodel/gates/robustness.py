@@ -4,8 +4,9 @@ Same standard as the accuracy gate: an item's outcome under the perturbation
 (right under every variant of it; or, for consistency, the same option content as
 the original under every variant) is compared with the baseline's outcome for the
 same item, and the gate fails when the share drops by more than ``max_drop`` **and**
-a one-sided exact McNemar test on the items that flipped gives p < ``alpha``, or
-when the share is below its floor. Only items whose original and variants are all
+a one-sided exact McNemar test on the items that flipped (by cluster when items
+share one) is significant at the gate's level under the suite's shared alpha
+(:mod:`.family`), or when the share is below its floor. Only items whose original and variants are all
 unchanged since the baseline are paired.
 """
 
@@ -19,14 +20,14 @@ from ..records import ItemScore
 from ..stats import wilson_interval
 from ..suite.schema import Param
 from ..suite.types import FIXED_CHOICES, ORIGINAL, Suite, split_key
-from .base import GateContext, GateResult, gate
+from .base import Evidence, GateContext, GateResult, GateStatus, check_tolerance, gate, tolerance_param
 from .comparison import paired_flips
 
 
 def _params(floor: str) -> dict[str, Param]:
     return {
         "max_drop": Param((int, float), "a number between 0 and 1", 0.02, fraction=True),
-        "alpha": Param((int, float), "a number between 0 and 1", 0.05, fraction=True),
+        "tolerance": tolerance_param(),
         floor: Param((int, float, type(None)), "a number between 0 and 1", None, fraction=True),
     }
 
@@ -92,17 +93,16 @@ def _decide(ctx: GateContext, what: str, floor_key: str, measure: Callable[[Item
             f"{ctx.baseline_location}; record one with --snapshot-update and commit it"
         )
         return GateResult(name, "failed", "\n".join(lines), {"n": len(now)})
-    flips = paired_flips(now, then)
+    flips = paired_flips(now, then, ctx.suite.cluster_by_item())
     if flips is None:
         lines.append(f"the baseline at {ctx.baseline_location} shares no complete item with this run; re-record it")
         return GateResult(name, "failed", "\n".join(lines), {"n": len(now)})
-    dropped = flips.dropped(ctx.settings["max_drop"], ctx.settings["alpha"])
-    if dropped:
-        lines.insert(0, f"{what} under '{ctx.settings['perturbation']}' dropped on suite {ctx.suite.name}")
-    lines += flips.describe(
-        f"{what} under '{ctx.settings['perturbation']}'", "items", ctx.settings["max_drop"], ctx.settings["alpha"]
-    )
-    return GateResult(name, "failed" if failed or dropped else "passed", "\n".join(lines), flips.numbers())
+    max_drop, tolerance = ctx.settings["max_drop"], ctx.settings["tolerance"]
+    p, large, _ = flips.test(max_drop, tolerance)
+    lines += flips.describe(f"{what} under '{ctx.settings['perturbation']}'", "items", max_drop, tolerance)
+    headline = f"{what} under '{ctx.settings['perturbation']}' dropped on suite {ctx.suite.name}"
+    status: GateStatus = "failed" if failed else "passed"
+    return GateResult(name, status, "\n".join(lines), flips.numbers(), Evidence(p, large, headline))
 
 
 def _floor(what: str, good: int, n: int, floor: float | None) -> tuple[list[str], bool]:
@@ -112,13 +112,21 @@ def _floor(what: str, good: int, n: int, floor: float | None) -> tuple[list[str]
     return [f"{what} {good / n:.1%} [{low:.1%}, {high:.1%}] on {n} items is below the floor {floor:.1%}"], True
 
 
-@gate("perturbed_accuracy", params=_params("min_accuracy"), per_perturbation="accuracy")
+@gate(
+    "perturbed_accuracy",
+    params=_params("min_accuracy"),
+    per_perturbation="accuracy",
+    check=check_tolerance,
+    tested=True,
+)
 def perturbed_accuracy(ctx: GateContext) -> GateResult:
     """Accuracy under a perturbation (every variant of it right: circular evaluation for rotations)."""
     return _decide(ctx, "accuracy", "min_accuracy", lambda r: r.correct)
 
 
-@gate("consistency", params=_params("min_consistency"), per_perturbation="consistency")
+@gate(
+    "consistency", params=_params("min_consistency"), per_perturbation="consistency", check=check_tolerance, tested=True
+)
 def consistency(ctx: GateContext) -> GateResult:
     """Consistency under a perturbation: the same option content as the original, under every variant."""
     return _decide(ctx, "consistency", "min_consistency", lambda r: r.consistent)

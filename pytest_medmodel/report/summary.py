@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..gates.comparison import PairedStats
+from ..gates.family import first_level
 from ..metrics.base import compute
 from ..perturb.robustness import family_stats
 from ..power import gate_sensitivity
@@ -134,7 +135,9 @@ class SuiteSummary:
 
     def with_power(self, accuracy_gate: Mapping[str, Any]) -> SuiteSummary:
         """Fill in what the accuracy gate (with these settings) can detect on this suite."""
-        self.detectable_drop, self.blind = gate_sensitivity(self.stats, accuracy_gate)
+        sensitivity = gate_sensitivity(self.stats, accuracy_gate)
+        self.detectable_drop = sensitivity.retrained if sensitivity else None
+        self.blind = sensitivity.blind if sensitivity else None
         return self
 
 
@@ -202,7 +205,7 @@ def suite_info(suite: Suite, keys: list[str]) -> dict[str, Any]:
         "perturbations": [p.label for p in suite.perturbations],
         "probes": suite.probes(),
         "search": suite.search,
-        "accuracy_gate": dict(suite.gate("accuracy").settings),
+        "accuracy_gate": {**suite.gate("accuracy").settings, "level": first_level(suite)},
         "fallback": fallback_note(suite),
     }
 
@@ -213,4 +216,4 @@ def suite_summary(suite: Suite, suite_key: str, stats: PairedStats, scores: Mapp
     summary = SuiteSummary(suite_key, suite.name, stats, compute(originals, summary_metrics(suite)))
     labels = [p.label for p in suite.perturbations]
     summary.with_details(scores.values(), suite.tags_by_item(), labels, suite.chance_by_item(), suite.probes())
-    return summary.with_power(suite.gate("accuracy").settings)
+    return summary.with_power({**suite.gate("accuracy").settings, "level": first_level(suite)})

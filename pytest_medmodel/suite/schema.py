@@ -34,6 +34,7 @@ TOP_KEYS: KeyTable = {
     "prompt": ((dict,), "a mapping"),
     "scoring": ((str, dict), "a scoring method name or a mapping with 'method'"),
     "gates": ((dict,), "a mapping of gate name to settings"),
+    "alpha": ((int, float), "a number between 0 and 1: the suite's false-alarm budget, shared by its gates"),
     "perturbations": ((list,), "a list of perturbation names or {name: ..., id: ...} mappings"),
     "search": ((dict,), "a mapping with candidates and items: search this suite after every run"),
     "few_shot": ((dict,), "a mapping with k (and from, pick, seed): solved examples before each item"),

@@ -209,6 +209,9 @@ class PerturbationUse:
     params: Mapping[str, Any]
 
 
+DEFAULT_ALPHA = 0.01
+"""A suite's default false-alarm budget (``alpha:`` in the suite file)."""
+
 PICKS = ("first", "random", "balanced")
 """How few-shot examples are chosen from their pool."""
 
@@ -248,6 +251,9 @@ class Suite:
     """``search: {candidates, items}``: search this suite after every run (see ``--medmodel-search``)."""
     few_shot: FewShot | None = None
     """``few_shot:``: solved examples before each item (:mod:`pytest_medmodel.fewshot`)."""
+    alpha: float = DEFAULT_ALPHA
+    """The suite's false-alarm budget: every statistical gate shares it (Holm), so a model that did
+    not get worse fails the suite at most this often."""
 
     def item(self, item_id: str) -> Item:
         return self._by_id[item_id]
@@ -286,6 +292,14 @@ class Suite:
             for item in self.items
             if item.group
         }
+
+    def cluster_by_item(self) -> dict[str, str]:
+        """Each item's cluster for the statistics: its probe group, else the item alone.
+
+        Items of one group (a probe pair, several questions about one image) succeed and
+        fail together; treating them as independent makes a test too sure of itself.
+        """
+        return {item.id: f"group:{item.group}" if item.group else f"item:{item.id}" for item in self.items}
 
     def tags_by_item(self) -> dict[str, list[str]]:
         """Each tagged item's tags (untagged items are left out)."""
