@@ -1,0 +1,116 @@
+"""The accuracy gate tests correctness, a suite's gates share its alpha, and clusters count as clusters.
+
+Through the plugin, with the oracle adapter (``conftest.py``): it answers every item
+right except those listed in ``flips``, so a (baseline, candidate) pair of flip lists
+plants exactly the regressions and improvements a scenario needs.
+"""
+
+from __future__ import annotations
+
+import json
+
+from conftest import Project, expect_lines
+
+
+def _items(n: int, prefix: str) -> list[str]:
+    return [f"{prefix}-{i:03d}" for i in range(n)]
+
+
+def test_a_true_five_point_drop_on_500_items_fails_and_equal_churn_passes(project: Project) -> None:
+    """Baseline 70%. Retrained candidate: 25 items newly wrong and 25 newly right (10% churn), then 25 more
+    wrong (a 5-point drop). The equivalent rerun has the churn alone."""
+    project.suite("big", 500)
+    ids = _items(500, "bi")
+    wrong_before = ids[:150]
+    assert project.run("--snapshot-update", flips=wrong_before).ret == 0
+    churned = ids[25:150] + ids[150:175]  # 25 newly right (bi-000..024), 25 newly wrong (bi-150..174)
+    equivalent = project.run("-v", flips=churned)
+    assert equivalent.ret == 0, equivalent.stdout.str()
+    dropped = project.run("-v", flips=churned + ids[175:200])
+    assert dropped.ret == 1
+    expect_lines(
+        dropped,
+        [
+            "accuracy dropped on suite big (profile oracle-make)",
+            "accuracy on 500 paired items: baseline 70.0% * -> current 65.0% *, -5.0 points (max_drop 1.0 points, "
+            "tolerance point: a larger drop fails when it is real)",
+            "regressed 50, improved 25; one-sided exact McNemar p = 0.0026",
+            "this gate catches a true drop of * points or more with 80% power at level 0.01 for a retrained "
+            "candidate (10% of items change correctness between equivalent runs: the churn setting); * points for "
+            "damage in place (500 items, baseline 70.0%, chance 25.0%)",
+            "tested at level 0.01: p = 0.002*; the suite's alpha 0.01 is shared by its 1 tested gate (Holm), *",
+        ],
+    )
+
+
+def test_margin_mode_fails_only_a_drop_significantly_larger_than_max_drop(project: Project) -> None:
+    project.suite("big", 500, extra_yaml="gates:\n  accuracy: {max_drop: 0.03, tolerance: margin}\n")
+    ids = _items(500, "bi")
+    assert project.run("--snapshot-update", flips=ids[:150]).ret == 0
+    just_over = project.run(flips=ids[:150] + ids[150:170])  # 4 points: over 3, not significantly
+    assert just_over.ret == 0, just_over.stdout.str()
+    far_over = project.run("-v", flips=ids[:150] + ids[150:225])  # 15 points: far over 3
+    assert far_over.ret == 1
+    expect_lines(
+        far_over,
+        ["*tolerance margin: the drop must be significantly larger*", "*betting test that the drop exceeds 0.03 p = *"],
+    )
+    point = project.suite("big", 500, extra_yaml="gates:\n  accuracy: {max_drop: 0.03}\n")
+    assert point.exists() and project.run(flips=ids[:150] + ids[150:170]).ret == 1  # point mode: 4 > 3 and real
+
+
+def test_a_suite_shares_its_alpha_and_the_messages_say_at_which_level_each_gate_was_tested(project: Project) -> None:
+    project.suite("fam", 200, extra_yaml="alpha: 0.02\ngates:\n  agreement: {}\n")
+    ids = _items(200, "fa")
+    assert project.run("--snapshot-update").ret == 0
+    result = project.run("-rA", flips=ids[:12])  # 6 points down: McNemar p = 0.00024
+    assert result.ret == 1
+    expect_lines(
+        result,
+        [
+            "tested at level 0.01: p = 0.0002441; the suite's alpha 0.02 is shared by its 2 tested gates (Holm), *",
+        ],
+    )
+    expect_lines(result, ["tested at level 0.02: p = 1; the suite's alpha 0.02 is shared by its 2 tested gates*"])
+
+
+def test_clustered_items_are_tested_as_clusters(project: Project) -> None:
+    """Five whole groups of four go wrong and one comes right: 20 regressions against 4 improvements.
+
+    As 24 independent items that is a real drop (McNemar p = 0.0008); as six clusters it is 5 against 1
+    (p = 7/64), which is what the evidence supports when a group succeeds and fails together.
+    """
+    rows = [
+        {
+            "id": f"cl-{i:03d}",
+            "question": f"[cl-{i:03d}] Which?",
+            "choices": ["a", "b", "c", "d"],
+            "answer": "ABCD"[i % 4],
+            "group": f"g{i // 4:02d}",
+        }
+        for i in range(200)
+    ]
+    for i in range(200):
+        project.key[f"cl-{i:03d}"] = i % 4
+    ids = _items(200, "cl")
+    project.suite("clu", rows=rows)
+    assert project.run("--snapshot-update", flips=ids[196:]).ret == 0
+    clustered = project.run("-rA", flips=ids[:20])
+    expect_lines(
+        clustered,
+        [
+            "accuracy on 200 paired items in 50 clusters: *",
+            "regressed 20, improved 4; one-sided exact McNemar over clusters (sign flips) p = 0.1094",
+        ],
+    )
+    assert "accuracy dropped" not in clustered.stdout.str()
+    for row in rows:
+        del row["group"]
+    project.suite("clu", rows=rows)
+    assert project.run("--snapshot-update", flips=ids[196:]).ret == 0
+    independent = project.run(flips=ids[:20])
+    assert independent.ret == 1
+    expect_lines(
+        independent, ["accuracy dropped on suite clu*", "regressed 20, improved 4; one-sided exact McNemar p = 0.0008"]
+    )
+    assert json.loads((project.path / "answer_key.json").read_text())["cl-007"] == 3
