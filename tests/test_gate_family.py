@@ -24,9 +24,9 @@ def test_a_true_five_point_drop_on_500_items_fails_and_equal_churn_passes(projec
     wrong_before = ids[:150]
     assert project.run("--snapshot-update", flips=wrong_before).ret == 0
     churned = ids[25:150] + ids[150:175]  # 25 newly right (bi-000..024), 25 newly wrong (bi-150..174)
-    equivalent = project.run("-v", flips=churned)
+    equivalent = project.run("-k", "gate", flips=churned)
     assert equivalent.ret == 0, equivalent.stdout.str()
-    dropped = project.run("-v", flips=churned + ids[175:200])
+    dropped = project.run("-k", "gate", flips=churned + ids[175:200])
     assert dropped.ret == 1
     expect_lines(
         dropped,
@@ -47,23 +47,25 @@ def test_margin_mode_fails_only_a_drop_significantly_larger_than_max_drop(projec
     project.suite("big", 500, extra_yaml="gates:\n  accuracy: {max_drop: 0.03, tolerance: margin}\n")
     ids = _items(500, "bi")
     assert project.run("--snapshot-update", flips=ids[:150]).ret == 0
-    just_over = project.run(flips=ids[:150] + ids[150:170])  # 4 points: over 3, not significantly
+    just_over = project.run("-k", "gate", flips=ids[:150] + ids[150:170])  # 4 points: over 3, not significantly
     assert just_over.ret == 0, just_over.stdout.str()
-    far_over = project.run("-v", flips=ids[:150] + ids[150:225])  # 15 points: far over 3
+    far_over = project.run("-k", "gate", flips=ids[:150] + ids[150:225])  # 15 points: far over 3
     assert far_over.ret == 1
     expect_lines(
         far_over,
         ["*tolerance margin: the drop must be significantly larger*", "*betting test that the drop exceeds 0.03 p = *"],
     )
     point = project.suite("big", 500, extra_yaml="gates:\n  accuracy: {max_drop: 0.03}\n")
-    assert point.exists() and project.run(flips=ids[:150] + ids[150:170]).ret == 1  # point mode: 4 > 3 and real
+    assert (
+        point.exists() and project.run("-k", "gate", flips=ids[:150] + ids[150:170]).ret == 1
+    )  # point mode: 4 > 3 and real
 
 
 def test_a_suite_shares_its_alpha_and_the_messages_say_at_which_level_each_gate_was_tested(project: Project) -> None:
     project.suite("fam", 200, extra_yaml="alpha: 0.02\ngates:\n  agreement: {}\n")
     ids = _items(200, "fa")
     assert project.run("--snapshot-update").ret == 0
-    result = project.run("-rA", flips=ids[:12])  # 6 points down: McNemar p = 0.00024
+    result = project.run("-k", "gate", "-rA", flips=ids[:12])  # 6 points down: McNemar p = 0.00024
     assert result.ret == 1
     expect_lines(
         result,
@@ -95,7 +97,7 @@ def test_clustered_items_are_tested_as_clusters(project: Project) -> None:
     ids = _items(200, "cl")
     project.suite("clu", rows=rows)
     assert project.run("--snapshot-update", flips=ids[196:]).ret == 0
-    clustered = project.run("-rA", flips=ids[:20])
+    clustered = project.run("-k", "gate", "-rA", flips=ids[:20])
     expect_lines(
         clustered,
         [
@@ -108,7 +110,7 @@ def test_clustered_items_are_tested_as_clusters(project: Project) -> None:
         del row["group"]
     project.suite("clu", rows=rows)
     assert project.run("--snapshot-update", flips=ids[196:]).ret == 0
-    independent = project.run(flips=ids[:20])
+    independent = project.run("-k", "gate", flips=ids[:20])
     assert independent.ret == 1
     expect_lines(
         independent, ["accuracy dropped on suite clu*", "regressed 20, improved 4; one-sided exact McNemar p = 0.0008"]

@@ -209,6 +209,7 @@ def _suite_notes(suite: SuiteSummary) -> list[str]:
         lines.append(f"{suite.name}: accuracy by tag (items): {tags}")
     if suite.blind:
         lines.append(f"{suite.name}: {suite.blind}")
+    lines.extend(_levels_line(suite))
     if suite.calibration:
         lines.extend(_calibration_lines(suite.name, suite.calibration))
     if suite.groups:
@@ -221,6 +222,15 @@ def _suite_notes(suite: SuiteSummary) -> list[str]:
             f"{_pct(r['worst_case'])}, robustness {robust} (chance {_pct(r['chance'])}, {r['n']} items)"
         )
     return lines + _changes(suite)
+
+
+def _levels_line(suite: SuiteSummary) -> list[str]:
+    """The level each statistical gate was tested at (the suite's alpha shared through Holm)."""
+    levels = [(g.gate, g.numbers.get("level")) for g in suite.gates if g.numbers.get("level") is not None]
+    if not levels:
+        return []
+    shown = ", ".join(f"{gate} {level:.2g}" for gate, level in levels)
+    return [f"{suite.name}: levels the gates were tested at (the suite's alpha shared through Holm): {shown}"]
 
 
 def _warnings(suite: SuiteSummary) -> list[str]:
