@@ -42,6 +42,8 @@ class PairedStats:
     regressed_ids: tuple[str, ...] = ()
     """The first :data:`SHOWN` regressed items as ``id baseline->current``."""
     improved_ids: tuple[str, ...] = ()
+    cluster_p: float | None = None
+    """The accuracy gate's test when items share clusters (McNemar over clusters); None: items alone."""
 
     @property
     def accuracy(self) -> float | None:
@@ -61,8 +63,8 @@ class PairedStats:
 
     @property
     def p_value(self) -> float:
-        """One-sided exact McNemar p-value that the model got worse."""
-        return mcnemar_one_sided(self.regressed, self.improved)
+        """One-sided exact McNemar p-value that the model got worse (over clusters when items share them)."""
+        return self.cluster_p if self.cluster_p is not None else mcnemar_one_sided(self.regressed, self.improved)
 
     def to_json(self) -> dict[str, Any]:
         data = dict(self.__dict__)
@@ -150,6 +152,7 @@ class Comparison:
             chance=self.chance,
             regressed_ids=tuple(f"{i} {a}->{b}" for i, a, b in self.regressed[:SHOWN]),
             improved_ids=tuple(f"{i} {a}->{b}" for i, a, b in self.improved[:SHOWN]),
+            cluster_p=sign_flip_upper_tail(self.cluster_differences()) if self.clustered else None,
         )
 
 

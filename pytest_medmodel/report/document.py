@@ -115,7 +115,7 @@ def accuracy_figures(stats: PairedStats) -> dict[str, Any]:
 def comparison_figures(stats: PairedStats) -> dict[str, Any]:
     """The paired comparison with the baseline, rounded as every report shows it."""
     return {
-        **{k: v for k, v in stats.to_json().items() if k not in ("regressed_ids", "improved_ids")},
+        **{k: v for k, v in stats.to_json().items() if k not in ("regressed_ids", "improved_ids", "cluster_p")},
         "baseline_accuracy": _r(stats.baseline_accuracy),
         "paired_accuracy": _r(stats.paired_accuracy),
         "delta": _r(stats.delta),
