@@ -183,7 +183,9 @@ def pytest_medmodel_gate_result(config, suite, result):
     path = os.environ.get("GATE_AUDIT_VERDICTS")
     if not path:
         return
-    numbers = {k: (v if isinstance(v, (int, float, str)) or v is None else str(v)) for k, v in dict(result.numbers).items()}
+    numbers = {}
+    for key, value in dict(result.numbers).items():
+        numbers[key] = value if value is None or isinstance(value, (int, float, str)) else str(value)
     line = {"suite": suite.name, "gate": result.gate, "status": result.status, "numbers": numbers,
             "message": str(result.message)[:2000]}
     with open(path, "a", encoding="utf-8") as handle:
@@ -267,12 +269,42 @@ def ground_truth(kind: str, items: int, replicate: int, seed: int, scenarios: Se
     base = model.SuiteRun(spec, model.scenario_run("base"))
     qs = [item.q for item in base.items.values()]
     out: dict[str, Any] = {"expected_accuracy": sum(qs) / len(qs)}
+    redraw = model.SuiteRun(spec, model.scenario_run("redraw"))
+    before = [base.correct(i) for i in base.items]
+    after = [redraw.correct(i) for i in base.items]
+    flips = [float(a != b) for a, b in zip(before, after, strict=True)]
+    out["base_accuracy"] = sum(before) / len(before)
+    out["redraw_churn"] = sum(flips) / len(flips)
+    clusters = defaultdict(list)
+    for item, flip in zip(base.items.values(), flips, strict=True):
+        if item.cluster is not None:
+            clusters[item.cluster].append(flip)
+    if clusters:
+        out["within_cluster_flip_correlation"] = _pair_correlation(list(clusters.values()))
     for scenario in scenarios:
         run = model.scenario_run(scenario)
         if run.points:
-            shift = model.logit_shift(qs, run.points)
-            out[f"logit_shift[{scenario}]"] = shift
+            out[f"logit_shift[{scenario}]"] = model.logit_shift(qs, run.points)
     return out
+
+
+def _pair_correlation(groups: Sequence[Sequence[float]]) -> float | None:
+    """Pearson correlation of a flip indicator between two different members of the same cluster."""
+    xs, ys = [], []
+    for members in groups:
+        for i, a in enumerate(members):
+            for j, b in enumerate(members):
+                if i != j:
+                    xs.append(a)
+                    ys.append(b)
+    n = len(xs)
+    if n == 0:
+        return None
+    mx, my = sum(xs) / n, sum(ys) / n
+    sxy = sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True))
+    sxx = sum((x - mx) ** 2 for x in xs)
+    syy = sum((y - my) ** 2 for y in ys)
+    return sxy / math.sqrt(sxx * syy) if sxx and syy else None
 
 
 # --------------------------------------------------------------------------- one cell
@@ -316,8 +348,15 @@ def _evidence(message: str) -> str | None:
     return None
 
 
-def run_chunk(result: CellResult, replicates: list[int], seed: int, workdir: Path | None, keep: bool,
-              raw: Any, log: Callable[[str], None]) -> None:
+def run_chunk(
+    result: CellResult,
+    replicates: list[int],
+    seed: int,
+    workdir: Path | None,
+    keep: bool,
+    raw: Any,
+    log: Callable[[str], None],
+) -> None:
     cell = result.cell
     project = Path(tempfile.mkdtemp(prefix=f"gate-audit-{cell.kind}{cell.items}-", dir=workdir))
     try:
@@ -329,14 +368,18 @@ def run_chunk(result: CellResult, replicates: list[int], seed: int, workdir: Pat
             raise RuntimeError(f"{cell.label}: --snapshot-update exited {base.returncode}:\n{base.log[-4000:]}")
         recorded = list((project / "baselines").rglob("*.json"))
         if len(recorded) < len(names):
-            raise RuntimeError(f"{cell.label}: {len(recorded)} baseline files for {len(names)} suites:\n{base.log[-3000:]}")
+            raise RuntimeError(
+                f"{cell.label}: {len(recorded)} baseline files for {len(names)} suites:\n{base.log[-3000:]}"
+            )
         log(f"  {cell.label} replicates {replicates[0]}-{replicates[-1]}: baseline {base.wall:.1f}s")
         for scenario in cell.scenarios:
             outcome = run_pytest(project, scenario, scenario.replace(":", "_"), GATED_ONLY)
             result.gated_wall[scenario] += outcome.wall
             result.gated_cpu[scenario] += outcome.cpu
             if outcome.returncode not in (0, 1):
-                raise RuntimeError(f"{cell.label} {scenario}: pytest exited {outcome.returncode}:\n{outcome.log[-4000:]}")
+                raise RuntimeError(
+                    f"{cell.label} {scenario}: pytest exited {outcome.returncode}:\n{outcome.log[-4000:]}"
+                )
             seen: dict[str, dict[str, str]] = defaultdict(dict)
             for verdict in outcome.verdicts:
                 suite, gate = verdict["suite"], verdict["gate"]
@@ -352,7 +395,9 @@ def run_chunk(result: CellResult, replicates: list[int], seed: int, workdir: Pat
                     raw.write(json.dumps({"cell": cell.label, "scenario": scenario, **verdict}) + "\n")
             missing = [name for name in names if name not in seen]
             if missing:
-                raise RuntimeError(f"{cell.label} {scenario}: no gate verdicts for {missing[:3]}...:\n{outcome.log[-3000:]}")
+                raise RuntimeError(
+                    f"{cell.label} {scenario}: no gate verdicts for {missing[:3]}...:\n{outcome.log[-3000:]}"
+                )
             result.verdicts[scenario].update(seen)
             failed = sum(1 for gates in seen.values() if "failed" in gates.values())
             if outcome.returncode == 0 and failed:
@@ -360,7 +405,9 @@ def run_chunk(result: CellResult, replicates: list[int], seed: int, workdir: Pat
             if outcome.returncode == 1 and not failed:
                 result.problems.append(f"{scenario}: pytest exited 1 with no failed gate ({outcome.log[-300:]!r})")
             log(f"    {scenario:<10} {outcome.wall:6.1f}s  suites with a failed gate {failed}/{len(names)}")
-        result.truth.extend(ground_truth(cell.kind, cell.items, r, seed, cell.scenarios) | {"replicate": r} for r in replicates)
+        result.truth.extend(
+            ground_truth(cell.kind, cell.items, r, seed, cell.scenarios) | {"replicate": r} for r in replicates
+        )
         result.done += len(replicates)
     finally:
         if keep:
@@ -419,11 +466,22 @@ def summarise(result: CellResult) -> dict[str, Any]:
             "gated_wall_s_per_replicate": round(sum(result.gated_wall.values()) / max(1, gated_suites), 3),
         },
         "truth": {
-            "mean_expected_accuracy": round(sum(t["expected_accuracy"] for t in truth) / len(truth), 4) if truth else None,
+            "mean_expected_accuracy": round(sum(t["expected_accuracy"] for t in truth) / len(truth), 4)
+            if truth
+            else None,
+            **{
+                f"mean_{key}": _mean_of(truth, key)
+                for key in ("base_accuracy", "redraw_churn", "within_cluster_flip_correlation")
+            },
             "per_replicate": truth,
         },
         "problems": result.problems,
     }
+
+
+def _mean_of(rows: Sequence[Mapping[str, Any]], key: str) -> float | None:
+    values = [row[key] for row in rows if row.get(key) is not None]
+    return round(sum(values) / len(values), 4) if values else None
 
 
 def _means(numbers: Mapping[str, Mapping[str, Mapping[str, Any]]], gate: str) -> dict[str, float]:
@@ -475,29 +533,45 @@ def plugin_location() -> str:
 
 # --------------------------------------------------------------------------- command line
 
-QUICK = {"replicates": 4, "sizes": [100], "kinds": ["core", "choice_order", "clustered"],
-         "scenarios": ["same", "redraw", "shift:5"]}
+QUICK_REPLICATES = 4
+QUICK_SIZES = (100,)
+QUICK_KINDS = ("core", "choice_order", "clustered")
+QUICK_SCENARIOS = ("same", "redraw", "shift:5")
 
 
 def parse_cell(text: str) -> Cell:
     """``KIND:ITEMS:REPLICATES:SCEN,SCEN,...`` (scenario arguments written shift3 or shift:3)."""
     parts = text.split(":", 3)
     if len(parts) != 4 or parts[0] not in KINDS:
-        raise SystemExit(f"--cell {text}: write KIND:ITEMS:REPLICATES:SCENARIO,SCENARIO (KIND one of {', '.join(KINDS)})")
+        raise SystemExit(
+            f"--cell {text}: write KIND:ITEMS:REPLICATES:SCENARIO,SCENARIO (KIND one of {', '.join(KINDS)})"
+        )
     scenarios = [canonical_scenario(s.strip()) for s in parts[3].split(",") if s.strip()]
     return Cell(parts[0], int(parts[1]), int(parts[2]), scenarios)
 
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--replicates", type=int, default=20, help="replicate suites per kind and size")
     parser.add_argument("--sizes", type=int, nargs="+", default=[100, 500], help="items per suite")
     parser.add_argument("--kinds", nargs="+", default=["core"], choices=list(KINDS))
     parser.add_argument("--scenarios", nargs="+", default=["same", "redraw", "flatter", "sharper", "shift:3"])
-    parser.add_argument("--cell", action="append", default=[], metavar="KIND:ITEMS:REPS:SCEN,...",
-                        help="run this cell (repeatable); replaces the --kinds x --sizes product")
-    parser.add_argument("--extra-gate", action="append", default=[], metavar="KIND=GATE[:{json}]",
-                        help="add a gate (with settings) to a suite kind, e.g. core=right_answer_probability")
+    parser.add_argument(
+        "--cell",
+        action="append",
+        default=[],
+        metavar="KIND:ITEMS:REPS:SCEN,...",
+        help="run this cell (repeatable); replaces the --kinds x --sizes product",
+    )
+    parser.add_argument(
+        "--extra-gate",
+        action="append",
+        default=[],
+        metavar="KIND=GATE[:{json}]",
+        help="add a gate (with settings) to a suite kind, e.g. core=right_answer_probability",
+    )
     parser.add_argument("--chunk", type=int, default=None, help="replicates per throwaway project (default by size)")
     parser.add_argument("--seed", type=int, default=20260101, help="master seed of the ground truth")
     parser.add_argument("--first-replicate", type=int, default=0, help="replicate numbers start here")
@@ -512,7 +586,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     for text in args.extra_gate:
         add_extra_gate(text)
     if args.quick:
-        cells = [Cell(k, s, QUICK["replicates"], list(QUICK["scenarios"])) for k in QUICK["kinds"] for s in QUICK["sizes"]]
+        cells = [Cell(k, s, QUICK_REPLICATES, list(QUICK_SCENARIOS)) for k in QUICK_KINDS for s in QUICK_SIZES]
     elif args.cell:
         cells = [parse_cell(text) for text in args.cell]
     else:
@@ -568,7 +642,10 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
             cell = result.cell
             chunk = args.chunk or KINDS[cell.kind].chunk(cell.items)
             reps = list(range(cell.first_replicate, cell.first_replicate + cell.replicates))
-            log(f"{cell.label}: {cell.replicates} replicates in chunks of {chunk}; scenarios {', '.join(cell.scenarios)}")
+            log(
+                f"{cell.label}: {cell.replicates} replicates in chunks of {chunk}; "
+                f"scenarios {', '.join(cell.scenarios)}"
+            )
             for at in range(0, len(reps), chunk):
                 if args.budget is not None and time.perf_counter() - started > args.budget:
                     stopped_early = True
@@ -576,13 +653,18 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
                     break
                 run_chunk(result, reps[at : at + chunk], args.seed, args.workdir, args.keep, raw, log)
                 save()
-                log(f"  {cell.label}: {result.done}/{cell.replicates} replicates, {time.perf_counter() - started:.0f}s so far")
+                log(
+                    f"  {cell.label}: {result.done}/{cell.replicates} replicates, "
+                    f"{time.perf_counter() - started:.0f}s so far"
+                )
             if stopped_early:
                 break
     save()
     print(table(report["cells"]))
-    print(f"\nwall {report['wall_seconds']}s, child CPU {report['cpu_seconds_children']}s, commit {report['commit'][:10]}"
-          + (" (dirty)" if report["dirty"] else ""))
+    print(
+        f"\nwall {report['wall_seconds']}s, child CPU {report['cpu_seconds_children']}s, commit {report['commit'][:10]}"
+        + (" (dirty)" if report["dirty"] else "")
+    )
     for cell in report["cells"]:
         for problem in cell["problems"]:
             print(f"PROBLEM {cell['kind']}@{cell['items']}: {problem}")

@@ -276,7 +276,9 @@ class SuiteRun:
 
     def _cluster_normals(self, cluster: str) -> np.ndarray:
         if cluster not in self._cluster:
-            self._cluster[cluster] = rng_for(self.spec.seed, self.spec.name, self.run.tag, "cluster", cluster).standard_normal(OPTIONS)
+            self._cluster[cluster] = rng_for(
+                self.spec.seed, self.spec.name, self.run.tag, "cluster", cluster
+            ).standard_normal(OPTIONS)
         return self._cluster[cluster]
 
     def original_normals(self, item: ItemTruth) -> np.ndarray:
@@ -303,11 +305,12 @@ class SuiteRun:
         logits = []
         for position, origin in enumerate(shown):
             if origin is None:
+                assert fresh is not None
                 normal = float(fresh[position])
                 log_pi = math.log(ADDED_OPTION_MASS / added)
             else:
                 normal = float(base[origin])
-                if variant:
+                if fresh is not None and variant:
                     normal = math.sqrt(VARIANT_RHO) * normal + math.sqrt(1 - VARIANT_RHO) * float(fresh[position])
                 log_pi = item.log_pi[origin] + scale + (self.shift if origin == item.key else 0.0)
             logits.append((log_pi + gumbel_from_normal(normal)) / self.run.temperature)
