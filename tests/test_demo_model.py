@@ -95,7 +95,9 @@ def test_the_cloze_suite_gate_passes_the_demo_model_and_its_bfloat16_run(demo_ad
     gates = _clinical_facts_gates(demo_adapter)
     numbers = gates["accuracy"].numbers
     assert numbers["accuracy"] >= 0.75 and numbers["regressed"] == numbers["improved"] == 0
-    assert "blind gate" not in gates["accuracy"].message and numbers["detectable_drop"] < 0.05
+    assert "blind gate" not in gates["accuracy"].message
+    # One of five gates sharing 1%: 10.6 points for a retrained candidate, 6.4 for damage in place.
+    assert numbers["detectable_drop"] < 0.12 and numbers["detectable_drop_in_place"] < 0.07
     assert {name: g.status for name, g in gates.items()} == dict.fromkeys(gates, "passed")
     gates = _clinical_facts_gates(load_model("demo", dtype="bfloat16"))  # calibration gates included
     assert {name: g.status for name, g in gates.items()} == dict.fromkeys(gates, "passed"), gates
@@ -136,8 +138,8 @@ def test_the_plain_python_example_in_the_docs_runs(
     out = capsys.readouterr().out.splitlines()
     assert out[0] == "accuracy passed"
     assert out[1].startswith("accuracy on 8 paired items: baseline 12.5% [2.2%, 47.1%] -> current 12.5% [2.2%, 47.1%]")
-    assert out[2] == "regressed 0, improved 0; one-sided exact McNemar p = 1.0000 (level 0.005)"
-    assert out[4] == "evidence of a drop: neither test is significant"
+    assert out[2] == "regressed 0, improved 0; one-sided exact McNemar p = 1.0000"
+    assert out[4].startswith("tested at level 0.002: p = 1; the suite's alpha 0.01 is shared by its 5 tested gates")
     assert [line for line in out if line.endswith(" passed")] == [
         f"{gate} passed" for gate in ("accuracy", "agreement", "ece", "brier", "selective_accuracy")
     ]

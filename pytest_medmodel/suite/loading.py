@@ -127,26 +127,8 @@ def _load(path: Path, root: Path | None) -> Suite:
         perturbations=perturbations,
         search=_parse_search(checker, top.get("search")),
         few_shot=_parse_few_shot(checker, path, top, task, prompt.labels, items, root),
-        alpha=_parse_alpha(checker, top.get("alpha", DEFAULT_ALPHA)),
+        alpha=checker.level(top.get("alpha", DEFAULT_ALPHA), "alpha"),
     )
-
-
-def _parse_alpha(checker: Checker, value: Any) -> float:
-    alpha = checker.fraction(value, "alpha")
-    if not 0 < alpha < 1:
-        raise checker.error("alpha", f"{alpha:g} leaves no room for a test", "write a level such as 0.01")
-    return alpha
-
-
-def _no_gate_alpha(checker: Checker, settings: Any, where: str) -> None:
-    """A gate's own ``alpha`` (before suites shared one) is refused with the way to say it now."""
-    if isinstance(settings, dict) and "alpha" in settings:
-        raise checker.error(
-            f"{where}.alpha",
-            "a gate no longer has its own alpha: every gate of a suite shares the suite's alpha (Holm), "
-            "so that the suite as a whole keeps its false-alarm rate",
-            f"delete it and write alpha: {settings['alpha']} at the top of the suite file (default {DEFAULT_ALPHA})",
-        )
 
 
 def _check_combinations(
@@ -299,7 +281,7 @@ def _parse_gates(checker: Checker, value: Any) -> tuple[GateUse, ...]:
     uses = []
     for name in names:
         definition = GATES.get(name)
-        _no_gate_alpha(checker, declared.get(name), f"gates.{name}")
+        checker.no_own_alpha(declared.get(name), f"gates.{name}", DEFAULT_ALPHA)
         settings = checker.params(declared.get(name) or {}, f"gates.{name}", definition.params)
         problem = definition.check(settings) if definition.check else None
         if problem is not None:
@@ -355,7 +337,7 @@ def _perturbation_gates(checker: Checker, value: Any, where: str, label: str) ->
             continue
         if raw is True:
             raw = {}
-        _no_gate_alpha(checker, raw, f"{where}.{short}")
+        checker.no_own_alpha(raw, f"{where}.{short}", DEFAULT_ALPHA)
         settings = checker.params(raw or {}, f"{where}.{short}", definition.params)
         problem = definition.check(settings) if definition.check else None
         if problem is not None:

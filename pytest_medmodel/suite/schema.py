@@ -145,6 +145,23 @@ class Checker:
             raise self.error(where, f"{value} is outside [0, 1]", "write a fraction such as 0.05")
         return value
 
+    def level(self, value: Any, where: str) -> float:
+        """A significance level: a fraction strictly between 0 and 1."""
+        alpha = self.fraction(value, where)
+        if not 0 < alpha < 1:
+            raise self.error(where, f"{alpha:g} leaves no room for a test", "write a level such as 0.01")
+        return alpha
+
+    def no_own_alpha(self, settings: Any, where: str, default: float) -> None:
+        """A gate's own ``alpha`` (before a suite's gates shared one) is refused with the line to write now."""
+        if isinstance(settings, dict) and "alpha" in settings:
+            raise self.error(
+                f"{where}.alpha",
+                "a gate no longer has its own alpha: every gate of a suite shares the suite's alpha (Holm), "
+                "so that the suite as a whole keeps its false-alarm rate",
+                f"delete it and write alpha: {settings['alpha']} at the top of the suite file (default {default})",
+            )
+
     def params(self, value: Any, where: str, params: Mapping[str, Param]) -> dict[str, Any]:
         """Check a component's settings against its :class:`Param` table; fill in defaults."""
         raw = self.mapping(value, where, {k: (p.types, p.description) for k, p in params.items()})
