@@ -9,7 +9,9 @@ figure is the 80% power point of a retrained candidate with churn.
 from __future__ import annotations
 
 import itertools
+import json
 import random
+from pathlib import Path
 
 import numpy as np
 
@@ -114,3 +116,52 @@ def test_detects_for_a_retrained_candidate_is_the_simulated_80_percent_power_poi
     simulated = fails / trials
     assert abs(simulated - 0.8) < 0.03, (detects, simulated)
     assert abs(gate_power(n, correct, chance, detects, 0.01, level, churn) - 0.8) < 0.02
+
+
+def _load(name: str):  # noqa: ANN202 - a module
+    import importlib.util
+    import sys
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules.setdefault(name, module)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_frontier_benchmark_keeps_the_exact_and_randomized_rules_at_their_level() -> None:
+    """The exact sums behind docs/calibration.md's frontier table: no true drop fails a valid rule more than
+    its level, power grows with the drop, and the randomized frontier is never below the exact test."""
+    bench = _load("bench_gate_power")
+    for n in (100, 500):
+        for level in (0.01, 0.002):
+            sizes = {rule: bench.fail_rate(rule, n, 0.0, level) for rule in bench.RULES}
+            assert sizes["exact"] <= level and sizes["randomized"] <= level, (n, level, sizes)
+            exact = [bench.fail_rate("exact", n, drop, level) for drop in (0.01, 0.03, 0.05)]
+            assert exact == sorted(exact) and exact[-1] > exact[0]
+            assert bench.fail_rate("randomized", n, 0.03, level) >= exact[1] - 1e-12
+
+
+def test_the_before_after_table_pools_replicates_and_gives_wilson_intervals(tmp_path: Path) -> None:
+    compare = _load("gate_audit_compare")
+
+    def result(failed: int, n: int) -> dict:
+        entry = {"failed": failed, "n": n}
+        return {
+            "cells": [
+                {
+                    "kind": "core",
+                    "items": 100,
+                    "scenarios": {"redraw": {"gates": {"accuracy": entry}, "any_gate": entry}},
+                }
+            ]
+        }
+
+    first, second, old = tmp_path / "a.json", tmp_path / "b.json", tmp_path / "old.json"
+    first.write_text(json.dumps(result(1, 40)))
+    second.write_text(json.dumps(result(0, 40)))
+    old.write_text(json.dumps(result(9, 40)))
+    text = compare.table(compare.pooled([old]), compare.pooled([first, second]))
+    assert "| core@100 | redraw | accuracy | 22.5% [12.3, 37.5] (9/40) | 1.2% [0.2, 6.7] (1/80) |" in text
