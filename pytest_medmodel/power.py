@@ -40,6 +40,7 @@ from typing import Any
 
 from .gates.comparison import PairedStats
 from .stats import binomial_upper_tail, wilson_interval
+from .suite.types import DEFAULT_ALPHA
 
 TARGET_POWER = 0.8
 RESOLUTION = 0.001
@@ -164,7 +165,7 @@ def near_chance(correct: int, n: int, chance: float) -> bool:
 
 
 def blind_gate_note(
-    n: int, correct: int, chance: float, detectable: float | None, max_drop: float, alpha: float
+    n: int, correct: int, chance: float, detectable: float | None, max_drop: float, level: float
 ) -> str | None:
     """One line when the accuracy gate cannot do its job on this suite, else None.
 
@@ -186,12 +187,12 @@ def blind_gate_note(
         )
     if detectable is None:
         return (
-            f"blind gate: with {at}, no drop down to chance is detected with 80% power at level {alpha:.2g}; add items"
+            f"blind gate: with {at}, no drop down to chance is detected with 80% power at level {level:.2g}; add items"
         )
     if detectable > (accuracy - chance) / 2:
         return (
             f"blind gate: with {at}, the gate catches only drops of {detectable * 100:.1f} points or more "
-            f"(80% power, level {alpha:.2g}, max_drop {max_drop * 100:.1f}), over half the margin above chance; "
+            f"(80% power, level {level:.2g}, max_drop {max_drop * 100:.1f}), over half the margin above chance; "
             "add items"
         )
     return None
@@ -244,7 +245,7 @@ def gate_sensitivity(
         return None
     n, correct = (stats.paired, stats.baseline_correct) if stats.paired else (stats.n, stats.correct)
     max_drop = float(accuracy_gate.get("max_drop", 0.01))
-    level = float(accuracy_gate.get("level") or accuracy_gate.get("alpha") or 0.01)
+    level = float(accuracy_gate.get("level", DEFAULT_ALPHA))
     churn = float(accuracy_gate.get("churn", DEFAULT_CHURN))
     effective = int(round(n / max(design_effect, 1.0)))
     effective_correct = int(round(correct * effective / n)) if n else 0

@@ -244,3 +244,27 @@ def test_calibration_gates_skip_for_a_scoring_without_probabilities(tmp_path: Pa
     result = run_gate(gate_context(suite, "ece", {}, None, comparison, "b"), "ece")
     assert result.status == "skipped"
     assert result.message == "scoring 'spoken' gives no probabilities over the choices; calibration needs them"
+
+
+def test_margin_mode_fails_a_calibration_slip_only_when_it_is_significantly_beyond_the_tolerance(
+    project: Project,
+) -> None:
+    """Sharpened x4, the model's Brier score rises by +0.100 (paired interval about [+0.05, +0.16]).
+
+    Point mode with max_increase 0.08 fails it (above 0.08 and real); margin mode with 0.08 passes it (not
+    significantly above 0.08). Sharpened x8, Brier rises by +0.169 [+0.10, +0.24], and margin mode with 0.04
+    fails it (significantly above 0.04).
+    """
+    cases = (("point", "4", 0.08, "FAILED"), ("margin", "4", 0.08, "PASSED"), ("margin", "8", 0.04, "FAILED"))
+    project.suite("cal", 240)
+    (project.path / "calibrated.py").write_text(CALIBRATED)
+    assert _run(project, "--snapshot-update").ret == 0
+    for tolerance, sharpen, max_increase, verdict in cases:
+        brier = f"{{max_increase: {max_increase}, tolerance: {tolerance}}}"
+        project.suite("cal", 240, extra_yaml=f"gates:\n  brier: {brier}\n")
+        result = _run(project, "-v", "-rA", "-k", "gate", cal_sharpen=sharpen)
+        expect_lines(result, [f"*gate?brier? {verdict}*"])
+        margin = " by more than max_increase" if tolerance == "margin" else ""
+        expect_lines(
+            result, [f"paired bootstrap over items: p = * that it got worse{margin} (tolerance {tolerance}; *"]
+        )

@@ -170,7 +170,7 @@ def test_the_run_summary_is_plain_data_that_renders_the_same_after_a_json_round_
                 ),
                 {"acc": 0.5, "acc_norm": 0.625, "option_mass": 0.3},
                 [GateVerdict("accuracy", "failed", "accuracy dropped")],
-            ).with_power({"max_drop": 0.02, "alpha": 0.05})
+            ).with_power({"max_drop": 0.02, "level": 0.05})
         ],
         model=ModelSummary("m", "fp", "p", "m (cpu, float32)"),
         inference=stats,

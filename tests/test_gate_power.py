@@ -165,3 +165,25 @@ def test_the_before_after_table_pools_replicates_and_gives_wilson_intervals(tmp_
     old.write_text(json.dumps(result(9, 40)))
     text = compare.table(compare.pooled([old]), compare.pooled([first, second]))
     assert "| core@100 | redraw | accuracy | 22.5% [12.3, 37.5] (9/40) | 1.2% [0.2, 6.7] (1/80) |" in text
+
+
+def test_paired_flips_margin_mode_needs_a_drop_significantly_beyond_max_drop() -> None:
+    """120 of 400 units lost, none gained: 30 points. Real against 0 and against a 20-point margin, not 29."""
+    from pytest_medmodel.gates.comparison import paired_flips
+
+    units = [f"u{i:03d}" for i in range(400)]
+    flips = paired_flips(
+        dict.fromkeys(units[:120], False) | dict.fromkeys(units[120:], True), dict.fromkeys(units, True)
+    )
+    assert flips is not None
+    p_point, large, _ = flips.test(0.02, "point")
+    assert large and p_point < 1e-30
+    assert flips.test(0.20, "margin")[0] < 0.001
+    assert flips.test(0.29, "margin")[0] > 0.05
+    # Clusters of four that lost together: 30 clusters, so the point test is far less sure than with 120 items.
+    clustered = paired_flips(
+        dict.fromkeys(units[:120], False) | dict.fromkeys(units[120:], True),
+        dict.fromkeys(units, True),
+        {u: f"c{i // 4}" for i, u in enumerate(units)},
+    )
+    assert clustered is not None and p_point < clustered.p_value < 1e-8

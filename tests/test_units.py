@@ -82,7 +82,7 @@ def _suite(
             template="{question}", labels=tuple("ABCD"), chat_template="never", system=None, answer_prefix="Answer:"
         ),
         scoring=ScoringSpec(method, {"normalize": True} if normalize else {}),
-        gates=(GateUse("accuracy", {"max_drop": 0.02, "alpha": 0.05, "min_accuracy": None}),),
+        gates=(GateUse("accuracy", {"max_drop": 0.02, "tolerance": "point", "churn": 0.1, "min_accuracy": None}),),
         items=items,
         source="test",
     )

@@ -45,7 +45,7 @@ def _skip(ctx: GateContext, name: str) -> GateResult | None:
 
 
 def _judge(ctx: GateContext, name: str, metric: str, tolerance_key: str, settings: dict[str, Any]) -> GateResult:
-    from ..calibration.compare import compare_calibration, small_suite_warning  # numpy: not at import time
+    from ..calibration.compare import RESAMPLES, compare_calibration, small_suite_warning  # numpy: not at import
     from ..calibration.pairs import paired_predictions
 
     skipped = _skip(ctx, name)
@@ -84,7 +84,7 @@ def _judge(ctx: GateContext, name: str, metric: str, tolerance_key: str, setting
     lines.append(
         f"paired bootstrap over {'clusters' if len(set(cluster.values())) < len(cluster) else 'items'}: "
         f"p = {change.worse_p:.4g} that it got worse{' by more than ' + tolerance_key if margin else ''} "
-        f"(tolerance {ctx.settings['tolerance']}; the smallest p a bootstrap of this size gives is 1/2001)"
+        f"(tolerance {ctx.settings['tolerance']}; the smallest p a bootstrap of this size gives is 1/{RESAMPLES + 1})"
     )
     headline = f"{LABELS[metric]} got worse on suite {ctx.suite.name} (profile {ctx.comparison.profile})"
     numbers = {f"{metric}_{k}": v for k, v in change.to_json().items() if not isinstance(v, list)}

@@ -119,14 +119,9 @@ class Comparison:
 
     def cluster_differences(self) -> list[int]:
         """Regressions minus improvements per cluster of paired items (the unit of the paired tests)."""
-        totals: dict[str, int] = {}
-        for key, *_ in self.regressed:
-            unit = self.cluster(split_key(key)[0])
-            totals[unit] = totals.get(unit, 0) + 1
-        for key, *_ in self.improved:
-            unit = self.cluster(split_key(key)[0])
-            totals[unit] = totals.get(unit, 0) - 1
-        return list(totals.values())
+        lost = [self.cluster(split_key(key)[0]) for key, *_ in self.regressed]
+        gained = [self.cluster(split_key(key)[0]) for key, *_ in self.improved]
+        return cluster_totals(lost, gained)
 
     def cluster_means(self, values: Mapping[str, float]) -> list[float]:
         """The mean of a per-item value over each cluster (the units a bounded-mean test may treat as independent)."""
@@ -341,10 +336,15 @@ def paired_flips(
     before = sum(then[u] for u in paired) / len(paired)
     after = sum(now[u] for u in paired) / len(paired)
     clusters = dict(clusters or {})
+    differences = cluster_totals([clusters.get(u, u) for u in lost], [clusters.get(u, u) for u in gained])
+    return PairedFlips(paired, lost, gained, before, after, sign_flip_upper_tail(differences), clusters)
+
+
+def cluster_totals(lost: Sequence[str], gained: Sequence[str]) -> list[int]:
+    """Per cluster, units lost minus units gained (``lost``/``gained``: the cluster of each such unit)."""
     totals: dict[str, int] = {}
-    for u in lost:
-        totals[clusters.get(u, u)] = totals.get(clusters.get(u, u), 0) + 1
-    for u in gained:
-        totals[clusters.get(u, u)] = totals.get(clusters.get(u, u), 0) - 1
-    p = sign_flip_upper_tail(list(totals.values()))
-    return PairedFlips(paired, lost, gained, before, after, p, clusters)
+    for unit in lost:
+        totals[unit] = totals.get(unit, 0) + 1
+    for unit in gained:
+        totals[unit] = totals.get(unit, 0) - 1
+    return list(totals.values())
