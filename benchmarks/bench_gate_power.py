@@ -2,7 +2,7 @@
 
 The accuracy gate tests correctness only (so a flatter or sharper model that is
 as accurate passes it at its level). Under the model behind ``detects``
-(:mod:`pytest_medmodel.power`: a redraw with ``churn`` plus a slide toward
+(:mod:`pytest_medmodel.stats.power`: a redraw with ``churn`` plus a slide toward
 chance), regressions and improvements are independent binomials given the
 baseline, so the chance that a decision rule fails the gate is a finite sum.
 This script evaluates that sum for three rules on the discordant items:
@@ -36,7 +36,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from pytest_medmodel.power import flip_rates, minimum_detectable_drop  # noqa: E402
+from pytest_medmodel.stats.power import flip_rates, minimum_detectable_drop  # noqa: E402
 
 ACCURACY, CHANCE, CHURN, MAX_DROP = 0.70, 0.25, 0.10, 0.01
 SIZES = (100, 500, 2000)

@@ -32,7 +32,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 
-CONFTEST = '''
+CONFTEST = """
 import json, os, sys
 
 def pytest_sessionfinish(session):
@@ -40,7 +40,7 @@ def pytest_sessionfinish(session):
     plugins = sorted(n for n, p in session.config.pluginmanager.list_name_plugin() if n and n.startswith("medmodel"))
     with open(os.environ["BENCH_OUT"], "w") as f:
         json.dump({"modules": names, "plugins": plugins}, f)
-'''
+"""
 
 
 def package_modules(root: Path) -> int:
@@ -97,7 +97,7 @@ def main() -> None:
         for _ in range(args.repeats):
             with_plugin.append(run_pytest(project, env))
             without.append(run_pytest(project, env, "-p", "no:medmodel"))
-    ratios = [a / b for a, b in zip(with_plugin, without)]
+    ratios = [a / b for a, b in zip(with_plugin, without, strict=True)]
     result = {
         "root": root.name,
         "package_modules": package_modules(root),

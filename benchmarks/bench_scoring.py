@@ -33,8 +33,8 @@ sys.path.insert(0, str(ROOT))
 from pytest_medmodel import load_suite  # noqa: E402
 from pytest_medmodel.models.base import ChoiceRequest, ChoiceResult  # noqa: E402
 from pytest_medmodel.models.specs import ModelOptions, load_adapter  # noqa: E402
-from pytest_medmodel.prompts import default_template  # noqa: E402
 from pytest_medmodel.scoring.base import SCORERS  # noqa: E402
+from pytest_medmodel.scoring.prompts import default_template  # noqa: E402
 from pytest_medmodel.suite.types import Item, ScoringSpec, Suite, Variant  # noqa: E402
 
 

@@ -32,15 +32,15 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from pytest_medmodel import load_model, load_suite  # noqa: E402
-from pytest_medmodel.models.openai_api import OpenAIEndpoint  # noqa: E402
+from pytest_medmodel.models.openai.adapter import OpenAIEndpoint  # noqa: E402
 from pytest_medmodel.scoring.base import SCORERS  # noqa: E402
 from pytest_medmodel.suite.types import ScoringSpec, Variant  # noqa: E402
 
 
 def demo_folder() -> Path:
     """The demo model as a safetensors folder (converted once from its GGUF, as the plugin does)."""
-    from pytest_medmodel.fingerprint import file_digest
-    from pytest_medmodel.models.hf_loading import converted_gguf, default_cache_dir
+    from pytest_medmodel.models.fingerprint import file_digest
+    from pytest_medmodel.models.hf.loading import converted_gguf, default_cache_dir
     from pytest_medmodel.models.specs import demo_gguf_path
 
     gguf = demo_gguf_path()

@@ -20,7 +20,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from pytest_medmodel.stats import wilson_interval  # noqa: E402
+from pytest_medmodel.stats.significance import wilson_interval  # noqa: E402
 
 Counts = dict[tuple[str, int, str, str], list[int]]
 """(kind, items, scenario, gate or "any gate") -> [failed, replicates]."""

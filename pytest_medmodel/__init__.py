@@ -16,8 +16,10 @@ warnings.
 
 from . import defaults as _defaults
 from .api import as_model, compare_with_baseline, evaluate, load_model, read_baseline, run_gates, suite_variants
-from .baseline import Baseline, BaselineError
+from .baselines.format import Baseline, BaselineError
+from .execution.runner import Runner
 from .gates.base import GateContext, GateResult, gate
+from .loading.recipe import load_suite
 from .metrics.base import metric
 from .models.base import (
     CHOICE_LOGPROBS,
@@ -35,9 +37,7 @@ from .models.specs import ModelOptions, model_resolver
 from .mutate.base import mutate_handle, mutation
 from .perturb.base import perturbation
 from .records import ItemScore
-from .runner import Runner
 from .scoring.base import register_scorer
-from .suite.loading import load_suite
 from .suite.schema import Param
 from .suite.types import Item, Suite, SuiteError, Variant
 

@@ -20,8 +20,10 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from .baseline import Baseline
-from .baseline import read_baseline as _read_baseline
+from .baselines.format import Baseline
+from .baselines.format import read_baseline as _read_baseline
+from .execution.runner import Runner
+from .execution.shards import Shards
 from .gates.base import GATES, GateContext, GateResult
 from .gates.comparison import Comparison, compare
 from .gates.family import first_level, judge_suite
@@ -30,8 +32,6 @@ from .models.specs import ModelOptions, profile_for_spec, resolve_model
 from .mutate.base import mutate_handle
 from .perturb.base import variants_of
 from .records import ItemScore
-from .runner import Runner
-from .shards import Shards
 from .suite.types import Suite, Variant
 
 

@@ -1,7 +1,7 @@
 """``python -m pytest_medmodel``: the commands a reviewer runs outside pytest.
 
 * ``diff OLD [NEW]``: two versions of a baseline, with paired statistics
-  (:mod:`pytest_medmodel.baseline_diff`).
+  (:mod:`pytest_medmodel.baselines.diff`).
 * ``report REPORT_JSON [--out DIR] [--no-plots]``: render report.md and
   report.html again from a saved report.json (:mod:`pytest_medmodel.report.write`).
 * ``demo-folder``: the demo model as a transformers folder (converted once),
@@ -15,8 +15,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from .baseline import BaselineError
-from .baseline_diff import diff_lines, load_version, refuse_option_like
+from .baselines.diff import diff_lines, load_version, refuse_option_like
+from .baselines.format import BaselineError
 from .text_safety import inert
 
 
@@ -65,7 +65,7 @@ def _report(source: Path, out: Path | None, plots: bool | None) -> int:
 
 def _demo_folder() -> int:
     from .models.base import AdapterError
-    from .models.checkpoints import gguf_folder
+    from .models.hf.checkpoints import gguf_folder
     from .models.specs import demo_gguf_path
 
     try:

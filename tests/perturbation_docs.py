@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from pytest_medmodel import load_suite, suite_variants
-from pytest_medmodel.prompts import render_context
+from pytest_medmodel.scoring.prompts import render_context
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = [

@@ -105,7 +105,7 @@ def test_report_files_that_fail_are_one_line_and_the_summary_stays(
     project: Project, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Through sys.modules: an earlier in-process run may have left a stale module as the package's attribute.
-    report_files = importlib.import_module("pytest_medmodel.report_files")
+    report_files = importlib.import_module("pytest_medmodel.plugin.after_run.report_files")
 
     def broken(*args: object, **kwargs: object) -> None:
         raise KeyError("suites")

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from conftest import Project, expect_lines
 
-from pytest_medmodel.baseline_update import JOURNAL, JOURNAL_FORMAT
+from pytest_medmodel.baselines.update import JOURNAL, JOURNAL_FORMAT
 
 
 def _journal(project: Project, files: dict[str, str]) -> Path:

@@ -152,7 +152,7 @@ def test_each_worker_gets_a_group_of_gpus(project: Project) -> None:
 
 
 def test_gpu_groups_are_cut_evenly_and_too_many_is_a_usage_error() -> None:
-    from pytest_medmodel.gpu import worker_groups
+    from pytest_medmodel.plugin.gpu import worker_groups
 
     assert worker_groups(["0", "1", "2", "3", "4"], 2) == [["0", "1"], ["2", "3"]]  # GPU 4 alone is no group
     assert worker_groups(["3", "5"], 1) == [["3"], ["5"]]

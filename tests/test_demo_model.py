@@ -153,7 +153,7 @@ def test_the_demo_folder_serves_and_gives_a_served_model_the_demos_chat_prompts(
 
     from hostile_server import HostileServer
 
-    from pytest_medmodel.models.openai_api import OpenAIEndpoint
+    from pytest_medmodel.models.openai.adapter import OpenAIEndpoint
 
     done = subprocess.run(
         [sys.executable, "-m", "pytest_medmodel", "demo-folder"], capture_output=True, text=True, timeout=300

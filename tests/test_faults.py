@@ -23,7 +23,7 @@ import pytest
 from conftest import Project, expect_lines, outcomes
 
 from pytest_medmodel import fingerprint
-from pytest_medmodel.fingerprint import file_digest
+from pytest_medmodel.models.fingerprint import file_digest
 
 # --------------------------------------------------------------------------- stale answers
 
@@ -907,7 +907,7 @@ def test_an_unwritable_baseline_folder_writes_nothing_anywhere(
 
 
 def test_old_batch_locks_are_cleared(tmp_path: Path) -> None:
-    from pytest_medmodel.store import remove_run_stores
+    from pytest_medmodel.execution.store import remove_run_stores
 
     (tmp_path / "locks").mkdir()
     (tmp_path / "runs" / "old-run").mkdir(parents=True)

@@ -9,8 +9,8 @@ import pytest
 from conftest import Project
 
 from pytest_medmodel import load_suite
-from pytest_medmodel.fewshot import examples
 from pytest_medmodel.scoring.base import SCORERS
+from pytest_medmodel.scoring.fewshot import examples
 from pytest_medmodel.suite.types import FewShot, Item, SuiteError, Variant
 
 POOL = tuple(

@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 
 from pytest_medmodel.gates.family import holm_levels
-from pytest_medmodel.power import flip_rates, gate_power, minimum_detectable_drop
-from pytest_medmodel.stats import (
+from pytest_medmodel.stats.power import flip_rates, gate_power, minimum_detectable_drop
+from pytest_medmodel.stats.significance import (
     binomial_upper_tail,
     bounded_mean_above_p,
     mcnemar_one_sided,

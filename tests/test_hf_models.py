@@ -13,8 +13,8 @@ from conftest import Project, outcomes
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from pytest_medmodel.models.base import AdapterError, ChoiceRequest
-from pytest_medmodel.models.hf import HFCausalLM
-from pytest_medmodel.models.hf_prefix import shared_length
+from pytest_medmodel.models.hf.adapter import HFCausalLM
+from pytest_medmodel.models.hf.prefix import shared_length
 from pytest_medmodel.models.specs import ModelOptions, load_adapter, profile_for_spec
 
 
@@ -297,7 +297,7 @@ def test_variants_of_one_item_share_its_prompt_prefix_with_the_same_numbers(tiny
     Questions differ in length, so one batch holds groups whose prefixes differ in
     length: they run together, left-padded, and each row continues its own.
     """
-    from pytest_medmodel.models.hf_prefix import prefix_groups
+    from pytest_medmodel.models.hf.prefix import prefix_groups
 
     adapter = load_adapter(str(tiny_llama_dir), ModelOptions())
     requests = []

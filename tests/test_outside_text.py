@@ -25,7 +25,7 @@ HOSTILE = '''
 """A generating adapter named with markup; it answers right when recording, then hostile text, and fails on
 suite boom with an error whose text is hostile too."""
 import os
-from pytest_medmodel.calls import AdapterFault
+from pytest_medmodel.execution.calls import AdapterFault
 
 RIGHT = {"op-0": "insulin", "op-1": "pancreas", "op-2": "glucagon", "op-3": "thyroxine"}
 

@@ -1,4 +1,4 @@
-"""The accuracy gate's minimum detectable drop and blind-gate warnings (pytest_medmodel.power)."""
+"""The accuracy gate's minimum detectable drop and blind-gate warnings (pytest_medmodel.stats.power)."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import random
 
 import pytest
 
-from pytest_medmodel.power import blind_gate_note, gate_power, minimum_detectable_drop, near_chance
-from pytest_medmodel.stats import mcnemar_one_sided
+from pytest_medmodel.stats.power import blind_gate_note, gate_power, minimum_detectable_drop, near_chance
+from pytest_medmodel.stats.significance import mcnemar_one_sided
 
 
 def simulated_power(

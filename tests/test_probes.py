@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from conftest import Project, expect_lines
 
-from pytest_medmodel.probes import group_stats
+from pytest_medmodel.metrics.probes import group_stats
 from pytest_medmodel.records import INVALID, ItemScore
 
 YES_NO = ["yes", "no"]

@@ -15,10 +15,10 @@ import pytest
 from conftest import Project, expect_lines, outcomes
 
 from pytest_medmodel import load_suite
+from pytest_medmodel.execution.run_stats import RunStats
+from pytest_medmodel.plugin.progress import Progress
 from pytest_medmodel.report.summary import RunSummary
 from pytest_medmodel.report.terminal import summary_lines
-from pytest_medmodel.runstats import RunStats
-from pytest_medmodel.terminal import Progress
 
 
 def _junit(project: Project, *args: str, flips: tuple[str, ...] = ()) -> ET.Element:

@@ -72,7 +72,7 @@ def reader():
 
 def _variant_texts(suite_path: Path) -> str:
     suite = load_suite(suite_path)
-    from pytest_medmodel.prompts import render_context
+    from pytest_medmodel.scoring.prompts import render_context
 
     blob = json.dumps([[k, render_context(suite.prompt, v, None)] for k, v in suite_variants(suite).items()])
     return hashlib.sha256(blob.encode()).hexdigest()

@@ -11,7 +11,7 @@ from conftest import Project
 
 from pytest_medmodel import load_model
 from pytest_medmodel.models.base import ChoiceRequest, GenerationRequest
-from pytest_medmodel.models.hf_seq2seq import HFSeq2Seq
+from pytest_medmodel.models.hf.seq2seq import HFSeq2Seq
 
 
 @pytest.fixture(scope="module")

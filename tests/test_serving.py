@@ -21,9 +21,9 @@ import pytest
 from conftest import Project
 
 from pytest_medmodel.models.base import AdapterError, ChoiceRequest, GenerationRequest
-from pytest_medmodel.models.http_client import JsonClient
-from pytest_medmodel.models.openai_api import OpenAIEndpoint
-from pytest_medmodel.models.openai_spec import parse_spec
+from pytest_medmodel.models.openai.adapter import OpenAIEndpoint
+from pytest_medmodel.models.openai.http import JsonClient
+from pytest_medmodel.models.openai.spec import parse_spec
 
 
 def _free_port() -> int:

@@ -23,9 +23,9 @@ from hostile_server import HostileServer
 
 from pytest_medmodel.credentials import Secret, shown, split_credentials
 from pytest_medmodel.models.base import AdapterError, ChoiceRequest, GenerationRequest
-from pytest_medmodel.models.http_client import JsonClient
-from pytest_medmodel.models.openai_api import OpenAIEndpoint
-from pytest_medmodel.models.openai_spec import parse_spec
+from pytest_medmodel.models.openai.adapter import OpenAIEndpoint
+from pytest_medmodel.models.openai.http import JsonClient
+from pytest_medmodel.models.openai.spec import parse_spec
 
 KEY = "sk-LEAK-7f3a9c"
 PASSWORD = "pw-LEAK-51d2"

@@ -13,15 +13,15 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pytest_medmodel.baseline import Baseline, dumps_baseline, merge_baseline, read_baseline
+from pytest_medmodel.baselines.format import Baseline, dumps_baseline, merge_baseline, read_baseline
+from pytest_medmodel.baselines.snapshot import BaselineExtension
+from pytest_medmodel.execution.shards import plan_shards
 from pytest_medmodel.models.base import ChoiceResult
+from pytest_medmodel.plugin.xdist import shard_scopes
 from pytest_medmodel.records import ItemScore
 from pytest_medmodel.scoring.base import SCORERS
-from pytest_medmodel.shards import plan_shards
-from pytest_medmodel.snapshot import BaselineExtension
-from pytest_medmodel.stats import binomial_upper_tail, mcnemar_one_sided, wilson_interval
+from pytest_medmodel.stats.significance import binomial_upper_tail, mcnemar_one_sided, wilson_interval
 from pytest_medmodel.suite.types import GateUse, Item, PromptSpec, ScoringSpec, Suite, Variant
-from pytest_medmodel.xdist import shard_scopes
 
 
 @pytest.mark.parametrize(
@@ -234,7 +234,7 @@ def test_update_ignores_confidence_noise_but_not_real_changes() -> None:
 
 
 def test_malformed_baseline_says_how_to_recover(tmp_path: Path) -> None:
-    from pytest_medmodel.baseline import BaselineError
+    from pytest_medmodel.baselines.format import BaselineError
 
     path = tmp_path / "b.json"
     path.write_text("{not json")
@@ -295,7 +295,7 @@ def test_prediction_store_opens_safely_from_many_processes_at_once(tmp_path: Pat
         import sys, time
         from pathlib import Path
         from pytest_medmodel.models.base import ChoiceResult
-        from pytest_medmodel.store import SQLiteStore as PredictionStore
+        from pytest_medmodel.execution.store import SQLiteStore as PredictionStore
         while time.time() < float(sys.argv[2]):  # all processes open the new file at the same instant
             pass
         store = PredictionStore(Path({str(tmp_path)!r}) / "p.sqlite3")
@@ -315,7 +315,7 @@ def test_prediction_store_opens_safely_from_many_processes_at_once(tmp_path: Pat
     outs = [p.communicate(timeout=120) for p in procs]
     assert all(p.returncode == 0 for p in procs), outs
     assert [o.strip() for o, _ in outs] == ["1"] * 8
-    from pytest_medmodel.store import SQLiteStore
+    from pytest_medmodel.execution.store import SQLiteStore
 
     assert len(SQLiteStore(tmp_path / "p.sqlite3").get_many([f"key{i}" for i in range(8)])) == 8
 
@@ -324,8 +324,8 @@ def test_baseline_extension_works_with_syrupys_snapshot_fixture(pytester: pytest
     pytester.makeini("[pytest]\n")
     pytester.makepyfile(
         test_format="""
-        from pytest_medmodel.baseline import Baseline
-        from pytest_medmodel.snapshot import BaselineExtension
+        from pytest_medmodel.baselines.format import Baseline
+        from pytest_medmodel.baselines.snapshot import BaselineExtension
 
         def test_baseline_snapshot(snapshot):
             baseline = Baseline(suite="s", profile="p", model_name="m", model_fingerprint="f", suite_fingerprint="sf", scoring="letter",

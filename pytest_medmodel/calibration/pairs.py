@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from ..baseline import Baseline
+from ..baselines.format import Baseline
 from ..records import DIGITS, ItemScore
 from ..suite.types import ORIGINAL
 from .metrics import Predictions

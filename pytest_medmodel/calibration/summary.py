@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from ..baseline import Baseline
+from ..baselines.format import Baseline
 from ..records import ItemScore
 from .compare import bins_for, compare_calibration, small_suite_warning
 from .metrics import fit_temperature, identity, reliability

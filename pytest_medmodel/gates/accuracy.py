@@ -27,8 +27,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..power import DEFAULT_CHURN, Sensitivity, gate_sensitivity
-from ..stats import bounded_mean_above_p, sign_flip_upper_tail, wilson_interval
+from ..stats.power import DEFAULT_CHURN, Sensitivity, gate_sensitivity
+from ..stats.significance import bounded_mean_above_p, sign_flip_upper_tail, wilson_interval
 from ..suite.schema import Param
 from .base import Evidence, GateContext, GateResult, GateStatus, check_tolerance, gate, tolerance_param
 from .comparison import SHOWN, Comparison

@@ -12,7 +12,7 @@ Opt-in per suite (``gates: [{name: agreement}]``); the shipped suites turn it on
 
 from __future__ import annotations
 
-from ..stats import binomial_upper_tail
+from ..stats.significance import binomial_upper_tail
 from ..suite.schema import Param
 from .base import Evidence, GateContext, GateResult, gate
 from .comparison import SHOWN

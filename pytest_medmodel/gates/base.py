@@ -22,7 +22,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from ..baseline import Baseline
+from ..baselines.format import Baseline
 from ..records import ItemScore
 from ..registry import Registry, origin_of
 from ..suite.schema import Param

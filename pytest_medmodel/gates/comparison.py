@@ -11,9 +11,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..baseline import Baseline
+from ..baselines.format import Baseline
 from ..records import DIGITS, BaselineEntry, ItemScore
-from ..stats import bounded_mean_above_p, mcnemar_one_sided, sign_flip_upper_tail
+from ..stats.significance import bounded_mean_above_p, mcnemar_one_sided, sign_flip_upper_tail
 from ..suite.types import ORIGINAL, split_key
 
 SHOWN = 8

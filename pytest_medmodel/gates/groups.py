@@ -11,7 +11,7 @@ on their own line, starting ``BELOW CHANCE``.
 
 from __future__ import annotations
 
-from ..probes import complete_groups, group_stats
+from ..metrics.probes import complete_groups, group_stats
 from ..suite.schema import Param
 from ..suite.types import ORIGINAL
 from .base import Evidence, GateContext, GateResult, GateStatus, check_tolerance, gate, tolerance_param

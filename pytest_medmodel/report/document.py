@@ -22,10 +22,10 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from ..baseline import Baseline
+from ..baselines.format import Baseline
 from ..gates.comparison import PairedStats
 from ..records import DIGITS, ItemScore, clipped
-from ..stats import wilson_interval
+from ..stats.significance import wilson_interval
 from ..suite.types import split_key
 from .summary import RunSummary, SuiteSummary
 

@@ -11,16 +11,16 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..execution.run_stats import RunStats
 from ..gates.comparison import PairedStats
 from ..gates.family import first_level
 from ..metrics.base import compute
+from ..metrics.probes import Probes, group_stats
 from ..perturb.robustness import family_stats
-from ..power import gate_sensitivity
-from ..probes import Probes, group_stats
 from ..records import ItemScore
-from ..runstats import RunStats
 from ..scoring.base import SCORERS
 from ..scoring.fallback import fallback_note
+from ..stats.power import gate_sensitivity
 from ..suite.types import ORIGINAL, Suite
 
 
@@ -76,13 +76,13 @@ class SuiteSummary:
     detectable_drop: float | None = None
     """Smallest true accuracy drop the accuracy gate catches with 80% power (None: none can be)."""
     blind: str | None = None
-    """One line when the accuracy gate cannot do its job on this suite (see :mod:`pytest_medmodel.power`)."""
+    """One line when the accuracy gate cannot do its job on this suite (see :mod:`pytest_medmodel.stats.power`)."""
     by_tag: dict[str, list[int]] = field(default_factory=dict)
     """``{tag: [correct, n]}`` in this run (original items)."""
     robustness: list[dict[str, Any]] = field(default_factory=list)
     """One :class:`~pytest_medmodel.perturb.robustness.FamilyStats` (as plain data) per perturbation."""
     groups: dict[str, Any] | None = None
-    """:class:`~pytest_medmodel.probes.GroupStats` as plain data, for suites with probe groups."""
+    """:class:`~pytest_medmodel.metrics.probes.GroupStats` as plain data, for suites with probe groups."""
     calibration: dict[str, Any] | None = None
     """:func:`~pytest_medmodel.calibration.summary.calibration_summary`: None without probabilities."""
 

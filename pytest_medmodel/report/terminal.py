@@ -12,7 +12,7 @@ from __future__ import annotations
 import textwrap
 from typing import Any
 
-from ..stats import wilson_interval
+from ..stats.significance import wilson_interval
 from .summary import RunSummary, SuiteSummary
 
 LOW_OPTION_MASS = 0.5

@@ -29,11 +29,11 @@ from collections.abc import Mapping
 from typing import Protocol, TypeVar, cast
 
 from ..models.base import Request, Result
-from ..prompts import ChatFormatter
 from ..records import ItemScore
 from ..registry import Registry, origin_of
 from ..suite.schema import Param
 from ..suite.types import Suite, Variant
+from .prompts import ChatFormatter
 
 
 class Scorer(Protocol):

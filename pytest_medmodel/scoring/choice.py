@@ -25,13 +25,13 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from ..fewshot import shots_before
 from ..models.base import CHOICE_LOGPROBS, TOPK_LOGPROBS, ChoiceRequest, ChoiceResult, Result
-from ..prompts import ChatFormatter, after, render_context
 from ..records import INVALID, ItemScore
 from ..suite.schema import Param
 from ..suite.types import Suite, Variant
 from .base import register_scorer
+from .fewshot import shots_before
+from .prompts import ChatFormatter, after, render_context
 
 NEAR_TIE_LOGPROB = 1e-4
 """Top-two scores closer than this are a near tie: float noise could flip the answer."""

@@ -21,10 +21,8 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
-from ..fewshot import shots_before
 from ..metrics.base import metric
 from ..models.base import GENERATE, GenerationRequest, GenerationResult, Result
-from ..prompts import ChatFormatter, render_context
 from ..records import INVALID, ItemScore
 from ..suite.schema import Param
 from ..suite.types import FIXED_CHOICES, OPEN, Suite, Variant
@@ -45,6 +43,8 @@ from .extract import (
     token_f1,
 )
 from .extract import exact_match as matches_exactly
+from .fewshot import shots_before
+from .prompts import ChatFormatter, render_context
 
 SHORT_LIMIT = 32
 """Default token limit without reasoning: the answer and a few words."""

@@ -19,10 +19,10 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from ..execution.runner import Runner
 from ..models.handle import ModelHandle
-from ..prompts import render_user_message
-from ..runner import Runner
 from ..scoring.base import SCORERS
+from ..scoring.prompts import render_user_message
 from ..suite.types import PerturbationUse, Suite, Variant
 from .edits import Edit, apply_edits, edit_strategy, readable_diff
 

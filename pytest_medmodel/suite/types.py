@@ -250,7 +250,7 @@ class Suite:
     search: tuple[int, int] | None = None
     """``search: {candidates, items}``: search this suite after every run (see ``--medmodel-search``)."""
     few_shot: FewShot | None = None
-    """``few_shot:``: solved examples before each item (:mod:`pytest_medmodel.fewshot`)."""
+    """``few_shot:``: solved examples before each item (:mod:`pytest_medmodel.scoring.fewshot`)."""
     alpha: float = DEFAULT_ALPHA
     """The suite's false-alarm budget: every statistical gate shares it (Holm), so a model that did
     not get worse fails the suite at most this often."""

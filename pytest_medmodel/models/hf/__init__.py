@@ -1,0 +1,1 @@
+"""In-process transformers models: loading checkpoints, encoding, prefix caching, generation, seq2seq."""

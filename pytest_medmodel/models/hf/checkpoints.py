@@ -1,0 +1,144 @@
+"""Transformers checkpoints as model handles: checked, fingerprinted and loaded on first use.
+
+Resolving a checkpoint reads its ``config.json`` (architecture, remote code) and
+hashes its files; it never imports torch or transformers (unless a GPU may be
+present and the device must be asked) and never loads weights.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from ..base import CHOICE_LOGPROBS, GENERATE, AdapterError
+from ..devices import device_kind, resolve_device, resolve_dtype
+from ..fingerprint import file_digest, fingerprint_folder
+from ..handle import ModelHandle, ModelOptions
+
+_CAUSAL_SUFFIXES = ("ForCausalLM", "LMHeadModel")
+_UNSUPPORTED = {
+    "ForConditionalGeneration": "image-text-to-text models are not supported yet",
+    "ForSequenceClassification": "sequence classifiers are not supported yet",
+    "ForMaskedLM": "masked language models cannot score answers as continuations",
+}
+HF_CAPABILITIES = frozenset({CHOICE_LOGPROBS, GENERATE})
+
+
+def prepare(options: ModelOptions) -> None:
+    """Run the caller's preparation hook, just before a model is built."""
+    if options.prepare is not None:
+        options.prepare()
+
+
+def folder_handle(
+    folder: Path, options: ModelOptions, *, profile: str, name: str | None = None, content: str | None = None
+) -> ModelHandle:
+    """A transformers checkpoint folder: checked and fingerprinted now, loaded on first use."""
+    folder = folder.resolve()
+    config_file = folder / "config.json"
+    if not config_file.is_file():
+        raise AdapterError(f"--medmodel={folder}: no config.json in the folder; is it a transformers checkpoint?")
+    if not _encoder_decoder(config_file):  # T5-style checkpoints load as seq2seq (models/hf_seq2seq.py)
+        check_architecture(_architectures(config_file), str(folder))
+    _check_remote_code(folder, options.trust_remote_code)
+    content = content or "folder:" + fingerprint_folder(folder, options.cache_dir)
+    return _hf_handle(name or folder.name, content, profile, options, lambda: folder)
+
+
+def gguf_handle(file: Path, options: ModelOptions, *, name: str, profile: str) -> ModelHandle:
+    """A GGUF file: keyed by its own SHA-256; converted once into a safetensors folder when first loaded."""
+    from .loading import default_cache_dir
+
+    cache_root = options.cache_dir or default_cache_dir()
+    sha = file_digest(file, cache_root)[:20]
+    return _hf_handle(name, f"gguf:{sha}", profile, options, lambda: gguf_folder(file, cache_root, options.log))
+
+
+def gguf_folder(file: Path, cache_root: Path | None = None, log: Callable[[str], None] | None = None) -> Path:
+    """The transformers folder a GGUF file converts to (converted now, once): what a server can serve."""
+    from .loading import converted_gguf, default_cache_dir
+
+    root = cache_root or default_cache_dir()
+    return converted_gguf(file, root / "gguf" / file_digest(file, root)[:20], log=log)
+
+
+def _hf_handle(name: str, content: str, profile: str, options: ModelOptions, folder: Callable[[], Path]) -> ModelHandle:
+    """A causal LM handle: fingerprint from ``content``, dtype and device kind; ``folder()`` loads on first use."""
+    device = resolve_device(options.device)
+    dtype = resolve_dtype(options.dtype, device)
+    # Numbers differ slightly between dtypes and device kinds: both are part of the identity.
+    fingerprint = f"{content}|{dtype}|{device_kind(device)}"
+
+    def load() -> Any:
+        from .loading import load_folder
+
+        prepare(options)
+        return load_folder(
+            folder(),
+            device=device,
+            dtype=dtype,
+            name=name,
+            fingerprint=fingerprint,
+            batch_size=options.batch_size,
+            trust_remote_code=options.trust_remote_code,
+            device_map=options.device_map,
+        )
+
+    return ModelHandle(
+        name=name,
+        fingerprint=fingerprint,
+        profile=profile,
+        capabilities=HF_CAPABILITIES,
+        load=load,
+        description=f"{name} ({device}, {dtype}{', device_map ' + options.device_map if options.device_map else ''})",
+    )
+
+
+def check_architecture(archs: list[str], where: str) -> None:
+    """Causal LMs only in this release; say why anything else is refused."""
+    if any(arch.endswith(_CAUSAL_SUFFIXES) for arch in archs):
+        return
+    for arch in archs:
+        for suffix, why in _UNSUPPORTED.items():
+            if arch.endswith(suffix):
+                raise AdapterError(f"{where}: {arch}: {why}; this release tests causal language models")
+    # No architectures recorded: AutoModelForCausalLM decides from model_type at load time.
+
+
+def _check_remote_code(folder: Path, trusted: bool) -> None:
+    """A checkpoint with ``auto_map`` runs its own code when loaded: never without an explicit opt-in.
+
+    (Left to itself, transformers would ask on stdin, which under pytest's capture is a
+    thousand-line traceback, and with ``-s`` a keypress away from running the code.)
+    """
+    if trusted:
+        return
+    for name in ("config.json", "tokenizer_config.json"):
+        file = folder / name
+        try:
+            data = json.loads(file.read_text(encoding="utf-8")) if file.is_file() else {}
+        except (OSError, ValueError):
+            continue
+        if isinstance(data, dict) and data.get("auto_map"):
+            raise AdapterError(
+                f"--medmodel={folder}: the checkpoint asks to run its own code ({name} has auto_map); "
+                "pass --medmodel-trust-remote-code (or set medmodel_trust_remote_code) only if you trust it"
+            )
+
+
+def _encoder_decoder(config_file: Path) -> bool:
+    try:
+        config = json.loads(config_file.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(config, dict) and bool(config.get("is_encoder_decoder"))
+
+
+def _architectures(config_file: Path) -> list[str]:
+    try:
+        config = json.loads(config_file.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise AdapterError(f"--medmodel={config_file.parent}: config.json cannot be read ({exc})") from exc
+    return [str(a) for a in config.get("architectures") or []]

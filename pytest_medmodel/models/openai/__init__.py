@@ -1,0 +1,1 @@
+"""Served models behind an OpenAI-compatible HTTP API: the spec, the client and the adapter."""

@@ -1,0 +1,84 @@
+"""``--medmodel-report=DIR``: gather what the reporting process holds and write the report files.
+
+Runs once, at the end of the run, in the process that reports (serial, or the
+xdist controller), after the mutation report and the search so their results
+are in it. Prompts are rendered here, from the suite files, for the regressed
+and improved items only: the model is not needed for that.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import replace
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from ...baselines.format import relative_to
+from ...report.document import PROMPTED, SuiteItems, build_report, run_timings
+from ...report.write import Written, write_reports
+from ...scoring.prompts import render_user_message
+from ...suite.types import SuiteError
+from ..controller import Controller
+from ..session import TestSession
+
+
+def write_run_report(config: pytest.Config, session: TestSession, controller: Controller) -> list[str]:
+    """Write the report; the lines to print about it (where it went, or why it could not be written)."""
+    started = time.perf_counter()  # the whole cost: gathering, prompts, rendering, writing
+    settings = session.settings
+    assert settings.report is not None and controller.summary is not None
+    summary = controller.summary
+    items = {key: _suite_items(config, session, controller, key) for key in controller.scores}
+    stamp = datetime.now(UTC).replace(microsecond=0).isoformat()
+    report = build_report(
+        summary,
+        {k: v for k, v in items.items() if v is not None},
+        mutations=controller.mutations,
+        search=controller.search_lines,
+        timings=run_timings(summary, stamp),
+    )
+    summary_file = os.environ.get("GITHUB_STEP_SUMMARY")
+    try:
+        written = write_reports(settings.report, report, Path(summary_file) if summary_file else None)
+    except OSError as exc:
+        return [f"the report could not be written to {settings.report}: {exc}"]
+    return _said(replace(written, seconds=time.perf_counter() - started), config)
+
+
+def _said(written: Written, config: pytest.Config) -> list[str]:
+    where = relative_to(written.folder, config.rootpath)
+    line = (
+        f"report: {where}/report.html ({written.html_bytes / 1024:.0f} KiB), report.md, report.json; "
+        f"written in {written.seconds:.2f} s"
+    )
+    return [line] + ([f"report: report.md appended to {written.step_summary}"] if written.step_summary else [])
+
+
+def _suite_items(
+    config: pytest.Config, session: TestSession, controller: Controller, suite_key: str
+) -> SuiteItems | None:
+    """A suite's items with the baseline the summary compared them with (read once, by the controller)."""
+    info = controller.suite_info.get(suite_key)
+    if info is None:
+        return None
+    outcomes = controller.outcomes.get(suite_key, {})
+    path, baseline = controller.baselines.get(suite_key, (None, None))
+    where = relative_to(path, config.rootpath) if path is not None else ""
+    wanted = sorted(key for key, outcome in outcomes.items() if outcome in PROMPTED)
+    prompts = _prompts(config, session, suite_key, wanted)
+    return SuiteItems(info, controller.scores[suite_key], outcomes, baseline, where, prompts)
+
+
+def _prompts(config: pytest.Config, session: TestSession, suite_key: str, keys: list[str]) -> dict[str, str]:
+    """The user message of each key, rendered from the suite file (empty when it no longer loads)."""
+    if not keys:
+        return {}
+    try:
+        suite = session.load_suite(Path(config.rootpath) / suite_key)
+        variants = session.variants(suite_key, suite)
+    except SuiteError:
+        return {}
+    return {key: render_user_message(suite.prompt, variants[key]) for key in keys if key in variants}

@@ -1,0 +1,331 @@
+"""The reporting process: collects what tests found, writes baselines, and builds the run summary.
+
+One :class:`Controller` lives in the process that sees every test report: a
+serial run, or the xdist controller (workers send their reports there). It reads
+item scores and gate verdicts off the reports (:mod:`pytest_medmodel.plugin.wire`),
+merges what each worker knows at its end, then, once, at the end of the run:
+builds the :class:`~pytest_medmodel.report.summary.RunSummary` (comparisons
+against the baselines as they were before this run) and, on ``--snapshot-update``,
+writes the baselines. A serial and a parallel run therefore write the same bytes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ..baselines.folder import BaselineFolder
+from ..baselines.format import Baseline, BaselineError, dumps_baseline, merge_baseline, relative_to
+from ..baselines.orphans import orphaned
+from ..baselines.update import PlannedWrite, complete_interrupted, write_all
+from ..execution.prompt_log import PromptLog
+from ..execution.run_stats import RunStats
+from ..gates.comparison import compare
+from ..metrics.base import METRICS, compute
+from ..records import ItemScore
+from ..report.summary import GateVerdict, ModelSummary, RunSummary, SuiteSummary
+from ..suite.types import ORIGINAL, is_suite_path
+from .settings import Settings
+from .wire import GATE, ITEM, STOP, VERDICT, read
+
+
+class Controller:
+    """Report intake, worker output merge, baseline writing and the run summary."""
+
+    def __init__(self, config: pytest.Config, settings: Settings) -> None:
+        self.config = config
+        self.settings = settings
+        self.scores: dict[str, dict[str, ItemScore]] = {}
+        self.outcomes: dict[str, dict[str, str]] = {}
+        self.baselines: dict[str, tuple[Path, Baseline | None]] = {}
+        """Each summarised suite's baseline file and its content as it was before this run (None: none readable)."""
+        """Each item test's outcome (``passed``, ``improved``, ``known_miss``, ``new_miss``, ``regressed``)."""
+        self.verdicts: dict[str, list[GateVerdict]] = {}
+        self.gate_views: dict[str, SuiteSummary] = {}
+        self.errors: list[str] = []
+        self.suite_info: dict[str, dict[str, Any]] = {}
+        self.models: list[dict[str, Any]] = []
+        self.stats = RunStats()
+        self.model_seconds = 0.0
+        self.run_ids: set[str] = set()
+        self.updates: list[str] = []
+        self.summary: RunSummary | None = None
+        self.mutation_lines: list[str] = []
+        """``--medmodel-mutation-report``'s table, when asked for."""
+        self.mutations: list[dict[str, Any]] = []
+        """The same as plain data, one row per mutation, suite and gate (for the report files)."""
+        self.search_lines: list[str] = []
+        """``--medmodel-search``'s findings, when asked for."""
+        self.report_lines: list[str] = []
+        """Where ``--medmodel-report`` wrote the report files."""
+        self.metrics_known: set[str] = set()
+        """Metrics the test processes had registered (a conftest below the rootdir is not loaded here)."""
+        self.dead_workers: list[str] = []
+        """One line per xdist worker that died (an out-of-memory kill), naming the test it was running."""
+        self.update_failed = False
+        """``--snapshot-update`` was asked for but refused (the run must not exit 0)."""
+        self.stop_reason: str | None = None
+        """Why the model could not be used, when a test process stopped the run for it."""
+        self.folder = BaselineFolder(settings.baseline_dir, Path(config.rootpath))
+        completion = complete_interrupted(self.folder)
+        self.updates.extend(completion.lines)
+        self.journal_refused = completion.refused
+        """An update journal naming files it may not was left in place: no update may run until a person looks."""
+        if settings.log_prompts is not None:
+            PromptLog(settings.log_prompts).start()  # this run's requests only; test processes append
+
+    # ------------------------------------------------------------------ intake (a pytest plugin object)
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        """Collect what tests found (serial run, or xdist controller receiving worker reports)."""
+        if not is_suite_path(report.nodeid.split("::", 1)[0]):
+            return
+        stop = read(report, STOP)
+        if stop is not None and self.stop_reason is None:
+            self.stop_reason = str(stop)
+        if report.failed and read(report, VERDICT) is None:
+            when = f" ({report.when})" if report.when in ("setup", "call", "teardown") else ""
+            self.errors.append(f"{report.nodeid}{when}: {_first_line(report)}")
+        item = read(report, ITEM)
+        if item is not None:
+            score = ItemScore.from_json(item["score"])
+            self.scores.setdefault(item["suite"], {})[score.item_key] = score
+            self.outcomes.setdefault(item["suite"], {})[score.item_key] = str(item["outcome"])
+        gate = read(report, GATE)
+        if gate is not None:
+            self.verdicts.setdefault(gate["suite"], []).append(
+                GateVerdict(gate["gate"], gate["status"], gate["message"], gate.get("numbers") or {})
+            )
+            self.gate_views.setdefault(gate["suite"], SuiteSummary.from_json(gate["summary"]))
+
+    def merge_output(self, output: Mapping[str, Any]) -> None:
+        """What one test process knew at its end (an xdist worker's ``workeroutput``)."""
+        if output.get("model"):
+            self.models.append(dict(output["model"]))
+        self.stats.merge(output.get("stats") or {})
+        self.model_seconds = max(self.model_seconds, float(output.get("model_seconds") or 0.0))
+        for key, info in (output.get("suites") or {}).items():
+            if key not in self.suite_info or info.get("fallback"):  # a worker that scored it by generation knows
+                self.suite_info[key] = dict(info)
+        if output.get("run_id"):
+            self.run_ids.add(str(output["run_id"]))
+        self.metrics_known.update(output.get("metrics_known") or ())
+
+    def reporting_model(self) -> dict[str, Any] | None:
+        """The model every test process used (None if none was used, or if they disagree)."""
+        if len({(m["fingerprint"], m["profile"]) for m in self.models}) != 1:
+            return None
+        return self.models[0]
+
+    # ------------------------------------------------------------------ end of run
+
+    def finish(self, exitstatus: int) -> RunSummary:
+        """Build the summary (before any write, so it shows what an update replaces), then update baselines."""
+        model = self.reporting_model()
+        # Items whose predictions were not computed in this run came from the cache (the same count
+        # serially and under xdist, where a gate re-reads shards another worker computed).
+        scored = sum(len(scores) for scores in self.scores.values())
+        self.stats.requests_cached = max(0, scored - self.stats.requests_computed)
+        summary = RunSummary(
+            suites=self._suite_rows(model),
+            model=ModelSummary(**model) if model else None,
+            inference=self.stats,
+            model_seconds=self.model_seconds,
+            errors=self.errors,
+        )
+        notes = [
+            f"{line} (killed, out of memory?); its other tests went to the other workers" for line in self.dead_workers
+        ]
+        notes += [info["fallback"] for _, info in sorted(self.suite_info.items()) if info.get("fallback")]
+        chat = sorted(info["name"] for info in self.suite_info.values() if info.get("chat"))
+        if chat:
+            note = next(info["chat"] for info in self.suite_info.values() if info.get("chat"))
+            notes.append(f"{', '.join(chat)}: ask(s) for the model's chat template; {note}")
+        if self.stop_reason is not None:
+            notes.append(f"the run stopped: the model cannot be used: {self.stop_reason}")
+        notes += self._unknown_metrics() + self._orphans(model)
+        if self.settings.update and (self.scores or self.errors or self.gate_views):
+            self._update_baselines(exitstatus, model)
+        summary.updates = notes + self.updates
+        self.summary = summary
+        return summary
+
+    def _suite_rows(self, model: Mapping[str, Any] | None) -> list[SuiteSummary]:
+        rows = []
+        for suite_key in sorted(set(self.scores) | set(self.gate_views)):
+            info = self.suite_info.get(suite_key)
+            verdicts = self.verdicts.get(suite_key, [])
+            if suite_key in self.scores and info is not None and model is not None:
+                scores = self.scores[suite_key]
+                chance = info.get("chance") or {}
+                path = self._path(model, info)
+                baseline = self._read_quietly(path)
+                self.baselines[suite_key] = (path, baseline)
+                comparison = compare(
+                    suite=info["name"],
+                    profile=model["profile"],
+                    scores=scores,
+                    baseline=baseline,
+                    suite_keys=info["keys"],
+                    model_fingerprint=model["fingerprint"],
+                    suite_fingerprint=info["fingerprint"],
+                    chance=chance,
+                )
+                originals = [s for s in scores.values() if s.variant == ORIGINAL]
+                names = [m for m in info["metrics"] if m in METRICS]
+                row = SuiteSummary(suite_key, info["name"], comparison.stats(), compute(originals, names), verdicts)
+                labels = info.get("perturbations") or []
+                row.with_details(scores.values(), info.get("tags") or {}, labels, chance, info.get("probes"))
+                row.calibration = _calibration(info, scores, baseline)
+                rows.append(row.with_power(info.get("accuracy_gate") or {}))
+            elif suite_key in self.gate_views:
+                view = self.gate_views[suite_key]
+                rows.append(
+                    SuiteSummary(
+                        view.key, view.name, view.stats, view.metrics, verdicts, view.detectable_drop, view.blind
+                    )
+                )
+        return rows
+
+    def _orphans(self, model: Mapping[str, Any] | None) -> list[str]:
+        if model is None or not self.suite_info:
+            return []
+        folder = self.folder.path / model["profile"]
+        known = [info["name"] for info in self.suite_info.values()]
+        return [
+            f"{relative_to(path, self.config.rootpath)}: no suite is named {path.stem} any more (renamed or removed?); "
+            "delete the file, or rename it after the suite's new name"
+            for path in orphaned(folder, Path(self.config.rootpath), known)
+        ]
+
+    def _unknown_metrics(self) -> list[str]:
+        missing = sorted(self.metrics_known - set(METRICS.names()))
+        if not missing:
+            return []
+        return [
+            f"metric(s) {', '.join(missing)} are registered where only the test processes see them (a conftest.py "
+            "below the rootdir?); register them in the rootdir's conftest.py or an installed package"
+        ]
+
+    def _update_baselines(self, exitstatus: int, model: Mapping[str, Any] | None) -> None:
+        if self.journal_refused:
+            self._refuse(
+                "baselines left untouched: the baseline folder holds an update journal that was refused (above)"
+            )
+            return
+        if self._unknown_metrics():
+            self._refuse("baselines left untouched: this process cannot compute every metric the tests know (above)")
+            return
+        gates_only = sorted(
+            self.suite_info[k]["name"] for k in set(self.gate_views) - set(self.scores) if k in self.suite_info
+        )
+        if gates_only:
+            self._refuse(
+                f"baselines left untouched: only the gates of {', '.join(gates_only)} ran; select the items too"
+            )
+            return
+        if self.errors:
+            self._refuse(
+                f"baselines left untouched: {len(self.errors)} test(s) hit a model or data error "
+                f"(first: {self.errors[0]}); fix it and run --snapshot-update again"
+            )
+            return
+        if exitstatus == pytest.ExitCode.INTERRUPTED:
+            self._refuse("baselines left untouched: the run was interrupted")
+            return
+        if model is None:
+            if self.models:
+                self._refuse(f"baselines left untouched: workers disagree about the model ({self.models})")
+            return
+        writes, lines = [], []
+        try:
+            for suite_key in sorted(self.scores):
+                info = self.suite_info.get(suite_key)
+                if info is not None:
+                    write, said = self._plan_one(model, info, self.scores[suite_key])
+                    writes.extend([write] if write else [])
+                    lines.extend(said)
+            write_all(self.folder, writes)
+        except BaselineError as exc:
+            self._refuse(f"baselines left untouched: {exc}")
+            return
+        self.updates.extend(lines)
+
+    def _refuse(self, line: str) -> None:
+        self.updates.append(line)
+        self.update_failed = True
+
+    def _plan_one(
+        self, model: Mapping[str, Any], info: Mapping[str, Any], scores: Mapping[str, ItemScore]
+    ) -> tuple[PlannedWrite | None, list[str]]:
+        """The new text of one suite's baseline (None: unchanged) and what to say about it."""
+        path = self._path(model, info)
+        where = relative_to(path, self.config.rootpath)
+        notes = []
+        self.folder.check(path)
+        try:
+            old = self.folder.read(path)
+        except BaselineError as exc:
+            _refuse_partial_rerecord(where, exc, info, scores)
+            old = None
+            notes.append(f"{where}: was unreadable ({exc}); recorded afresh from this run")
+        new, added, changed, dropped = merge_baseline(
+            old,
+            suite=info["name"],
+            profile=model["profile"],
+            model_name=model["name"],
+            model_fingerprint=model["fingerprint"],
+            suite_fingerprint=info["fingerprint"],
+            scoring=info["scoring"],
+            suite_keys=info["keys"],
+            scores=scores,
+        )
+        text = dumps_baseline(new.to_json())
+        unchanged = old is not None and path.is_file() and path.read_text(encoding="utf-8") == text
+        parts = [f"{len(added)} added" if added else "", f"{len(changed)} changed" if changed else ""]
+        parts.append(f"{len(dropped)} stale dropped" if dropped else "")
+        what = ", ".join(p for p in parts if p)
+        if unchanged:
+            return None, [*notes, f"{where}: unchanged"]
+        state = "written" if old is None else "updated"
+        return PlannedWrite(path, text), [*notes, f"{where}: {state}" + (f" ({what})" if what else "")]
+
+    def _path(self, model: Mapping[str, Any], info: Mapping[str, Any]) -> Path:
+        return self.folder.file(model["profile"], info["name"])
+
+    def _read_quietly(self, path: Path) -> Baseline | None:
+        """The baseline for the summary; an unreadable file was already reported by its tests."""
+        try:
+            return self.folder.read(path)
+        except BaselineError:
+            return None
+
+
+def _refuse_partial_rerecord(
+    where: str, exc: BaselineError, info: Mapping[str, Any], scores: Mapping[str, Any]
+) -> None:
+    """Recording an unreadable baseline afresh from a partial run would drop what git still has."""
+    wanted = {k for k in info["keys"] if "/" not in k}
+    covered = wanted & set(scores)
+    if covered != wanted:
+        raise BaselineError(
+            f"{where} is unreadable ({exc}) and this run covered only {len(covered)} of its {len(wanted)} items; "
+            "re-record it from a run of the whole suite, or restore it from version control"
+        )
+
+
+def _calibration(info: Mapping[str, Any], scores: Mapping[str, ItemScore], baseline: Baseline | None) -> Any:
+    from ..calibration.summary import calibration_summary  # numpy: only once items were scored
+
+    return calibration_summary(info["name"], info.get("answers") or {}, scores, baseline, info.get("ece_bins"))
+
+
+def _first_line(report: pytest.TestReport) -> str:
+    text = report.longreprtext.strip().splitlines() if report.longrepr else []
+    for line in reversed(text):
+        if line.startswith("E "):
+            return line[1:].strip()
+    return text[-1] if text else "error"

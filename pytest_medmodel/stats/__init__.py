@@ -1,0 +1,1 @@
+"""Statistics: the significance tests behind the gates and what a gate can detect (power)."""
