@@ -221,9 +221,9 @@ def test_calibration_gates_skip_with_a_reason_without_vectors_in_the_baseline(pr
 
 def test_calibration_gates_skip_for_a_scoring_without_probabilities(tmp_path: Path) -> None:
     from pytest_medmodel import load_suite
-    from pytest_medmodel.api import gate_context
     from pytest_medmodel.gates.base import run_gate
     from pytest_medmodel.gates.comparison import compare
+    from pytest_medmodel.gates.family import gate_context
     from pytest_medmodel.scoring.base import register_scorer
 
     @register_scorer

@@ -22,9 +22,9 @@ from pytest_medmodel.execution.calls import AdapterFault
 from pytest_medmodel.execution.run_stats import RunStats
 from pytest_medmodel.execution.store import MemoryStore, SQLiteStore
 from pytest_medmodel.gates.base import GATES
-from pytest_medmodel.gates.comparison import PairedStats
 from pytest_medmodel.report.summary import GateVerdict, ModelSummary, RunSummary, SuiteSummary
 from pytest_medmodel.report.terminal import summary_lines
+from pytest_medmodel.stats.paired import PairedStats
 
 
 class Counting:

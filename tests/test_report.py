@@ -355,9 +355,9 @@ def test_probe_groups_reach_the_report(project: Project) -> None:
 
 def test_figures_are_rounded_once_as_the_terminal_rounds_them() -> None:
     """27 of 110 is 24.545%: the terminal says 24.5%, and so must the reports (4 stored decimals said 24.6%)."""
-    from pytest_medmodel.gates.comparison import PairedStats
     from pytest_medmodel.report.summary import SuiteSummary
     from pytest_medmodel.report.terminal import summary_lines
+    from pytest_medmodel.stats.paired import PairedStats
 
     row = SuiteSummary("suites/gm.suite.yaml", "gm", PairedStats(n=110, correct=27, has_baseline=False))
     summary = RunSummary(suites=[row])

@@ -147,3 +147,53 @@ def test_modules_and_functions_stay_small(name: str) -> None:
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
             length = (node.end_lineno or node.lineno) - node.lineno + 1
             assert length <= MAX_FUNCTION_LINES, f"{path.name}:{node.lineno} {node.name} is {length} lines"
+
+
+LAYERS = (
+    ("registry", "locks", "text_safety", "credentials"),
+    ("suite",),
+    ("records", "models", "stats"),
+    ("metrics", "perturb", "baselines"),
+    ("scoring", "calibration"),
+    ("execution", "gates"),
+    ("loading", "mutate", "search", "report"),
+    ("api", "store", "cli", "defaults", "__main__"),
+    ("plugin",),
+)
+"""The floors of the package, from the ground up: a part imports only from its own floor or the ones below.
+
+A part is a folder or a module directly under ``pytest_medmodel/``. Data flows one way (suite ->
+variants -> requests -> predictions -> metrics -> gates -> report), and the pytest skin is the top floor.
+"""
+
+
+def _part(name: str) -> str:
+    return name.removeprefix(ROOT + ".").split(".")[0]
+
+
+def upward_imports(graph: dict[str, set[str]]) -> list[str]:
+    floor = {part: level for level, parts in enumerate(LAYERS) for part in parts}
+    found = []
+    for name, deps in sorted(graph.items()):
+        if name == ROOT:
+            continue
+        for dep in sorted(deps):
+            if dep != ROOT and floor[_part(dep)] > floor[_part(name)]:
+                found.append(f"{name} -> {dep}")
+    return found
+
+
+def test_every_part_of_the_package_stands_on_a_floor() -> None:
+    parts = {_part(name) for name in _modules() if name != ROOT}
+    placed = {part for floor in LAYERS for part in floor}
+    assert parts - placed == set(), "add the new folder or module to LAYERS"
+    assert placed - parts == set(), "LAYERS names a part that no longer exists"
+
+
+def test_no_import_runs_from_a_lower_floor_up_to_a_higher_one() -> None:
+    assert upward_imports(import_graph()) == []
+
+
+def test_the_floor_check_can_fail() -> None:
+    graph = {"pytest_medmodel.suite.types": {"pytest_medmodel.gates.base"}, "pytest_medmodel.gates.base": set()}
+    assert upward_imports(graph) == ["pytest_medmodel.suite.types -> pytest_medmodel.gates.base"]

@@ -22,9 +22,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import replace
+from typing import Any
 
+from ..baselines.format import Baseline
+from ..execution.evaluate import suite_variants
+from ..models.specs import as_model
+from ..records import ItemScore
 from ..suite.types import Suite
 from .base import GATES, GateContext, GateResult, GateStatus, run_gate
+from .comparison import Comparison, compare
 
 
 def family_size(suite: Suite) -> int:
@@ -89,3 +95,55 @@ def judge_suite(contexts: Mapping[str, GateContext]) -> dict[str, GateResult]:
     if len(suites) != 1:
         raise ValueError("judge_suite decides the gates of one suite at a time")
     return decide(next(iter(suites.values())), results)
+
+
+def compare_with_baseline(
+    suite: Suite, scores: Mapping[str, ItemScore], baseline: Baseline | None, model: Any
+) -> Comparison:
+    """Pair the scores of the original items with the baseline's entries."""
+    handle = as_model(model)
+    profile = baseline.profile if baseline is not None else handle.profile
+    keys = list(suite_variants(suite))
+    return compare(
+        suite=suite.name,
+        profile=profile,
+        scores=scores,
+        baseline=baseline,
+        suite_keys=keys,
+        model_fingerprint=handle.fingerprint,
+        suite_fingerprint=suite.fingerprint,
+        chance=suite.chance_by_item(),
+        answers=suite.answers_by_item(),
+        clusters=suite.cluster_by_item(),
+    )
+
+
+def gate_context(
+    suite: Suite,
+    name: str,
+    scores: Mapping[str, ItemScore],
+    baseline: Baseline | None,
+    comparison: Comparison,
+    location: str,
+) -> GateContext:
+    use = suite.gate(name)
+    level = first_level(suite) if GATES.get(use.registered).tested else None
+    return GateContext(suite, comparison, scores, baseline, location, use.settings, level)
+
+
+def run_gates(
+    suite: Suite,
+    scores: Mapping[str, ItemScore],
+    baseline: Baseline | None,
+    model: Any,
+    *,
+    location: str = "the baseline",
+    comparison: Comparison | None = None,
+) -> list[GateResult]:
+    """Every gate of the suite, in order, on these scores against ``baseline``.
+
+    ``comparison``: the paired comparison, when the caller has already made it.
+    """
+    comparison = comparison or compare_with_baseline(suite, scores, baseline, model)
+    contexts = {name: gate_context(suite, name, scores, baseline, comparison, location) for name in suite.gate_names}
+    return list(judge_suite(contexts).values())

@@ -97,6 +97,16 @@ def load_adapter(spec: str, options: ModelOptions) -> Any:
     return resolve_model(spec, options).adapter
 
 
+def as_model(value: Any, *, where: str = "the model") -> ModelHandle:
+    """A :class:`ModelHandle` from a handle, a spec string (resolved with default options) or any adapter object."""
+    if isinstance(value, ModelHandle):
+        return value
+    if isinstance(value, str):
+        return resolve_model(value, ModelOptions())
+    name = str(getattr(value, "name", None) or type(value).__name__)
+    return ModelHandle.wrap(value, profile=profile_for_spec("py:" + name), where=where)
+
+
 def profile_for_spec(spec: str) -> str:
     """The default baseline profile of a spec: ``demo``, a folder or file name, ``org--name``."""
     if spec == DEMO_SPEC:

@@ -13,12 +13,13 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..api import compare_with_baseline, evaluate, run_gates
 from ..baselines.format import Baseline
+from ..execution.evaluate import evaluate
 from ..execution.runner import Runner
-from ..gates.comparison import PairedStats
+from ..gates.family import compare_with_baseline, run_gates
 from ..models.base import AdapterError
 from ..models.handle import ModelHandle
+from ..stats.paired import PairedStats
 from ..suite.types import Suite
 from .base import checked, mutate_handle
 

@@ -15,12 +15,11 @@ from typing import Any
 
 import pytest
 
-from ..api import as_model
 from ..credentials import shown
 from ..execution.calls import AdapterRaised, ModelTimeout, said, within
 from ..models.base import AdapterError, ModelUnusable
 from ..models.handle import ModelHandle
-from ..models.specs import ModelOptions, profile_for_spec
+from ..models.specs import ModelOptions, as_model, profile_for_spec
 from ..mutate.base import mutate_handle
 from ..text_safety import inert
 from .settings import Settings

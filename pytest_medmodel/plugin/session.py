@@ -18,7 +18,6 @@ from typing import Any, NoReturn, TypeVar
 
 import pytest
 
-from ..api import gate_context
 from ..baselines.folder import BaselineFolder
 from ..baselines.format import Baseline, BaselineError, relative_to
 from ..execution.calls import AdapterFault, AdapterRaised, ModelTimeout, said
@@ -28,7 +27,7 @@ from ..execution.shards import ShardFailed, Shards, Unservable
 from ..execution.store import MemoryStore, SQLiteStore, StoreError, remove_run_stores
 from ..gates.base import GateResult
 from ..gates.comparison import Comparison, compare
-from ..gates.family import judge_suite
+from ..gates.family import gate_context, judge_suite
 from ..loading.recipe import load_suite
 from ..metrics.base import METRICS
 from ..models.base import AdapterError, ModelUnusable

@@ -23,8 +23,8 @@ from pathlib import Path
 from typing import Any
 
 from ..baselines.format import Baseline
-from ..gates.comparison import PairedStats
 from ..records import DIGITS, ItemScore, clipped
+from ..stats.paired import PairedStats
 from ..stats.significance import wilson_interval
 from ..suite.types import split_key
 from .summary import RunSummary, SuiteSummary

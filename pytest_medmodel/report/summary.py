@@ -12,7 +12,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..execution.run_stats import RunStats
-from ..gates.comparison import PairedStats
 from ..gates.family import first_level
 from ..metrics.base import compute
 from ..metrics.probes import Probes, group_stats
@@ -20,6 +19,7 @@ from ..perturb.robustness import family_stats
 from ..records import ItemScore
 from ..scoring.base import SCORERS
 from ..scoring.fallback import fallback_note
+from ..stats.paired import PairedStats
 from ..stats.power import gate_sensitivity
 from ..suite.types import ORIGINAL, Suite
 

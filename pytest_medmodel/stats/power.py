@@ -38,8 +38,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from ..gates.comparison import PairedStats
 from ..suite.types import DEFAULT_ALPHA
+from .paired import PairedStats
 from .significance import binomial_upper_tail, wilson_interval
 
 TARGET_POWER = 0.8
