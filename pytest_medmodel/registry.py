@@ -8,6 +8,11 @@ Each kind has one typed instance, kept next to the protocol its entries follow
 decorator in the module that defines them, so adding one is one function or class
 in one file.
 
+The built-in entries are loaded the same way, on first use: each registry names the
+modules that define its built-ins, and the first lookup or registration imports
+them. Importing the package (which pytest does in every run of every project where
+it is installed) therefore registers nothing and imports almost nothing.
+
 Third-party packages add entries through the ``pytest_medmodel`` entry-point group:
 each entry point names a module (or callable) that registers entries when loaded.
 Entry points are loaded once, the first time a lookup misses (inspect-ai's
@@ -21,6 +26,7 @@ files for every in-process run, and that must not fail.
 from __future__ import annotations
 
 import difflib
+import importlib
 from collections.abc import Iterator
 from typing import Any, Generic, TypeVar
 
@@ -49,13 +55,25 @@ def origin_of(obj: object) -> str:
 class Registry(Generic[T]):
     """Named entries of one kind, in registration order."""
 
-    def __init__(self, kind: str) -> None:
+    def __init__(self, kind: str, builtins: tuple[str, ...] = ()) -> None:
         self.kind = kind
+        self.builtins = builtins
+        """Modules (dotted names) that register the built-in entries when imported."""
+        self._builtins_loaded = not builtins
         self._entries: dict[str, tuple[T, str]] = {}
         _REGISTRIES.append(self)
 
+    def load_builtins(self) -> None:
+        """Import the modules that define the built-in entries, once (they register themselves)."""
+        if self._builtins_loaded:
+            return
+        self._builtins_loaded = True  # first: each module registers through this registry
+        for module in self.builtins:
+            importlib.import_module(module)
+
     def register(self, name: str, entry: T, origin: str) -> T:
         """Add ``entry`` under ``name``; ``origin`` is the defining function or class (see :func:`origin_of`)."""
+        self.load_builtins()  # a built-in name taken by other code is refused, whatever the import order
         if not name or not name.replace("_", "").replace("-", "").replace(".", "").isalnum():
             raise RegistryError(f"{self.kind} name '{name}' must use letters, digits, '_', '-' or '.'")
         current = self._entries.get(name)
@@ -66,6 +84,7 @@ class Registry(Generic[T]):
 
     def get(self, name: str) -> T:
         """The entry called ``name``; loads installed packs once on a miss."""
+        self.load_builtins()
         if name not in self._entries:
             load_entry_points()
         try:
@@ -82,21 +101,26 @@ class Registry(Generic[T]):
         return f"unknown {self.kind} '{name}'{broken}; {hint}"
 
     def names(self) -> tuple[str, ...]:
+        self.load_builtins()
         load_entry_points()
         return tuple(self._entries)
 
     def __contains__(self, name: object) -> bool:
+        self.load_builtins()
         if name not in self._entries:
             load_entry_points()
         return name in self._entries
 
     def __iter__(self) -> Iterator[T]:
+        self.load_builtins()
         load_entry_points()
         return iter([entry for entry, _ in self._entries.values()])
 
 
 def snapshot() -> list[dict[str, Any]]:
     """The entries of every registry, for :func:`restore` (tests that register throwaway entries)."""
+    for registry in _REGISTRIES:
+        registry.load_builtins()
     return [dict(r._entries) for r in _REGISTRIES]
 
 

@@ -96,7 +96,7 @@ def test_a_spec_that_looks_like_an_option_never_reaches_git(project: Project) ->
 
 def test_git_gets_the_end_of_options_marker(project: Project, monkeypatch: pytest.MonkeyPatch) -> None:
     """Belt and braces: whatever reaches git is read as a revision, never as an option."""
-    from pytest_medmodel import baseline_diff
+    from pytest_medmodel.baselines import diff as baseline_diff
 
     seen: list[list[str]] = []
     real = subprocess.run

@@ -38,12 +38,17 @@ def test_a_committed_journal_naming_anything_but_a_baseline_file_is_refused_and_
     journal = _journal(project, {target: '{"pwned": true}'})
     (project.path / "tests").mkdir()
     (project.path / "tests" / "test_plain.py").write_text("def test_ok():\n    assert True\n")
-    result = project.pytester.runpytest("tests", "-p", "no:randomly")  # a plain run: no suites, no --medmodel
-    assert result.ret == 0
+    before = journal.read_bytes()
+    plain = project.pytester.runpytest("tests", "-p", "no:randomly")  # no suites, no --medmodel: the plugin is off
+    assert plain.ret == 0 and JOURNAL not in plain.stdout.str() and "medmodel summary" not in plain.stdout.str()
+    assert journal.read_bytes() == before  # not even read
+    project.suite("mini", 4)
+    result = project.run()  # a suite run: the journal is looked at, and refused
     written = [p for p in (*outside.rglob("*"), *project.path.parent.glob("escaped*")) if p.is_file()]
     assert written == []
-    assert not (project.path / "baselines" / "demo").exists()
-    assert journal.is_file()  # left in place for a person to look at
+    assert not (project.path / "baselines" / "demo" / "notes.txt").exists()
+    assert not (project.path / "baselines" / "demo" / "sub").exists()
+    assert journal.read_bytes() == before  # left in place for a person to look at
     expect_lines(result, [f"*baselines/{JOURNAL}: refused*{json.dumps(target)[1:-1]}*left in place*"])
 
 

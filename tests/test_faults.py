@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 from conftest import Project, expect_lines, outcomes
 
-from pytest_medmodel import fingerprint
+from pytest_medmodel.models import fingerprint
 from pytest_medmodel.models.fingerprint import file_digest
 
 # --------------------------------------------------------------------------- stale answers
@@ -245,7 +245,7 @@ def test_a_failing_variants_hook_is_one_line_about_the_suite(project: Project) -
 def test_an_unexpected_error_while_loading_a_suite_is_one_line(
     project: Project, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from pytest_medmodel.suite import loading
+    from pytest_medmodel.loading import recipe as loading
 
     def broken(path: Path, root: Path | None) -> None:
         raise TypeError("unsupported operand type(s) for +: 'int' and 'str'")
@@ -565,7 +565,7 @@ class _Killed(Exception):
 @pytest.mark.parametrize("kill_at", [1, 2, 3, 4, 5], ids=lambda k: f"write {k}")
 def test_an_update_killed_at_any_write_is_all_or_nothing(project: Project, kill_at: int) -> None:
     """Writes: 1 journal, 2-4 the three baseline files, 5 the journal is removed (kill just before each)."""
-    from pytest_medmodel import baseline_update
+    from pytest_medmodel.baselines import update as baseline_update
 
     for name in ("aa", "bb", "cc"):
         project.suite(name, 4)

@@ -28,8 +28,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from pytest_medmodel.models import hf_generate
 from pytest_medmodel.models.base import GenerationRequest
+from pytest_medmodel.models.hf import generate as hf_generate
 from pytest_medmodel.models.hf.adapter import HFCausalLM
 from pytest_medmodel.models.hf.generate import cut_at_stops
 from pytest_medmodel.models.specs import ModelOptions, load_adapter

@@ -157,7 +157,7 @@ LAYERS = (
     ("scoring", "calibration"),
     ("execution", "gates"),
     ("loading", "mutate", "search", "report"),
-    ("api", "store", "cli", "defaults", "__main__"),
+    ("api", "store", "cli", "__main__"),
     ("plugin",),
 )
 """The floors of the package, from the ground up: a part imports only from its own floor or the ones below.

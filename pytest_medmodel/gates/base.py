@@ -112,7 +112,13 @@ class Gate:
     """The gate returns :class:`Evidence` and shares the suite's alpha with the suite's other tested gates."""
 
 
-GATES: Registry[Gate] = Registry("gate")
+GATES: Registry[Gate] = Registry(
+    "gate",
+    builtins=tuple(
+        f"pytest_medmodel.gates.{name}"
+        for name in ("accuracy", "agreement", "calibration", "groups", "probability", "robustness")
+    ),
+)
 
 
 def gate(

@@ -59,7 +59,9 @@ class Metric:
     """Part of the ``metrics`` block of baseline files."""
 
 
-METRICS: Registry[Metric] = Registry("metric")
+METRICS: Registry[Metric] = Registry(
+    "metric", builtins=("pytest_medmodel.metrics.accuracy", "pytest_medmodel.scoring.generate")
+)
 
 
 def metric(

@@ -68,7 +68,9 @@ class Mutation:
         }
 
 
-MUTATIONS: Registry[Mutation] = Registry("mutation")
+MUTATIONS: Registry[Mutation] = Registry(
+    "mutation", builtins=tuple(f"pytest_medmodel.mutate.{name}" for name in ("chat", "layers", "weights"))
+)
 
 
 def mutation(name: str) -> Callable[[Factory], Factory]:

@@ -71,7 +71,9 @@ class Perturbation:
         return None
 
 
-PERTURBATIONS: Registry[Perturbation] = Registry("perturbation")
+PERTURBATIONS: Registry[Perturbation] = Registry(
+    "perturbation", builtins=("pytest_medmodel.perturb.choices", "pytest_medmodel.perturb.text")
+)
 
 
 def perturbation(name: str, strength: tuple[str, float, float] | None = None) -> Callable[[Factory], Factory]:

@@ -40,9 +40,9 @@ class Controller:
         self.settings = settings
         self.scores: dict[str, dict[str, ItemScore]] = {}
         self.outcomes: dict[str, dict[str, str]] = {}
+        """Each item test's outcome (``passed``, ``improved``, ``known_miss``, ``new_miss``, ``regressed``)."""
         self.baselines: dict[str, tuple[Path, Baseline | None]] = {}
         """Each summarised suite's baseline file and its content as it was before this run (None: none readable)."""
-        """Each item test's outcome (``passed``, ``improved``, ``known_miss``, ``new_miss``, ``regressed``)."""
         self.verdicts: dict[str, list[GateVerdict]] = {}
         self.gate_views: dict[str, SuiteSummary] = {}
         self.errors: list[str] = []
@@ -53,14 +53,6 @@ class Controller:
         self.run_ids: set[str] = set()
         self.updates: list[str] = []
         self.summary: RunSummary | None = None
-        self.mutation_lines: list[str] = []
-        """``--medmodel-mutation-report``'s table, when asked for."""
-        self.mutations: list[dict[str, Any]] = []
-        """The same as plain data, one row per mutation, suite and gate (for the report files)."""
-        self.search_lines: list[str] = []
-        """``--medmodel-search``'s findings, when asked for."""
-        self.report_lines: list[str] = []
-        """Where ``--medmodel-report`` wrote the report files."""
         self.metrics_known: set[str] = set()
         """Metrics the test processes had registered (a conftest below the rootdir is not loaded here)."""
         self.dead_workers: list[str] = []

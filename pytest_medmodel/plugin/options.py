@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from ..models.handle import PROFILE_NAME
+from ..suite.types import is_suite_path
 from .settings import Settings
 
 MODEL = "--medmodel"
@@ -171,6 +172,21 @@ def add_options(parser: pytest.Parser) -> None:
 
 def model_spec(config: pytest.Config) -> str | None:
     return config.getoption("medmodel") or str(config.getini("medmodel") or "").strip() or None
+
+
+def asked_for(config: pytest.Config, settings: Settings) -> bool:
+    """Whether this run asks for medmodel before collecting anything: a model spec, one of its flags, a suite file.
+
+    A run that does not is left alone until it collects a suite (the plugin turns on then):
+    nothing is built, registered or touched in a project that never uses a suite.
+    """
+    if settings.spec is not None:
+        return True
+    for flag, _ in _FLAGS:
+        value = getattr(config.option, flag.removeprefix("--").replace("-", "_"), None)
+        if value not in (None, False):
+            return True
+    return any(is_suite_path(str(arg).split("::", 1)[0]) for arg in config.args)
 
 
 def read_settings(config: pytest.Config) -> Settings:

@@ -45,12 +45,7 @@ from .progress import Progress
 from .settings import Settings
 from .wire import GATE, ITEM, VERDICT, attach, junit_item_properties
 
-SESSION_KEY = pytest.StashKey["TestSession"]()
 T = TypeVar("T")
-
-
-def get_session(config: pytest.Config) -> TestSession:
-    return config.stash[SESSION_KEY]
 
 
 class TestSession:

@@ -19,10 +19,9 @@ from xdist.scheduler import LoadScopeScheduling
 from ..execution.shards import plan_shards
 from ..models.devices import visible_gpus
 from ..suite.types import is_suite_path
-from .controller import Controller
+from .activation import activate, get_controller, get_session
 from .gpu import gpus_per_worker, worker_groups
 from .progress import Progress
-from .session import get_session
 from .wire import WORKER_OUTPUT
 from .worker_progress import WORKERINPUT_KEY, ProgressTail
 
@@ -120,20 +119,26 @@ class ShardScheduling(LoadScopeScheduling):
 
 
 class XdistHooks:
-    """Hooks that exist only when xdist does (registered from pytest_configure)."""
+    """Hooks that exist only when xdist runs workers (registered from pytest_configure).
+
+    Until the run asks for medmodel they stay out of the way: xdist's own scheduler
+    and worker count, nothing sent to the workers. ``asked``: the run named a model,
+    a medmodel flag or a suite file before collection (the scheduler is chosen then).
+    """
 
     def __init__(
-        self, shard_size: int, model_active: bool, controller: Controller | None, progress: str = "auto"
+        self, config: pytest.Config, shard_size: int, model_active: bool, asked: bool, progress: str = "auto"
     ) -> None:
+        self.config = config
         self.shard_size = shard_size
         self.model_active = model_active
-        self.controller = controller
+        self.asked = asked
         self.progress = progress
         self.tail: ProgressTail | None = None
 
     def pytest_configure_node(self, node: Any) -> None:
         """Hand each worker the file its progress lines go to (followed by a thread here)."""
-        if self.controller is None or not self._show_worker_progress(node.config):
+        if not self.asked or not self._show_worker_progress(node.config):
             return
         if self.tail is None:
             show = Progress(node.config)
@@ -160,15 +165,24 @@ class XdistHooks:
         return len(worker_groups(gpus, gpus_per_worker(config))) if gpus else None
 
     def pytest_xdist_make_scheduler(self, config: pytest.Config, log: object) -> ShardScheduling | None:
-        if config.getvalue("dist") != "load":
+        if not self.asked or config.getvalue("dist") != "load":
             return None
         return ShardScheduling(config, log, shard_size=self.shard_size)
 
+    def pytest_xdist_node_collection_finished(self, node: object, ids: Sequence[str]) -> None:
+        """A worker collected a suite: turn on here too (the controller), before any test is scheduled."""
+        if any(is_suite_path(nodeid.split("::", 1)[0]) for nodeid in ids):
+            activate(self.config)
+
     def pytest_testnodedown(self, node: object, error: object) -> None:
         output = getattr(node, "workeroutput", {}).get(WORKER_OUTPUT)
-        if output and self.controller is not None:
-            self.controller.merge_output(output)
+        if output:
+            activate(self.config)
+            controller = get_controller(self.config)
+            if controller is not None:
+                controller.merge_output(output)
 
     def pytest_handlecrashitem(self, crashitem: str, report: pytest.TestReport, sched: object) -> None:
-        if self.controller is not None:
-            self.controller.dead_workers.append(report.longreprtext.strip().splitlines()[-1])
+        controller = get_controller(self.config)
+        if controller is not None:
+            controller.dead_workers.append(report.longreprtext.strip().splitlines()[-1])

@@ -58,7 +58,9 @@ class Scorer(Protocol):
         ...
 
 
-SCORERS: Registry[Scorer] = Registry("scoring method")
+SCORERS: Registry[Scorer] = Registry(
+    "scoring method", builtins=("pytest_medmodel.scoring.choice", "pytest_medmodel.scoring.generate")
+)
 
 S = TypeVar("S")
 

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -25,8 +27,18 @@ from ..controller import Controller
 from ..session import TestSession
 
 
-def write_run_report(config: pytest.Config, session: TestSession, controller: Controller) -> list[str]:
-    """Write the report; the lines to print about it (where it went, or why it could not be written)."""
+def write_run_report(
+    config: pytest.Config,
+    session: TestSession,
+    controller: Controller,
+    *,
+    mutations: Sequence[Mapping[str, Any]] = (),
+    search: Sequence[str] = (),
+) -> list[str]:
+    """Write the report; the lines to print about it (where it went, or why it could not be written).
+
+    ``mutations`` and ``search``: what the mutation report and the search found, when they ran.
+    """
     started = time.perf_counter()  # the whole cost: gathering, prompts, rendering, writing
     settings = session.settings
     assert settings.report is not None and controller.summary is not None
@@ -36,8 +48,8 @@ def write_run_report(config: pytest.Config, session: TestSession, controller: Co
     report = build_report(
         summary,
         {k: v for k, v in items.items() if v is not None},
-        mutations=controller.mutations,
-        search=controller.search_lines,
+        mutations=[dict(row) for row in mutations],
+        search=list(search),
         timings=run_timings(summary, stamp),
     )
     summary_file = os.environ.get("GITHUB_STEP_SUMMARY")
