@@ -9,6 +9,8 @@ shuffles the options is compared on content, not position.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -199,3 +201,9 @@ def judge(score: ItemScore, then: BaselineEntry | None) -> Outcome:
         return Outcome("known_miss", f"known miss: answered {score.shown}, key {score.key}{tie}")
     message = f"regressed: answered {score.shown} (key {score.key}{tie}); the baseline answered {then.shown}, correctly"
     return Outcome("regressed", message)
+
+
+def scores_digest(scores: Mapping[str, ItemScore]) -> str:
+    """A digest of a suite's scores, exact to every figure: equal digests, equal comparisons and summaries."""
+    text = json.dumps([[key, scores[key].to_json()] for key in sorted(scores)], sort_keys=True)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()

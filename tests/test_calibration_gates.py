@@ -222,7 +222,7 @@ def test_calibration_gates_skip_with_a_reason_without_vectors_in_the_baseline(pr
 def test_calibration_gates_skip_for_a_scoring_without_probabilities(tmp_path: Path) -> None:
     from pytest_medmodel import load_suite
     from pytest_medmodel.gates.base import run_gate
-    from pytest_medmodel.gates.comparison import compare
+    from pytest_medmodel.gates.comparison import Pairing, compare
     from pytest_medmodel.gates.family import gate_context
     from pytest_medmodel.scoring.base import register_scorer
 
@@ -238,9 +238,7 @@ def test_calibration_gates_skip_for_a_scoring_without_probabilities(tmp_path: Pa
     path = tmp_path / "g.suite.yaml"
     path.write_text("task: multiple_choice\ndata: {path: d.jsonl}\nscoring: spoken\ngates:\n  ece: {}\n")
     suite = load_suite(path)
-    comparison = compare(
-        suite="g", profile="p", scores={}, baseline=None, suite_keys=[], model_fingerprint=None, suite_fingerprint=""
-    )
+    comparison = compare(Pairing.of(suite, []), profile="p", scores={}, baseline=None, model_fingerprint=None)
     result = run_gate(gate_context(suite, "ece", {}, None, comparison, "b"), "ece")
     assert result.status == "skipped"
     assert result.message == "scoring 'spoken' gives no probabilities over the choices; calibration needs them"

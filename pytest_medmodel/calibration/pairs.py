@@ -52,8 +52,8 @@ def paired_predictions(
         if score.variant != ORIGINAL:
             continue
         answer = answers[score.item_id]
-        then = baseline.entry(key) if baseline is not None else None
-        if baseline is not None and (then is None or then.content_hash != score.content_hash):
+        then = baseline.paired_entry(score) if baseline is not None else None
+        if baseline is not None and then is None:
             continue
         if score.probs is None or score.answer is None or (baseline is not None and (then is None or not then.probs)):
             missing += 1

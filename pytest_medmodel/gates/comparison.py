@@ -14,7 +14,7 @@ from ..baselines.format import Baseline
 from ..records import DIGITS, BaselineEntry, ItemScore
 from ..stats.paired import PairedStats
 from ..stats.significance import bounded_mean_above_p, sign_flip_upper_tail
-from ..suite.types import ORIGINAL, split_key
+from ..suite.types import ORIGINAL, Suite, split_key
 
 SHOWN = 8
 """How many item ids a message lists before "(+N more)"."""
@@ -91,29 +91,56 @@ class Comparison:
         )
 
 
+@dataclass(frozen=True)
+class Pairing:
+    """What pairing a suite's scores with its baseline needs to know about the suite, in whichever process.
+
+    Built from a loaded suite (:meth:`of`) or from what a test process sent
+    (:attr:`pytest_medmodel.report.facts.SuiteFacts.pairing`): one value, so the gates,
+    the run summary and the public API pair the same way.
+    """
+
+    suite: str
+    fingerprint: str
+    keys: Sequence[str]
+    """Every key the suite defines now (baseline entries of other keys are stale)."""
+    chance: Mapping[str, float] = field(default_factory=dict)
+    """Each item's chance of a random answer being right, by item id."""
+    answers: Mapping[str, int] = field(default_factory=dict)
+    """Each item's key (index into its original choices), to pair the probabilities of the right answer."""
+    clusters: Mapping[str, str] = field(default_factory=dict)
+    """Each item's cluster (:meth:`~pytest_medmodel.suite.types.Suite.cluster_by_item`)."""
+
+    @classmethod
+    def of(cls, suite: Suite, keys: Sequence[str]) -> Pairing:
+        return cls(
+            suite.name,
+            suite.fingerprint,
+            tuple(keys),
+            suite.chance_by_item(),
+            suite.answers_by_item(),
+            suite.cluster_by_item(),
+        )
+
+
 def compare(
+    pairing: Pairing,
     *,
-    suite: str,
     profile: str,
     scores: Mapping[str, ItemScore],
     baseline: Baseline | None,
-    suite_keys: Sequence[str],
     model_fingerprint: str | None,
-    suite_fingerprint: str,
     variant: str = ORIGINAL,
-    chance: Mapping[str, float] | None = None,
-    answers: Mapping[str, int] | None = None,
-    clusters: Mapping[str, str] | None = None,
 ) -> Comparison:
-    """Pair this run's scores of one variant with the baseline's entries.
-
-    ``suite_keys`` are every key the suite defines now (stale entries are the rest).
-    ``chance``: each item's chance of a random answer being right, by item id
-    (see :func:`~pytest_medmodel.suite.types.Suite.chance_by_item`).
-    ``answers``: each item's key (index into its original choices), to pair the
-    probabilities of the right answer (``gate[right_answer_probability]``).
-    ``clusters``: each item's cluster (:meth:`~pytest_medmodel.suite.types.Suite.cluster_by_item`).
-    """
+    """Pair this run's scores of one variant with the baseline's entries."""
+    suite, suite_keys, chance, answers, clusters = (
+        pairing.suite,
+        pairing.keys,
+        pairing.chance,
+        pairing.answers,
+        pairing.clusters,
+    )
+    suite_fingerprint = pairing.fingerprint
     mine = {key: s for key, s in scores.items() if s.variant == variant}
     c = Comparison(
         suite=suite,
@@ -131,10 +158,10 @@ def compare(
     c.stale = sorted(k for k in baseline.items if k not in known)
     for key in sorted(mine):
         now = mine[key]
-        then = baseline.entry(key)
-        if then is None:
+        then = baseline.paired_entry(now)
+        if then is None and baseline.entry(key) is None:
             c.new.append(key)
-        elif then.content_hash != now.content_hash:
+        elif then is None:
             c.changed.append(key)
         else:
             _pair(c, key, now, then)

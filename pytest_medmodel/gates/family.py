@@ -30,7 +30,7 @@ from ..models.specs import as_model
 from ..records import ItemScore
 from ..suite.types import Suite
 from .base import GATES, GateContext, GateResult, GateStatus, run_gate
-from .comparison import Comparison, compare
+from .comparison import Comparison, Pairing, compare
 
 
 def family_size(suite: Suite) -> int:
@@ -103,19 +103,8 @@ def compare_with_baseline(
     """Pair the scores of the original items with the baseline's entries."""
     handle = as_model(model)
     profile = baseline.profile if baseline is not None else handle.profile
-    keys = list(suite_variants(suite))
-    return compare(
-        suite=suite.name,
-        profile=profile,
-        scores=scores,
-        baseline=baseline,
-        suite_keys=keys,
-        model_fingerprint=handle.fingerprint,
-        suite_fingerprint=suite.fingerprint,
-        chance=suite.chance_by_item(),
-        answers=suite.answers_by_item(),
-        clusters=suite.cluster_by_item(),
-    )
+    pairing = Pairing.of(suite, list(suite_variants(suite)))
+    return compare(pairing, profile=profile, scores=scores, baseline=baseline, model_fingerprint=handle.fingerprint)
 
 
 def gate_context(

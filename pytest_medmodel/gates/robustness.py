@@ -36,8 +36,8 @@ def baseline_scores(suite: Suite, baseline: Baseline, current: Mapping[str, Item
     """The baseline's entries for the keys scored now, unchanged since, as item scores (answers by content)."""
     out = []
     for key, now in current.items():
-        entry = baseline.entry(key)
-        if entry is None or entry.content_hash != now.content_hash:
+        entry = baseline.paired_entry(now)
+        if entry is None:
             continue
         item_id, variant = split_key(key)
         if variant:

@@ -24,7 +24,8 @@ import pytest
 
 from ..suite.types import is_suite_path
 from . import options, wire
-from .activation import SETTINGS_KEY, activate, deactivate, get_controller, get_session, is_active
+from .activation import activate, deactivate
+from .state import SETTINGS_KEY, get_controller, get_session, is_active
 
 if TYPE_CHECKING:
     from ..models.handle import ModelHandle
@@ -133,7 +134,7 @@ def medmodel(request: pytest.FixtureRequest) -> Any:
     """
     from ..models.base import ModelUnusable
 
-    session = get_session(request.config)
+    session = activate(request.config)  # a test may ask for the model before any suite was collected
     try:
         return session.default_model()
     except ModelUnusable as exc:
@@ -143,14 +144,14 @@ def medmodel(request: pytest.FixtureRequest) -> Any:
 @pytest.fixture
 def medmodel_score(medmodel_case: Case, medmodel: Any, request: pytest.FixtureRequest) -> ItemScore:
     """The model's score for this item test (its shard is inferred on first use)."""
-    session = get_session(request.config)
+    session = activate(request.config)  # a test may ask for the model before any suite was collected
     return session.score(medmodel_case.suite_key, medmodel_case.key, session.use_model(medmodel))
 
 
 @pytest.fixture
 def medmodel_suite_scores(medmodel: Any, request: pytest.FixtureRequest) -> dict[str, ItemScore]:
     """Scores of every selected variant of this test's suite (for gates)."""
-    session = get_session(request.config)
+    session = activate(request.config)  # a test may ask for the model before any suite was collected
     return session.suite_scores(request.node.parent.nodeid, session.use_model(medmodel))
 
 
@@ -182,7 +183,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     test_session = get_session(config)
     controller = get_controller(config)
     if controller is None:  # an xdist worker: hand what it knows to the controller
-        config.workeroutput[wire.WORKER_OUTPUT] = test_session.process_output()  # type: ignore[attr-defined]
+        config.workeroutput[wire.WORKER_OUTPUT] = test_session.process_output().to_json()  # type: ignore[attr-defined]
         return
     from .after_run import run_after_tasks
 

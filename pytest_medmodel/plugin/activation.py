@@ -16,22 +16,13 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from .settings import Settings
+from .state import CONTROLLER_KEY, SESSION_KEY, SETTINGS_KEY, get_controller, is_active
 
 if TYPE_CHECKING:
-    from .controller import Controller
     from .session import TestSession
-
-SETTINGS_KEY = pytest.StashKey[Settings]()
-SESSION_KEY = pytest.StashKey["TestSession"]()
-CONTROLLER_KEY = pytest.StashKey["Controller"]()
 
 PLUGINS = ("medmodel-controller", "medmodel-selection")
 """The plugin objects :func:`activate` registers (the after-run tasks register their own names)."""
-
-
-def is_active(config: pytest.Config) -> bool:
-    return SESSION_KEY in config.stash
 
 
 def activate(config: pytest.Config) -> TestSession:
@@ -55,16 +46,6 @@ def activate(config: pytest.Config) -> TestSession:
         config.pluginmanager.register(controller, "medmodel-controller")
         register_tasks(config, settings)
     return session
-
-
-def get_session(config: pytest.Config) -> TestSession:
-    """This process's test session (turning the plugin on, if a test needs it before any suite was collected)."""
-    return activate(config)
-
-
-def get_controller(config: pytest.Config) -> Controller | None:
-    """The reporting controller: None in an xdist worker, or while the plugin is off."""
-    return config.stash.get(CONTROLLER_KEY, None)
 
 
 def deactivate(config: pytest.Config) -> None:

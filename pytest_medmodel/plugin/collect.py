@@ -25,7 +25,7 @@ import pytest
 
 from ..suite.types import Suite, SuiteError
 from ..text_safety import inert
-from .activation import get_session
+from .state import get_session
 
 _PYTEST_MARKS = {"skip", "skipif", "xfail", "parametrize", "usefixtures", "filterwarnings", "tryfirst", "trylast"}
 _TAG_MARKS = pytest.StashKey[dict[str, str]]()

@@ -12,6 +12,7 @@ writes the baselines. A serial and a parallel run therefore write the same bytes
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -24,12 +25,14 @@ from ..baselines.update import PlannedWrite, complete_interrupted, write_all
 from ..execution.prompt_log import PromptLog
 from ..execution.run_stats import RunStats
 from ..gates.comparison import compare
-from ..metrics.base import METRICS, compute
-from ..records import ItemScore
+from ..metrics.base import METRICS
+from ..records import ItemScore, scores_digest
+from ..report.facts import SuiteFacts, suite_row
 from ..report.summary import GateVerdict, ModelSummary, RunSummary, SuiteSummary
-from ..suite.types import ORIGINAL, is_suite_path
+from ..suite.types import is_suite_path
+from .payloads import ProcessReport, gate_report, item_report
 from .settings import Settings
-from .wire import GATE, ITEM, STOP, VERDICT, read
+from .wire import STOP, VERDICT, read
 
 
 class Controller:
@@ -44,10 +47,12 @@ class Controller:
         self.baselines: dict[str, tuple[Path, Baseline | None]] = {}
         """Each summarised suite's baseline file and its content as it was before this run (None: none readable)."""
         self.verdicts: dict[str, list[GateVerdict]] = {}
-        self.gate_views: dict[str, SuiteSummary] = {}
+        self.gate_rows: dict[str, tuple[str | None, SuiteSummary]] = {}
+        """Each suite's summary row as a gate's process computed it, with the digest of its scores."""
         self.errors: list[str] = []
-        self.suite_info: dict[str, dict[str, Any]] = {}
-        self.models: list[dict[str, Any]] = []
+        self.suite_info: dict[str, SuiteFacts] = {}
+        """What the test processes said about each suite they ran."""
+        self.models: list[ModelSummary] = []
         self.stats = RunStats()
         self.model_seconds = 0.0
         self.run_ids: set[str] = set()
@@ -81,34 +86,32 @@ class Controller:
         if report.failed and read(report, VERDICT) is None:
             when = f" ({report.when})" if report.when in ("setup", "call", "teardown") else ""
             self.errors.append(f"{report.nodeid}{when}: {_first_line(report)}")
-        item = read(report, ITEM)
+        item = item_report(report)
         if item is not None:
-            score = ItemScore.from_json(item["score"])
-            self.scores.setdefault(item["suite"], {})[score.item_key] = score
-            self.outcomes.setdefault(item["suite"], {})[score.item_key] = str(item["outcome"])
-        gate = read(report, GATE)
+            self.scores.setdefault(item.suite, {})[item.score.item_key] = item.score
+            self.outcomes.setdefault(item.suite, {})[item.score.item_key] = item.outcome
+        gate = gate_report(report)
         if gate is not None:
-            self.verdicts.setdefault(gate["suite"], []).append(
-                GateVerdict(gate["gate"], gate["status"], gate["message"], gate.get("numbers") or {})
-            )
-            self.gate_views.setdefault(gate["suite"], SuiteSummary.from_json(gate["summary"]))
+            self.verdicts.setdefault(gate.suite, []).append(gate.verdict)
+            if gate.row is not None:
+                self.gate_rows.setdefault(gate.suite, (gate.digest, gate.row))
 
-    def merge_output(self, output: Mapping[str, Any]) -> None:
+    def merge_output(self, output: ProcessReport) -> None:
         """What one test process knew at its end (an xdist worker's ``workeroutput``)."""
-        if output.get("model"):
-            self.models.append(dict(output["model"]))
-        self.stats.merge(output.get("stats") or {})
-        self.model_seconds = max(self.model_seconds, float(output.get("model_seconds") or 0.0))
-        for key, info in (output.get("suites") or {}).items():
-            if key not in self.suite_info or info.get("fallback"):  # a worker that scored it by generation knows
-                self.suite_info[key] = dict(info)
-        if output.get("run_id"):
-            self.run_ids.add(str(output["run_id"]))
-        self.metrics_known.update(output.get("metrics_known") or ())
+        if output.model is not None:
+            self.models.append(output.model)
+        self.stats.merge(output.stats.to_json())
+        self.model_seconds = max(self.model_seconds, output.model_seconds)
+        for key, facts in output.suites.items():
+            if key not in self.suite_info or facts.fallback:  # a worker that scored it by generation knows
+                self.suite_info[key] = facts
+        if output.run_id:
+            self.run_ids.add(output.run_id)
+        self.metrics_known.update(output.metrics_known)
 
-    def reporting_model(self) -> dict[str, Any] | None:
+    def reporting_model(self) -> ModelSummary | None:
         """The model every test process used (None if none was used, or if they disagree)."""
-        if len({(m["fingerprint"], m["profile"]) for m in self.models}) != 1:
+        if len({(m.fingerprint, m.profile) for m in self.models}) != 1:
             return None
         return self.models[0]
 
@@ -123,7 +126,7 @@ class Controller:
         self.stats.requests_cached = max(0, scored - self.stats.requests_computed)
         summary = RunSummary(
             suites=self._suite_rows(model),
-            model=ModelSummary(**model) if model else None,
+            model=model,
             inference=self.stats,
             model_seconds=self.model_seconds,
             errors=self.errors,
@@ -131,50 +134,29 @@ class Controller:
         notes = [
             f"{line} (killed, out of memory?); its other tests went to the other workers" for line in self.dead_workers
         ]
-        notes += [info["fallback"] for _, info in sorted(self.suite_info.items()) if info.get("fallback")]
-        chat = sorted(info["name"] for info in self.suite_info.values() if info.get("chat"))
+        notes += [facts.fallback for _, facts in sorted(self.suite_info.items()) if facts.fallback]
+        chat = sorted(facts.name for facts in self.suite_info.values() if facts.chat)
         if chat:
-            note = next(info["chat"] for info in self.suite_info.values() if info.get("chat"))
+            note = next(facts.chat for facts in self.suite_info.values() if facts.chat)
             notes.append(f"{', '.join(chat)}: ask(s) for the model's chat template; {note}")
         if self.stop_reason is not None:
             notes.append(f"the run stopped: the model cannot be used: {self.stop_reason}")
         notes += self._unknown_metrics() + self._orphans(model)
-        if self.settings.update and (self.scores or self.errors or self.gate_views):
+        if self.settings.update and (self.scores or self.errors or self.gate_rows):
             self._update_baselines(exitstatus, model)
         summary.updates = notes + self.updates
         self.summary = summary
         return summary
 
-    def _suite_rows(self, model: Mapping[str, Any] | None) -> list[SuiteSummary]:
+    def _suite_rows(self, model: ModelSummary | None) -> list[SuiteSummary]:
         rows = []
-        for suite_key in sorted(set(self.scores) | set(self.gate_views)):
-            info = self.suite_info.get(suite_key)
+        for suite_key in sorted(set(self.scores) | set(self.gate_rows)):
+            facts = self.suite_info.get(suite_key)
             verdicts = self.verdicts.get(suite_key, [])
-            if suite_key in self.scores and info is not None and model is not None:
-                scores = self.scores[suite_key]
-                chance = info.get("chance") or {}
-                path = self._path(model, info)
-                baseline = self._read_quietly(path)
-                self.baselines[suite_key] = (path, baseline)
-                comparison = compare(
-                    suite=info["name"],
-                    profile=model["profile"],
-                    scores=scores,
-                    baseline=baseline,
-                    suite_keys=info["keys"],
-                    model_fingerprint=model["fingerprint"],
-                    suite_fingerprint=info["fingerprint"],
-                    chance=chance,
-                )
-                originals = [s for s in scores.values() if s.variant == ORIGINAL]
-                names = [m for m in info["metrics"] if m in METRICS]
-                row = SuiteSummary(suite_key, info["name"], comparison.stats(), compute(originals, names), verdicts)
-                labels = info.get("perturbations") or []
-                row.with_details(scores.values(), info.get("tags") or {}, labels, chance, info.get("probes"))
-                row.calibration = _calibration(info, scores, baseline)
-                rows.append(row.with_power(info.get("accuracy_gate") or {}))
-            elif suite_key in self.gate_views:
-                view = self.gate_views[suite_key]
+            if suite_key in self.scores and facts is not None and model is not None:
+                rows.append(self._suite_row(suite_key, facts, model, verdicts))
+            elif suite_key in self.gate_rows:  # only the gates ran: what they saw, without the item details
+                view = self.gate_rows[suite_key][1]
                 rows.append(
                     SuiteSummary(
                         view.key, view.name, view.stats, view.metrics, verdicts, view.detectable_drop, view.blind
@@ -182,11 +164,27 @@ class Controller:
                 )
         return rows
 
-    def _orphans(self, model: Mapping[str, Any] | None) -> list[str]:
+    def _suite_row(
+        self, suite_key: str, facts: SuiteFacts, model: ModelSummary, verdicts: list[GateVerdict]
+    ) -> SuiteSummary:
+        """The row a gate's process computed on these very scores, else computed here (once either way)."""
+        scores = self.scores[suite_key]
+        path = self._path(model, facts)
+        baseline = self._read_quietly(path)
+        self.baselines[suite_key] = (path, baseline)
+        digest, row = self.gate_rows.get(suite_key, (None, None))
+        if row is not None and digest == scores_digest(scores) and not self._unknown_metrics():
+            return replace(row, gates=list(verdicts))
+        comparison = compare(
+            facts.pairing, profile=model.profile, scores=scores, baseline=baseline, model_fingerprint=model.fingerprint
+        )
+        return suite_row(suite_key, facts, comparison.stats(), scores, baseline, verdicts)
+
+    def _orphans(self, model: ModelSummary | None) -> list[str]:
         if model is None or not self.suite_info:
             return []
-        folder = self.folder.path / model["profile"]
-        known = [info["name"] for info in self.suite_info.values()]
+        folder = self.folder.path / model.profile
+        known = [facts.name for facts in self.suite_info.values()]
         return [
             f"{relative_to(path, self.config.rootpath)}: no suite is named {path.stem} any more (renamed or removed?); "
             "delete the file, or rename it after the suite's new name"
@@ -202,7 +200,7 @@ class Controller:
             "below the rootdir?); register them in the rootdir's conftest.py or an installed package"
         ]
 
-    def _update_baselines(self, exitstatus: int, model: Mapping[str, Any] | None) -> None:
+    def _update_baselines(self, exitstatus: int, model: ModelSummary | None) -> None:
         if self.journal_refused:
             self._refuse(
                 "baselines left untouched: the baseline folder holds an update journal that was refused (above)"
@@ -212,7 +210,7 @@ class Controller:
             self._refuse("baselines left untouched: this process cannot compute every metric the tests know (above)")
             return
         gates_only = sorted(
-            self.suite_info[k]["name"] for k in set(self.gate_views) - set(self.scores) if k in self.suite_info
+            self.suite_info[k].name for k in set(self.gate_rows) - set(self.scores) if k in self.suite_info
         )
         if gates_only:
             self._refuse(
@@ -235,9 +233,9 @@ class Controller:
         writes, lines = [], []
         try:
             for suite_key in sorted(self.scores):
-                info = self.suite_info.get(suite_key)
-                if info is not None:
-                    write, said = self._plan_one(model, info, self.scores[suite_key])
+                facts = self.suite_info.get(suite_key)
+                if facts is not None:
+                    write, said = self._plan_one(model, facts, self.scores[suite_key])
                     writes.extend([write] if write else [])
                     lines.extend(said)
             write_all(self.folder, writes)
@@ -251,28 +249,28 @@ class Controller:
         self.update_failed = True
 
     def _plan_one(
-        self, model: Mapping[str, Any], info: Mapping[str, Any], scores: Mapping[str, ItemScore]
+        self, model: ModelSummary, facts: SuiteFacts, scores: Mapping[str, ItemScore]
     ) -> tuple[PlannedWrite | None, list[str]]:
         """The new text of one suite's baseline (None: unchanged) and what to say about it."""
-        path = self._path(model, info)
+        path = self._path(model, facts)
         where = relative_to(path, self.config.rootpath)
         notes = []
         self.folder.check(path)
         try:
             old = self.folder.read(path)
         except BaselineError as exc:
-            _refuse_partial_rerecord(where, exc, info, scores)
+            _refuse_partial_rerecord(where, exc, facts, scores)
             old = None
             notes.append(f"{where}: was unreadable ({exc}); recorded afresh from this run")
         new, added, changed, dropped = merge_baseline(
             old,
-            suite=info["name"],
-            profile=model["profile"],
-            model_name=model["name"],
-            model_fingerprint=model["fingerprint"],
-            suite_fingerprint=info["fingerprint"],
-            scoring=info["scoring"],
-            suite_keys=info["keys"],
+            suite=facts.name,
+            profile=model.profile,
+            model_name=model.name,
+            model_fingerprint=model.fingerprint,
+            suite_fingerprint=facts.fingerprint,
+            scoring=facts.scoring,
+            suite_keys=facts.keys,
             scores=scores,
         )
         text = dumps_baseline(new.to_json())
@@ -285,8 +283,8 @@ class Controller:
         state = "written" if old is None else "updated"
         return PlannedWrite(path, text), [*notes, f"{where}: {state}" + (f" ({what})" if what else "")]
 
-    def _path(self, model: Mapping[str, Any], info: Mapping[str, Any]) -> Path:
-        return self.folder.file(model["profile"], info["name"])
+    def _path(self, model: ModelSummary, facts: SuiteFacts) -> Path:
+        return self.folder.file(model.profile, facts.name)
 
     def _read_quietly(self, path: Path) -> Baseline | None:
         """The baseline for the summary; an unreadable file was already reported by its tests."""
@@ -296,23 +294,15 @@ class Controller:
             return None
 
 
-def _refuse_partial_rerecord(
-    where: str, exc: BaselineError, info: Mapping[str, Any], scores: Mapping[str, Any]
-) -> None:
+def _refuse_partial_rerecord(where: str, exc: BaselineError, facts: SuiteFacts, scores: Mapping[str, Any]) -> None:
     """Recording an unreadable baseline afresh from a partial run would drop what git still has."""
-    wanted = {k for k in info["keys"] if "/" not in k}
+    wanted = {k for k in facts.keys if "/" not in k}
     covered = wanted & set(scores)
     if covered != wanted:
         raise BaselineError(
             f"{where} is unreadable ({exc}) and this run covered only {len(covered)} of its {len(wanted)} items; "
             "re-record it from a run of the whole suite, or restore it from version control"
         )
-
-
-def _calibration(info: Mapping[str, Any], scores: Mapping[str, ItemScore], baseline: Baseline | None) -> Any:
-    from ..calibration.summary import calibration_summary  # numpy: only once items were scored
-
-    return calibration_summary(info["name"], info.get("answers") or {}, scores, baseline, info.get("ece_bins"))
 
 
 def _first_line(report: pytest.TestReport) -> str:

@@ -13,6 +13,7 @@ import shutil
 import tempfile
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NoReturn, TypeVar
 
@@ -22,6 +23,7 @@ from ..baselines.folder import BaselineFolder
 from ..baselines.format import Baseline, BaselineError, relative_to
 from ..execution.calls import AdapterFault, AdapterRaised, ModelTimeout, said
 from ..execution.prompt_log import PromptLog
+from ..execution.run_stats import RunStats
 from ..execution.runner import Runner
 from ..execution.shards import ShardFailed, Shards, Unservable
 from ..execution.store import MemoryStore, SQLiteStore, StoreError, remove_run_stores
@@ -34,18 +36,33 @@ from ..models.base import AdapterError, ModelUnusable
 from ..models.handle import ModelHandle
 from ..mutate.base import MutationError
 from ..perturb.plan import SuiteVariants
-from ..records import ItemScore, judge
+from ..records import ItemScore, judge, scores_digest
 from ..report.document import junit_suite_properties
-from ..report.summary import ModelSummary, suite_info, suite_summary
+from ..report.facts import SuiteFacts, suite_row
+from ..report.summary import GateVerdict, ModelSummary, SuiteSummary
 from ..scoring.extract import PatternTimeout
 from ..suite.types import Item, Suite, SuiteError, Variant
 from ..text_safety import inert
 from .model_choice import ModelChoice
+from .payloads import GateReport, ItemReport, ProcessReport
 from .progress import Progress
 from .settings import Settings
 from .wire import GATE, ITEM, VERDICT, attach, junit_item_properties
 
 T = TypeVar("T")
+
+
+@dataclass
+class Decided:
+    """A suite's gates decided on one set of scores, with its comparison and summary row."""
+
+    digest: str
+    """:func:`~pytest_medmodel.records.scores_digest` of the scores."""
+    verdicts: dict[str, GateResult]
+    comparison: Comparison
+    row: SuiteSummary
+    row_sent: bool = False
+    """The row went out on a gate report already (it goes once per process)."""
 
 
 class TestSession:
@@ -66,8 +83,8 @@ class TestSession:
         self._shards: Shards | None = None
         self._baselines: dict[str, Baseline | None] = {}
         self._baseline_errors: dict[str, str] = {}
-        self._verdicts: dict[str, tuple[tuple[Any, ...], dict[str, GateResult], Comparison]] = {}
-        """Per suite: the scores it was decided on, every gate's verdict, and the comparison."""
+        self._decided: dict[str, Decided] = {}
+        """Per suite: its gates' verdicts and its summary row, decided once on the scores they name."""
         self.pytest_session: pytest.Session | None = None
         """Set once collection is done; :meth:`stop` ends the run through it."""
         self.stop_reason: str | None = None
@@ -224,11 +241,9 @@ class TestSession:
 
     def judge_item(self, node: pytest.Item, suite_key: str, score: ItemScore) -> None:
         baseline = self.baseline(suite_key)
-        then = baseline.entry(score.item_key) if baseline else None
-        if then is not None and then.content_hash != score.content_hash:
-            then = None  # the item changed since the baseline; nothing to compare with
+        then = baseline.paired_entry(score) if baseline else None  # None too when the item changed since
         outcome = judge(score, then)
-        attach(node, **{ITEM: {"suite": suite_key, "score": score.to_json(), "outcome": outcome.kind}})
+        attach(node, **{ITEM: ItemReport(suite_key, score, outcome.kind).to_json()})
         junit_item_properties(node, outcome.kind, score, then)
         message = visible(outcome.message)  # the answers are the model's and the baseline's text
         if outcome.kind in ("known_miss", "new_miss"):
@@ -241,28 +256,19 @@ class TestSession:
 
     def judge_gate(self, node: pytest.Item, suite_key: str, name: str, scores: Mapping[str, ItemScore]) -> None:
         suite = self.suites[suite_key]
-        result, comparison = self._decide(suite_key, name, scores)
+        decided = self._decide(suite_key, scores)
+        result = decided.verdicts[name]
         self.config.hook.pytest_medmodel_gate_result(config=self.config, suite=suite, result=result)
         status = "accepted" if self.settings.update and result.status == "failed" else result.status
-        row = suite_summary(suite, suite_key, comparison.stats(), scores)
-        summary = row.to_json()
-        attach(
-            node,
-            **{
-                GATE: {
-                    "suite": suite_key,
-                    "gate": name,
-                    "status": status,
-                    "message": result.message,
-                    "numbers": dict(result.numbers),
-                    "summary": summary,
-                }
-            },
-        )
+        verdict = GateVerdict(name, status, result.message, dict(result.numbers))
+        first = not decided.row_sent  # the row travels once per suite and process; the controller reuses it
+        decided.row_sent = True
+        row = decided.row if first else None
+        attach(node, **{GATE: GateReport(suite_key, verdict, row, decided.digest if first else None).to_json()})
         node.user_properties.extend(  # JUnit properties for CI readers; a figure with no value is left out
             (f"medmodel.{key}", value) for key, value in result.numbers.items() if value is not None
         )
-        node.user_properties.extend(junit_suite_properties(row.stats, row.metrics))
+        node.user_properties.extend(junit_suite_properties(decided.row.stats, decided.row.metrics))
         message = visible(result.message)  # names item keys, answers and the baseline's model
         if status in ("passed", "accepted"):
             node.add_report_section("call", "medmodel", message)  # shown with -rP
@@ -272,50 +278,46 @@ class TestSession:
             attach(node, **{VERDICT: "gate_failed"})
             pytest.fail(message, pytrace=False)
 
-    def _decide(self, suite_key: str, name: str, scores: Mapping[str, ItemScore]) -> tuple[GateResult, Comparison]:
-        """This gate's verdict, decided with the suite's other gates (they share its alpha), once per suite."""
-        signature = tuple((key, s.shown, s.correct, s.content_hash) for key, s in sorted(scores.items()))
-        cached = self._verdicts.get(suite_key)
-        if cached is None or cached[0] != signature:
+    def facts(self, suite_key: str) -> SuiteFacts:
+        """What the reporting process needs to know about a suite (after scoring: a fallback changes it)."""
+        model = self.model
+        return SuiteFacts.of(self.suites[suite_key], self.all_keys(suite_key), model.chat_note if model else None)
+
+    def _decide(self, suite_key: str, scores: Mapping[str, ItemScore]) -> Decided:
+        """The suite's gates, decided together (they share its alpha), and its summary row: once per suite."""
+        digest = scores_digest(scores)
+        decided = self._decided.get(suite_key)
+        if decided is None or decided.digest != digest:
             suite = self.suites[suite_key]
             assert self.model is not None
             location = relative_to(self.baseline_location(suite), self.config.rootpath)
             baseline = self.baseline(suite_key)
+            facts = self.facts(suite_key)
             comparison = compare(
-                suite=suite.name,
+                facts.pairing,
                 profile=self.model.profile,
                 scores=scores,
                 baseline=baseline,
-                suite_keys=self.all_keys(suite_key),
                 model_fingerprint=self.model.fingerprint,
-                suite_fingerprint=suite.fingerprint,
-                chance=suite.chance_by_item(),
-                answers=suite.answers_by_item(),
-                clusters=suite.cluster_by_item(),
             )
             contexts = {g: gate_context(suite, g, scores, baseline, comparison, location) for g in suite.gate_names}
-            cached = (signature, judge_suite(contexts), comparison)
-            self._verdicts[suite_key] = cached
-        return cached[1][name], cached[2]
+            row = suite_row(suite_key, facts, comparison.stats(), scores, baseline)
+            decided = self._decided[suite_key] = Decided(digest, judge_suite(contexts), comparison, row)
+        return decided
 
     # ------------------------------------------------------------------ end of session
 
-    def process_output(self) -> dict[str, Any]:
-        """What this process knows that the reporting process needs (xdist ``workeroutput``)."""
+    def process_output(self) -> ProcessReport:
+        """What this process knows that the reporting process needs (xdist ``workeroutput``, as plain data)."""
         model = self.model
-        suites = {key: suite_info(suite, self.all_keys(key)) for key, suite in self.suites.items()}
-        for key, suite in self.suites.items():
-            if model is not None and model.chat_note and suite.prompt.chat_template == "auto":
-                suites[key]["chat"] = model.chat_note
-        summary = ModelSummary(model.name, model.fingerprint, model.profile, model.describe()) if model else None
-        return {
-            "model": summary.to_json() if summary else None,
-            "stats": self._shards.runner.stats.to_json() if self._shards else {},
-            "model_seconds": model.load_seconds if model else 0.0,
-            "suites": suites,
-            "run_id": self.run_id if self._shards is not None else None,
-            "metrics_known": list(METRICS.names()),
-        }
+        return ProcessReport(
+            model=ModelSummary(model.name, model.fingerprint, model.profile, model.describe()) if model else None,
+            stats=self._shards.runner.stats if self._shards else RunStats(),
+            model_seconds=model.load_seconds if model else 0.0,
+            suites={key: self.facts(key) for key in self.suites},
+            run_id=self.run_id if self._shards is not None else None,
+            metrics_known=METRICS.names(),
+        )
 
     def remove_run_stores(self, run_ids: Iterable[str]) -> None:
         """Delete this run's run-scoped prediction stores (and old ones a killed run left behind)."""

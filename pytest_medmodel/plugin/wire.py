@@ -21,9 +21,9 @@ from ..records import BaselineEntry, ItemScore
 from ..text_safety import inert
 
 ITEM = "medmodel_item"
-"""Report attribute: ``{"suite", "score", "outcome"}`` of an item test."""
+"""Report attribute: an item test's :class:`~.payloads.ItemReport`, as plain data."""
 GATE = "medmodel_gate"
-"""Report attribute: ``{"suite", "gate", "status", "message", "numbers", "summary"}`` of a gate test."""
+"""Report attribute: a gate test's :class:`~.payloads.GateReport`, as plain data."""
 VERDICT = "medmodel_verdict"
 """Report attribute set when a test failed on purpose (a gate or a strict regression), not by error."""
 STOP = "medmodel_stop"

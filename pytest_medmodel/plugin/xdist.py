@@ -19,9 +19,10 @@ from xdist.scheduler import LoadScopeScheduling
 from ..execution.shards import plan_shards
 from ..models.devices import visible_gpus
 from ..suite.types import is_suite_path
-from .activation import activate, get_controller, get_session
+from .activation import activate
 from .gpu import gpus_per_worker, worker_groups
 from .progress import Progress
+from .state import get_controller, get_session
 from .wire import WORKER_OUTPUT
 from .worker_progress import WORKERINPUT_KEY, ProgressTail
 
@@ -177,10 +178,12 @@ class XdistHooks:
     def pytest_testnodedown(self, node: object, error: object) -> None:
         output = getattr(node, "workeroutput", {}).get(WORKER_OUTPUT)
         if output:
+            from .payloads import ProcessReport
+
             activate(self.config)
             controller = get_controller(self.config)
             if controller is not None:
-                controller.merge_output(output)
+                controller.merge_output(ProcessReport.from_json(output))
 
     def pytest_handlecrashitem(self, crashitem: str, report: pytest.TestReport, sched: object) -> None:
         controller = get_controller(self.config)

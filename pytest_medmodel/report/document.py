@@ -27,6 +27,7 @@ from ..records import DIGITS, ItemScore, clipped
 from ..stats.paired import PairedStats
 from ..stats.significance import wilson_interval
 from ..suite.types import split_key
+from .facts import SuiteFacts
 from .summary import RunSummary, SuiteSummary
 
 FORMAT = "pytest-medmodel/report-v1"
@@ -41,8 +42,8 @@ LIBRARIES = ("pytest-medmodel", "pytest", "pytest-xdist", "torch", "transformers
 class SuiteItems:
     """What the reporting process holds about one suite's items, beyond the summary row."""
 
-    info: Mapping[str, Any]
-    """The suite's :func:`~pytest_medmodel.report.summary.suite_info`."""
+    facts: SuiteFacts
+    """What the test processes said about the suite."""
     scores: Mapping[str, ItemScore]
     outcomes: Mapping[str, str] = field(default_factory=dict)
     baseline: Baseline | None = None
@@ -153,8 +154,8 @@ def _suite(row: SuiteSummary, held: SuiteItems | None) -> dict[str, Any]:
     out: dict[str, Any] = {
         "key": row.key,
         "name": row.name,
-        "fingerprint": held.info.get("fingerprint") if held else None,
-        "scoring": held.info.get("scoring") if held else None,
+        "fingerprint": held.facts.fingerprint if held else None,
+        "scoring": held.facts.scoring if held else None,
         "baseline": _baseline(held),
         "accuracy": accuracy_figures(row.stats),
         "comparison": comparison_figures(row.stats),
@@ -201,7 +202,7 @@ def _items(held: SuiteItems) -> list[dict[str, Any]]:
     for key in sorted(held.scores):
         score = held.scores[key]
         then = held.baseline.entry(key) if held.baseline is not None else None
-        same = then is not None and then.content_hash == score.content_hash
+        same = held.baseline is not None and held.baseline.paired_entry(score) is not None
         rows.append(
             {
                 "key": key,

@@ -12,13 +12,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..execution.run_stats import RunStats
-from ..gates.family import first_level
-from ..metrics.base import compute
 from ..metrics.probes import Probes, group_stats
 from ..perturb.robustness import family_stats
 from ..records import ItemScore
 from ..scoring.base import SCORERS
-from ..scoring.fallback import fallback_note
 from ..stats.paired import PairedStats
 from ..stats.power import gate_sensitivity
 from ..suite.types import ORIGINAL, Suite
@@ -187,33 +184,3 @@ class RunSummary:
             updates=list(data.get("updates", [])),
             errors=list(data.get("errors", [])),
         )
-
-
-def suite_info(suite: Suite, keys: list[str]) -> dict[str, Any]:
-    """What the reporting process needs to know about a suite (plain data, sent from xdist workers)."""
-    ece = next((g for g in suite.gates if g.registered == "ece"), None)
-    return {
-        "name": suite.name,
-        "fingerprint": suite.fingerprint,
-        "keys": keys,
-        "scoring": suite.scoring.method,
-        "metrics": summary_metrics(suite),
-        "chance": suite.chance_by_item(),
-        "answers": suite.answers_by_item(),
-        "ece_bins": int(ece.settings["bins"]) if ece is not None else None,
-        "tags": suite.tags_by_item(),
-        "perturbations": [p.label for p in suite.perturbations],
-        "probes": suite.probes(),
-        "search": suite.search,
-        "accuracy_gate": {**suite.gate("accuracy").settings, "level": first_level(suite)},
-        "fallback": fallback_note(suite),
-    }
-
-
-def suite_summary(suite: Suite, suite_key: str, stats: PairedStats, scores: Mapping[str, ItemScore]) -> SuiteSummary:
-    """A suite's summary row from its loaded suite and this run's scores (a gate test's view of it)."""
-    originals = [s for s in scores.values() if s.variant == ORIGINAL]
-    summary = SuiteSummary(suite_key, suite.name, stats, compute(originals, summary_metrics(suite)))
-    labels = [p.label for p in suite.perturbations]
-    summary.with_details(scores.values(), suite.tags_by_item(), labels, suite.chance_by_item(), suite.probes())
-    return summary.with_power({**suite.gate("accuracy").settings, "level": first_level(suite)})

@@ -138,7 +138,7 @@ def guarded(task: str, call: Callable[[], T], failures: list[str]) -> T | None:
 def run_after_tasks(config: pytest.Config, session: TestSession, controller: Controller) -> None:
     """The registered tasks, in order; a failure is one line in the summary's notes (the report's: its own lines)."""
     plugins = config.pluginmanager
-    if any(info.get("search") for info in controller.suite_info.values()) and plugins.get_plugin(Search.name) is None:
+    if any(facts.search for facts in controller.suite_info.values()) and plugins.get_plugin(Search.name) is None:
         plugins.register(Search(), Search.name)  # a suite's own search: key asks for it
     failures: list[str] = []
     for kind in TASKS:

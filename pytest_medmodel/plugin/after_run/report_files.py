@@ -73,15 +73,15 @@ def _suite_items(
     config: pytest.Config, session: TestSession, controller: Controller, suite_key: str
 ) -> SuiteItems | None:
     """A suite's items with the baseline the summary compared them with (read once, by the controller)."""
-    info = controller.suite_info.get(suite_key)
-    if info is None:
+    facts = controller.suite_info.get(suite_key)
+    if facts is None:
         return None
     outcomes = controller.outcomes.get(suite_key, {})
     path, baseline = controller.baselines.get(suite_key, (None, None))
     where = relative_to(path, config.rootpath) if path is not None else ""
     wanted = sorted(key for key, outcome in outcomes.items() if outcome in PROMPTED)
     prompts = _prompts(config, session, suite_key, wanted)
-    return SuiteItems(info, controller.scores[suite_key], outcomes, baseline, where, prompts)
+    return SuiteItems(facts, controller.scores[suite_key], outcomes, baseline, where, prompts)
 
 
 def _prompts(config: pytest.Config, session: TestSession, suite_key: str, keys: list[str]) -> dict[str, str]:
