@@ -1,12 +1,12 @@
-"""One registry type for every extension point: scorers, metrics, gates, perturbations, model specs.
+"""One registry type for the six extension points: scorers, metrics, gates, perturbations, mutations, model specs.
 
 Each kind has one typed instance, kept next to the protocol its entries follow
 (``SCORERS`` in :mod:`pytest_medmodel.scoring.base`, ``METRICS`` in
 :mod:`pytest_medmodel.metrics.base`, ``GATES`` in :mod:`pytest_medmodel.gates.base`,
-``PERTURBATIONS`` in :mod:`pytest_medmodel.perturb.base`, ``RESOLVERS`` in
-:mod:`pytest_medmodel.models.specs`). Entries are registered by name with a
-decorator in the module that defines them, so adding one is one function or class
-in one file.
+``PERTURBATIONS`` in :mod:`pytest_medmodel.perturb.base`, ``MUTATIONS`` in
+:mod:`pytest_medmodel.mutate.base`, ``RESOLVERS`` in :mod:`pytest_medmodel.models.specs`).
+Entries are registered by name with a decorator in the module that defines them,
+so adding one is one function or class in one file.
 
 The built-in entries are loaded the same way, on first use: each registry names the
 modules that define its built-ins, and the first lookup or registration imports

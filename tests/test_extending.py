@@ -10,7 +10,10 @@ from __future__ import annotations
 import hashlib
 import json
 
+import pytest
 from conftest import Project, expect_lines, outcomes
+
+from pytest_medmodel import SuiteError, load_suite, suite_variants
 
 GATE = """
 from pytest_medmodel import GateContext, GateResult, Param, gate
@@ -150,12 +153,48 @@ def test_perturbations_are_checked(project: Project) -> None:
         project.run(), ["*mini.suite.yaml: perturbations[0].name: unknown perturbation 'shuot'; did you mean 'shout'?"]
     )
     project.suite("mini", 2, extra_yaml="perturbations:\n  - {name: shout, volume: 11}\n")
-    expect_lines(
-        project.run(),
-        [
-            "*mini.suite.yaml: perturbations[0]: settings do not fit shout (got an unexpected keyword argument 'volume')*"
-        ],
-    )
+    expect_lines(project.run(), ["*mini.suite.yaml: perturbations[0].volume: unknown setting; shout takes suffix"])
+    project.suite("mini", 2, extra_yaml="perturbations:\n  - {name: shout, suffix: 3}\n")  # its annotation says str
+    expect_lines(project.run(), ["*mini.suite.yaml: perturbations[0].suffix: expected a text, got int; write a text"])
+
+
+@pytest.mark.parametrize(
+    ("setting", "line"),
+    [
+        ("{name: typos, rate: abc}", "perturbations[0].rate: expected a number, got str; write a number"),
+        (
+            "{name: typos, rate: 5}",
+            "perturbations[0]: rate=5 must lie in [0, 1]; see the typos perturbation's settings",
+        ),
+        (
+            "{name: change_case, mode: sideways}",
+            "perturbations[0]: mode='sideways' must be 'lower', 'upper' or 'random'; see the change_case perturbation's settings",
+        ),
+        (
+            "{name: relabel_choices, labels: A}",
+            "perturbations[0].labels: expected a list of texts, got str; write a list of texts",
+        ),
+        (
+            "{name: typos, fields: [question, 3]}",
+            "perturbations[0].fields: expected a list of texts; write a list of texts",
+        ),
+    ],
+)
+def test_built_in_perturbation_settings_are_checked_when_the_suite_loads(
+    project: Project, setting: str, line: str
+) -> None:
+    """Like a gate's settings: the line names the setting, before any item is built."""
+    path = project.suite("mini", 2, extra_yaml=f"perturbations:\n  - {setting}\n")
+    with pytest.raises(SuiteError) as caught:
+        load_suite(path)
+    assert str(caught.value).endswith(f"mini.suite.yaml: {line}")
+
+
+def test_suite_variants_checks_variants_as_collection_does(project: Project) -> None:
+    """A variant the prompt cannot show (two options, one label) fails in the API too, in one line."""
+    path = project.suite("mini", 2, extra_yaml="perturbations:\n  - {name: relabel_choices, labels: ['1']}\n")
+    with pytest.raises(SuiteError, match="shows 4 choices but the prompt has 1 labels"):
+        suite_variants(load_suite(path))
 
 
 def test_a_registered_model_resolver_serves_its_specs(project: Project) -> None:

@@ -19,7 +19,6 @@ whose items left the suite are dropped on update and reported otherwise.
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -240,18 +239,3 @@ def _same_entry(old: Mapping[str, Any], new: Mapping[str, Any]) -> bool:
     if a is None or b is None:
         return a == b
     return abs(float(a) - float(b)) <= CONFIDENCE_TOLERANCE
-
-
-def write_baseline(path: Path, baseline: Baseline) -> bool:
-    """Write atomically; returns False (and leaves the file alone) when nothing changed."""
-    text = dumps_baseline(baseline.to_json())
-    try:
-        if path.read_text(encoding="utf-8") == text:
-            return False
-    except FileNotFoundError:
-        pass
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
-    return True

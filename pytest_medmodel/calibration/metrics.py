@@ -202,12 +202,6 @@ def fit_temperature(p: Predictions, rows: np.ndarray) -> np.ndarray:
     return 1 / inverse
 
 
-def rescaled(p: Predictions, temperature: float) -> Predictions:
-    """The predictions with every probability vector re-tempered (the ranking, so the answer, unchanged)."""
-    probs = np.exp(_tempered(_log_probs(p), np.asarray(temperature)))
-    return Predictions(probs[np.arange(p.n), p.picked], p.correct, probs, p.key, p.picked, p.options)
-
-
 def ece_at(p: Predictions, rows: np.ndarray, temperatures: np.ndarray, bins: int = 10) -> np.ndarray:
     """``ece`` of each row after dividing its log-probabilities by that row's temperature."""
     logp = _tempered(_log_probs(p)[rows], temperatures)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..models.specs import as_model
-from ..perturb.base import variants_of
+from ..perturb.plan import SuiteVariants
 from ..records import ItemScore
 from ..suite.types import Suite, Variant
 from .runner import Runner
@@ -13,12 +13,14 @@ from .shards import Shards
 
 
 def suite_variants(suite: Suite) -> dict[str, Variant]:
-    """Every variant of every item, by key: originals and the suite's perturbations."""
-    out: dict[str, Variant] = {}
-    for item in suite.items:
-        for variant in variants_of(suite, Variant.of(item)):
-            out[variant.key] = variant
-    return out
+    """Every variant of every item, by key: originals and the suite's perturbations.
+
+    Checked as collection checks them (:class:`~pytest_medmodel.perturb.plan.SuiteVariants`):
+    a perturbation that fails, or makes a variant the prompt cannot show, is one
+    :class:`~pytest_medmodel.suite.types.SuiteError` naming the item.
+    """
+    planned = SuiteVariants(suite)
+    return {variant.key: variant for item in suite.items for variant in planned.of(item)}
 
 
 def evaluate(

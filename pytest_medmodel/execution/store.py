@@ -28,9 +28,9 @@ from ..locks import file_lock
 from ..models.base import Request
 
 CACHE_FORMAT = "pytest-medmodel-cache-v2"
+"""Bumped whenever the meaning of a stored result changes, which empties the cache."""
 STALE_RUN_SECONDS = 24 * 3600
 """Run-scoped stores older than this (left by killed runs) are removed with the next run's."""
-"""Bumped whenever the meaning of a stored result changes, which empties the cache."""
 
 
 def request_key(identity: str, request: Request) -> str:

@@ -315,11 +315,10 @@ def _parse_perturbations(checker: Checker, value: Any) -> tuple[tuple[Perturbati
         if any(u.label == label for u in uses):
             raise checker.error(f"{where}.id", f"'{label}' is used twice", "give each perturbation a distinct id:")
         params = {k: v for k, v in spec.items() if k not in ("name", "id", "gates")}
-        problem = PERTURBATIONS.get(name).bind(params)
-        if problem is not None:
-            raise checker.error(
-                where, f"settings do not fit {name} ({problem})", f"see the {name} perturbation's parameters"
-            )
+        found = PERTURBATIONS.get(name).check(params)
+        if found is not None:
+            key, problem, fix = found
+            raise checker.error(f"{where}.{key}" if key else where, problem, fix)
         uses.append(PerturbationUse(name, label, params))
         gates.extend(_perturbation_gates(checker, spec.get("gates", {}), f"{where}.gates", label))
     return tuple(uses), tuple(gates)
