@@ -244,3 +244,32 @@ def test_hooks_make_the_adapter_modify_variants_and_see_gate_results(project: Pr
     (line,) = (project.path / "gates.jsonl").read_text().splitlines()
     suite, gate_name, status, numbers = json.loads(line)
     assert (suite, gate_name, status, numbers["n"]) == ("mini", "accuracy", "failed", 4)  # no baseline yet
+
+
+BORROWING = """
+import dataclasses
+from pytest_medmodel import perturbation
+
+@perturbation("borrow_question")
+def borrow_question():
+    def apply(variant, rng, suite):
+        other = rng.choice([it for it in suite.items if it.id != variant.item_id])
+        return dataclasses.replace(variant, question=other.question + " " + variant.question)
+    return apply
+"""
+
+
+def test_a_perturbation_can_see_the_other_items_of_its_suite(project: Project) -> None:
+    """A swapped-image ablation needs another item; the pick is seeded, so every run and worker agrees."""
+    project.pytester.makeconftest(BORROWING)
+    path = project.suite("mini", 6, extra_yaml="perturbations:\n  - borrow_question\n")
+    project.pytester.syspathinsert()
+    project.pytester.runpytest("suites", "--collect-only", "-q")  # registers the conftest's perturbation
+    first = suite_variants(load_suite(path))
+    again = suite_variants(load_suite(path))
+    borrowed = {k: v.question for k, v in first.items() if k.endswith("/borrow_question")}
+    assert borrowed == {k: v.question for k, v in again.items() if k.endswith("/borrow_question")}
+    for key, question in borrowed.items():
+        own = first[key.split("/")[0]].question
+        assert question.endswith(own) and question != own  # another item's question, then its own
+    assert project.run("--snapshot-update").ret == 0

@@ -34,7 +34,9 @@ from typing import Any
 from ..registry import Registry, origin_of
 from ..suite.types import ORIGINAL, Suite, SuiteError, Variant
 
-Perturb = Callable[[Variant, random.Random], "Variant | Sequence[Variant]"]
+Perturb = Callable[..., "Variant | Sequence[Variant]"]
+"""``apply(variant, rng)``, or ``apply(variant, rng, suite)`` for one that needs the suite's other items
+(:func:`sees_suite`)."""
 Factory = Callable[..., Perturb]
 
 
@@ -167,6 +169,21 @@ def perturbation(name: str, strength: tuple[str, float, float] | None = None) ->
     return register
 
 
+def sees_suite(apply: Callable[..., Any]) -> bool:
+    """Whether a perturbation's function takes the suite too (``apply(variant, rng, suite)``).
+
+    Most perturbations change one item on its own. One that needs the other items of
+    its suite (another item's image swapped in, a question from elsewhere as a
+    distractor) takes a third parameter named ``suite`` and picks among
+    ``suite.items`` with the seeded ``rng``, so its choice is as reproducible as
+    any other variant.
+    """
+    try:
+        return "suite" in inspect.signature(apply).parameters
+    except (TypeError, ValueError):  # a builtin or C callable without a signature: the two-argument form
+        return False
+
+
 def seed_for(suite: str, item_id: str, label: str, params: Mapping[str, Any]) -> int:
     """A 64-bit seed that depends only on the suite, the item and the perturbation spec."""
     blob = json.dumps([suite, item_id, label, dict(params)], sort_keys=True, ensure_ascii=False, default=str)
@@ -201,7 +218,7 @@ def variants_of(suite: Suite, variant: Variant) -> list[Variant]:
     for use in suite.perturbations:
         apply = PERTURBATIONS.get(use.name).factory(**use.params)
         rng = random.Random(seed_for(suite.name, variant.item_id, use.label, use.params))
-        made = apply(variant, rng)
+        made = apply(variant, rng, suite) if sees_suite(apply) else apply(variant, rng)
         changed = [made] if isinstance(made, Variant) else list(made)
         if not changed:
             raise ValueError(f"perturbation '{use.name}' made no variant of {variant.item_id}")
