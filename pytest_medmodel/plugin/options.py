@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from ..models.devices import DTYPES
 from ..models.handle import PROFILE_NAME
 from ..suite.types import is_suite_path
 from .settings import Settings
@@ -201,8 +202,8 @@ def read_settings(config: pytest.Config) -> Settings:
     if limit is not None and limit < 1:
         raise pytest.UsageError(f"{LIMIT}: expected a positive integer, got {limit}")
     dtype = str(pick("medmodel_dtype") or "auto")
-    if dtype not in ("auto", "float32", "bfloat16", "float16"):
-        raise pytest.UsageError(f"{DTYPE}: unknown dtype '{dtype}'; use auto, float32, bfloat16 or float16")
+    if dtype not in ("auto", *DTYPES):
+        raise pytest.UsageError(f"{DTYPE}: unknown dtype '{dtype}'; use auto, {', '.join(DTYPES[:-1])} or {DTYPES[-1]}")
     cache_dir = str(config.getini("medmodel_cache_dir") or "").strip()
     profile = _profile(config.getoption("medmodel_profile") or str(config.getini("medmodel_profile") or "").strip())
     mutate = _mutation(
