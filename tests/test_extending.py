@@ -80,6 +80,44 @@ def shout(suffix: str = "!"):
 """
 
 
+def test_a_metric_of_the_whole_vector_is_one_registered_function_recorded_and_shown(project: Project) -> None:
+    """ECE-like metrics are not means of item values: ``whole=True`` hands the function every entry at once."""
+    project.pytester.makeconftest(
+        '''
+        from pytest_medmodel import metric
+
+        @metric("overconfidence", whole=True, recorded=True, label="overconfidence", format="percent")
+        def overconfidence(entries):
+            """Mean confidence minus accuracy, over the entries with a confidence."""
+            sure = [e for e in entries if e.confidence is not None]
+            return sum(e.confidence - e.correct for e in sure) / len(sure) if sure else None
+        '''
+    )
+    project.suite("mini", 8)
+    project.run("--snapshot-update", flips=["mi-000", "mi-001"])
+    metrics = project.baseline("mini")["metrics"]
+    # The oracle puts 0.5748 on every pick; 6 of 8 are right: 0.5748 - 0.75.
+    assert metrics["overconfidence"] == pytest.approx(0.5748 - 0.75, abs=1e-3)
+
+
+def test_reports_show_a_metric_as_it_was_registered() -> None:
+    from pytest_medmodel.metrics.base import METRICS, metric
+    from pytest_medmodel.report.summary import SuiteSummary
+    from pytest_medmodel.report.terminal import _other_metrics
+    from pytest_medmodel.stats.paired import PairedStats
+
+    @metric("share_hedged", label="hedged answers", format="percent")
+    def share_hedged(entry):  # type: ignore[no-untyped-def]
+        return float((entry.confidence or 1.0) < 0.4)
+
+    row = SuiteSummary("s.suite.yaml", "s", PairedStats(n=10, correct=5, has_baseline=False))
+    row.metrics = {"share_hedged": 0.25, "acc": 0.5}  # acc has a sentence of its own
+    assert _other_metrics(row) == ["s: hedged answers 25.0%"]
+    assert METRICS.get("n").shown(110) == "110" and METRICS.get("f1").shown(0.1234) == "0.123"
+    with pytest.raises(ValueError, match="format must be one of percent, number, count"):
+        metric("bad", format="permille")
+
+
 def test_a_registered_perturbation_makes_variant_tests_recorded_beside_the_original(project: Project) -> None:
     project.pytester.makeconftest(PERTURBATION)
     perturbations = "perturbations:\n  - shout\n  - {name: shout, id: whisper, suffix: '...'}\n  - reverse_choices\n"

@@ -16,45 +16,45 @@ def _total(values: Sequence[float]) -> int:
     return int(sum(values))
 
 
-@metric("n", aggregate=_count, always=True, recorded=True)
+@metric("n", aggregate=_count, always=True, recorded=True, label="items", format="count")
 def n(entry: Any) -> float:
     """Entries evaluated."""
     return 1.0
 
 
-@metric("correct", aggregate=_total, always=True, recorded=True)
+@metric("correct", aggregate=_total, always=True, recorded=True, format="count")
 def correct(entry: Any) -> float:
     """Entries answered correctly."""
     return float(entry.correct)
 
 
-@metric("accuracy", always=True, recorded=True)
+@metric("accuracy", always=True, recorded=True, format="percent")
 def accuracy(entry: Any) -> float:
     """Share answered correctly (invalid answers count as wrong)."""
     return float(entry.correct)
 
 
-@metric("mean_confidence", recorded=True)
+@metric("mean_confidence", recorded=True, label="mean confidence", format="percent")
 def mean_confidence(entry: Any) -> float | None:
     """Mean probability of the chosen answer (entries with a probability)."""
     return entry.confidence
 
 
-@metric("acc", require_all=True, recorded=True)
+@metric("acc", require_all=True, recorded=True, format="percent")
 def acc(entry: Any) -> float | None:
     """lm-evaluation-harness ``acc``: the highest summed log-likelihood is the key."""
     value = entry.values.get("acc")
     return None if value is None else float(value)
 
 
-@metric("acc_norm", require_all=True, recorded=True)
+@metric("acc_norm", require_all=True, recorded=True, format="percent")
 def acc_norm(entry: Any) -> float | None:
     """lm-evaluation-harness ``acc_norm``: the highest per-character log-likelihood is the key."""
     value = entry.values.get("acc_norm")
     return None if value is None else float(value)
 
 
-@metric("option_mass")
+@metric("option_mass", label="option mass", format="percent")
 def option_mass(entry: Any) -> float | None:
     """Probability (over the whole vocabulary) the scored options hold: a prompt-format diagnostic."""
     return getattr(entry, "diagnostics", {}).get("option_mass")

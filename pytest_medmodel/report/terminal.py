@@ -12,6 +12,7 @@ from __future__ import annotations
 import textwrap
 from typing import Any
 
+from ..metrics.base import METRICS
 from ..stats.significance import wilson_interval
 from .summary import RunSummary, SuiteSummary
 
@@ -181,6 +182,21 @@ def _has_details(suite: SuiteSummary) -> bool:
     return bool(suite.metrics or suite.by_tag or suite.calibration or suite.groups or suite.robustness)
 
 
+OWN_LINES = ("acc", "acc_norm", "exact_match", "f1", "invalid", "option_mass")
+"""Metrics the lines above show in sentences of their own; any other is shown by its registered label and format."""
+
+
+def _other_metrics(suite: SuiteSummary) -> list[str]:
+    """One line for every other metric of the suite (a team's own, a whole-vector one), as it was registered."""
+    shown = []
+    for name, value in suite.metrics.items():
+        if name in OWN_LINES or name not in METRICS:
+            continue
+        entry = METRICS.get(name)
+        shown.append(f"{entry.label} {entry.shown(value)}")
+    return [f"{suite.name}: {', '.join(shown)}"] if shown else []
+
+
 def _suite_notes(suite: SuiteSummary) -> list[str]:
     """Every line about one suite: its details and its warnings."""
     lines = []
@@ -203,6 +219,7 @@ def _suite_notes(suite: SuiteSummary) -> list[str]:
     if mass is not None:
         hint = f"; low: {LOW_MASS_HINT}" if mass < LOW_OPTION_MASS else ""
         lines.append(f"{suite.name}: the scored options hold {_pct(mass)} of the model's probability on average{hint}")
+    lines.extend(_other_metrics(suite))
     lines.extend(_nothing_gated(suite))
     if suite.by_tag:
         tags = ", ".join(f"{tag} {_pct(c / n)} ({n})" for tag, (c, n) in suite.by_tag.items())
