@@ -1,4 +1,4 @@
-"""Requests and their identities.
+"""Requests and their identities; the adapter protocols by capability.
 
 The identities below were computed on the code before requests had parts (commit
 db6ed0c) and are hard-coded: they are the prediction cache's key material, so
@@ -7,8 +7,25 @@ a change here empties every cache and may change what a baseline was scored from
 
 from __future__ import annotations
 
-from pytest_medmodel import ChoiceRequest, GenerationRequest
+from collections.abc import Sequence
+
+import pytest
+
+from pytest_medmodel import (
+    CHOICE_LOGPROBS,
+    GENERATE,
+    TOPK_LOGPROBS,
+    AdapterError,
+    ChoiceRequest,
+    ChoiceResult,
+    Generates,
+    GenerationRequest,
+    ModelAdapter,
+    ScoresContinuations,
+    as_model,
+)
 from pytest_medmodel.execution.store import request_key
+from pytest_medmodel.models.base import CAPABILITIES, capabilities_of
 
 CHOICE_CONTEXT = "Question: Which organ makes insulin?\nA. liver\nB. pancréas\nAnswer:"
 GENERATION_CONTEXT = "Question: Name the hormone.\nAnswer:"
@@ -31,3 +48,40 @@ def test_requests_are_still_built_from_a_context_string_positionally_and_by_keyw
     keyword = GenerationRequest(context="Q", max_new_tokens=3, stop=("\n",), meta={})
     assert GenerationRequest("Q", 3, ("\n",)) == keyword and keyword.context == "Q"
     assert repr(ChoiceRequest("Q", (" a",))) == "ChoiceRequest(context='Q', continuations=(' a',), meta={})"
+
+
+class Scores:
+    def loglikelihood(self, requests: Sequence[ChoiceRequest]) -> list[ChoiceResult]:
+        return [ChoiceResult(tuple(0.0 for _ in r.continuations)) for r in requests]
+
+
+class Writes:
+    def generate(self, requests: Sequence[GenerationRequest]) -> list[str]:
+        return ["" for _ in requests]
+
+
+class Both(Scores, Writes):
+    pass
+
+
+class TopK(Scores):
+    capabilities = frozenset({TOPK_LOGPROBS})
+
+
+def test_each_protocol_names_one_capability_and_a_model_adapter_is_either() -> None:
+    assert isinstance(Scores(), ScoresContinuations) and not isinstance(Scores(), Generates)
+    assert isinstance(Writes(), Generates) and not isinstance(Writes(), ScoresContinuations)
+    assert all(isinstance(a, ModelAdapter) for a in (Scores(), Writes(), Both()))
+    assert not isinstance(object(), ModelAdapter)
+    assert capabilities_of(Scores()) == {CHOICE_LOGPROBS} and capabilities_of(Writes()) == {GENERATE}
+    assert capabilities_of(Both()) == {CHOICE_LOGPROBS, GENERATE} and capabilities_of(TopK()) == {TOPK_LOGPROBS}
+    assert as_model(Writes()).capabilities == {GENERATE}
+    assert CAPABILITIES == (CHOICE_LOGPROBS, TOPK_LOGPROBS, GENERATE)
+
+
+def test_an_object_that_meets_no_protocol_is_refused() -> None:
+    class Nothing:
+        loglikelihood = None
+
+    with pytest.raises(AdapterError, match="has neither loglikelihood"):
+        as_model(Nothing())

@@ -5,12 +5,13 @@ test: it plans shards of items and hands each shard's requests to the adapter in
 one call, so an adapter is free to sort, pad, batch and cache however suits it.
 
 There are two request kinds. :class:`ChoiceRequest` asks for the log-likelihood of
-each of several continuations (``loglikelihood``); :class:`GenerationRequest` asks
-for greedy text (``generate``). An adapter implements what it can; its
-*capabilities* say which, and a scorer that needs something the model cannot do
-is skipped with the reason instead of crashing. Everything else is optional and
-discovered with ``getattr``, which keeps a black-box adapter (an HTTP endpoint,
-an ensemble) a dozen lines long.
+each of several continuations (``loglikelihood``, the :class:`ScoresContinuations`
+protocol); :class:`GenerationRequest` asks for greedy text (``generate``, the
+:class:`Generates` protocol). An adapter implements what it can (a
+:data:`ModelAdapter` is either or both); its *capabilities* say which, and a
+scorer that needs something the model cannot do is skipped with the reason
+instead of crashing. Everything else is optional and discovered with ``getattr``,
+which keeps a black-box adapter (an HTTP endpoint, an ensemble) a dozen lines long.
 
 Every request carries ``meta``: where it comes from (suite, item id, variant).
 Adapters may read it (a test adapter looks up the answer key there); it is never
@@ -38,7 +39,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Protocol, runtime_checkable
+from typing import Any, ClassVar, Protocol, TypeAlias, runtime_checkable
 
 CHOICE_LOGPROBS = "choice_logprobs"
 """Full log-likelihood of any continuation (``loglikelihood``): letter and option-text scoring."""
@@ -48,6 +49,8 @@ the top k come back as ``-inf``."""
 GENERATE = "generate"
 """Greedy text generation (``generate``)."""
 CAPABILITIES = (CHOICE_LOGPROBS, TOPK_LOGPROBS, GENERATE)
+"""Every capability an adapter can have. Images: the vision issue adds an ``IMAGES`` capability here;
+until then no adapter, scorer or request handles images."""
 
 
 def _no_meta() -> Mapping[str, Any]:
@@ -136,45 +139,62 @@ ProgressCallback = Callable[[int, int], None]
 
 
 @runtime_checkable
-class ModelAdapter(Protocol):
-    """What the plugin needs from a model.
-
-    Attributes:
-        name: shown in reports and used to derive the default baseline profile
-            (optional; the class name otherwise).
-        fingerprint: identity of the weights (and tokenizer, chat template) for the
-            prediction cache. Two adapters with the same fingerprint must give the
-            same scores. ``None`` (or absent) means "unknown": predictions are then
-            shared only within one test run, never across runs.
-
-    Methods, each optional, at least one of the first two required:
-        ``loglikelihood(requests: list[ChoiceRequest]) -> list[ChoiceResult]``; if it
-            accepts a ``progress`` keyword, it is passed a :data:`ProgressCallback`.
-        ``generate(requests: list[GenerationRequest]) -> list[str]``: greedy text.
-        ``capabilities``: a set of :data:`CAPABILITIES`; by default derived from the
-            two methods above (an adapter backed by a top-k API says ``{"topk_logprobs"}``).
-        ``format_chat(messages) -> str | None``: apply the model's chat template
-            with the assistant turn opened; ``None`` when there is none.
-        ``describe() -> str``: one line for the report (device, dtype).
-        ``close()``: release memory at the end of the session.
-    """
+class ScoresContinuations(Protocol):
+    """An adapter that scores continuations: :data:`CHOICE_LOGPROBS` (or :data:`TOPK_LOGPROBS`, declared)."""
 
     def loglikelihood(self, requests: Sequence[ChoiceRequest]) -> list[ChoiceResult]:
-        """Score every continuation of every request; results in request order."""
+        """Score every continuation of every request; results in request order.
+
+        If it accepts a ``progress`` keyword, it is passed a :data:`ProgressCallback`.
+        """
         ...
 
 
+@runtime_checkable
+class Generates(Protocol):
+    """An adapter that generates text: :data:`GENERATE`."""
+
+    def generate(self, requests: Sequence[GenerationRequest]) -> list[str]:
+        """Greedy text for every request, in request order, cut before its earliest ``stop`` string."""
+        ...
+
+
+ModelAdapter: TypeAlias = ScoresContinuations | Generates
+"""What the plugin needs from a model: :class:`ScoresContinuations`, :class:`Generates`, or both.
+
+It works in annotations and in ``isinstance(obj, ModelAdapter)``; being a union, it is not a base class.
+
+Attributes, each optional:
+    name: shown in reports and used to derive the default baseline profile
+        (the class name otherwise).
+    fingerprint: identity of the weights (and tokenizer, chat template) for the
+        prediction cache. Two adapters with the same fingerprint must give the
+        same scores. ``None`` (or absent) means "unknown": predictions are then
+        shared only within one test run, never across runs.
+
+Methods, at least one of the first two required:
+    ``loglikelihood(requests: list[ChoiceRequest]) -> list[ChoiceResult]``
+        (:class:`ScoresContinuations`); if it accepts a ``progress`` keyword, it is
+        passed a :data:`ProgressCallback`.
+    ``generate(requests: list[GenerationRequest]) -> list[str]`` (:class:`Generates`): greedy text.
+    ``capabilities``: a set of :data:`CAPABILITIES`; by default derived from the
+        two methods above (an adapter backed by a top-k API says ``{TOPK_LOGPROBS}``).
+    ``format_chat(messages) -> str | None``: apply the model's chat template
+        with the assistant turn opened; ``None`` when there is none.
+    ``describe() -> str``: one line for the report (device, dtype).
+    ``close()``: release memory at the end of the session.
+"""
+
+IMPLIED_CAPABILITIES: tuple[tuple[type, str], ...] = ((ScoresContinuations, CHOICE_LOGPROBS), (Generates, GENERATE))
+"""The capability each protocol implies for an adapter that declares none."""
+
+
 def capabilities_of(adapter: object) -> frozenset[str]:
-    """What an adapter can do: its ``capabilities`` attribute, or what its methods imply."""
+    """What an adapter can do: its ``capabilities`` attribute, or what the protocols it meets imply."""
     declared = getattr(adapter, "capabilities", None)
     if declared is not None:
         return frozenset(str(c) for c in declared)
-    found = set()
-    if callable(getattr(adapter, "loglikelihood", None)):
-        found.add(CHOICE_LOGPROBS)
-    if callable(getattr(adapter, "generate", None)):
-        found.add(GENERATE)
-    return frozenset(found)
+    return frozenset(capability for protocol, capability in IMPLIED_CAPABILITIES if isinstance(adapter, protocol))
 
 
 class AdapterError(RuntimeError):
