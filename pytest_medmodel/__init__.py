@@ -38,7 +38,9 @@ if TYPE_CHECKING:
         GenerationRequest,
         GenerationResult,
         ModelAdapter,
+        Part,
         ScoresContinuations,
+        TextPart,
     )
     from .models.handle import ModelHandle
     from .models.specs import ModelOptions, model_resolver
@@ -87,7 +89,9 @@ _PUBLIC = {
             "GenerationRequest",
             "GenerationResult",
             "ModelAdapter",
+            "Part",
             "ScoresContinuations",
+            "TextPart",
         ],
         ".models.base",
     ),
@@ -178,11 +182,13 @@ __all__ = [
     "ModelHandle",
     "ModelOptions",
     "Param",
+    "Part",
     "Runner",
     "ScoresContinuations",
     "Suite",
     "SuiteError",
     "TOPK_LOGPROBS",
+    "TextPart",
     "Variant",
     "as_model",
     "compare_with_baseline",

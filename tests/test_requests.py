@@ -1,4 +1,4 @@
-"""Requests and their identities; the adapter protocols by capability.
+"""Requests as typed parts, and the adapter protocols by capability.
 
 The identities below were computed on the code before requests had parts (commit
 db6ed0c) and are hard-coded: they are the prediction cache's key material, so
@@ -22,10 +22,11 @@ from pytest_medmodel import (
     GenerationRequest,
     ModelAdapter,
     ScoresContinuations,
+    TextPart,
     as_model,
 )
 from pytest_medmodel.execution.store import request_key
-from pytest_medmodel.models.base import CAPABILITIES, capabilities_of
+from pytest_medmodel.models.base import CAPABILITIES, capabilities_of, text_of
 
 CHOICE_CONTEXT = "Question: Which organ makes insulin?\nA. liver\nB. pancréas\nAnswer:"
 GENERATION_CONTEXT = "Question: Name the hormone.\nAnswer:"
@@ -43,11 +44,34 @@ def test_text_requests_keep_the_identity_they_had_before_parts() -> None:
     assert request_key("demo-fp", bare) == "aae88c0f6ad8f3a8b92dff6e2ec6b5c14b55a8932fdb00c7b372c4cd7523be7d"
 
 
+def test_a_request_built_from_parts_is_the_one_built_from_its_text() -> None:
+    split = (TextPart("Question: Which organ makes insulin?\n"), TextPart("A. liver\nB. pancréas\nAnswer:"))
+    from_parts = ChoiceRequest.from_parts(split, (" A", " B"), meta={"item": "q1"})
+    from_text = ChoiceRequest(CHOICE_CONTEXT, (" A", " B"))
+    assert from_parts == from_text and hash(from_parts) == hash(from_text)
+    assert from_parts.identity() == from_text.identity() and from_parts.context == CHOICE_CONTEXT
+    assert from_parts.meta == {"item": "q1"} and ChoiceRequest.from_parts(split, (" A",)).meta == {}
+    assert from_text.parts == from_parts.parts == (TextPart(CHOICE_CONTEXT),)
+
+    generated = GenerationRequest.from_parts([TextPart(GENERATION_CONTEXT)], 12, ("\n", "."))
+    assert generated == GenerationRequest(GENERATION_CONTEXT, 12, ("\n", "."))
+    assert GenerationRequest.from_parts([TextPart("Q")]) == GenerationRequest("Q")
+    assert generated.parts == (TextPart(GENERATION_CONTEXT),) and GenerationRequest("").parts == ()
+
+
 def test_requests_are_still_built_from_a_context_string_positionally_and_by_keyword() -> None:
     assert ChoiceRequest("Q", (" a",)) == ChoiceRequest(context="Q", continuations=(" a",), meta={"x": 1})
     keyword = GenerationRequest(context="Q", max_new_tokens=3, stop=("\n",), meta={})
     assert GenerationRequest("Q", 3, ("\n",)) == keyword and keyword.context == "Q"
     assert repr(ChoiceRequest("Q", (" a",))) == "ChoiceRequest(context='Q', continuations=(' a',), meta={})"
+
+
+def test_a_part_is_text_today() -> None:
+    assert text_of([TextPart("a"), TextPart(""), TextPart("b")]) == "ab"
+    with pytest.raises(TypeError, match="TextPart holds a str"):
+        TextPart(b"bytes")  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="not a str"):
+        ChoiceRequest.from_parts(["plain text"], (" a",))  # type: ignore[list-item]
 
 
 class Scores:

@@ -7,7 +7,9 @@ from .base import (
     Generates,
     GenerationRequest,
     ModelAdapter,
+    Part,
     ScoresContinuations,
+    TextPart,
 )
 
 __all__ = [
@@ -17,5 +19,7 @@ __all__ = [
     "Generates",
     "GenerationRequest",
     "ModelAdapter",
+    "Part",
     "ScoresContinuations",
+    "TextPart",
 ]

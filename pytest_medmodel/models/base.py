@@ -13,6 +13,14 @@ scorer that needs something the model cannot do is skipped with the reason
 instead of crashing. Everything else is optional and discovered with ``getattr``,
 which keeps a black-box adapter (an HTTP endpoint, an ensemble) a dozen lines long.
 
+A request's content is a sequence of typed parts (:data:`Part`). Today the only
+part is :class:`TextPart`, so a request stores its content as the text ``context``
+(what every adapter reads), and ``request.parts`` is that text as one
+:class:`TextPart`. Adjacent text parts read as one:
+``ChoiceRequest.from_parts(parts, continuations)`` equals
+``ChoiceRequest(text_of(parts), continuations)``, cache identity included. The
+vision issue adds an image part; requests that hold one will store their parts.
+
 Every request carries ``meta``: where it comes from (suite, item id, variant).
 Adapters may read it (a test adapter looks up the answer key there); it is never
 part of the prediction cache key, so it cannot change which answer is served.
@@ -37,7 +45,7 @@ Examples:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol, TypeAlias, runtime_checkable
 
@@ -49,12 +57,44 @@ the top k come back as ``-inf``."""
 GENERATE = "generate"
 """Greedy text generation (``generate``)."""
 CAPABILITIES = (CHOICE_LOGPROBS, TOPK_LOGPROBS, GENERATE)
-"""Every capability an adapter can have. Images: the vision issue adds an ``IMAGES`` capability here;
-until then no adapter, scorer or request handles images."""
+"""Every capability an adapter can have. Images: the vision issue adds an ``IMAGES`` capability here,
+together with an image part in :data:`Part`; until then no adapter, scorer or request handles images."""
 
 
 def _no_meta() -> Mapping[str, Any]:
     return {}
+
+
+@dataclass(frozen=True)
+class TextPart:
+    """Text in a request's content, already rendered (chat template applied)."""
+
+    text: str
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.text, str):
+            raise TypeError(f"TextPart holds a str, not a {type(self.text).__name__}")
+
+
+Part: TypeAlias = TextPart
+"""One piece of a request's content. Today only :class:`TextPart`; the vision issue adds an image part here."""
+
+
+def text_of(parts: Iterable[Part]) -> str:
+    """The text of ``parts`` in order: what a text-only adapter reads as a request's ``context``."""
+    texts = []
+    for part in parts:
+        if not isinstance(part, TextPart):
+            raise TypeError(f"a request part is a TextPart (the only kind of part today), not a {type(part).__name__}")
+        texts.append(part.text)
+    return "".join(texts)
+
+
+def _as_parts(context: str) -> tuple[Part, ...]:
+    return (TextPart(context),) if context else ()
+
+
+_MAX_NEW_TOKENS = 64
 
 
 @dataclass(frozen=True)
@@ -73,8 +113,24 @@ class ChoiceRequest:
     meta: Mapping[str, Any] = field(default_factory=_no_meta, compare=False)
     """Where the request comes from (``suite``, ``item``, ``variant``); not part of the cache key."""
 
+    @classmethod
+    def from_parts(
+        cls, parts: Iterable[Part], continuations: tuple[str, ...], meta: Mapping[str, Any] | None = None
+    ) -> ChoiceRequest:
+        """The request whose content is ``parts``: equal to the one built from their text as ``context``."""
+        return cls(text_of(parts), continuations, meta=_no_meta() if meta is None else meta)
+
+    @property
+    def parts(self) -> tuple[Part, ...]:
+        """The content as typed parts: one :class:`TextPart` with ``context`` (none when it is empty)."""
+        return _as_parts(self.context)
+
     def identity(self) -> list[Any]:
-        """What the prediction cache key is made of (everything but ``meta``)."""
+        """What the prediction cache key is made of (everything but ``meta``).
+
+        A text request's identity is its ``context`` as it always was, however it was built,
+        so prediction caches and baselines recorded before parts existed stay valid.
+        """
         return [self.kind, self.context, list(self.continuations)]
 
 
@@ -84,12 +140,30 @@ class GenerationRequest:
 
     kind: ClassVar[str] = "generate"
     context: str
-    max_new_tokens: int = 64
+    """Everything the model conditions on, already rendered (chat template applied)."""
+    max_new_tokens: int = _MAX_NEW_TOKENS
     stop: tuple[str, ...] = ()
     """Generation is cut before the earliest occurrence of any of these strings."""
     meta: Mapping[str, Any] = field(default_factory=_no_meta, compare=False)
 
+    @classmethod
+    def from_parts(
+        cls,
+        parts: Iterable[Part],
+        max_new_tokens: int = _MAX_NEW_TOKENS,
+        stop: tuple[str, ...] = (),
+        meta: Mapping[str, Any] | None = None,
+    ) -> GenerationRequest:
+        """The request whose content is ``parts``: equal to the one built from their text as ``context``."""
+        return cls(text_of(parts), max_new_tokens, stop, meta=_no_meta() if meta is None else meta)
+
+    @property
+    def parts(self) -> tuple[Part, ...]:
+        """The content as typed parts: one :class:`TextPart` with ``context`` (none when it is empty)."""
+        return _as_parts(self.context)
+
     def identity(self) -> list[Any]:
+        """What the prediction cache key is made of (everything but ``meta``; see :meth:`ChoiceRequest.identity`)."""
         return [self.kind, self.context, self.max_new_tokens, list(self.stop)]
 
 
