@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from ..models.base import CHOICE_LOGPROBS
 from ..scoring.base import SCORERS
 from ..suite.schema import Param
 from ..suite.types import split_key
@@ -36,7 +37,7 @@ def _params(tolerance: str, default: float, **extra: Param) -> dict[str, Param]:
 def _skip(ctx: GateContext, name: str) -> GateResult | None:
     """Why this gate cannot judge calibration here (None when it can)."""
     scorer = SCORERS.get(ctx.suite.scoring.method)
-    if "choice_logprobs" not in scorer.requires:
+    if CHOICE_LOGPROBS not in scorer.requires:
         reason = f"scoring '{scorer.name}' gives no probabilities over the choices; calibration needs them"
         return GateResult(name, "skipped", reason)
     if ctx.baseline is None:

@@ -1,5 +1,25 @@
 """Model adapters. Importing this package is cheap; torch loads inside the loaders."""
 
-from .base import AdapterError, ChoiceRequest, ChoiceResult, GenerationRequest, ModelAdapter
+from .base import (
+    AdapterError,
+    ChoiceRequest,
+    ChoiceResult,
+    Generates,
+    GenerationRequest,
+    ModelAdapter,
+    Part,
+    ScoresContinuations,
+    TextPart,
+)
 
-__all__ = ["AdapterError", "ChoiceRequest", "ChoiceResult", "GenerationRequest", "ModelAdapter"]
+__all__ = [
+    "AdapterError",
+    "ChoiceRequest",
+    "ChoiceResult",
+    "Generates",
+    "GenerationRequest",
+    "ModelAdapter",
+    "Part",
+    "ScoresContinuations",
+    "TextPart",
+]

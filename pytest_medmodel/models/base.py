@@ -5,12 +5,21 @@ test: it plans shards of items and hands each shard's requests to the adapter in
 one call, so an adapter is free to sort, pad, batch and cache however suits it.
 
 There are two request kinds. :class:`ChoiceRequest` asks for the log-likelihood of
-each of several continuations (``loglikelihood``); :class:`GenerationRequest` asks
-for greedy text (``generate``). An adapter implements what it can; its
-*capabilities* say which, and a scorer that needs something the model cannot do
-is skipped with the reason instead of crashing. Everything else is optional and
-discovered with ``getattr``, which keeps a black-box adapter (an HTTP endpoint,
-an ensemble) a dozen lines long.
+each of several continuations (``loglikelihood``, the :class:`ScoresContinuations`
+protocol); :class:`GenerationRequest` asks for greedy text (``generate``, the
+:class:`Generates` protocol). An adapter implements what it can (a
+:data:`ModelAdapter` is either or both); its *capabilities* say which, and a
+scorer that needs something the model cannot do is skipped with the reason
+instead of crashing. Everything else is optional and discovered with ``getattr``,
+which keeps a black-box adapter (an HTTP endpoint, an ensemble) a dozen lines long.
+
+A request's content is a sequence of typed parts (:data:`Part`). Today the only
+part is :class:`TextPart`, so a request stores its content as the text ``context``
+(what every adapter reads), and ``request.parts`` is that text as one
+:class:`TextPart`. Adjacent text parts read as one:
+``ChoiceRequest.from_parts(parts, continuations)`` equals
+``ChoiceRequest(text_of(parts), continuations)``, cache identity included. The
+vision issue adds an image part; requests that hold one will store their parts.
 
 Every request carries ``meta``: where it comes from (suite, item id, variant).
 Adapters may read it (a test adapter looks up the answer key there); it is never
@@ -36,9 +45,9 @@ Examples:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Protocol, runtime_checkable
+from typing import Any, ClassVar, Protocol, TypeAlias, runtime_checkable
 
 CHOICE_LOGPROBS = "choice_logprobs"
 """Full log-likelihood of any continuation (``loglikelihood``): letter and option-text scoring."""
@@ -48,10 +57,44 @@ the top k come back as ``-inf``."""
 GENERATE = "generate"
 """Greedy text generation (``generate``)."""
 CAPABILITIES = (CHOICE_LOGPROBS, TOPK_LOGPROBS, GENERATE)
+"""Every capability an adapter can have. Images: the vision issue adds an ``IMAGES`` capability here,
+together with an image part in :data:`Part`; until then no adapter, scorer or request handles images."""
 
 
 def _no_meta() -> Mapping[str, Any]:
     return {}
+
+
+@dataclass(frozen=True)
+class TextPart:
+    """Text in a request's content, already rendered (chat template applied)."""
+
+    text: str
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.text, str):
+            raise TypeError(f"TextPart holds a str, not a {type(self.text).__name__}")
+
+
+Part: TypeAlias = TextPart
+"""One piece of a request's content. Today only :class:`TextPart`; the vision issue adds an image part here."""
+
+
+def text_of(parts: Iterable[Part]) -> str:
+    """The text of ``parts`` in order: what a text-only adapter reads as a request's ``context``."""
+    texts = []
+    for part in parts:
+        if not isinstance(part, TextPart):
+            raise TypeError(f"a request part is a TextPart (the only kind of part today), not a {type(part).__name__}")
+        texts.append(part.text)
+    return "".join(texts)
+
+
+def _as_parts(context: str) -> tuple[Part, ...]:
+    return (TextPart(context),) if context else ()
+
+
+_MAX_NEW_TOKENS = 64
 
 
 @dataclass(frozen=True)
@@ -70,8 +113,24 @@ class ChoiceRequest:
     meta: Mapping[str, Any] = field(default_factory=_no_meta, compare=False)
     """Where the request comes from (``suite``, ``item``, ``variant``); not part of the cache key."""
 
+    @classmethod
+    def from_parts(
+        cls, parts: Iterable[Part], continuations: tuple[str, ...], meta: Mapping[str, Any] | None = None
+    ) -> ChoiceRequest:
+        """The request whose content is ``parts``: equal to the one built from their text as ``context``."""
+        return cls(text_of(parts), continuations, meta=_no_meta() if meta is None else meta)
+
+    @property
+    def parts(self) -> tuple[Part, ...]:
+        """The content as typed parts: one :class:`TextPart` with ``context`` (none when it is empty)."""
+        return _as_parts(self.context)
+
     def identity(self) -> list[Any]:
-        """What the prediction cache key is made of (everything but ``meta``)."""
+        """What the prediction cache key is made of (everything but ``meta``).
+
+        A text request's identity is its ``context`` as it always was, however it was built,
+        so prediction caches and baselines recorded before parts existed stay valid.
+        """
         return [self.kind, self.context, list(self.continuations)]
 
 
@@ -81,12 +140,30 @@ class GenerationRequest:
 
     kind: ClassVar[str] = "generate"
     context: str
-    max_new_tokens: int = 64
+    """Everything the model conditions on, already rendered (chat template applied)."""
+    max_new_tokens: int = _MAX_NEW_TOKENS
     stop: tuple[str, ...] = ()
     """Generation is cut before the earliest occurrence of any of these strings."""
     meta: Mapping[str, Any] = field(default_factory=_no_meta, compare=False)
 
+    @classmethod
+    def from_parts(
+        cls,
+        parts: Iterable[Part],
+        max_new_tokens: int = _MAX_NEW_TOKENS,
+        stop: tuple[str, ...] = (),
+        meta: Mapping[str, Any] | None = None,
+    ) -> GenerationRequest:
+        """The request whose content is ``parts``: equal to the one built from their text as ``context``."""
+        return cls(text_of(parts), max_new_tokens, stop, meta=_no_meta() if meta is None else meta)
+
+    @property
+    def parts(self) -> tuple[Part, ...]:
+        """The content as typed parts: one :class:`TextPart` with ``context`` (none when it is empty)."""
+        return _as_parts(self.context)
+
     def identity(self) -> list[Any]:
+        """What the prediction cache key is made of (everything but ``meta``; see :meth:`ChoiceRequest.identity`)."""
         return [self.kind, self.context, self.max_new_tokens, list(self.stop)]
 
 
@@ -136,45 +213,62 @@ ProgressCallback = Callable[[int, int], None]
 
 
 @runtime_checkable
-class ModelAdapter(Protocol):
-    """What the plugin needs from a model.
-
-    Attributes:
-        name: shown in reports and used to derive the default baseline profile
-            (optional; the class name otherwise).
-        fingerprint: identity of the weights (and tokenizer, chat template) for the
-            prediction cache. Two adapters with the same fingerprint must give the
-            same scores. ``None`` (or absent) means "unknown": predictions are then
-            shared only within one test run, never across runs.
-
-    Methods, each optional, at least one of the first two required:
-        ``loglikelihood(requests: list[ChoiceRequest]) -> list[ChoiceResult]``; if it
-            accepts a ``progress`` keyword, it is passed a :data:`ProgressCallback`.
-        ``generate(requests: list[GenerationRequest]) -> list[str]``: greedy text.
-        ``capabilities``: a set of :data:`CAPABILITIES`; by default derived from the
-            two methods above (an adapter backed by a top-k API says ``{"topk_logprobs"}``).
-        ``format_chat(messages) -> str | None``: apply the model's chat template
-            with the assistant turn opened; ``None`` when there is none.
-        ``describe() -> str``: one line for the report (device, dtype).
-        ``close()``: release memory at the end of the session.
-    """
+class ScoresContinuations(Protocol):
+    """An adapter that scores continuations: :data:`CHOICE_LOGPROBS` (or :data:`TOPK_LOGPROBS`, declared)."""
 
     def loglikelihood(self, requests: Sequence[ChoiceRequest]) -> list[ChoiceResult]:
-        """Score every continuation of every request; results in request order."""
+        """Score every continuation of every request; results in request order.
+
+        If it accepts a ``progress`` keyword, it is passed a :data:`ProgressCallback`.
+        """
         ...
 
 
+@runtime_checkable
+class Generates(Protocol):
+    """An adapter that generates text: :data:`GENERATE`."""
+
+    def generate(self, requests: Sequence[GenerationRequest]) -> list[str]:
+        """Greedy text for every request, in request order, cut before its earliest ``stop`` string."""
+        ...
+
+
+ModelAdapter: TypeAlias = ScoresContinuations | Generates
+"""What the plugin needs from a model: :class:`ScoresContinuations`, :class:`Generates`, or both.
+
+It works in annotations and in ``isinstance(obj, ModelAdapter)``; being a union, it is not a base class.
+
+Attributes, each optional:
+    name: shown in reports and used to derive the default baseline profile
+        (the class name otherwise).
+    fingerprint: identity of the weights (and tokenizer, chat template) for the
+        prediction cache. Two adapters with the same fingerprint must give the
+        same scores. ``None`` (or absent) means "unknown": predictions are then
+        shared only within one test run, never across runs.
+
+Methods, at least one of the first two required:
+    ``loglikelihood(requests: list[ChoiceRequest]) -> list[ChoiceResult]``
+        (:class:`ScoresContinuations`); if it accepts a ``progress`` keyword, it is
+        passed a :data:`ProgressCallback`.
+    ``generate(requests: list[GenerationRequest]) -> list[str]`` (:class:`Generates`): greedy text.
+    ``capabilities``: a set of :data:`CAPABILITIES`; by default derived from the
+        two methods above (an adapter backed by a top-k API says ``{TOPK_LOGPROBS}``).
+    ``format_chat(messages) -> str | None``: apply the model's chat template
+        with the assistant turn opened; ``None`` when there is none.
+    ``describe() -> str``: one line for the report (device, dtype).
+    ``close()``: release memory at the end of the session.
+"""
+
+IMPLIED_CAPABILITIES: tuple[tuple[type, str], ...] = ((ScoresContinuations, CHOICE_LOGPROBS), (Generates, GENERATE))
+"""The capability each protocol implies for an adapter that declares none."""
+
+
 def capabilities_of(adapter: object) -> frozenset[str]:
-    """What an adapter can do: its ``capabilities`` attribute, or what its methods imply."""
+    """What an adapter can do: its ``capabilities`` attribute, or what the protocols it meets imply."""
     declared = getattr(adapter, "capabilities", None)
     if declared is not None:
         return frozenset(str(c) for c in declared)
-    found = set()
-    if callable(getattr(adapter, "loglikelihood", None)):
-        found.add(CHOICE_LOGPROBS)
-    if callable(getattr(adapter, "generate", None)):
-        found.add(GENERATE)
-    return frozenset(found)
+    return frozenset(capability for protocol, capability in IMPLIED_CAPABILITIES if isinstance(adapter, protocol))
 
 
 class AdapterError(RuntimeError):

@@ -94,7 +94,7 @@ class ModelHandle:
     def wrap(cls, adapter: Any, *, profile: str, where: str) -> ModelHandle:
         """A handle around an adapter that already exists; checks it, never modifies it."""
         capabilities = capabilities_of(adapter)
-        if not capabilities & {"choice_logprobs", "topk_logprobs", "generate"}:
+        if not capabilities & set(CAPABILITIES):
             raise AdapterError(
                 f"{where} returned {type(adapter).__name__}, which has neither loglikelihood(requests) nor "
                 "generate(requests); see pytest_medmodel.models.base.ModelAdapter"

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 def pytest_medmodel_make_adapter(config: pytest.Config, spec: str, options: ModelOptions) -> Any:
     """Build the model under test from a model spec (``--medmodel`` or the ``medmodel`` ini key).
 
-    Return an adapter object (see :class:`pytest_medmodel.ModelAdapter`), a
+    Return an adapter object (see :data:`pytest_medmodel.ModelAdapter`: its two protocols), a
     :class:`pytest_medmodel.ModelHandle`, or None to leave the spec to the next
     implementation. The plugin's own implementation runs last and resolves every
     spec it knows (folders, hub ids, GGUF files, ``demo``, ``py:``).

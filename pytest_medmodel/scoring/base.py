@@ -14,7 +14,7 @@ Examples:
         @register_scorer
         class Shortest:
             name = "shortest"
-            requires = frozenset({"choice_logprobs"})
+            requires = frozenset({CHOICE_LOGPROBS})  # from pytest_medmodel import CHOICE_LOGPROBS
             lists_choices = False
             params = {}
             metrics = ()
