@@ -122,8 +122,10 @@ def forget(every: int = 2):
 class Project:
     """A throwaway project with suites, an answer key and the oracle adapter."""
 
-    def __init__(self, pytester: pytest.Pytester) -> None:
+    def __init__(self, pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
         self.pytester = pytester
+        self.env = monkeypatch
+        """The test's ``monkeypatch`` fixture: environment variables set through it are restored after the test."""
         self.path = pytester.path
         pytester.makeini("[pytest]\n")
         pytester.syspathinsert()
@@ -201,7 +203,7 @@ class Project:
     def run(
         self, *args: str, flips: Iterable[str] = (), crash_on: str | None = None, subprocess: bool = False
     ) -> pytest.RunResult:
-        env = self.pytester._monkeypatch
+        env = self.env
         env.setenv("ORACLE_FLIPS", ",".join(flips))
         env.setenv("ORACLE_CRASH_ON", crash_on or "")
         env.setenv("ORACLE_LOG", str(self.path / "oracle.log"))
@@ -236,8 +238,8 @@ class Project:
 
 
 @pytest.fixture
-def project(pytester: pytest.Pytester) -> Project:
-    return Project(pytester)
+def project(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> Project:
+    return Project(pytester, monkeypatch)
 
 
 @pytest.fixture(autouse=True)

@@ -72,7 +72,7 @@ def _calibrated(project: Project, n: int = 240) -> None:
 
 def _run(project: Project, *args: str, **env: str):  # noqa: ANN202
     for name, default in (("CAL_SHARPEN", "1"), ("CAL_SLIP", "0"), ("CAL_RUN", "0"), ("CAL_SCRAMBLE", "0")):
-        project.pytester._monkeypatch.setenv(name, env.get(name.lower(), default))
+        project.env.setenv(name, env.get(name.lower(), default))
     return project.pytester.runpytest("suites", "--medmodel=py:calibrated:make", "-p", "no:randomly", *args)
 
 

@@ -129,21 +129,21 @@ def test_xdist_update_with_a_crash_writes_nothing(project: Project) -> None:
     assert project.baseline_bytes() == before
 
 
-def test_worker_k_is_pinned_to_gpu_k_and_auto_counts_gpus(project: Project) -> None:
+def test_worker_k_is_pinned_to_gpu_k_and_auto_counts_gpus(project: Project, monkeypatch: pytest.MonkeyPatch) -> None:
     # No GPU here: the pinning only reads CUDA_VISIBLE_DEVICES / nvidia-smi, so a
     # pretend list of two GPUs shows which one each worker would own.
     project.suite("mini", 16)
-    project.pytester._monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "3,5")
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "3,5")
     result = project.run("-n", "auto", "--medmodel-shard-size", "4", "--snapshot-update", subprocess=True)
     assert result.ret == 0, result.stdout.str()
     expect_lines(result, ["*2 workers*"])  # -n auto: one worker per visible GPU
     assert project.devices() == {"3", "5"}
 
 
-def test_each_worker_gets_a_group_of_gpus(project: Project) -> None:
+def test_each_worker_gets_a_group_of_gpus(project: Project, monkeypatch: pytest.MonkeyPatch) -> None:
     """--medmodel-gpus-per-worker 2 over four (pretend) GPUs: two workers, each seeing its own pair."""
     project.suite("mini", 16)
-    project.pytester._monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0,1,2,3")
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0,1,2,3")
     args = ("-n", "auto", "--medmodel-gpus-per-worker", "2", "--medmodel-shard-size", "4", "--snapshot-update")
     result = project.run(*args, subprocess=True)
     assert result.ret == 0, result.stdout.str()

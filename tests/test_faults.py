@@ -328,12 +328,14 @@ BAD_CASES = {
 
 
 @pytest.mark.parametrize("how", list(BAD_CASES), ids=list(BAD_CASES))
-def test_a_misbehaving_adapter_is_one_line_per_test_and_touches_nothing(project: Project, how: str) -> None:
+def test_a_misbehaving_adapter_is_one_line_per_test_and_touches_nothing(
+    project: Project, monkeypatch: pytest.MonkeyPatch, how: str
+) -> None:
     project.suite("mini", 4)
     (project.path / "bad.py").write_text(BAD_ADAPTER)
     assert project.run("--snapshot-update").ret == 0
     before = project.baseline_bytes()
-    project.pytester._monkeypatch.setenv("BAD", how)
+    monkeypatch.setenv("BAD", how)
     argv = [
         "suites",
         "--medmodel=py:bad:make",
@@ -354,18 +356,20 @@ def test_a_misbehaving_adapter_is_one_line_per_test_and_touches_nothing(project:
     assert len(errors) == 5 and all(e.startswith("ShardFailed: mini shard 1:") for e in errors[1:])
     assert project.baseline_bytes() == before
     expect_lines(result, ["baselines left untouched: 5 test(s) hit a model or data error*"])
-    project.pytester._monkeypatch.setenv("BAD", "fine")
+    monkeypatch.setenv("BAD", "fine")
     assert project.pytester.runpytest(*argv).ret == 0  # a healthy rerun: nothing bad was cached
 
 
-def test_numpy_scores_are_accepted_and_a_refusing_model_answers_invalid(project: Project) -> None:
+def test_numpy_scores_are_accepted_and_a_refusing_model_answers_invalid(
+    project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
     project.suite("mini", 4)
     (project.path / "bad.py").write_text(BAD_ADAPTER)
     argv = ["suites", "--medmodel=py:bad:make", "-p", "no:randomly", "--snapshot-update"]
-    project.pytester._monkeypatch.setenv("BAD", "numpy")
+    monkeypatch.setenv("BAD", "numpy")
     assert project.pytester.runpytest(*argv).ret == 0
     assert project.baseline("mini", profile="bad-make")["metrics"]["accuracy"] == 1.0
-    project.pytester._monkeypatch.setenv("BAD", "refuses")  # every option -inf: no answer at all
+    monkeypatch.setenv("BAD", "refuses")  # every option -inf: no answer at all
     result = project.pytester.runpytest(*argv)
     assert outcomes(result) == {"passed": 1, "regressed": 4}  # right in the baseline, no answer now
     entries = project.baseline("mini", profile="bad-make")["items"]
@@ -509,14 +513,16 @@ def test_damaged_baseline_paths_end_in_one_line_with_the_summary_printed(project
 
 
 @pytest.mark.parametrize("kills", ["one worker once", "every worker, every time"])
-def test_a_killed_xdist_worker_is_reported_and_the_run_finishes(project: Project, kills: str) -> None:
+def test_a_killed_xdist_worker_is_reported_and_the_run_finishes(
+    project: Project, monkeypatch: pytest.MonkeyPatch, kills: str
+) -> None:
     """An OOM kill of a worker: xdist 3.8's loadscope scheduler hung 2 runs in 3 on this (see xdist.py)."""
     project.suite("mini", 24)
     project.suite("other", 12, prefix="ot")
     shard = ("--medmodel-shard-size", "4")
     assert project.run("--snapshot-update", *shard).ret == 0
     before = project.baseline_bytes()
-    env = project.pytester._monkeypatch
+    env = monkeypatch
     env.setenv("ORACLE_KILL_ON", "mi-021")  # late in the run: the worker has completed shards by then
     if kills.startswith("every"):
         env.setenv("ORACLE_KILL_ALWAYS", "1")
@@ -541,11 +547,11 @@ def test_a_killed_xdist_worker_is_reported_and_the_run_finishes(project: Project
     assert project.run(*shard, "--snapshot-update", flips=["ot-001"]).ret == 0  # a healthy rerun
 
 
-def test_a_single_worker_that_keeps_dying_still_ends_the_run(project: Project) -> None:
+def test_a_single_worker_that_keeps_dying_still_ends_the_run(project: Project, monkeypatch: pytest.MonkeyPatch) -> None:
     """-n 1 (one GPU, -n auto): each replacement worker was handed a suite's one-test gate unit and held it,
     waiting for a next test nobody would send; the run hung forever after the first crash."""
     project.suite("mini", 4)
-    env = project.pytester._monkeypatch
+    env = monkeypatch
     env.setenv("ORACLE_KILL_ON", "mi-000")
     env.setenv("ORACLE_KILL_ALWAYS", "1")
     argv = ["suites", "--medmodel=py:oracle:make", "-p", "no:randomly", "-n", "1"]
@@ -630,10 +636,10 @@ UPDATE_IN_A_SUBPROCESS = (
 """``--snapshot-update`` with the oracle model, as a separate process (for kills and concurrency)."""
 
 
-def test_two_updates_at_once_write_one_valid_consistent_set(project: Project) -> None:
+def test_two_updates_at_once_write_one_valid_consistent_set(project: Project, monkeypatch: pytest.MonkeyPatch) -> None:
     for name in ("aa", "bb"):
         project.suite(name, 16)
-    project.pytester._monkeypatch.setenv("ORACLE_FLIPS", "aa-001")
+    monkeypatch.setenv("ORACLE_FLIPS", "aa-001")
     argv = UPDATE_IN_A_SUBPROCESS
     env = {**os.environ, "PYTHONPATH": str(project.path)}
     runs = [
@@ -649,7 +655,9 @@ def test_two_updates_at_once_write_one_valid_consistent_set(project: Project) ->
     assert project.baseline_bytes() == first  # the same bytes one update alone writes
 
 
-def test_an_update_killed_at_random_moments_never_leaves_a_broken_or_mixed_set(project: Project) -> None:
+def test_an_update_killed_at_random_moments_never_leaves_a_broken_or_mixed_set(
+    project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import random
 
     for name in ("aa", "bb", "cc"):
@@ -659,7 +667,7 @@ def test_an_update_killed_at_random_moments_never_leaves_a_broken_or_mixed_set(p
     rng = random.Random(20261129)
     env = {**os.environ, "PYTHONPATH": str(project.path)}
     for round_ in range(3):
-        project.pytester._monkeypatch.setenv("ORACLE_FLIPS", f"aa-00{round_},bb-00{round_},cc-00{round_}")
+        monkeypatch.setenv("ORACLE_FLIPS", f"aa-00{round_},bb-00{round_},cc-00{round_}")
         env["ORACLE_FLIPS"] = os.environ["ORACLE_FLIPS"]
         run = subprocess.Popen(argv, cwd=project.path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         time.sleep(rng.uniform(0.5, 2.5))  # somewhere between start-up and the end of the writes

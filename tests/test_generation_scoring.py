@@ -46,8 +46,8 @@ def _writer(project: Project, texts: dict[str, str] | None = None) -> None:
     (project.path / "writer.py").write_text(WRITER)
     path = project.path / "texts.json"
     path.write_text(json.dumps(texts or {}))
-    project.pytester._monkeypatch.setenv("WRITER_TEXTS", str(path))
-    project.pytester._monkeypatch.setenv("WRITER_LOG", str(project.path / "writer.log"))
+    project.env.setenv("WRITER_TEXTS", str(path))
+    project.env.setenv("WRITER_LOG", str(project.path / "writer.log"))
 
 
 def _run(project: Project, *args: str) -> pytest.RunResult:

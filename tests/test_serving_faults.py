@@ -202,11 +202,13 @@ LEAK_MODES = [*ONE_LINE, "surrogate", "markup", "models_truncated"]
 
 
 @pytest.mark.parametrize("mode", LEAK_MODES)
-def test_no_output_and_no_file_of_a_failing_served_run_holds_a_secret(project: Project, mode: str) -> None:
+def test_no_output_and_no_file_of_a_failing_served_run_holds_a_secret(
+    project: Project, monkeypatch: pytest.MonkeyPatch, mode: str
+) -> None:
     _served_project(project)
     with_key = LEAK_MODES.index(mode) % 2 == 0  # half the runs send the key, half the URL's Basic credentials
     if with_key:
-        project.pytester._monkeypatch.setenv("MEDMODEL_OPENAI_API_KEY", KEY)
+        monkeypatch.setenv("MEDMODEL_OPENAI_API_KEY", KEY)
     healthy = HostileServer("ok")
     try:
         first = project.pytester.runpytest("suites", _spec(healthy), "--snapshot-update", "-p", "no:randomly")
