@@ -160,21 +160,31 @@ SUITE_INPUT = {
 
 
 @pytest.mark.parametrize("case", list(SUITE_INPUT), ids=list(SUITE_INPUT))
-def test_bad_suite_input_is_one_line(tmp_path: Path, case: str) -> None:
+def test_bad_suite_input_is_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, case: str) -> None:
     from fnmatch import fnmatch
+
+    import yaml
 
     from pytest_medmodel import SuiteError, load_suite
 
+    built: list[str] = []  # the tag of every YAML document turned into Python objects (never the node: its
+    construct_document = yaml.constructor.BaseConstructor.construct_document  # repr could be the bomb's)
+
+    def constructing(self: yaml.constructor.BaseConstructor, node: yaml.Node) -> object:
+        built.append(str(node.tag))
+        return construct_document(self, node)
+
+    monkeypatch.setattr(yaml.constructor.BaseConstructor, "construct_document", constructing)
     yaml_text, data, expected = SUITE_INPUT[case]
     name = "items.parquet" if "Parquet" in case else "items.csv" if "CSV" in case else "items.jsonl"
     suite = _suite(tmp_path, yaml_text, data, name)
-    started = time.perf_counter()
     with pytest.raises(SuiteError) as info:
         load_suite(suite, root=tmp_path)
     message = str(info.value)
     assert "\n" not in message
     assert fnmatch(message, f"{tmp_path}/" + expected.replace("[", "[[]")), message
-    assert time.perf_counter() - started < 10  # the alias bomb is refused, not expanded
+    if case == "YAML alias bomb":  # refused at its first alias (line 3, *l0) while parsing, never expanded:
+        assert built == []  # no Python object was built from the document at all
 
 
 def test_data_outside_the_project_is_refused_unless_allowed(tmp_path: Path) -> None:
@@ -636,12 +646,19 @@ UPDATE_IN_A_SUBPROCESS = (
 """``--snapshot-update`` with the oracle model, as a separate process (for kills and concurrency)."""
 
 
+def _subprocess_env(project: Project) -> dict[str, str]:
+    """The environment for UPDATE_IN_A_SUBPROCESS: the project first on the path, then whatever was there
+    (a checkout under test on PYTHONPATH stays the package the subprocess imports)."""
+    path = os.pathsep.join(filter(None, [str(project.path), os.environ.get("PYTHONPATH")]))
+    return {**os.environ, "PYTHONPATH": path}
+
+
 def test_two_updates_at_once_write_one_valid_consistent_set(project: Project, monkeypatch: pytest.MonkeyPatch) -> None:
     for name in ("aa", "bb"):
         project.suite(name, 16)
     monkeypatch.setenv("ORACLE_FLIPS", "aa-001")
     argv = UPDATE_IN_A_SUBPROCESS
-    env = {**os.environ, "PYTHONPATH": str(project.path)}
+    env = _subprocess_env(project)
     runs = [
         subprocess.Popen(argv, cwd=project.path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         for _ in range(2)
@@ -655,35 +672,110 @@ def test_two_updates_at_once_write_one_valid_consistent_set(project: Project, mo
     assert project.baseline_bytes() == first  # the same bytes one update alone writes
 
 
+KILL_POINT = '''
+"""Holds an update at one point of its writes until the test kills the process (-p killpoint).
+
+KILL_POINT: "replace N" stops before the N-th rename of a written temporary file (1: the journal's, 2 to 4:
+the baseline files'); "journal" stops before the journal is removed. KILL_MARKER is created on arrival.
+"""
+import os, threading
+from pathlib import Path
+from pytest_medmodel import baseline_update
+
+POINT = os.environ["KILL_POINT"]
+renames = 0
+
+
+def _arrive():
+    Path(os.environ["KILL_MARKER"]).touch()
+    threading.Event().wait()  # until SIGKILL
+
+
+class _Os:
+    def __getattr__(self, name):
+        return getattr(os, name)
+
+    def replace(self, source, target):
+        global renames
+        renames += 1
+        if POINT == f"replace {renames}":
+            _arrive()
+        os.replace(source, target)
+
+
+baseline_update.os = _Os()
+_unlink = Path.unlink
+
+
+def unlink(self, missing_ok=False):
+    if POINT == "journal" and self.name == baseline_update.JOURNAL:
+        _arrive()
+    _unlink(self, missing_ok=missing_ok)
+
+
+Path.unlink = unlink
+'''
+"""A plugin for the update's process: a deterministic place to kill it, instead of a moment on the clock."""
+
+KILL_POINTS = ["replace 1", "replace 2", "replace 3", "replace 4", "journal"]
+
+
+def _wait_for(marker: Path, run: subprocess.Popen[bytes], log: Path) -> None:
+    """Until ``marker`` exists; fails if the process ends first or never gets there (300 s)."""
+    give_up = time.monotonic() + 300
+    while not marker.exists():
+        if run.poll() is not None:
+            pytest.fail(f"the update ended (exit {run.returncode}) before {marker.name}: {log.read_text()[-2000:]}")
+        if time.monotonic() > give_up:
+            pytest.fail(f"the update never reached {marker.name} in 300 s: {log.read_text()[-2000:]}")
+        time.sleep(0.05)
+
+
 def test_an_update_killed_at_random_moments_never_leaves_a_broken_or_mixed_set(
     project: Project, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import random
+    """SIGKILL in the middle of an update's writes, at each point in turn (no longer after a random 0.5-2.5 s
+    sleep, which on a busy machine could land before the update wrote anything and so check nothing)."""
+    from pytest_medmodel.baseline_update import JOURNAL
 
     for name in ("aa", "bb", "cc"):
         project.suite(name, 12)
     assert project.run("--snapshot-update").ret == 0
-    argv = UPDATE_IN_A_SUBPROCESS
-    rng = random.Random(20261129)
-    env = {**os.environ, "PYTHONPATH": str(project.path)}
-    for round_ in range(3):
+    (project.path / "killpoint.py").write_text(KILL_POINT)
+    argv = (*UPDATE_IN_A_SUBPROCESS, "-p", "killpoint")
+    env = _subprocess_env(project)
+
+    def fingerprints() -> set[str]:
+        files = project.baseline_bytes()
+        return {
+            json.loads(files[name])["model"]["fingerprint"] for name in files if name.endswith(".json") and "/" in name
+        }
+
+    for round_, point in enumerate(KILL_POINTS):
+        old = fingerprints()
+        assert len(old) == 1
         monkeypatch.setenv("ORACLE_FLIPS", f"aa-00{round_},bb-00{round_},cc-00{round_}")
-        env["ORACLE_FLIPS"] = os.environ["ORACLE_FLIPS"]
-        run = subprocess.Popen(argv, cwd=project.path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        time.sleep(rng.uniform(0.5, 2.5))  # somewhere between start-up and the end of the writes
-        run.kill()
-        run.wait(timeout=60)
+        marker, log = project.path / f"killed-{round_}.flag", project.path / f"update-{round_}.log"
+        env.update(ORACLE_FLIPS=os.environ["ORACLE_FLIPS"], KILL_POINT=point, KILL_MARKER=str(marker))
+        with log.open("wb") as out:
+            run = subprocess.Popen(argv, cwd=project.path, env=env, stdout=out, stderr=subprocess.STDOUT)
+        try:
+            _wait_for(marker, run, log)
+        finally:
+            run.kill()
+            run.wait(timeout=60)
+        assert run.returncode == -9  # killed where it stood, no handler ran
         for name, data in project.baseline_bytes().items():
             if name.endswith(".json") and "/" in name:
                 json.loads(data)  # never truncated, never invalid
+        journal_written = point != "replace 1"
+        assert (project.path / "baselines" / JOURNAL).exists() == journal_written
         settled = project.run(flips=[f"aa-00{round_}", f"bb-00{round_}", f"cc-00{round_}"])
         assert "INTERNALERROR" not in settled.stdout.str()
-        fingerprints = {
-            json.loads(data)["model"]["fingerprint"]
-            for name, data in project.baseline_bytes().items()
-            if name.endswith(".json")
-        }
-        assert len(fingerprints) == 1  # all old or all new, never mixed
+        assert not any(name.endswith(".tmp") for name in project.baseline_bytes())  # the killed write's, removed
+        after = fingerprints()
+        assert len(after) == 1  # all old or all new, never mixed
+        assert (after == old) != journal_written, point  # new exactly when the journal was in place
 
 
 # --------------------------------------------------------------------------- fuzzing the suite loader
