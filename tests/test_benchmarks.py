@@ -6,6 +6,8 @@ import importlib.util
 import json
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -30,6 +32,7 @@ def _module(name: str):  # noqa: ANN202
     return module
 
 
+@pytest.mark.slow
 def test_perturbation_cost_benchmark_runs_and_counts_tokens(tiny_llama_dir: Path, tmp_path: Path) -> None:
     bench = _module("bench_perturbations")
     suite = ROOT / "suites" / "robustness" / "choice_order.suite.yaml"
@@ -43,6 +46,7 @@ def test_perturbation_cost_benchmark_runs_and_counts_tokens(tiny_llama_dir: Path
     assert rows["(all)"]["shared"]["extra_passes_per_variant"] < 1.0  # the question runs once per item
 
 
+@pytest.mark.slow
 def test_report_benchmark_runs_and_measures_the_report(tmp_path: Path) -> None:
     bench = _module("bench_report")
     out = tmp_path / "result.json"

@@ -523,6 +523,7 @@ def test_damaged_baseline_paths_end_in_one_line_with_the_summary_printed(project
 
 
 @pytest.mark.parametrize("kills", ["one worker once", "every worker, every time"])
+@pytest.mark.slow
 def test_a_killed_xdist_worker_is_reported_and_the_run_finishes(
     project: Project, monkeypatch: pytest.MonkeyPatch, kills: str
 ) -> None:
@@ -557,6 +558,7 @@ def test_a_killed_xdist_worker_is_reported_and_the_run_finishes(
     assert project.run(*shard, "--snapshot-update", flips=["ot-001"]).ret == 0  # a healthy rerun
 
 
+@pytest.mark.slow
 def test_a_single_worker_that_keeps_dying_still_ends_the_run(project: Project, monkeypatch: pytest.MonkeyPatch) -> None:
     """-n 1 (one GPU, -n auto): each replacement worker was handed a suite's one-test gate unit and held it,
     waiting for a next test nobody would send; the run hung forever after the first crash."""
@@ -653,6 +655,7 @@ def _subprocess_env(project: Project) -> dict[str, str]:
     return {**os.environ, "PYTHONPATH": path}
 
 
+@pytest.mark.slow
 def test_two_updates_at_once_write_one_valid_consistent_set(project: Project, monkeypatch: pytest.MonkeyPatch) -> None:
     for name in ("aa", "bb"):
         project.suite(name, 16)
@@ -731,6 +734,7 @@ def _wait_for(marker: Path, run: subprocess.Popen[bytes], log: Path) -> None:
         time.sleep(0.05)
 
 
+@pytest.mark.slow
 def test_an_update_killed_at_random_moments_never_leaves_a_broken_or_mixed_set(
     project: Project, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -830,6 +834,7 @@ _rows = st.lists(
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
 )
 @given(suite=_suites, rows=_rows)
+@pytest.mark.slow
 def test_any_suite_and_rows_load_or_fail_in_one_line_per_problem(tmp_path: Path, suite: dict, rows: list) -> None:
     """Whatever a suite file and its rows hold, loading gives a suite or SuiteError lines, one per problem
     (capped), each naming the file; never anything else."""
@@ -888,6 +893,7 @@ def test_two_models_in_one_run_are_refused_in_one_line(project: Project) -> None
     assert not (project.path / "baselines" / "other").exists()
 
 
+@pytest.mark.slow
 def test_a_metric_only_the_workers_know_is_named_and_never_changes_baseline_bytes(project: Project) -> None:
     project.suite("aa", 8)
     nested = project.path / "suites" / "sub"  # below the command-line folder: only collection loads it

@@ -222,6 +222,7 @@ def test_an_open_task_needs_generation(project: Project) -> None:
     )
 
 
+@pytest.mark.slow
 def test_a_generate_only_model_scores_choice_suites_by_generation_and_says_so(project: Project) -> None:
     project.suite("mc", 8)  # letter scoring, as written
     _writer(project, {"mc-001": "I would rather not say."})
@@ -270,6 +271,7 @@ def _regex_suite(project: Project, pattern: str, texts: dict[str, str]) -> None:
     _writer(project, texts)
 
 
+@pytest.mark.slow
 def test_a_pattern_that_backtracks_exponentially_on_a_generation_finishes_quickly(project: Project) -> None:
     """``^(a+)+$`` on 33 a's and a b took minutes with ``re``; the bounded engine reads it at once (no match)."""
     _regex_suite(project, "^(a+)+$", {"ge-000": "a" * 33 + "b", "ge-001": "a" * 33 + "b"})
@@ -280,6 +282,7 @@ def test_a_pattern_that_backtracks_exponentially_on_a_generation_finishes_quickl
     assert baseline["items"]["ge-000"]["answer"] == "(invalid)", "the text does not match the pattern"
 
 
+@pytest.mark.slow
 def test_a_pattern_that_runs_over_its_time_limit_fails_its_shard_in_one_line(project: Project) -> None:
     """A pattern even the bounded engine backtracks on stops after its limit: never a hang, never a silent invalid."""
     _regex_suite(project, "(a|aa)+$", {"ge-000": "a" * 40 + "b", "ge-001": "Answer: B"})

@@ -50,6 +50,7 @@ def _chat(tok: object, user: str) -> str:
     )
 
 
+@pytest.mark.slow
 def test_letter_scoring_agrees_with_a_direct_forward_pass(project: Project, tiny_llama_dir: Path) -> None:
     words = [
         "pancreas",
@@ -291,6 +292,7 @@ def test_asking_for_cuda_without_a_gpu_says_so(tiny_llama_dir: Path) -> None:
         load_adapter(str(tiny_llama_dir), ModelOptions(device="cuda:1"))
 
 
+@pytest.mark.slow
 def test_variants_of_one_item_share_its_prompt_prefix_with_the_same_numbers(tiny_llama_dir: Path) -> None:
     """Perturbed letter-scored variants run their common prefix (chat template and question) once per item.
 

@@ -242,6 +242,7 @@ def test_without_matplotlib_every_table_is_there_and_the_page_says_what_to_insta
     assert _outside_references(html) == []
 
 
+@pytest.mark.slow
 def test_reports_are_identical_serially_and_with_two_workers(project: Project) -> None:
     _, serial = _reported(project, subprocess=True)
     kept = project.path / "serial"

@@ -97,6 +97,7 @@ def test_every_perturbation_is_deterministic_across_processes_and_item_order(pro
     assert list(after) != list(before) and after == before
 
 
+@pytest.mark.slow
 def test_serial_and_xdist_runs_record_the_same_variants(project: Project) -> None:
     project.suite("mini", 12, extra_yaml=ALL_PERTURBATIONS)
     assert project.run("--snapshot-update").ret == 0

@@ -214,6 +214,7 @@ LEAK_MODES = [*ONE_LINE, "surrogate", "markup", "models_truncated"]
 
 
 @pytest.mark.parametrize("mode", LEAK_MODES)
+@pytest.mark.slow
 def test_no_output_and_no_file_of_a_failing_served_run_holds_a_secret(
     project: Project, monkeypatch: pytest.MonkeyPatch, mode: str
 ) -> None:
