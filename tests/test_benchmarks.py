@@ -11,6 +11,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 
 
+@pytest.mark.slow
 def test_scoring_benchmark_runs_and_agrees_with_the_plain_loop(tiny_llama_dir: Path, tmp_path: Path) -> None:
     spec = importlib.util.spec_from_file_location("bench_scoring", ROOT / "benchmarks" / "bench_scoring.py")
     assert spec is not None and spec.loader is not None

@@ -252,6 +252,7 @@ def test_calibration_gates_skip_for_a_scoring_without_probabilities(tmp_path: Pa
     assert result.message == "scoring 'spoken' gives no probabilities over the choices; calibration needs them"
 
 
+@pytest.mark.slow
 def test_margin_mode_fails_a_calibration_slip_only_when_it_is_significantly_beyond_the_tolerance(
     project: Project,
 ) -> None:

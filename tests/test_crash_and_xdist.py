@@ -144,6 +144,7 @@ def test_worker_k_is_pinned_to_gpu_k_and_auto_counts_gpus(project: Project, monk
     assert project.devices() == {"3", "5"}
 
 
+@pytest.mark.slow
 def test_each_worker_gets_a_group_of_gpus(project: Project, monkeypatch: pytest.MonkeyPatch) -> None:
     """--medmodel-gpus-per-worker 2 over four (pretend) GPUs: two workers, each seeing its own pair."""
     project.suite("mini", 16)

@@ -393,6 +393,7 @@ def _no_constants(name: str) -> None:
     raise AssertionError(f"{name} in a baseline file")
 
 
+@pytest.mark.slow
 def test_a_checkpoint_that_asks_to_run_its_own_code_is_refused_without_a_prompt(
     project: Project, tiny_llama_dir: Path, tmp_path: Path
 ) -> None:

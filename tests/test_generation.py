@@ -275,6 +275,7 @@ def test_cut_at_stops(text: str, stops: Sequence[str], expected: str) -> None:
 # --------------------------------------------------------------------------- 5. determinism
 
 
+@pytest.mark.slow
 def test_the_same_request_gives_the_same_text_every_time(
     adapter: HFCausalLM, request: pytest.FixtureRequest, tiny_llama_dir: Path, tiny_gpt2_dir: Path
 ) -> None:

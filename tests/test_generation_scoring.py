@@ -144,6 +144,7 @@ def test_a_model_that_cannot_generate_gets_the_suite_skipped_with_the_reason(pro
     )
 
 
+@pytest.mark.slow
 def test_generation_on_a_tiny_model_is_read_and_repeatable(tiny_llama_dir: Path, tmp_path: Path) -> None:
     """The real HF generation path: deterministic text, read by the suite's extraction (a random model rarely commits)."""
     path = tmp_path / "gen.suite.yaml"

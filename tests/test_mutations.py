@@ -35,6 +35,7 @@ def _state(handle: object) -> dict[str, torch.Tensor]:
 
 @pytest.mark.parametrize("spec", WEIGHT_MUTATIONS)
 @pytest.mark.parametrize("model_dir", ["tiny_llama_dir", "tiny_gpt2_dir"])
+@pytest.mark.slow
 def test_each_mutation_is_deterministic_and_changes_weights_and_fingerprint(
     spec: str, model_dir: str, request: pytest.FixtureRequest
 ) -> None:
