@@ -1,5 +1,10 @@
 """Shared fixtures: offline hub settings, tiny models, and a pytester project builder.
 
+Tests that take more than a few seconds (real models, xdist or other subprocess runs) are marked
+``slow`` and run after all the others, so a run reports the fast part first; the terminal summary
+ends with one line timing each part. ``pytest tests -m "not slow"`` is the quick run for development;
+CI runs everything.
+
 torch and transformers are imported here, before any pytester run: pytester
 restores ``sys.modules`` after each in-process run, and a torch imported inside
 one run and dropped afterwards cannot be imported again in the same process.
@@ -122,8 +127,10 @@ def forget(every: int = 2):
 class Project:
     """A throwaway project with suites, an answer key and the oracle adapter."""
 
-    def __init__(self, pytester: pytest.Pytester) -> None:
+    def __init__(self, pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
         self.pytester = pytester
+        self.env = monkeypatch
+        """The test's ``monkeypatch`` fixture: environment variables set through it are restored after the test."""
         self.path = pytester.path
         pytester.makeini("[pytest]\n")
         pytester.syspathinsert()
@@ -201,7 +208,7 @@ class Project:
     def run(
         self, *args: str, flips: Iterable[str] = (), crash_on: str | None = None, subprocess: bool = False
     ) -> pytest.RunResult:
-        env = self.pytester._monkeypatch
+        env = self.env
         env.setenv("ORACLE_FLIPS", ",".join(flips))
         env.setenv("ORACLE_CRASH_ON", crash_on or "")
         env.setenv("ORACLE_LOG", str(self.path / "oracle.log"))
@@ -236,8 +243,54 @@ class Project:
 
 
 @pytest.fixture
-def project(pytester: pytest.Pytester) -> Project:
-    return Project(pytester)
+def project(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> Project:
+    return Project(pytester, monkeypatch)
+
+
+SLOW_PART = "medmodel-tests-slow-part"
+"""The keyword a slow test's reports carry (a parameter id like ``slow`` is a keyword too, so not that)."""
+
+
+@pytest.hookimpl(trylast=True)  # after any shuffle (pytest-randomly): each part keeps the order it has
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Slow-marked tests last, so that a run reports the fast part first."""
+    fast = [item for item in items if item.get_closest_marker("slow") is None]
+    slow = [item for item in items if item.get_closest_marker("slow") is not None]
+    for item in slow:
+        item.keywords[SLOW_PART] = True  # reports carry it, also from xdist workers
+    items[:] = fast + slow
+
+
+class _PartTimes:
+    """How many tests each part (fast, slow) ran and their setup+call+teardown seconds, summed."""
+
+    def __init__(self) -> None:
+        self.tests: dict[str, set[str]] = {"fast": set(), "slow": set()}
+        self.seconds: dict[str, float] = {"fast": 0.0, "slow": 0.0}
+        self.workers: set[str] = set()
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        part = "slow" if SLOW_PART in report.keywords else "fast"
+        self.tests[part].add(report.nodeid)
+        self.seconds[part] += report.duration
+        node = getattr(report, "node", None)  # set by xdist on the reports of its workers
+        if node is not None:
+            self.workers.add(str(getattr(getattr(node, "gateway", None), "id", node)))
+
+    def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> None:
+        if not any(self.tests.values()):  # --collect-only, or nothing selected
+            return
+        parts = "; ".join(
+            f"{part} part: {len(self.tests[part])} tests in {self.seconds[part]:.1f} s" for part in self.tests
+        )
+        if self.workers:
+            parts += f" (test time summed over {len(self.workers)} xdist workers, not wall time)"
+        terminalreporter.write_line(parts)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if not hasattr(config, "workerinput"):  # the xdist controller or a plain run: the one that reports
+        config.pluginmanager.register(_PartTimes(), "medmodel-tests-part-times")
 
 
 @pytest.fixture(autouse=True)

@@ -49,7 +49,7 @@ MUTATION_BOOM = "medmodel mutation report: stopped: ModelUnusable: --medmodel=py
 def _fragile(project: Project, fault: str) -> None:
     (project.path / "fragile.py").write_text(FRAGILE)
     project.pytester.makeconftest(CONFTEST)
-    project.pytester._monkeypatch.setenv("FRAGILE_FAULT", fault)
+    project.env.setenv("FRAGILE_FAULT", fault)
     project.suite("facts", n=8)
 
 

@@ -6,9 +6,12 @@ import importlib.util
 import json
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
+@pytest.mark.slow
 def test_scoring_benchmark_runs_and_agrees_with_the_plain_loop(tiny_llama_dir: Path, tmp_path: Path) -> None:
     spec = importlib.util.spec_from_file_location("bench_scoring", ROOT / "benchmarks" / "bench_scoring.py")
     assert spec is not None and spec.loader is not None
@@ -30,6 +33,7 @@ def _module(name: str):  # noqa: ANN202
     return module
 
 
+@pytest.mark.slow
 def test_perturbation_cost_benchmark_runs_and_counts_tokens(tiny_llama_dir: Path, tmp_path: Path) -> None:
     bench = _module("bench_perturbations")
     suite = ROOT / "suites" / "robustness" / "choice_order.suite.yaml"
@@ -43,6 +47,7 @@ def test_perturbation_cost_benchmark_runs_and_counts_tokens(tiny_llama_dir: Path
     assert rows["(all)"]["shared"]["extra_passes_per_variant"] < 1.0  # the question runs once per item
 
 
+@pytest.mark.slow
 def test_report_benchmark_runs_and_measures_the_report(tmp_path: Path) -> None:
     bench = _module("bench_report")
     out = tmp_path / "result.json"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from conftest import Project, expect_lines
 
 CALIBRATED = '''
@@ -72,10 +73,11 @@ def _calibrated(project: Project, n: int = 240) -> None:
 
 def _run(project: Project, *args: str, **env: str):  # noqa: ANN202
     for name, default in (("CAL_SHARPEN", "1"), ("CAL_SLIP", "0"), ("CAL_RUN", "0"), ("CAL_SCRAMBLE", "0")):
-        project.pytester._monkeypatch.setenv(name, env.get(name.lower(), default))
+        project.env.setenv(name, env.get(name.lower(), default))
     return project.pytester.runpytest("suites", "--medmodel=py:calibrated:make", "-p", "no:randomly", *args)
 
 
+@pytest.mark.slow
 def test_an_unchanged_model_passes_every_calibration_gate_and_the_summary_shows_calibration(project: Project) -> None:
     _calibrated(project)
     assert _run(project, "--snapshot-update").ret == 0
@@ -89,6 +91,7 @@ def test_an_unchanged_model_passes_every_calibration_gate_and_the_summary_shows_
     assert "calibration change against the baseline" not in result.stdout.str()
 
 
+@pytest.mark.slow
 def test_a_sharpened_model_keeps_its_accuracy_but_fails_the_calibration_gates(project: Project) -> None:
     """Every probability pushed towards its argmax: the same answers, over-confident. Accuracy cannot see it."""
     _calibrated(project)
@@ -120,6 +123,7 @@ def test_a_sharpened_model_keeps_its_accuracy_but_fails_the_calibration_gates(pr
     )
 
 
+@pytest.mark.slow
 def test_a_model_whose_confidence_stopped_tracking_correctness_is_told_apart_from_an_over_confident_one(
     project: Project,
 ) -> None:
@@ -137,6 +141,7 @@ def test_a_model_whose_confidence_stopped_tracking_correctness_is_told_apart_fro
     )
 
 
+@pytest.mark.slow
 def test_a_flatter_model_passes_the_accuracy_gate_and_fails_only_the_opt_in_probability_gate(
     project: Project,
 ) -> None:
@@ -185,6 +190,7 @@ def test_the_agreement_gate_catches_a_model_whose_answers_changed_wholesale(proj
     assert project.run(flips=first).ret == 0  # the recorded model itself agrees with its baseline
 
 
+@pytest.mark.slow
 def test_calibration_results_are_identical_serially_and_with_two_workers(project: Project) -> None:
     _calibrated(project, n=120)
     assert _run(project, "--snapshot-update").ret == 0
@@ -244,6 +250,7 @@ def test_calibration_gates_skip_for_a_scoring_without_probabilities(tmp_path: Pa
     assert result.message == "scoring 'spoken' gives no probabilities over the choices; calibration needs them"
 
 
+@pytest.mark.slow
 def test_margin_mode_fails_a_calibration_slip_only_when_it_is_significantly_beyond_the_tolerance(
     project: Project,
 ) -> None:

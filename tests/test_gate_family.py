@@ -12,6 +12,7 @@ import json
 import sys
 from pathlib import Path
 
+import pytest
 from conftest import Project, expect_lines
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -21,6 +22,7 @@ def _items(n: int, prefix: str) -> list[str]:
     return [f"{prefix}-{i:03d}" for i in range(n)]
 
 
+@pytest.mark.slow
 def test_a_true_five_point_drop_on_500_items_fails_and_equal_churn_passes(project: Project) -> None:
     """Baseline 70%. Retrained candidate: 25 items newly wrong and 25 newly right (10% churn), then 25 more
     wrong (a 5-point drop). The equivalent rerun has the churn alone."""
@@ -48,6 +50,7 @@ def test_a_true_five_point_drop_on_500_items_fails_and_equal_churn_passes(projec
     )
 
 
+@pytest.mark.slow
 def test_margin_mode_fails_only_a_drop_significantly_larger_than_max_drop(project: Project) -> None:
     project.suite("big", 500, extra_yaml="gates:\n  accuracy: {max_drop: 0.03, tolerance: margin}\n")
     ids = _items(500, "bi")
@@ -81,6 +84,7 @@ def test_a_suite_shares_its_alpha_and_the_messages_say_at_which_level_each_gate_
     expect_lines(result, ["tested at level 0.02: p = 1; the suite's alpha 0.02 is shared by its 2 tested gates*"])
 
 
+@pytest.mark.slow
 def test_clustered_items_are_tested_as_clusters(project: Project) -> None:
     """Five whole groups of four go wrong and one comes right: 20 regressions against 4 improvements.
 
@@ -132,6 +136,7 @@ def _audit_bench():  # noqa: ANN202 - a module
     return module
 
 
+@pytest.mark.slow
 def test_an_eleven_gate_suite_keeps_its_false_alarms_within_the_suite_budget(tmp_path: Path) -> None:
     """30 replicate suites like suites/robustness/choice_order (accuracy plus five perturbations, 11 gates),
     each against an independent rerun of the same planted model (10% churn): seeded, through pytest runs.

@@ -107,6 +107,7 @@ def _overlapping_stops(text: str) -> tuple[int, str, str]:
 # --------------------------------------------------------------------------- 1. greedy reference
 
 
+@pytest.mark.slow
 def test_batched_generation_equals_a_one_prompt_greedy_decoder(
     adapter: HFCausalLM, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -125,6 +126,7 @@ def test_batched_generation_equals_a_one_prompt_greedy_decoder(
 
 
 @pytest.mark.parametrize("variant", ["llama", "gpt2"])
+@pytest.mark.slow
 def test_a_row_that_reaches_eos_stops_there_while_its_neighbours_go_on(
     variant: str, tiny_llama_dir: Path, tiny_gpt2_dir: Path
 ) -> None:
@@ -172,6 +174,7 @@ NEIGHBOURS = {
 
 
 @pytest.mark.parametrize("case", list(NEIGHBOURS))
+@pytest.mark.slow
 def test_a_requests_text_does_not_depend_on_its_batch_neighbours(adapter: HFCausalLM, case: str) -> None:
     # Fails if the target's text in a batch differs from its text alone: the batch's token
     # limit or BOS decision applied to every row, padding changing the numbers, or an empty
@@ -194,6 +197,7 @@ def test_a_requests_text_does_not_depend_on_its_batch_neighbours(adapter: HFCaus
 # --------------------------------------------------------------------------- 3. token limits
 
 
+@pytest.mark.slow
 def test_each_request_keeps_its_own_token_limit(adapter: HFCausalLM) -> None:
     # Fails if a row is cut at the batch's limit instead of its own (the old bug), cut too
     # early, or if max_new_tokens=0 yields text (alone, or in a batch that does generate).
@@ -219,6 +223,7 @@ def test_each_request_keeps_its_own_token_limit(adapter: HFCausalLM) -> None:
 # --------------------------------------------------------------------------- 4. stop strings
 
 
+@pytest.mark.slow
 def test_generation_is_cut_before_the_earliest_stop_string(adapter: HFCausalLM) -> None:
     # Fails if a stop string is ignored, kept in the text, or if the cut depends on the order
     # the stops are listed in. The stops are taken from the reference text itself, so they
@@ -270,6 +275,7 @@ def test_cut_at_stops(text: str, stops: Sequence[str], expected: str) -> None:
 # --------------------------------------------------------------------------- 5. determinism
 
 
+@pytest.mark.slow
 def test_the_same_request_gives_the_same_text_every_time(
     adapter: HFCausalLM, request: pytest.FixtureRequest, tiny_llama_dir: Path, tiny_gpt2_dir: Path
 ) -> None:

@@ -46,8 +46,8 @@ def _writer(project: Project, texts: dict[str, str] | None = None) -> None:
     (project.path / "writer.py").write_text(WRITER)
     path = project.path / "texts.json"
     path.write_text(json.dumps(texts or {}))
-    project.pytester._monkeypatch.setenv("WRITER_TEXTS", str(path))
-    project.pytester._monkeypatch.setenv("WRITER_LOG", str(project.path / "writer.log"))
+    project.env.setenv("WRITER_TEXTS", str(path))
+    project.env.setenv("WRITER_LOG", str(project.path / "writer.log"))
 
 
 def _run(project: Project, *args: str) -> pytest.RunResult:
@@ -144,6 +144,7 @@ def test_a_model_that_cannot_generate_gets_the_suite_skipped_with_the_reason(pro
     )
 
 
+@pytest.mark.slow
 def test_generation_on_a_tiny_model_is_read_and_repeatable(tiny_llama_dir: Path, tmp_path: Path) -> None:
     """The real HF generation path: deterministic text, read by the suite's extraction (a random model rarely commits)."""
     path = tmp_path / "gen.suite.yaml"
@@ -222,6 +223,7 @@ def test_an_open_task_needs_generation(project: Project) -> None:
     )
 
 
+@pytest.mark.slow
 def test_a_generate_only_model_scores_choice_suites_by_generation_and_says_so(project: Project) -> None:
     project.suite("mc", 8)  # letter scoring, as written
     _writer(project, {"mc-001": "I would rather not say."})
@@ -270,6 +272,7 @@ def _regex_suite(project: Project, pattern: str, texts: dict[str, str]) -> None:
     _writer(project, texts)
 
 
+@pytest.mark.slow
 def test_a_pattern_that_backtracks_exponentially_on_a_generation_finishes_quickly(project: Project) -> None:
     """``^(a+)+$`` on 33 a's and a b took minutes with ``re``; the bounded engine reads it at once (no match)."""
     _regex_suite(project, "^(a+)+$", {"ge-000": "a" * 33 + "b", "ge-001": "a" * 33 + "b"})
@@ -280,6 +283,7 @@ def test_a_pattern_that_backtracks_exponentially_on_a_generation_finishes_quickl
     assert baseline["items"]["ge-000"]["answer"] == "(invalid)", "the text does not match the pattern"
 
 
+@pytest.mark.slow
 def test_a_pattern_that_runs_over_its_time_limit_fails_its_shard_in_one_line(project: Project) -> None:
     """A pattern even the bounded engine backtracks on stops after its limit: never a hang, never a silent invalid."""
     _regex_suite(project, "(a|aa)+$", {"ge-000": "a" * 40 + "b", "ge-001": "Answer: B"})

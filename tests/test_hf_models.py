@@ -50,6 +50,7 @@ def _chat(tok: object, user: str) -> str:
     )
 
 
+@pytest.mark.slow
 def test_letter_scoring_agrees_with_a_direct_forward_pass(project: Project, tiny_llama_dir: Path) -> None:
     words = [
         "pancreas",
@@ -107,6 +108,7 @@ def test_letter_scoring_agrees_with_a_direct_forward_pass(project: Project, tiny
 
 
 @pytest.mark.parametrize("which", ["llama", "gpt2"])
+@pytest.mark.slow
 def test_loglikelihood_scoring_agrees_with_naive_full_forward(
     project: Project, which: str, tiny_llama_dir: Path, tiny_gpt2_dir: Path
 ) -> None:
@@ -134,6 +136,7 @@ def test_loglikelihood_scoring_agrees_with_naive_full_forward(
 
 
 @pytest.mark.parametrize("which", ["llama", "gpt2"])
+@pytest.mark.slow
 def test_shared_prompt_kv_scoring_matches_naive_forward(which: str, tiny_llama_dir: Path, tiny_gpt2_dir: Path) -> None:
     folder = tiny_llama_dir if which == "llama" else tiny_gpt2_dir
     model, tok = _load(folder)
@@ -158,6 +161,7 @@ def test_shared_prompt_kv_scoring_matches_naive_forward(which: str, tiny_llama_d
     [(" A", " B", " C"), (" the pancreas", " liver disease of the heart", " no")],
     ids=["labels", "texts"],
 )
+@pytest.mark.slow
 def test_shared_prompt_prefix_runs_once_and_matches_naive_forward(
     which: str, continuations: tuple[str, ...], tiny_llama_dir: Path, tiny_gpt2_dir: Path
 ) -> None:
@@ -178,6 +182,7 @@ def test_shared_prompt_prefix_runs_once_and_matches_naive_forward(
             assert value == pytest.approx(_naive_loglikelihood(model, tok, request.context, continuation), abs=1e-4)
 
 
+@pytest.mark.slow
 def test_out_of_memory_halves_the_batch_instead_of_failing(tiny_llama_dir: Path) -> None:
     model, tok = _load(tiny_llama_dir)
 
@@ -291,6 +296,7 @@ def test_asking_for_cuda_without_a_gpu_says_so(tiny_llama_dir: Path) -> None:
         load_adapter(str(tiny_llama_dir), ModelOptions(device="cuda:1"))
 
 
+@pytest.mark.slow
 def test_variants_of_one_item_share_its_prompt_prefix_with_the_same_numbers(tiny_llama_dir: Path) -> None:
     """Perturbed letter-scored variants run their common prefix (chat template and question) once per item.
 

@@ -35,6 +35,7 @@ def _state(handle: object) -> dict[str, torch.Tensor]:
 
 @pytest.mark.parametrize("spec", WEIGHT_MUTATIONS)
 @pytest.mark.parametrize("model_dir", ["tiny_llama_dir", "tiny_gpt2_dir"])
+@pytest.mark.slow
 def test_each_mutation_is_deterministic_and_changes_weights_and_fingerprint(
     spec: str, model_dir: str, request: pytest.FixtureRequest
 ) -> None:
@@ -260,6 +261,7 @@ def test_a_weight_mutation_of_an_adapter_without_weights_stops_the_run_once_in_o
     result.stdout.fnmatch_lines([f"the run stopped: the model cannot be used: {WEIGHTLESS}"])
 
 
+@pytest.mark.slow
 def test_under_xdist_the_weightless_mutation_stops_the_run_in_one_line_too(project: Project) -> None:
     project.suite("facts", n=8)
     result = project.run("--medmodel-mutate=noise", "--medmodel-shard-size=2", "-n", "2", subprocess=True)
@@ -316,6 +318,7 @@ def _gate_numbers(junit: Path) -> dict[str, dict[str, str]]:
     return out
 
 
+@pytest.mark.slow
 def test_the_mutation_report_shows_each_perturbation_gates_own_figures(project: Project) -> None:
     """accuracy/reverse_choices and consistency/reverse_choices rows carry the figures those gates compute
     (the variants'), exactly as a --medmodel-mutate run of the same mutation reports them, not the suite's."""

@@ -58,6 +58,7 @@ def test_the_summary_names_regressed_and_improved_items_when_the_gate_passes(pro
     )
 
 
+@pytest.mark.slow
 def test_a_gate_whose_baseline_sits_at_chance_says_it_is_blind(project: Project) -> None:
     project.suite("facts", n=40, prefix="fa")
     at_chance = [f"fa-{i:03d}" for i in range(40) if i % 4]  # 10 of 40 right: 25%, chance for four options
@@ -142,6 +143,7 @@ def test_a_yaml_file_named_beside_its_folder_or_in_capitals_still_says_why(proje
     assert project.pytester.runpytest("suites", "--collect-only", "-q").ret == 0  # the walk alone: quiet, as before
 
 
+@pytest.mark.slow
 def test_a_py_spec_finds_the_adapter_module_in_the_project_root_without_pythonpath(project: Project) -> None:
     proj = project.path / "proj"
     (proj / "suites" / "data").mkdir(parents=True)
@@ -172,6 +174,7 @@ def test_no_cache_computes_everything_afresh_and_leaves_the_cache_as_it_was(proj
     assert project.run("--cache-clear").ret == 0 and sum(project.calls()) == 8
 
 
+@pytest.mark.slow
 def test_workers_progress_reaches_the_controllers_terminal(project: Project) -> None:
     project.suite("facts", n=40)
     result = project.run("-n", "2", "--medmodel-shard-size=10", "--medmodel-progress=always", subprocess=True)
@@ -236,6 +239,7 @@ def test_log_prompts_writes_every_request_verbatim(project: Project) -> None:
     assert len((project.path / "logs" / "prompts.jsonl").read_text().splitlines()) == 1  # one run's requests
 
 
+@pytest.mark.slow
 def test_log_prompts_leaves_no_lock_file_behind_serially_or_under_xdist(project: Project) -> None:
     import json
 
@@ -268,6 +272,7 @@ def _summary(result: pytest.RunResult) -> list[str]:
     return lines[start:end]
 
 
+@pytest.mark.slow
 def test_a_healthy_run_ends_short_with_what_to_do_next(project: Project) -> None:
     perturbed = "perturbations: [shuffle_choices, typos]\n"
     project.suite("facts", n=40, prefix="fa", extra_yaml=perturbed)

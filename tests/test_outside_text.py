@@ -61,7 +61,7 @@ def _hostile_project(project: Project) -> None:
 
 
 def _run(project: Project, mode: str, *args: str) -> pytest.RunResult:
-    project.pytester._monkeypatch.setenv("HOSTILE", mode)
+    project.env.setenv("HOSTILE", mode)
     return project.pytester.runpytest("suites", "--medmodel=py:hostile:make", "-p", "no:randomly", *args)
 
 

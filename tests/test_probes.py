@@ -90,6 +90,7 @@ def test_the_set_accuracy_gate_fails_when_groups_break_and_passes_otherwise(proj
     )
 
 
+@pytest.mark.slow
 def test_below_chance_is_said_loudly(project: Project) -> None:
     _paired_suite(project)
     always_no = [f"pp-{i:02d}a" for i in range(30)]
@@ -112,6 +113,7 @@ def test_below_chance_is_said_loudly(project: Project) -> None:
     )
 
 
+@pytest.mark.slow
 def test_the_set_accuracy_floor_fails_a_suite_below_it_even_without_a_drop(project: Project) -> None:
     _paired_suite(project)
     always_no = [f"pp-{i:02d}a" for i in range(30)]

@@ -92,6 +92,7 @@ def test_the_published_pubmedqa_json_keeps_its_ids_and_tags_come_from_medmcqa(tm
     assert medmcqa.tags_by_item()["mm-sample-1"] == ["Anatomy"]
 
 
+@pytest.mark.slow
 def test_the_recipes_run_end_to_end(project: Project, tiny_llama_dir: Path) -> None:
     suites = project.path / "suites"
     suites.mkdir(exist_ok=True)

@@ -95,7 +95,9 @@ class _FrozenOracle:
         ]
 
 
-def test_adapters_are_never_modified_and_need_not_score_choices(project: Project) -> None:
+def test_adapters_are_never_modified_and_need_not_score_choices(
+    project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Bug 8: check_adapter set attributes on user adapters and demanded loglikelihood from all of them."""
     project.suite("mini", 4)
     project.pytester.makeconftest(
@@ -118,7 +120,7 @@ def test_adapters_are_never_modified_and_need_not_score_choices(project: Project
     frozen = project.pytester.runpytest("suites", "--snapshot-update")
     assert frozen.ret == 0, frozen.stdout.str()
     assert project.baseline("mini", profile="_FrozenOracle")["model"] == {"fingerprint": None, "name": "_FrozenOracle"}
-    project.pytester._monkeypatch.setenv("ADAPTER", "slotted")
+    monkeypatch.setenv("ADAPTER", "slotted")
     # A generate-only adapter (slotted: nothing can be set on it) scores the letter suite by generation (issue 11).
     generate_only = project.pytester.runpytest("suites", "--snapshot-update")
     assert generate_only.ret == 0, generate_only.stdout.str()

@@ -242,6 +242,7 @@ def test_without_matplotlib_every_table_is_there_and_the_page_says_what_to_insta
     assert _outside_references(html) == []
 
 
+@pytest.mark.slow
 def test_reports_are_identical_serially_and_with_two_workers(project: Project) -> None:
     _, serial = _reported(project, subprocess=True)
     kept = project.path / "serial"
@@ -286,6 +287,7 @@ CHROMIUM = os.environ.get("MEDMODEL_CHROMIUM", "/usr/bin/chromium")
 ARTIFACTS = Path(os.environ.get("MEDMODEL_ARTIFACTS", Path(__file__).resolve().parents[1] / "build" / "artifacts"))
 
 
+@pytest.mark.slow
 def test_the_report_in_a_real_browser(project: Project) -> None:
     """Chromium (Debian's, driven by Playwright) loads the page with no console errors; every suite's table
     and plot is there and a regressed item is listed. The screenshot is kept as a build artifact."""
@@ -332,6 +334,7 @@ def test_the_report_in_a_real_browser(project: Project) -> None:
     assert (ARTIFACTS / "report-suite.png").stat().st_size > 10_000
 
 
+@pytest.mark.slow
 def test_probe_groups_reach_the_report(project: Project) -> None:
     """A paired-probe suite answered "no" throughout: its figures, and the below-chance warning, are in every file."""
     project.paired_probes("pairs", 12)
@@ -367,6 +370,7 @@ def test_figures_are_rounded_once_as_the_terminal_rounds_them() -> None:
     assert '<td class="num">24.5%</td>' in render_html(report, plots=False)
 
 
+@pytest.mark.slow
 def test_any_malformed_report_json_is_one_line_and_writes_nothing(
     project: Project, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

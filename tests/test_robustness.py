@@ -78,6 +78,7 @@ def _variant_texts(suite_path: Path) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()
 
 
+@pytest.mark.slow
 def test_every_perturbation_is_deterministic_across_processes_and_item_order(project: Project) -> None:
     path = project.suite("mini", 12, extra_yaml=ALL_PERTURBATIONS)
     here = _variant_texts(path)
@@ -97,6 +98,7 @@ def test_every_perturbation_is_deterministic_across_processes_and_item_order(pro
     assert list(after) != list(before) and after == before
 
 
+@pytest.mark.slow
 def test_serial_and_xdist_runs_record_the_same_variants(project: Project) -> None:
     project.suite("mini", 12, extra_yaml=ALL_PERTURBATIONS)
     assert project.run("--snapshot-update").ret == 0
@@ -227,6 +229,7 @@ def test_perturbation_gates_can_be_configured_or_turned_off(project: Project) ->
     )
 
 
+@pytest.mark.slow
 def test_a_crash_during_an_update_with_variants_leaves_every_baseline_byte_identical(project: Project) -> None:
     project.suite("mini", 12, extra_yaml=ALL_PERTURBATIONS)
     assert project.run("--snapshot-update").ret == 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from conftest import Project
 
 from pytest_medmodel.search.edits import Edit, apply_edits, readable_diff
@@ -86,14 +87,16 @@ def test_the_search_finds_and_shrinks_a_planted_flip_to_the_misspelt_word(projec
     assert [line.split("(")[0] for line in again[:-1]] == [line.split("(")[0] for line in found]
 
 
-def test_the_search_is_deterministic_and_reports_nothing_where_nothing_flips(project: Project) -> None:
+def test_the_search_is_deterministic_and_reports_nothing_where_nothing_flips(
+    project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
     _project(project)
     first = _search(project, "--medmodel-search-items=2")
     for path in (project.path / ".pytest_cache").rglob("search/*.json"):
         path.unlink()
     second = _search(project, "--medmodel-search-items=2")
     assert first == second
-    project.pytester._monkeypatch.setenv("PLANTED_WORD", "")  # "" is in every prompt: never flips
+    monkeypatch.setenv("PLANTED_WORD", "")  # "" is in every prompt: never flips
     for path in (project.path / ".pytest_cache").rglob("search/*.json"):
         path.unlink()
     robust = project.pytester.runpytest(
@@ -114,7 +117,9 @@ def test_edits_and_candidates_are_deterministic_and_readable() -> None:
     assert rotated.choices[rotated.answer] == "a" and rotated.answer == 2
 
 
-def test_the_search_composes_the_suites_own_perturbations_and_runs_when_the_suite_asks(project: Project) -> None:
+def test_the_search_composes_the_suites_own_perturbations_and_runs_when_the_suite_asks(
+    project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Only the suite's paraphrase (a registered perturbation) flips these answers; the suite's search: key turns it on."""
     _project(project)
     extra = (
@@ -124,8 +129,8 @@ def test_the_search_composes_the_suites_own_perturbations_and_runs_when_the_suit
     )
     path = project.path / "suites" / "flip.suite.yaml"
     path.write_text(path.read_text() + extra)
-    project.pytester._monkeypatch.setenv("PLANTED_TRAP", "reply with")
-    project.pytester._monkeypatch.setenv("PLANTED_WORD", "")  # typos no longer matter
+    monkeypatch.setenv("PLANTED_TRAP", "reply with")
+    monkeypatch.setenv("PLANTED_WORD", "")  # typos no longer matter
     result = project.pytester.runpytest("suites", "--medmodel=py:planted:make", "-p", "no:randomly")
     lines = [line for line in result.stdout.lines if line.startswith("flip")]
     flips = [line for line in lines if "edit(s) flip it" in line]
@@ -136,7 +141,9 @@ def test_the_search_composes_the_suites_own_perturbations_and_runs_when_the_suit
     assert lines[-1].startswith("flip: 2 of 2 right answers flipped")
 
 
-def test_the_search_varies_a_perturbations_strength_and_shrinks_to_the_mildest_that_flips(project: Project) -> None:
+def test_the_search_varies_a_perturbations_strength_and_shrinks_to_the_mildest_that_flips(
+    project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Truncating the question flips these answers once the comma after 'insulin' is cut: keeping 40% of the words.
 
     The suite keeps 90% (harmless); the search draws strengths from 80% down to 20%
@@ -147,8 +154,8 @@ def test_the_search_varies_a_perturbations_strength_and_shrinks_to_the_mildest_t
     extra = "perturbations:\n  - {name: truncate, field: question, fraction: 0.9}\nsearch: {candidates: 24, items: 2}\n"
     path = project.path / "suites" / "flip.suite.yaml"
     path.write_text(path.read_text() + extra)
-    project.pytester._monkeypatch.setenv("PLANTED_WORD", "")  # typos no longer matter
-    project.pytester._monkeypatch.setenv("PLANTED_NEED", ",")  # only a cut before the comma flips
+    monkeypatch.setenv("PLANTED_WORD", "")  # typos no longer matter
+    monkeypatch.setenv("PLANTED_NEED", ",")  # only a cut before the comma flips
     assert project.pytester.runpytest("suites", "--medmodel=py:planted:make", "--snapshot-update").ret == 0
     result = project.pytester.runpytest("suites", "--medmodel=py:planted:make", "-p", "no:randomly")
     assert result.ret == 0, result.stdout.str()  # the suite's own 90% truncation changes nothing

@@ -151,10 +151,12 @@ def test_retries_give_up_with_one_line(fake: Fake) -> None:
 
 def test_a_hang_ends_at_the_timeout_without_retrying(fake: Fake) -> None:
     fake.actions = ["hang"]
-    started = time.perf_counter()
+    client = _client(fake.url, timeout=0.5, retries=3)
+    # The fake holds the request for 3 s and then drops it: without the deadline that would be a dropped
+    # connection, retried; the timeout's own message, after one request and no retry, is the deadline's.
     with pytest.raises(AdapterError, match=r"no answer within 0.5 s \(per-request timeout\)"):
-        _client(fake.url, timeout=0.5, retries=3).post("/completions", {"prompt": "x"})
-    assert time.perf_counter() - started < 2.5 and len(fake.seen) == 1
+        client.post("/completions", {"prompt": "x"})
+    assert client.retried == 0 and len(fake.seen) == 1
 
 
 def test_an_unreachable_server_is_one_clear_line() -> None:
@@ -292,6 +294,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path
         process.wait(timeout=30)
 
 
+@pytest.mark.slow
 def test_transformers_serve_offers_generation_only(served: tuple[str, Path]) -> None:
     """What the real server returns: no log-probabilities, with echo or without (transformers 5.x)."""
     url, model = served
@@ -299,6 +302,7 @@ def test_transformers_serve_offers_generation_only(served: tuple[str, Path]) -> 
     assert endpoint.logprobs == "none" and endpoint.capabilities == frozenset({"generate"})
 
 
+@pytest.mark.slow
 def test_the_served_model_generates_what_the_in_process_adapter_does(served: tuple[str, Path]) -> None:
     url, model = served
     from pytest_medmodel import load_model
@@ -341,6 +345,7 @@ def llama_served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         process.wait(timeout=30)
 
 
+@pytest.mark.slow
 def test_llama_cpp_echo_is_misaligned_so_letters_come_from_top_logprobs(llama_served: str) -> None:
     """What the real server returns: next-token top log-probabilities that agree with generation, and echoed
     prompt log-probabilities that do not (llama-cpp-python 0.3.36), which the probe catches."""
@@ -349,6 +354,7 @@ def test_llama_cpp_echo_is_misaligned_so_letters_come_from_top_logprobs(llama_se
     assert "echoed prompt log-probabilities disagree with the next-token ones" in endpoint.describe()
 
 
+@pytest.mark.slow
 def test_llama_cpp_agrees_with_the_in_process_adapter_on_letters(llama_served: str) -> None:
     from pytest_medmodel import load_model, load_suite
     from pytest_medmodel.scoring.base import SCORERS
@@ -370,6 +376,7 @@ def test_llama_cpp_agrees_with_the_in_process_adapter_on_letters(llama_served: s
     assert compared >= 10, f"only {compared} of 40 items had every letter in the top 20"
 
 
+@pytest.mark.slow
 def test_a_suite_runs_against_llama_cpp_through_the_plugin(project: Project, llama_served: str) -> None:
     project.suite("mc", 8)
     project.suite("cloze", 4, prefix="cl", scoring="loglikelihood")
@@ -384,6 +391,7 @@ def test_a_suite_runs_against_llama_cpp_through_the_plugin(project: Project, lla
     assert project.pytester.runpytest("suites", spec, "-p", "no:randomly").ret == 0
 
 
+@pytest.mark.slow
 def test_a_local_tokenizer_gives_a_served_model_the_in_process_chat_prompts(served: tuple[str, Path]) -> None:
     """/completions applies no chat template: tokenizer=<folder> applies it here, so a chat suite sends the
     server what the in-process adapter would run, and the answers match."""

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
@@ -288,36 +290,81 @@ def test_importing_the_plugin_and_collecting_loads_no_torch(tmp_path: Path) -> N
     assert "HEAVY=\n" in done.stdout, done.stdout
 
 
-def test_prediction_store_opens_safely_from_many_processes_at_once(tmp_path: Path) -> None:
-    """Regression: two xdist workers creating the cache at once hit 'database is locked'."""
-    script = textwrap.dedent(
-        f"""
-        import sys, time
-        from pathlib import Path
-        from pytest_medmodel.models.base import ChoiceResult
-        from pytest_medmodel.execution.store import SQLiteStore as PredictionStore
-        while time.time() < float(sys.argv[2]):  # all processes open the new file at the same instant
-            pass
-        store = PredictionStore(Path({str(tmp_path)!r}) / "p.sqlite3")
-        store.put_many({{sys.argv[1]: ChoiceResult((-1.0, -2.0)).to_json()}})
-        print(len(store.get_many([sys.argv[1]])))
-        """
-    )
-    import time
+STORE_OPENERS = 8
+STORE_ROUNDS = 40
 
-    start = str(time.time() + 3.0)
+STORE_OPENER = """
+import os, sys
+from pathlib import Path
+from pytest_medmodel.models.base import ChoiceResult
+from pytest_medmodel.execution.store import SQLiteStore as PredictionStore
+
+key, folder, gates = sys.argv[1], Path(sys.argv[2]), [int(fd) for fd in sys.argv[3].split(",")]
+found = 0
+for round_, gate in enumerate(gates):
+    (folder / f"ready-{round_}" / key).touch()
+    os.read(gate, 1)  # blocks until the test closes the other end: every process wakes at once
+    store = PredictionStore(folder / f"p{round_}.sqlite3")  # a new file each round
+    store.put_many({key: ChoiceResult((-1.0, -2.0)).to_json()})
+    found += len(store.get_many([key]))
+    store.close()
+print(found)
+"""
+"""Each round: says it is ready (``ready-<round>/<key>``), waits at the round's gate, then opens a new store."""
+
+
+def test_prediction_store_opens_safely_from_many_processes_at_once(tmp_path: Path) -> None:
+    """Regression: two xdist workers creating the cache at once hit 'database is locked'.
+
+    Today the store would take that for a damaged file, move it aside with a warning and start empty, so that
+    is what is looked for. The start is a barrier, not a moment on the clock: the test
+    releases a round only when every process says it is ready (300 s at most, or the test fails), by closing
+    a pipe all of them are blocked reading. With the store's open lock taken out, each of 40 runs of this test
+    on a busy 2-core machine failed, the race showing in 2 to 26 of its 40 rounds.
+    """
+    for round_ in range(STORE_ROUNDS):
+        (tmp_path / f"ready-{round_}").mkdir()
+    gates = [os.pipe() for _ in range(STORE_ROUNDS)]
+    unclosed = {fd for gate in gates for fd in gate}
     procs = [
         subprocess.Popen(
-            [sys.executable, "-c", script, f"key{i}", start], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+            [sys.executable, "-c", STORE_OPENER, f"key{i}", str(tmp_path), ",".join(str(r) for r, _ in gates)],
+            pass_fds=[r for r, _ in gates],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
         )
-        for i in range(8)
+        for i in range(STORE_OPENERS)
     ]
-    outs = [p.communicate(timeout=120) for p in procs]
+    try:
+        for read_end, _ in gates:
+            os.close(read_end)  # the processes hold their own
+            unclosed.remove(read_end)
+        for round_, (_, write_end) in enumerate(gates):
+            ready = tmp_path / f"ready-{round_}"
+            give_up = time.monotonic() + 300
+            while len(os.listdir(ready)) < STORE_OPENERS:
+                ended = [p.communicate() for p in procs if p.poll() is not None]
+                if ended or time.monotonic() > give_up:
+                    pytest.fail(f"round {round_}: not every process got to the barrier {ended}")
+                time.sleep(0.01)
+            os.close(write_end)  # the round starts for all of them together
+            unclosed.remove(write_end)
+        outs = [p.communicate(timeout=300) for p in procs]
+    finally:
+        for p in procs:
+            p.kill()
+        for fd in unclosed:
+            os.close(fd)
     assert all(p.returncode == 0 for p in procs), outs
-    assert [o.strip() for o, _ in outs] == ["1"] * 8
+    assert [o.strip() for o, _ in outs] == [str(STORE_ROUNDS)] * STORE_OPENERS
+    assert not [e for _, e in outs if "unreadable" in e or "database is locked" in e], outs
+    assert sorted(tmp_path.glob("*.corrupt-*")) == []  # no process took the new file for a damaged one
     from pytest_medmodel.execution.store import SQLiteStore
 
-    assert len(SQLiteStore(tmp_path / "p.sqlite3").get_many([f"key{i}" for i in range(8)])) == 8
+    keys = [f"key{i}" for i in range(STORE_OPENERS)]
+    for round_ in range(STORE_ROUNDS):
+        assert len(SQLiteStore(tmp_path / f"p{round_}.sqlite3").get_many(keys)) == STORE_OPENERS
 
 
 def test_baseline_extension_works_with_syrupys_snapshot_fixture(pytester: pytest.Pytester) -> None:
