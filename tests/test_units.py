@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import sqlite3
 import subprocess
 import sys
 import textwrap
@@ -384,3 +385,23 @@ def test_baseline_extension_works_with_syrupys_snapshot_fixture(pytester: pytest
     (written,) = (pytester.path / "__snapshots__" / "test_format").glob("*.json")
     assert '    "a": {"answer": "A", "confidence": 0.1235, "correct": true, "hash": "h"}' in written.read_text()
     assert pytester.runpytest().ret == 0
+
+
+def test_a_locked_prediction_cache_is_an_error_not_a_damaged_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A busy file is not corrupt: it is never moved aside (the cache would be lost), and the line says what to do."""
+    from pytest_medmodel.execution.store import SQLiteStore, StoreError
+
+    path = tmp_path / "p.sqlite3"
+    SQLiteStore(path).put_many({"k": ChoiceResult((-1.0, -2.0)).to_json()})
+
+    def locked(self: SQLiteStore) -> None:
+        raise sqlite3.OperationalError("database is locked")
+
+    monkeypatch.setattr(SQLiteStore, "_open", locked)
+    with pytest.raises(StoreError, match="is locked by another process.*--medmodel-no-cache"):
+        SQLiteStore(path)
+    assert sorted(tmp_path.glob("*.corrupt-*")) == []
+    monkeypatch.undo()
+    assert SQLiteStore(path).get_many(["k"]) == {"k": ChoiceResult((-1.0, -2.0)).to_json()}

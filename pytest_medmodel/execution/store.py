@@ -92,6 +92,12 @@ class SQLiteStore:
             try:
                 self._db = self._open()
             except sqlite3.DatabaseError as exc:
+                if isinstance(exc, sqlite3.OperationalError) and ("locked" in str(exc) or "busy" in str(exc)):
+                    # Busy is not damaged: another program holds the file; moving it aside would lose the cache.
+                    raise StoreError(
+                        f"the prediction cache {path} is locked by another process ({exc}); "
+                        "let that process finish, or run with --medmodel-no-cache"
+                    ) from exc
                 aside = path.with_name(f"{path.name}.corrupt-{int(time.time())}")
                 for suffix in ("", "-wal", "-shm"):
                     with contextlib.suppress(FileNotFoundError):
