@@ -684,7 +684,7 @@ the baseline files'); "journal" stops before the journal is removed. KILL_MARKER
 """
 import os, threading
 from pathlib import Path
-from pytest_medmodel import baseline_update
+from pytest_medmodel.baselines import update as baseline_update
 
 POINT = os.environ["KILL_POINT"]
 renames = 0
