@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from ..metrics.base import METRICS
 from ..text_safety import html_text
 from .html_parts import num, status, table
 from .markdown import pct, points, three
@@ -55,7 +56,7 @@ def suite_section(s: Mapping[str, Any], draw: bool, index: int) -> str:
         ["suite fingerprint", s["fingerprint"] or "–"],
         ["baseline", _baseline(s["baseline"])],
     ]
-    facts += [["metric " + k, str(v)] for k, v in s["metrics"].items()]
+    facts += [_metric_row(k, v) for k, v in s["metrics"].items()]
     parts = [
         f'<section class="suite" id="suite-{index}" data-suite="{html_text(s["name"])}">',
         f'<h2>{html_text(s["name"])} <span class="muted">{html_text(s["key"])}</span></h2>',
@@ -238,3 +239,12 @@ def _all_items(items: list[Mapping[str, Any]]) -> str:
     ]
     head = ["item", "answer", "key", "confidence", "baseline answer", "outcome"]
     return f"<details><summary>Every item ({len(items)})</summary>\n" + table(head, rows) + "</details>"
+
+
+def _metric_row(name: str, value: Any) -> list[str]:
+    """A suite metric as registered (its label and format); by name and as written when this process does not
+    know it (a report re-rendered without the conftest that registered it)."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and name in METRICS:
+        entry = METRICS.get(name)
+        return [f"metric {entry.label}", entry.shown(value)]
+    return [f"metric {name}", str(value)]
