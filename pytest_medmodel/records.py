@@ -119,6 +119,14 @@ class BaselineEntry:
     text: str | None = None
     """The generated text (clipped to :data:`TEXT_LIMIT`), for generation scoring."""
 
+    def describes(self, score: ItemScore) -> bool:
+        """Whether this entry is of the same question as ``score`` (content unchanged since it was recorded).
+
+        An item whose text, options or key changed is a different question; comparing
+        its answer with the old one would call a changed question a regression.
+        """
+        return self.content_hash == score.content_hash
+
     @classmethod
     def from_json(cls, data: Any) -> BaselineEntry:
         """Read one entry, checking every type: ``"correct": "false"`` must not count as correct.

@@ -56,13 +56,10 @@ class Baseline:
         return None if raw is None else BaselineEntry.from_json(raw)
 
     def paired_entry(self, score: ItemScore) -> BaselineEntry | None:
-        """The entry a score is compared with: None when there is none, or when the item changed since.
-
-        An item whose text, options or key changed is a different question; comparing
-        its answer with the old one would call a changed question a regression.
-        """
+        """The entry a score is compared with: None when there is none, or when the item changed since
+        (:meth:`~pytest_medmodel.records.BaselineEntry.describes`)."""
         then = self.entry(score.item_key)
-        return then if then is not None and then.content_hash == score.content_hash else None
+        return then if then is not None and then.describes(score) else None
 
     @property
     def metrics(self) -> dict[str, Any]:

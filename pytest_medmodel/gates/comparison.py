@@ -133,47 +133,40 @@ def compare(
     variant: str = ORIGINAL,
 ) -> Comparison:
     """Pair this run's scores of one variant with the baseline's entries."""
-    suite, suite_keys, chance, answers, clusters = (
-        pairing.suite,
-        pairing.keys,
-        pairing.chance,
-        pairing.answers,
-        pairing.clusters,
-    )
-    suite_fingerprint = pairing.fingerprint
     mine = {key: s for key, s in scores.items() if s.variant == variant}
     c = Comparison(
-        suite=suite,
+        suite=pairing.suite,
         profile=profile,
         n=len(mine),
         correct=sum(1 for s in mine.values() if s.correct),
         has_baseline=baseline is not None,
-        clusters=dict(clusters or {}),
+        clusters=dict(pairing.clusters),
     )
     if baseline is None:
         c.new = sorted(mine)
-        c.chance = _mean_chance(chance, [s.item_id for s in mine.values()])
+        c.chance = _mean_chance(pairing.chance, [s.item_id for s in mine.values()])
         return c
-    known = set(suite_keys)
+    known = set(pairing.keys)
     c.stale = sorted(k for k in baseline.items if k not in known)
     for key in sorted(mine):
         now = mine[key]
-        then = baseline.paired_entry(now)
-        if then is None and baseline.entry(key) is None:
+        then = baseline.entry(key)
+        if then is None:
             c.new.append(key)
-        elif then is None:
+        elif not then.describes(now):
             c.changed.append(key)
         else:
             _pair(c, key, now, then)
             c.paired_items.append(now.item_id)
-            answer = (answers or {}).get(now.item_id)
+            answer = pairing.answers.get(now.item_id)
             if answer is not None and now.probs is not None and then.probs is not None:
                 # Rounded as the baseline stores it: an unchanged model pairs exactly equal.
                 c.right_probs.append((then.probs[answer], round(now.probs[answer], DIGITS)))
                 c.right_prob_items.append(now.item_id)
-    c.warnings.extend(_warnings(c, baseline, model_fingerprint, suite_fingerprint))
-    paired = [mine[k].item_id for k in sorted(mine) if k not in set(c.new) | set(c.changed)]
-    c.chance = _mean_chance(chance, paired or [s.item_id for s in mine.values()])
+    c.warnings.extend(_warnings(c, baseline, model_fingerprint, pairing.fingerprint))
+    unpaired = set(c.new) | set(c.changed)
+    paired = [mine[k].item_id for k in sorted(mine) if k not in unpaired]
+    c.chance = _mean_chance(pairing.chance, paired or [s.item_id for s in mine.values()])
     return c
 
 

@@ -21,7 +21,6 @@ Examples:
 
 from __future__ import annotations
 
-import collections.abc
 import hashlib
 import inspect
 import json
@@ -65,14 +64,6 @@ class Perturbation:
     name: str
     factory: Factory
     strength: Strength | None = None
-
-    def bind(self, params: Mapping[str, Any]) -> str | None:
-        """Why ``params`` do not fit the factory's signature (None when they do)."""
-        try:
-            inspect.signature(self.factory).bind(**params)
-        except TypeError as exc:
-            return str(exc)
-        return None
 
     def settings(self) -> dict[str, Setting]:
         """Each setting the factory takes, with the type its annotation asks for and its default."""
@@ -131,7 +122,7 @@ class Setting:
             return cls((int, float), "a number", default=default)
         if hint is str:
             return cls((str,), "a text", default=default)
-        if origin in (list, tuple, Sequence, collections.abc.Sequence) and args and args[0] in (str, int, float):
+        if origin in (list, tuple, Sequence) and args and args[0] in (str, int, float):
             kind = {str: "texts", int: "whole numbers", float: "numbers"}[args[0]]
             return cls((list, tuple), f"a list of {kind}", args[0], default)
         return cls((object,), "a value", default=default)

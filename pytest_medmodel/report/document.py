@@ -202,7 +202,7 @@ def _items(held: SuiteItems) -> list[dict[str, Any]]:
     for key in sorted(held.scores):
         score = held.scores[key]
         then = held.baseline.entry(key) if held.baseline is not None else None
-        same = held.baseline is not None and held.baseline.paired_entry(score) is not None
+        same = then is not None and then.describes(score)
         rows.append(
             {
                 "key": key,
