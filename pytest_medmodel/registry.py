@@ -100,6 +100,12 @@ class Registry(Generic[T]):
         broken = f" (an installed pack failed to load: {'; '.join(_entry_point_errors)})" if _entry_point_errors else ""
         return f"unknown {self.kind} '{name}'{broken}; {hint}"
 
+    def is_builtin(self, name: str) -> bool:
+        """Whether ``name`` is one of the package's own entries (not a project's or an installed pack's)."""
+        self.load_builtins()
+        entry = self._entries.get(name)
+        return entry is not None and entry[1].startswith("pytest_medmodel.")
+
     def names(self) -> tuple[str, ...]:
         self.load_builtins()
         load_entry_points()

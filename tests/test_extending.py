@@ -98,22 +98,29 @@ def test_a_metric_of_the_whole_vector_is_one_registered_function_recorded_and_sh
     metrics = project.baseline("mini")["metrics"]
     # The oracle puts 0.5748 on every pick; 6 of 8 are right: 0.5748 - 0.75.
     assert metrics["overconfidence"] == pytest.approx(0.5748 - 0.75, abs=1e-3)
+    # A project's own metric is shown in every report as it registered itself, without a scorer naming it.
+    result = project.run("-v", "--medmodel-report=out", flips=["mi-000", "mi-001"])
+    expect_lines(result, ["mini: overconfidence -17.5% on 8 items"])
+    markdown = (project.path / "out" / "report.md").read_text()
+    assert "- **mini**: overconfidence -17.5% on 8 items" in markdown
+    assert "<td>metric overconfidence</td><td>-17.5%</td>" in (project.path / "out" / "report.html").read_text()
 
 
 def test_reports_show_a_metric_as_it_was_registered() -> None:
     from pytest_medmodel.metrics.base import METRICS, metric
-    from pytest_medmodel.report.summary import SuiteSummary
-    from pytest_medmodel.report.terminal import _other_metrics
-    from pytest_medmodel.stats.paired import PairedStats
+    from pytest_medmodel.report.metric_lines import metric_lines
 
     @metric("share_hedged", label="hedged answers", format="percent")
     def share_hedged(entry):  # type: ignore[no-untyped-def]
         return float((entry.confidence or 1.0) < 0.4)
 
-    row = SuiteSummary("s.suite.yaml", "s", PairedStats(n=10, correct=5, has_baseline=False))
-    row.metrics = {"share_hedged": 0.25, "acc": 0.5}  # acc has a sentence of its own
-    assert _other_metrics(row) == ["s: hedged answers 25.0%"]
+    shown = metric_lines({"share_hedged": 0.25, "acc": 0.5, "acc_norm": 0.625, "unknown_here": 3}, 8)
+    assert shown == [
+        "hedged answers 25.0%, unknown_here 3 on 8 items",
+        "acc 50.0%, acc_norm 62.5% on 8 items (lm-evaluation-harness definitions)",
+    ]
     assert METRICS.get("n").shown(110) == "110" and METRICS.get("f1").shown(0.1234) == "0.123"
+    assert not METRICS.is_builtin("share_hedged") and METRICS.is_builtin("acc")
     with pytest.raises(ValueError, match="format must be one of percent, number, count"):
         metric("bad", format="permille")
 

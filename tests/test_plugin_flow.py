@@ -225,7 +225,7 @@ def test_yes_no_maybe_suite_scores_words(project: Project) -> None:
         [
             "ynm: acc 100.0%, acc_norm *% on 9 items (lm-evaluation-harness definitions)",
             # The oracle's log-probabilities -0.4 / -1.8 / -1.8 are not a true distribution: 0.6703 + 2 x 0.1653 = 1.0009
-            "ynm: the scored options hold 100.1% of the model's probability on average",
+            "ynm: option mass 100.1% on 9 items (the probability the scored options hold, on average)",
         ],
     )
 

@@ -444,7 +444,10 @@ def test_junit_properties_leave_out_what_has_no_value(project: Project) -> None:
 def test_the_html_report_shows_a_suite_metric_as_it_was_registered() -> None:
     from pytest_medmodel.report.html_suite import _metric_row
 
-    assert _metric_row("option_mass", 0.1234) == ["metric option mass", "12.3%"]
+    assert _metric_row("option_mass", 0.1234) == [
+        "metric option mass",
+        "12.3% (the probability the scored options hold, on average)",
+    ]
     assert _metric_row("n", 110) == ["metric items", "110"]
     # A metric this process does not know (its conftest is not loaded): by name, as written.
     assert _metric_row("team_metric", 0.5) == ["metric team_metric", "0.5"]

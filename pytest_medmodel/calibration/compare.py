@@ -29,34 +29,73 @@ MIN_PER_BIN = 10
 class MetricSpec:
     name: str
     label: str
+    """What reports and gate messages call it; ``{bins}``-style fields are filled from the settings it was
+    computed with (:meth:`title`)."""
     higher_is_worse: bool
     compute: Callable[[m.Predictions, np.ndarray, Mapping[str, Any]], np.ndarray] | None
     resamples: int | None = None
     """Fewer resamples for a costly metric (its interval is then coarser)."""
     maximum: float = 1.0
     """The largest value the metric can take (intervals are clipped to it)."""
+    short: str = ""
+    """Its name in a line of changes (default: the label)."""
+
+    def title(self, values: Mapping[str, Any] | None = None) -> str:
+        """The label with its settings filled in: ``ECE (10 equal-mass bins)``."""
+        return self.label.format_map(
+            {**DEFAULTS, "temperature": "T 1.00", "baseline_temperature": "T 1.00", **(values or {})}
+        )
+
+    @property
+    def change_name(self) -> str:
+        return self.short or self.label
 
 
 SPECS = {
     spec.name: spec
     for spec in (
-        MetricSpec("ece", "ECE (equal-mass bins)", True, lambda p, r, s: m.ece(p, r, s["bins"])),
-        MetricSpec("ece_width", "ECE (equal-width bins)", True, lambda p, r, s: m.ece_width(p, r, s["width_bins"])),
+        MetricSpec("ece", "ECE ({bins} equal-mass bins)", True, lambda p, r, s: m.ece(p, r, s["bins"]), short="ECE"),
+        MetricSpec(
+            "ece_width",
+            "ECE ({width_bins} equal-width bins)",
+            True,
+            lambda p, r, s: m.ece_width(p, r, s["width_bins"]),
+            short="ECE (width)",
+        ),
         MetricSpec("mce", "MCE", True, lambda p, r, s: m.mce(p, r, s["width_bins"])),
-        MetricSpec("brier", "Brier score", True, lambda p, r, s: m.brier(p, r), maximum=2.0),
+        MetricSpec("brier", "Brier score", True, lambda p, r, s: m.brier(p, r), maximum=2.0, short="Brier"),
         MetricSpec(
             "selective_accuracy",
-            "selective accuracy",
+            "selective accuracy (top {coverage:.0%})",
             False,
             lambda p, r, s: m.selective_accuracy(p, r, s["coverage"]),
+            short="selective accuracy",
         ),
-        MetricSpec("aurc", "area under coverage-accuracy", False, lambda p, r, s: m.aurc(p, r)),
-        MetricSpec("auroc", "AUROC of confidence", False, lambda p, r, s: m.auroc(p, r)),
         MetricSpec(
-            "ece_scaled", "ECE after temperature scaling", True, lambda p, r, s: m.ece_scaled(p, r, s["bins"]), 250
+            "aurc",
+            "area under coverage-accuracy",
+            False,
+            lambda p, r, s: m.aurc(p, r),
+            short="coverage-accuracy area",
+        ),
+        MetricSpec("auroc", "AUROC of confidence", False, lambda p, r, s: m.auroc(p, r), short="AUROC"),
+        MetricSpec(
+            "ece_scaled",
+            "ECE after temperature scaling ({temperature})",
+            True,
+            lambda p, r, s: m.ece_scaled(p, r, s["bins"]),
+            250,
+            short="ECE after scaling",
         ),
         # Paired only: the temperature fitted on the baseline, applied to both runs (see compare_calibration).
-        MetricSpec("ece_baseline_t", "ECE at the baseline's temperature", True, None, 250),
+        MetricSpec(
+            "ece_baseline_t",
+            "ECE at the baseline's temperature ({baseline_temperature})",
+            True,
+            None,
+            250,
+            short="ECE at the baseline's temperature",
+        ),
     )
 }
 DEFAULTS: Mapping[str, Any] = {"bins": 10, "width_bins": 15, "coverage": 0.5}

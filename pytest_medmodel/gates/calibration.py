@@ -25,8 +25,6 @@ from .base import Evidence, GateContext, GateResult, check_tolerance, gate, tole
 if TYPE_CHECKING:
     from ..calibration.compare import MetricChange
 
-LABELS = {"ece": "ECE (equal-mass bins)", "brier": "Brier score", "selective_accuracy": "selective accuracy"}
-
 _FRACTION = "a number between 0 and 1"
 
 
@@ -46,7 +44,12 @@ def _skip(ctx: GateContext, name: str) -> GateResult | None:
 
 
 def _judge(ctx: GateContext, name: str, metric: str, tolerance_key: str, settings: dict[str, Any]) -> GateResult:
-    from ..calibration.compare import RESAMPLES, compare_calibration, small_suite_warning  # numpy: not at import
+    from ..calibration.compare import (  # numpy: not at import
+        RESAMPLES,
+        SPECS,
+        compare_calibration,
+        small_suite_warning,
+    )
     from ..calibration.pairs import paired_predictions
 
     skipped = _skip(ctx, name)
@@ -87,7 +90,7 @@ def _judge(ctx: GateContext, name: str, metric: str, tolerance_key: str, setting
         f"p = {change.worse_p:.4g} that it got worse{' by more than ' + tolerance_key if margin else ''} "
         f"(tolerance {ctx.settings['tolerance']}; the smallest p a bootstrap of this size gives is 1/{RESAMPLES + 1})"
     )
-    headline = f"{LABELS[metric]} got worse on suite {ctx.suite.name} (profile {ctx.comparison.profile})"
+    headline = f"{SPECS[metric].title(settings)} got worse on suite {ctx.suite.name} (profile {ctx.comparison.profile})"
     numbers = {f"{metric}_{k}": v for k, v in change.to_json().items() if not isinstance(v, list)}
     numbers["paired"] = len(paired.keys)
     evidence = Evidence(change.worse_p if change.worse_p is not None else 1.0, large, headline)
@@ -95,11 +98,9 @@ def _judge(ctx: GateContext, name: str, metric: str, tolerance_key: str, setting
 
 
 def _line(change: MetricChange, paired: int, key: str, tolerance: float, settings: dict[str, Any], worse: bool) -> str:
-    label = LABELS[change.name]
-    if change.name == "ece":
-        label += f", {settings['bins']} bins"
-    if change.name == "selective_accuracy":
-        label += f" on the {settings['coverage']:.0%} most confident"
+    from ..calibration.compare import SPECS
+
+    label = SPECS[change.name].title(settings)
     low, high = change.delta_interval or (float("nan"), float("nan"))
     verdict = "worse by more than the tolerance" if worse else "within the tolerance"
     return (

@@ -40,21 +40,29 @@ def mean_confidence(entry: Any) -> float | None:
     return entry.confidence
 
 
-@metric("acc", require_all=True, recorded=True, format="percent")
+HARNESS = "lm-evaluation-harness definitions"
+
+
+@metric("acc", require_all=True, recorded=True, format="percent", note=HARNESS)
 def acc(entry: Any) -> float | None:
     """lm-evaluation-harness ``acc``: the highest summed log-likelihood is the key."""
     value = entry.values.get("acc")
     return None if value is None else float(value)
 
 
-@metric("acc_norm", require_all=True, recorded=True, format="percent")
+@metric("acc_norm", require_all=True, recorded=True, format="percent", note=HARNESS)
 def acc_norm(entry: Any) -> float | None:
     """lm-evaluation-harness ``acc_norm``: the highest per-character log-likelihood is the key."""
     value = entry.values.get("acc_norm")
     return None if value is None else float(value)
 
 
-@metric("option_mass", label="option mass", format="percent")
+@metric(
+    "option_mass",
+    label="option mass",
+    format="percent",
+    note="the probability the scored options hold, on average",
+)
 def option_mass(entry: Any) -> float | None:
     """Probability (over the whole vocabulary) the scored options hold: a prompt-format diagnostic."""
     return getattr(entry, "diagnostics", {}).get("option_mass")

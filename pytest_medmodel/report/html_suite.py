@@ -242,9 +242,9 @@ def _all_items(items: list[Mapping[str, Any]]) -> str:
 
 
 def _metric_row(name: str, value: Any) -> list[str]:
-    """A suite metric as registered (its label and format); by name and as written when this process does not
-    know it (a report re-rendered without the conftest that registered it)."""
+    """A suite metric as registered (its label, format and note); by name and as written when this process does
+    not know it (a report re-rendered without the conftest that registered it)."""
     if isinstance(value, (int, float)) and not isinstance(value, bool) and name in METRICS:
         entry = METRICS.get(name)
-        return [f"metric {entry.label}", entry.shown(value)]
+        return [f"metric {entry.label}", entry.shown(value) + (f" ({entry.note})" if entry.note else "")]
     return [f"metric {name}", str(value)]

@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..text_safety import markdown_code, markdown_text
+from .metric_lines import metric_lines
 
 SHOWN_ITEMS = 10
 """Regressed items listed per suite before "(+N more)"."""
@@ -51,6 +52,7 @@ def render_markdown(report: Mapping[str, Any]) -> str:
             f"{markdown_text((g['message'].splitlines() or [''])[0])}"
             for s, g in failed
         ]
+    lines += _metrics(suites)
     lines += _regressions(suites)
     if report["errors"]:
         lines += ["", "### Errors", ""] + [f"- {markdown_text(e)}" for e in report["errors"]]
@@ -103,6 +105,15 @@ def gate_counts(gates: list[Mapping[str, Any]]) -> list[tuple[str, str]]:
 def gate_cell(gates: list[Mapping[str, Any]]) -> str:
     """``❌ accuracy failed ✅ 4 passed``."""
     return " ".join(f"{MARKS[status]} {markdown_text(text)}" for status, text in gate_counts(gates)) or "–"
+
+
+def _metrics(suites: list[Mapping[str, Any]]) -> list[str]:
+    """Each suite's metrics as registered (label, format, note): one bullet per line of them."""
+    lines: list[str] = []
+    for s in suites:
+        for line in metric_lines(s["metrics"], s["accuracy"]["n"]):
+            lines.append(f"- **{markdown_text(s['name'])}**: {markdown_text(line)}")
+    return ["", "### Suite metrics", "", *lines] if lines else []
 
 
 def _regressions(suites: list[Mapping[str, Any]]) -> list[str]:

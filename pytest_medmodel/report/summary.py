@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..execution.run_stats import RunStats
+from ..metrics.base import METRICS
 from ..metrics.probes import Probes, group_stats
 from ..perturb.robustness import family_stats
 from ..records import ItemScore
@@ -22,15 +23,18 @@ from ..suite.types import ORIGINAL, Suite
 
 
 def summary_metrics(suite: Suite) -> list[str]:
-    """The metrics a suite's summary lines show: its scorer's, plus the option-mass diagnostic.
+    """The metrics a suite's summary shows: its scorer's, the option-mass diagnostic, and the project's own.
 
     Option mass says whether the model answers in the scored form, which only means
     something when the scored continuations are labels or fixed words; free option
-    texts (a cloze suite) always hold little of the probability.
+    texts (a cloze suite) always hold little of the probability. A metric a project
+    or an installed pack registered is shown for every suite it applies to (its
+    function returns None for the others).
     """
     scorer = SCORERS.get(suite.scoring.method)
     free_text = not scorer.lists_choices and not suite.fixed_choices
-    return [*scorer.metrics, *(() if free_text else ("option_mass",))]
+    shown = [*scorer.metrics, *(() if free_text else ("option_mass",))]
+    return shown + [m.name for m in METRICS if not METRICS.is_builtin(m.name) and m.name not in shown]
 
 
 def tag_accuracy(scores: Iterable[ItemScore], tags: Mapping[str, Sequence[str]]) -> dict[str, list[int]]:

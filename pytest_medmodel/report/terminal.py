@@ -12,8 +12,8 @@ from __future__ import annotations
 import textwrap
 from typing import Any
 
-from ..metrics.base import METRICS
 from ..stats.significance import wilson_interval
+from .metric_lines import metric_lines
 from .summary import RunSummary, SuiteSummary
 
 LOW_OPTION_MASS = 0.5
@@ -113,30 +113,23 @@ def _calibration_cell(suite: SuiteSummary, name: str) -> str:
 
 def _calibration_lines(name: str, c: dict[str, Any]) -> list[str]:
     """One line of every calibration metric with its interval, and the paired changes when any moved."""
-    labels = {
-        "ece": (f"ECE ({c['bins']} equal-mass bins)", "ECE"),
-        "ece_width": ("ECE (15 equal-width bins)", "ECE (width)"),
-        "mce": ("MCE", "MCE"),
-        "brier": ("Brier", "Brier"),
-        "selective_accuracy": ("selective accuracy (top 50%)", "selective accuracy"),
-        "aurc": ("area under coverage-accuracy", "coverage-accuracy area"),
-        "auroc": ("AUROC", "AUROC"),
-        "ece_scaled": (f"ECE after temperature scaling ({_temperature(c['temperature'])})", "ECE after scaling"),
-        "ece_baseline_t": (
-            f"ECE at the baseline's temperature ({_temperature(c.get('baseline_temperature') or 1.0)})",
-            "ECE at the baseline's temperature",
-        ),
+    from ..calibration.compare import SPECS  # numpy: only for a suite that has calibration figures
+
+    settings = {
+        "bins": c["bins"],
+        "temperature": _temperature(c["temperature"]),
+        "baseline_temperature": _temperature(c.get("baseline_temperature") or 1.0),
     }
     parts, changes, moved = [], [], False
-    for key, (label, short) in labels.items():
+    for key, spec in SPECS.items():
         m = c["metrics"].get(key)
         if not m or m.get("current") is None:
             continue
         low, high = m["interval"]
-        parts.append(f"{label} {m['current']:.3f} [{_num(low)}, {_num(high)}]")
+        parts.append(f"{spec.title(settings)} {m['current']:.3f} [{_num(low)}, {_num(high)}]")
         if m.get("delta") is not None:
             dlow, dhigh = m["delta_interval"]
-            changes.append(f"{short} {_signed(m['delta'])} [{_signed(dlow)}, {_signed(dhigh)}]")
+            changes.append(f"{spec.change_name} {_signed(m['delta'])} [{_signed(dlow)}, {_signed(dhigh)}]")
             moved = moved or round(m["delta"], 3) != 0
     lines = [f"{name}: calibration on {c['n']} items (95% bootstrap intervals): " + ", ".join(parts)]
     if moved:  # an unchanged model's all-zero changes would only be noise
@@ -182,44 +175,12 @@ def _has_details(suite: SuiteSummary) -> bool:
     return bool(suite.metrics or suite.by_tag or suite.calibration or suite.groups or suite.robustness)
 
 
-OWN_LINES = ("acc", "acc_norm", "exact_match", "f1", "invalid", "option_mass")
-"""Metrics the lines above show in sentences of their own; any other is shown by its registered label and format."""
-
-
-def _other_metrics(suite: SuiteSummary) -> list[str]:
-    """One line for every other metric of the suite (a team's own, a whole-vector one), as it was registered."""
-    shown = []
-    for name, value in suite.metrics.items():
-        if name in OWN_LINES or name not in METRICS:
-            continue
-        entry = METRICS.get(name)
-        shown.append(f"{entry.label} {entry.shown(value)}")
-    return [f"{suite.name}: {', '.join(shown)}"] if shown else []
-
-
 def _suite_notes(suite: SuiteSummary) -> list[str]:
     """Every line about one suite: its details and its warnings."""
-    lines = []
-    metrics = suite.metrics
-    if metrics.get("acc") is not None and metrics.get("acc_norm") is not None:
-        lines.append(
-            f"{suite.name}: acc {_pct(metrics['acc'])}, acc_norm {_pct(metrics['acc_norm'])} "
-            f"on {suite.stats.n} items (lm-evaluation-harness definitions)"
-        )
-    if metrics.get("exact_match") is not None and metrics.get("f1") is not None:
-        lines.append(
-            f"{suite.name}: exact match {_pct(metrics['exact_match'])}, token F1 {metrics['f1']:.2f} "
-            f"on {suite.stats.n} items (SQuAD normalisation; correct means exact match)"
-        )
-    unread = _unread_line(suite)
-    if metrics.get("invalid") is not None and not unread:
-        lines.append(f"{suite.name}: generated answers: all {suite.stats.n} read out of the text")
-    lines.extend(unread)
-    mass = metrics.get("option_mass")
-    if mass is not None:
-        hint = f"; low: {LOW_MASS_HINT}" if mass < LOW_OPTION_MASS else ""
-        lines.append(f"{suite.name}: the scored options hold {_pct(mass)} of the model's probability on average{hint}")
-    lines.extend(_other_metrics(suite))
+    lines = [f"{suite.name}: {line}" for line in metric_lines(suite.metrics, suite.stats.n)]
+    mass = suite.metrics.get("option_mass")
+    if mass is not None and mass < LOW_OPTION_MASS:
+        lines.append(f"{suite.name}: low option mass: {LOW_MASS_HINT}")
     lines.extend(_nothing_gated(suite))
     if suite.by_tag:
         tags = ", ".join(f"{tag} {_pct(c / n)} ({n})" for tag, (c, n) in suite.by_tag.items())

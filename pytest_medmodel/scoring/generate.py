@@ -66,20 +66,28 @@ SHOWN_OPEN = 80
 """A free-text answer is shown (and kept as the answer) up to this many characters."""
 
 
-@metric("invalid", label="unreadable answers", format="percent")
+@metric(
+    "invalid",
+    label="unreadable answers",
+    format="percent",
+    note="generated answers not read out of the text count wrong",
+)
 def invalid_answer(entry: Any) -> float:
     """Share of answers that could not be read out of the generated text (counted wrong)."""
     return float(getattr(entry, "shown", None) == INVALID)
 
 
-@metric("exact_match", recorded=True, label="exact match", format="percent")
+SQUAD = "SQuAD normalisation; correct means exact match"
+
+
+@metric("exact_match", recorded=True, label="exact match", format="percent", note=SQUAD)
 def exact_match(entry: Any) -> float | None:
     """Task open: the answer equals a reference after SQuAD normalisation (what ``correct`` means there)."""
     value = entry.values.get("exact_match")
     return None if value is None else float(value)
 
 
-@metric("f1", recorded=True, label="token F1")
+@metric("f1", recorded=True, label="token F1", note=SQUAD)
 def f1(entry: Any) -> float | None:
     """Task open: the best token-overlap F1 of the answer against the references (SQuAD)."""
     value = entry.values.get("f1")
