@@ -112,8 +112,7 @@ def test_a_sharpened_model_keeps_its_accuracy_but_fails_the_calibration_gates(pr
         result,
         [
             "ECE (10 equal-mass bins) got worse on suite cal (profile calibrated-make)",
-            "ECE (10 equal-mass bins) on 240 paired items: baseline * -> current *: worse by more than the "
-            "tolerance",
+            "ECE (10 equal-mass bins) on 240 paired items: baseline * -> current *: worse by more than the tolerance",
             "ECE after temperature scaling: with the baseline's temperature *; the confidence is off by a uniform "
             "scale: refitting the temperature restores it",
         ],

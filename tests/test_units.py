@@ -405,3 +405,31 @@ def test_a_locked_prediction_cache_is_an_error_not_a_damaged_file(
     assert sorted(tmp_path.glob("*.corrupt-*")) == []
     monkeypatch.undo()
     assert SQLiteStore(path).get_many(["k"]) == {"k": ChoiceResult((-1.0, -2.0)).to_json()}
+
+
+def test_factory_settings_read_annotations_unions_lists_and_defaults() -> None:
+    from pytest_medmodel.factory_settings import first_problem, settings_of
+
+    def factory(rate: float = 0.1, at: str | int = "middle", words: list[str] | None = None, seed=0, flag=False):  # type: ignore[no-untyped-def]
+        if rate > 1:
+            raise ValueError(f"rate={rate} must lie in [0, 1]")
+        return lambda variant, rng: variant
+
+    known = settings_of(factory)
+    assert known["rate"].problem(1) is None and known["rate"].problem("x") == "expected a number, got str"
+    assert known["at"].problem(3) is None and known["at"].problem("end") is None
+    assert known["at"].problem(1.5) == "expected a text or a whole number, got float"
+    assert known["seed"].problem(True) == "expected a whole number, got a boolean"  # unannotated: its default's type
+    assert known["flag"].problem(1) == "expected true or false, got int"
+    assert known["words"].problem(["a", 1]) is not None
+    assert first_problem("f", "perturbation", factory, {"rate": 2}) == (
+        "",
+        "rate=2 must lie in [0, 1]",
+        "see the f perturbation's settings",
+    )
+    assert first_problem("f", "perturbation", factory, {"speed": 2}) == (
+        "speed",
+        "unknown setting",
+        "f takes rate, at, words, seed, flag",
+    )
+    assert first_problem("f", "perturbation", factory, {"rate": 0.5, "at": 2}) is None

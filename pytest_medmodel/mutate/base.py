@@ -1,9 +1,9 @@
 """Mutation testing for model suites: would a suite notice a broken export, a bad quantization?
 
 A mutation is a registered factory, like a perturbation: its keyword arguments
-are its settings, written in a spec as ``name:key=value,key=value``
-(``noise:scale=0.05,seed=1``), and it returns the function that changes a
-freshly loaded adapter (in place, or by returning a wrapper). Mutations are
+are its settings (checked against their annotations, as a perturbation's are),
+written in a spec as ``name:key=value,key=value`` (``noise:scale=0.05,seed=1``),
+and it returns the function that changes a freshly loaded adapter (in place, or by returning a wrapper). Mutations are
 deterministic: randomness comes only from the ``seed`` setting, so the same spec
 gives the same weights bit for bit.
 
@@ -33,6 +33,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from ..factory_settings import settings_of
 from ..models.base import AdapterError
 from ..models.handle import ModelHandle
 from ..registry import Registry, origin_of
@@ -110,17 +111,23 @@ def parse_mutation(text: str) -> MutationSpec:
         if not sep or not key.strip():
             raise AdapterError(f"--medmodel-mutate={text}: '{part}' is not key=value")
         given[key.strip()] = _value(value.strip())
-    defaults = entry.defaults()
+    known = settings_of(entry.factory)  # what each setting accepts, from the factory's annotations
     for key, value in given.items():
-        problem = _wrong_type(value, defaults.get(key))
+        if key not in known:
+            takes = ", ".join(known) or "no settings"
+            raise AdapterError(f"--medmodel-mutate={text}: {key}: unknown setting; {name} takes {takes}")
+        problem = known[key].problem(value)
         if problem:
-            raise AdapterError(f"--medmodel-mutate={text}: {key}={_text(value)} {problem}")
+            raise AdapterError(
+                f"--medmodel-mutate={text}: {key}={_text(value)}: {problem}; write {known[key].expected}"
+            )
+    defaults = entry.defaults()
     params = {**defaults, **given}
     try:
         inspect.signature(entry.factory).bind(**params)
     except TypeError as exc:
-        known = ", ".join(f"{k}={_text(v)}" for k, v in entry.defaults().items()) or "none"
-        raise AdapterError(f"--medmodel-mutate={text}: {exc}; settings of '{name}': {known}") from None
+        shown = ", ".join(f"{k}={_text(v)}" for k, v in entry.defaults().items()) or "none"
+        raise AdapterError(f"--medmodel-mutate={text}: {exc}; settings of '{name}': {shown}") from None
     return MutationSpec(name, params)
 
 
@@ -205,17 +212,6 @@ def _value(text: str) -> Any:
         except ValueError:
             pass
     return text
-
-
-def _wrong_type(value: Any, default: Any) -> str | None:
-    """Why ``value`` cannot stand for a setting whose default is ``default`` (None: it can)."""
-    if isinstance(default, bool):
-        return None if isinstance(value, bool) else "is not true or false"
-    if isinstance(default, int):
-        return None if isinstance(value, int) and not isinstance(value, bool) else "is not a whole number"
-    if isinstance(default, float):
-        return None if isinstance(value, (int, float)) and not isinstance(value, bool) else "is not a number"
-    return None
 
 
 def _text(value: Any) -> str:

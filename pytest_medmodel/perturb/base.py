@@ -25,11 +25,12 @@ import hashlib
 import inspect
 import json
 import random
-import typing
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
+from ..factory_settings import Setting as Setting
+from ..factory_settings import first_problem, settings_of
 from ..registry import Registry, origin_of
 from ..suite.types import ORIGINAL, Suite, SuiteError, Variant
 
@@ -67,76 +68,12 @@ class Perturbation:
 
     def settings(self) -> dict[str, Setting]:
         """Each setting the factory takes, with the type its annotation asks for and its default."""
-        try:
-            hints = typing.get_type_hints(self.factory)
-        except Exception:  # noqa: BLE001 - an annotation that does not resolve: check names only
-            hints = {}
-        out = {}
-        for name, parameter in inspect.signature(self.factory).parameters.items():
-            if parameter.kind in (parameter.VAR_POSITIONAL, parameter.VAR_KEYWORD):
-                continue
-            default = None if parameter.default is parameter.empty else parameter.default
-            out[name] = Setting.of(hints.get(name), default)
-        return out
+        return settings_of(self.factory)
 
     def check(self, params: Mapping[str, Any]) -> tuple[str, str, str] | None:
-        """The first problem with ``params`` as ``(setting, problem, fix)``, or None: like a gate's settings.
-
-        Unknown names and wrong types are found from the factory's signature and
-        annotations; a value the factory itself refuses (a rate above 1, an unknown
-        mode) is found by calling it once, so the suite fails to load with a line
-        naming the setting instead of failing on its first item.
-        """
-        known = self.settings()
-        for key, value in params.items():
-            if key not in known:
-                return key, "unknown setting", f"{self.name} takes {', '.join(known) or 'no settings'}"
-            problem = known[key].problem(value)
-            if problem is not None:
-                return key, problem, f"write {known[key].expected}"
-        try:
-            self.factory(**params)
-        except (TypeError, ValueError) as exc:
-            return "", str(exc), f"see the {self.name} perturbation's settings"
-        return None
-
-
-@dataclass(frozen=True)
-class Setting:
-    """What one perturbation setting accepts, read from the factory's annotation."""
-
-    types: tuple[type, ...]
-    expected: str
-    items: type | None = None
-    """For a list: the type of each element."""
-    default: Any = None
-
-    @classmethod
-    def of(cls, hint: Any, default: Any) -> Setting:
-        origin, args = typing.get_origin(hint), typing.get_args(hint)
-        if hint is bool:
-            return cls((bool,), "true or false", default=default)
-        if hint is int:
-            return cls((int,), "a whole number", default=default)
-        if hint is float:
-            return cls((int, float), "a number", default=default)
-        if hint is str:
-            return cls((str,), "a text", default=default)
-        if origin in (list, tuple, Sequence) and args and args[0] in (str, int, float):
-            kind = {str: "texts", int: "whole numbers", float: "numbers"}[args[0]]
-            return cls((list, tuple), f"a list of {kind}", args[0], default)
-        return cls((object,), "a value", default=default)
-
-    def problem(self, value: Any) -> str | None:
-        if isinstance(value, bool) and bool not in self.types:
-            return f"expected {self.expected}, got a boolean"
-        if not isinstance(value, self.types):
-            return f"expected {self.expected}, got {type(value).__name__}"
-        if self.items is not None and isinstance(value, (list, tuple)):
-            wanted = (int, float) if self.items is float else (self.items,)
-            if any(isinstance(v, bool) or not isinstance(v, wanted) for v in value):
-                return f"expected {self.expected}"
-        return None
+        """The first problem with ``params`` as ``(setting, problem, fix)``, or None: like a gate's settings
+        (:func:`~pytest_medmodel.factory_settings.first_problem`)."""
+        return first_problem(self.name, "perturbation", self.factory, params)
 
 
 PERTURBATIONS: Registry[Perturbation] = Registry(
