@@ -103,6 +103,19 @@ def test_each_protocol_names_one_capability_and_a_model_adapter_is_either() -> N
     assert CAPABILITIES == (CHOICE_LOGPROBS, TOPK_LOGPROBS, GENERATE)
 
 
+def test_a_model_adapter_can_still_be_inherited_from() -> None:
+    """Before the two protocols, ``ModelAdapter`` was one protocol class, and a class could inherit it."""
+
+    class Inherits(ModelAdapter):  # type: ignore[misc,valid-type]
+        def loglikelihood(self, requests: Sequence[ChoiceRequest]) -> list[ChoiceResult]:
+            return [ChoiceResult(logprobs=(0.0,) * len(r.continuations)) for r in requests]
+
+    adapter = Inherits()
+    assert isinstance(adapter, ModelAdapter) and isinstance(adapter, ScoresContinuations)
+    assert as_model(adapter).capabilities == {CHOICE_LOGPROBS}
+    assert not isinstance(Writes(), Inherits)  # the either-protocol check is ModelAdapter's alone
+
+
 def test_an_object_that_meets_no_protocol_is_refused() -> None:
     class Nothing:
         loglikelihood = None

@@ -47,7 +47,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Protocol, TypeAlias, runtime_checkable
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, TypeAlias, runtime_checkable
 
 CHOICE_LOGPROBS = "choice_logprobs"
 """Full log-likelihood of any continuation (``loglikelihood``): letter and option-text scoring."""
@@ -233,31 +233,48 @@ class Generates(Protocol):
         ...
 
 
-ModelAdapter: TypeAlias = ScoresContinuations | Generates
-"""What the plugin needs from a model: :class:`ScoresContinuations`, :class:`Generates`, or both.
+class _Either(type):
+    """Makes ``isinstance(obj, ModelAdapter)`` true when ``obj`` meets either protocol."""
 
-It works in annotations and in ``isinstance(obj, ModelAdapter)``; being a union, it is not a base class.
+    def __instancecheck__(cls, obj: object) -> bool:
+        if cls.__name__ == "ModelAdapter" and cls.__module__ == __name__:  # not for the classes inheriting it
+            return isinstance(obj, (ScoresContinuations, Generates)) or type.__instancecheck__(cls, obj)
+        return type.__instancecheck__(cls, obj)
 
-Attributes, each optional:
-    name: shown in reports and used to derive the default baseline profile
-        (the class name otherwise).
-    fingerprint: identity of the weights (and tokenizer, chat template) for the
-        prediction cache. Two adapters with the same fingerprint must give the
-        same scores. ``None`` (or absent) means "unknown": predictions are then
-        shared only within one test run, never across runs.
 
-Methods, at least one of the first two required:
-    ``loglikelihood(requests: list[ChoiceRequest]) -> list[ChoiceResult]``
-        (:class:`ScoresContinuations`); if it accepts a ``progress`` keyword, it is
-        passed a :data:`ProgressCallback`.
-    ``generate(requests: list[GenerationRequest]) -> list[str]`` (:class:`Generates`): greedy text.
-    ``capabilities``: a set of :data:`CAPABILITIES`; by default derived from the
-        two methods above (an adapter backed by a top-k API says ``{TOPK_LOGPROBS}``).
-    ``format_chat(messages) -> str | None``: apply the model's chat template
-        with the assistant turn opened; ``None`` when there is none.
-    ``describe() -> str``: one line for the report (device, dtype).
-    ``close()``: release memory at the end of the session.
-"""
+if TYPE_CHECKING:
+    ModelAdapter: TypeAlias = ScoresContinuations | Generates
+else:
+
+    class ModelAdapter(metaclass=_Either):
+        """What the plugin needs from a model: :class:`ScoresContinuations`, :class:`Generates`, or both.
+
+        Type checkers see the union ``ScoresContinuations | Generates``. At run time it is
+        also a class: ``isinstance(obj, ModelAdapter)`` is true for an object that meets
+        either protocol, and ``class MyAdapter(ModelAdapter)`` keeps working as it did
+        when the name was one protocol (such a class still needs one of the two methods).
+
+        Attributes, each optional:
+            name: shown in reports and used to derive the default baseline profile
+                (the class name otherwise).
+            fingerprint: identity of the weights (and tokenizer, chat template) for the
+                prediction cache. Two adapters with the same fingerprint must give the
+                same scores. ``None`` (or absent) means "unknown": predictions are then
+                shared only within one test run, never across runs.
+
+        Methods, at least one of the first two required:
+            ``loglikelihood(requests: list[ChoiceRequest]) -> list[ChoiceResult]``
+                (:class:`ScoresContinuations`); if it accepts a ``progress`` keyword, it is
+                passed a :data:`ProgressCallback`.
+            ``generate(requests: list[GenerationRequest]) -> list[str]`` (:class:`Generates`): greedy text.
+            ``capabilities``: a set of :data:`CAPABILITIES`; by default derived from the
+                two methods above (an adapter backed by a top-k API says ``{TOPK_LOGPROBS}``).
+            ``format_chat(messages) -> str | None``: apply the model's chat template
+                with the assistant turn opened; ``None`` when there is none.
+            ``describe() -> str``: one line for the report (device, dtype).
+            ``close()``: release memory at the end of the session.
+        """
+
 
 IMPLIED_CAPABILITIES: tuple[tuple[type, str], ...] = ((ScoresContinuations, CHOICE_LOGPROBS), (Generates, GENERATE))
 """The capability each protocol implies for an adapter that declares none."""
