@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 from fnmatch import fnmatch
 
@@ -163,3 +164,29 @@ def test_gpu_groups_are_cut_evenly_and_too_many_is_a_usage_error() -> None:
     assert worker_groups(["3", "5"], 1) == [["3"], ["5"]]
     with pytest.raises(pytest.UsageError, match="--medmodel-gpus-per-worker 4: only 2 GPU"):
         worker_groups(["0", "1"], 4)
+
+
+@pytest.mark.slow
+def test_a_run_that_turns_on_late_still_schedules_whole_shards(project: Project) -> None:
+    """The model comes from a conftest fixture and the suites from the rootdir: nothing asks for medmodel
+    before collection, so xdist's scheduler is built first. Its first collection swaps in the shard scheduler:
+    every shard runs on one worker (xdist's ``load`` scheduler would give the first worker tests 0-1 and the
+    second tests 2-3, splitting the first shard), and each shard is inferred once."""
+    project.pytester.makeini("[pytest]\nmedmodel_shard_size = 4\n")
+    project.pytester.makeconftest(
+        "import pytest\nfrom oracle import Oracle\n\n@pytest.fixture(scope='session')\ndef medmodel():\n"
+        "    return Oracle()\n"
+    )
+    project.suite("mini", 8)
+    project.env.setenv("ORACLE_LOG", str(project.path / "oracle.log"))
+    result = project.pytester.runpytest_subprocess("-n", "2", "-v", "-p", "no:randomly", "--snapshot-update")
+    assert result.ret == 0, result.stdout.str()
+    worker_of = {}
+    for line in result.stdout.lines:
+        match = re.match(r"\[(gw\d)\] .*PASSED suites/mini\.suite\.yaml::item\[mi-(\d+)\]", line)
+        if match:
+            worker_of[int(match.group(2))] = match.group(1)
+    assert len(worker_of) == 8, result.stdout.str()
+    assert len({worker_of[i] for i in range(4)}) == 1 and len({worker_of[i] for i in range(4, 8)}) == 1
+    assert sorted(project.calls()) == [4, 4]
+    result.stdout.fnmatch_lines(["scheduling tests via ShardScheduling"])

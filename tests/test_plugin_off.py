@@ -87,3 +87,13 @@ def test_a_medmodel_flag_alone_turns_the_plugin_on(project: Project, monkeypatch
     (project.path / "tests" / "test_plain.py").write_text("def test_ok():\n    assert True\n")
     _, seen = _watched(project, monkeypatch, "tests", "--medmodel-limit=3")
     assert "medmodel-controller" in seen["plugins"]
+
+
+@pytest.mark.slow
+def test_under_xdist_a_project_without_suites_keeps_xdist_s_own_scheduler(project: Project) -> None:
+    (project.path / "tests").mkdir()
+    for n in range(4):
+        (project.path / "tests" / f"test_plain{n}.py").write_text("def test_ok():\n    assert True\n")
+    result = project.pytester.runpytest_subprocess("tests", "-n", "2", "-v", "-p", "no:randomly")
+    assert result.ret == 0, result.stdout.str()
+    result.stdout.fnmatch_lines(["scheduling tests via LoadScheduling", "*4 passed*"])

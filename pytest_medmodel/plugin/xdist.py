@@ -119,11 +119,52 @@ class ShardScheduling(LoadScopeScheduling):
             node.shutdown()
 
 
+class ChosenOnCollection:
+    """xdist's ``load`` scheduler until a worker's collection shows suite tests, then :class:`ShardScheduling`.
+
+    xdist builds its scheduler before any worker collects, so a run that asked for
+    nothing yet (its model comes from a conftest fixture, its suites from
+    ``testpaths``) cannot know it will need shards. This stand-in passes every call
+    to xdist's ``LoadScheduling`` and, at the first collection, keeps it (no suite
+    test: the run is plain pytest) or swaps in the shard scheduler, replaying the
+    nodes added so far. No work is handed out before a collection, so nothing is lost.
+    """
+
+    def __init__(self, config: pytest.Config, log: object, shard_size: int) -> None:
+        from xdist.scheduler import LoadScheduling
+
+        self._config, self._log, self._shard_size = config, log, shard_size
+        self._inner: Any = LoadScheduling(config, log)
+        self._added: list[Any] = []
+        self._chosen = False
+
+    @property  # type: ignore[misc]
+    def __class__(self) -> type:  # what xdist prints with -v ("scheduling tests via ...")
+        return type(self._inner)
+
+    def add_node(self, node: Any) -> None:
+        self._added.append(node)
+        self._inner.add_node(node)
+
+    def add_node_collection(self, node: Any, collection: Sequence[str]) -> None:
+        if not self._chosen:
+            self._chosen = True
+            if any(is_suite_path(nodeid.split("::", 1)[0]) for nodeid in collection):
+                self._inner = ShardScheduling(self._config, self._log, shard_size=self._shard_size)
+                for added in self._added:
+                    self._inner.add_node(added)
+        self._inner.add_node_collection(node, collection)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+
 class XdistHooks:
     """Hooks that exist only when xdist runs workers (registered from pytest_configure).
 
     Until the run asks for medmodel they stay out of the way: xdist's own scheduler
-    and worker count, nothing sent to the workers. ``asked``: the run named a model,
+    (behind :class:`ChosenOnCollection`, which swaps in the shard scheduler only when
+    a worker collects suite tests) and worker count, nothing sent to the workers. ``asked``: the run named a model,
     a medmodel flag or a suite file before collection (the scheduler is chosen then).
     """
 
@@ -165,10 +206,15 @@ class XdistHooks:
         gpus = visible_gpus()
         return len(worker_groups(gpus, gpus_per_worker(config))) if gpus else None
 
-    def pytest_xdist_make_scheduler(self, config: pytest.Config, log: object) -> ShardScheduling | None:
-        if not self.asked or config.getvalue("dist") != "load":
+    def pytest_xdist_make_scheduler(
+        self, config: pytest.Config, log: object
+    ) -> ShardScheduling | ChosenOnCollection | None:
+        """``--dist load`` (what ``-n`` means): shards as scopes, decided now or at the first collection."""
+        if config.getvalue("dist") != "load":
             return None
-        return ShardScheduling(config, log, shard_size=self.shard_size)
+        if self.asked:
+            return ShardScheduling(config, log, shard_size=self.shard_size)
+        return ChosenOnCollection(config, log, self.shard_size)
 
     def pytest_xdist_node_collection_finished(self, node: object, ids: Sequence[str]) -> None:
         """A worker collected a suite: turn on here too (the controller), before any test is scheduled."""
