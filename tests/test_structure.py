@@ -150,7 +150,7 @@ def test_modules_and_functions_stay_small(name: str) -> None:
 
 
 LAYERS = (
-    ("registry", "locks", "text_safety", "credentials"),
+    ("registry", "locks", "text_safety", "credentials", "images"),
     ("suite",),
     ("records", "models", "stats"),
     ("metrics", "perturb", "baselines"),
