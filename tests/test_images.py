@@ -10,6 +10,7 @@ import functools
 import os
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -72,6 +73,17 @@ def test_random_bytes_are_an_unknown_format_for_decode_and_digest() -> None:
         with pytest.raises(ImageError) as error:
             call()
         one_line(error, "row 3, column image: is not an image in an accepted format")
+
+
+def test_bytes_that_only_start_like_a_picture_are_one_line() -> None:
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for magic, problem in [(b"GIF89a", "starts like a GIF file but is not one"), (b"II*\x00", ""), (b"BM", "")]:
+            with pytest.raises(ImageError) as error:
+                _decoded(magic + b"junk" * 30, "notes.img")
+            one_line(error, f"notes.img: {problem}")
+            assert "0x" not in str(error.value)  # no in-memory buffer named by its address
+    assert caught == []
 
 
 @pytest.mark.parametrize(("fmt", "kind"), [("PNG", "PNG"), ("JPEG", "JPEG")])

@@ -194,6 +194,18 @@ def test_the_middle_slice_of_a_3d_volume(tmp_path: Path, name: str) -> None:
     assert np.array_equal(grey(decode(_file(path), chosen)), np.rot90(windowed(volume[2], 250, 300)))
 
 
+def test_nifti_2_and_a_header_without_its_voxels(tmp_path: Path) -> None:
+    import nibabel
+
+    volume = _volume(5, 6, 3)
+    nibabel.save(nibabel.Nifti2Image(volume, np.eye(4)), tmp_path / "v2.nii")
+    assert np.array_equal(grey(decode(_file(tmp_path / "v2.nii"))), np.rot90(full_range(volume[:, :, 1])))
+    nibabel.save(nibabel.Nifti1Pair(volume, np.eye(4)), tmp_path / "pair.img")
+    with pytest.raises(ImageError) as error:
+        decode(_file(tmp_path / "pair.hdr", "pair.hdr"))
+    one_line(error, "pair.hdr: is a NIfTI header whose voxels are in a separate .img file; save it as one .nii file")
+
+
 def test_a_4d_volume_and_the_scaling_in_its_header(tmp_path: Path) -> None:
     volume = _volume(6, 5, 4, 3)
     path = write_nifti(tmp_path / "fmri.nii.gz", volume, slope=2.0, inter=10.0)

@@ -63,9 +63,10 @@ def _decode_picture(data: bytes, shown: str, kind: str) -> Image.Image:
     plugins (EPS, for one, would start Ghostscript). Only the first frame of an
     animated GIF, APNG or multi-page TIFF is used.
     """
-    from PIL import Image
+    from PIL import Image, UnidentifiedImageError
 
-    with warnings.catch_warnings():
+    with warnings.catch_warnings():  # a damaged file is an error below; Pillow's own warnings about it are noise
+        warnings.simplefilter("ignore")
         warnings.simplefilter("error", Image.DecompressionBombWarning)
         try:
             picture = Image.open(io.BytesIO(data), formats=[kind.upper()])
@@ -76,6 +77,8 @@ def _decode_picture(data: bytes, shown: str, kind: str) -> Image.Image:
             raise
         except (Image.DecompressionBombError, Image.DecompressionBombWarning):
             raise too_large(shown, None) from None
+        except UnidentifiedImageError:  # its message names the in-memory buffer, by address
+            raise ImageError(shown, f"starts like a {kind.upper()} file but is not one", "check the file") from None
         # Pillow's decoders raise many types on damaged input (OSError, SyntaxError,
         # EOFError, ValueError, struct.error, zlib.error, ...); each is the file's fault.
         except Exception as exc:

@@ -95,7 +95,7 @@ def _geometry(dataset: Dataset, shown: str, *, forced: bool) -> tuple[int, int, 
 
 def _whole(dataset: Dataset, keyword: str, shown: str, default: int | None = None) -> int:
     value = _value(dataset, keyword)
-    if value is None and default is not None:
+    if value in (None, "") and default is not None:
         return default
     try:
         return int(value)
@@ -192,7 +192,7 @@ def _colour_to_8_bits(pixels: npt.NDArray[Any], dataset: Dataset) -> npt.NDArray
     if pixels.dtype == np.uint8:
         return pixels
     bits = _value(dataset, "BitsStored")
-    top = float(2 ** int(bits) - 1) if isinstance(bits, int) and 8 < bits <= 16 else float(pixels.max() or 1)
+    top = float(2**bits - 1) if isinstance(bits, int) and 1 <= bits <= 16 else float(pixels.max() or 1)
     return np.floor(np.clip(pixels / top, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
 
 
