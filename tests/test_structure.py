@@ -150,7 +150,7 @@ def test_modules_and_functions_stay_small(name: str) -> None:
 
 
 LAYERS = (
-    ("registry", "locks", "text_safety", "credentials", "factory_settings"),
+    ("registry", "locks", "text_safety", "credentials", "factory_settings", "images"),
     ("suite",),
     ("records", "models", "stats"),
     ("metrics", "perturb", "baselines"),
