@@ -8,24 +8,29 @@ a change here empties every cache and may change what a baseline was scored from
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 
 import pytest
 
 from pytest_medmodel import (
     CHOICE_LOGPROBS,
     GENERATE,
+    IMAGE_MARK,
+    IMAGES,
     TOPK_LOGPROBS,
     AdapterError,
     ChoiceRequest,
     ChoiceResult,
     Generates,
     GenerationRequest,
+    ImagePart,
     ModelAdapter,
     ScoresContinuations,
     TextPart,
     as_model,
 )
 from pytest_medmodel.execution.store import request_key
+from pytest_medmodel.images import ImageRef, ImageSource
 from pytest_medmodel.models.base import CAPABILITIES, capabilities_of, text_of
 
 CHOICE_CONTEXT = "Question: Which organ makes insulin?\nA. liver\nB. pancréas\nAnswer:"
@@ -63,7 +68,7 @@ def test_requests_are_still_built_from_a_context_string_positionally_and_by_keyw
     assert ChoiceRequest("Q", (" a",)) == ChoiceRequest(context="Q", continuations=(" a",), meta={"x": 1})
     keyword = GenerationRequest(context="Q", max_new_tokens=3, stop=("\n",), meta={})
     assert GenerationRequest("Q", 3, ("\n",)) == keyword and keyword.context == "Q"
-    assert repr(ChoiceRequest("Q", (" a",))) == "ChoiceRequest(context='Q', continuations=(' a',), meta={})"
+    assert repr(ChoiceRequest("Q", (" a",))) == "ChoiceRequest(context='Q', continuations=(' a',), meta={}, images=())"
 
 
 def test_a_part_is_text_today() -> None:
@@ -100,7 +105,7 @@ def test_each_protocol_names_one_capability_and_a_model_adapter_is_either() -> N
     assert capabilities_of(Scores()) == {CHOICE_LOGPROBS} and capabilities_of(Writes()) == {GENERATE}
     assert capabilities_of(Both()) == {CHOICE_LOGPROBS, GENERATE} and capabilities_of(TopK()) == {TOPK_LOGPROBS}
     assert as_model(Writes()).capabilities == {GENERATE}
-    assert CAPABILITIES == (CHOICE_LOGPROBS, TOPK_LOGPROBS, GENERATE)
+    assert CAPABILITIES == (CHOICE_LOGPROBS, TOPK_LOGPROBS, GENERATE, IMAGES)
 
 
 def test_a_model_adapter_can_still_be_inherited_from() -> None:
@@ -122,3 +127,32 @@ def test_an_object_that_meets_no_protocol_is_refused() -> None:
 
     with pytest.raises(AdapterError, match="has neither loglikelihood"):
         as_model(Nothing())
+
+
+def _image(tmp_path: Path, name: str, shade: int) -> ImageRef:
+    from PIL import Image
+
+    path = tmp_path / name
+    Image.new("RGB", (8, 8), (shade, shade, shade)).save(path)
+    return ImageRef.of(ImageSource.from_file(path, name))
+
+
+def test_a_request_with_images_carries_them_in_its_parts_and_its_identity(tmp_path: Path) -> None:
+    dark, light = _image(tmp_path, "dark.png", 10), _image(tmp_path, "light.png", 240)
+    parts = [ImagePart(dark), TextPart("Which organ?\n"), ImagePart(light), TextPart("Answer:")]
+    request = ChoiceRequest.from_parts(parts, (" A", " B"))
+    assert request.context == f"{IMAGE_MARK}Which organ?\n{IMAGE_MARK}Answer:"
+    assert request.images == (dark, light) and request.parts == tuple(parts)
+    assert request.identity()[-1] == [dark.digest, light.digest]
+    swapped = ChoiceRequest.from_parts([parts[2], parts[1], parts[0], parts[3]], (" A", " B"))
+    assert request_key("m", swapped) != request_key("m", request)  # another image order: another request
+    same_pixels = _image(tmp_path, "copy.png", 10)
+    again = ChoiceRequest.from_parts([ImagePart(same_pixels), *parts[1:]], (" A", " B"))
+    assert request_key("m", again) == request_key("m", request)  # the same bytes under another name: the same image
+    text_only = ChoiceRequest("Which organ?\nAnswer:", (" A", " B"))
+    assert text_only.identity() == ["choice", "Which organ?\nAnswer:", [" A", " B"]]  # as before images existed
+    with pytest.raises(ValueError, match="1 image\\(s\\) has 0 image mark"):
+        GenerationRequest("no mark here", images=(dark,))
+    with pytest.raises(ValueError, match="0 image\\(s\\) has 1 image mark"):
+        ChoiceRequest(f"{IMAGE_MARK} dropped", (" A",))
+    assert IMAGES not in capabilities_of(Scores())  # declared, never implied

@@ -4,7 +4,8 @@
 text, a ``datasets`` Image value); :meth:`ImageSource.digest` identifies it
 without decoding it; :func:`decode` turns it into a fully loaded RGB PIL image,
 reading PNG, JPEG, TIFF, BMP, WebP and GIF with Pillow, DICOM with pydicom and
-NIfTI with nibabel. :class:`DecodeSettings` picks the window, frame and slice.
+NIfTI with nibabel. :class:`DecodeSettings` picks the window, frame and slice. An item carries each
+image as an :class:`ImageRef` (source, settings, digest), decoded on first use.
 Every problem is one :class:`ImageError` line.
 
 Importing this package imports none of PIL, numpy, pydicom or nibabel: pytest
@@ -17,6 +18,7 @@ from __future__ import annotations
 from .decode import decode
 from .errors import ImageError
 from .formats import ACCEPTED, MAX_PIXELS
+from .ref import ImageRef
 from .settings import DecodeSettings
 from .source import MAX_BYTES, ImageSource, confined_path
 
@@ -26,6 +28,7 @@ __all__ = [
     "MAX_PIXELS",
     "DecodeSettings",
     "ImageError",
+    "ImageRef",
     "ImageSource",
     "confined_path",
     "decode",

@@ -13,13 +13,14 @@ scorer that needs something the model cannot do is skipped with the reason
 instead of crashing. Everything else is optional and discovered with ``getattr``,
 which keeps a black-box adapter (an HTTP endpoint, an ensemble) a dozen lines long.
 
-A request's content is a sequence of typed parts (:data:`Part`). Today the only
-part is :class:`TextPart`, so a request stores its content as the text ``context``
-(what every adapter reads), and ``request.parts`` is that text as one
-:class:`TextPart`. Adjacent text parts read as one:
-``ChoiceRequest.from_parts(parts, continuations)`` equals
-``ChoiceRequest(text_of(parts), continuations)``, cache identity included. The
-vision issue adds an image part; requests that hold one will store their parts.
+A request's content is a sequence of typed parts (:data:`Part`): :class:`TextPart`
+and :class:`ImagePart`. A request stores it as the text ``context``, with
+:data:`IMAGE_MARK` where each image goes, plus ``images`` in mark order; its
+``parts`` are that content split back. A text request is what it always was:
+``ChoiceRequest.from_parts([TextPart(...)], continuations)`` equals
+``ChoiceRequest(text, continuations)``, cache identity included. A request with
+images adds their digests to its identity and goes only to an adapter that
+declares :data:`IMAGES`.
 
 Every request carries ``meta``: where it comes from (suite, item id, variant).
 Adapters may read it (a test adapter looks up the answer key there); it is never
@@ -49,6 +50,8 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol, TypeAlias, runtime_checkable
 
+from ..images.ref import ImageRef
+
 CHOICE_LOGPROBS = "choice_logprobs"
 """Full log-likelihood of any continuation (``loglikelihood``): letter and option-text scoring."""
 TOPK_LOGPROBS = "topk_logprobs"
@@ -56,9 +59,17 @@ TOPK_LOGPROBS = "topk_logprobs"
 the top k come back as ``-inf``."""
 GENERATE = "generate"
 """Greedy text generation (``generate``)."""
-CAPABILITIES = (CHOICE_LOGPROBS, TOPK_LOGPROBS, GENERATE)
-"""Every capability an adapter can have. Images: the vision issue adds an ``IMAGES`` capability here,
-together with an image part in :data:`Part`; until then no adapter, scorer or request handles images."""
+IMAGES = "images"
+"""The adapter reads a request's images (:class:`ImagePart`); declared, never implied. A model without it
+is never sent a request that has one: an image suite's tests are skipped for it, with the reason."""
+CAPABILITIES = (CHOICE_LOGPROBS, TOPK_LOGPROBS, GENERATE, IMAGES)
+"""Every capability an adapter can have."""
+IMAGE_MARK = "<|medmodel:image|>"
+"""Where an image goes in a request's ``context``: each mark stands for the next of ``request.images``.
+
+The mark is the plugin's, not any model's: an adapter that takes images puts its own
+image token where each mark is (and returns marks from ``format_chat`` where its chat
+template put an image), so prompts, cache keys and logs are the same for every model."""
 
 
 def _no_meta() -> Mapping[str, Any]:
@@ -76,22 +87,58 @@ class TextPart:
             raise TypeError(f"TextPart holds a str, not a {type(self.text).__name__}")
 
 
-Part: TypeAlias = TextPart
-"""One piece of a request's content. Today only :class:`TextPart`; the vision issue adds an image part here."""
+@dataclass(frozen=True)
+class ImagePart:
+    """An image in a request's content: the item's :class:`~pytest_medmodel.images.ImageRef` (decoded lazily)."""
+
+    image: ImageRef
+
+
+Part: TypeAlias = TextPart | ImagePart
+"""One piece of a request's content."""
 
 
 def text_of(parts: Iterable[Part]) -> str:
-    """The text of ``parts`` in order: what a text-only adapter reads as a request's ``context``."""
+    """The text of ``parts`` in order, each image as :data:`IMAGE_MARK`: a request's ``context``."""
     texts = []
     for part in parts:
-        if not isinstance(part, TextPart):
-            raise TypeError(f"a request part is a TextPart (the only kind of part today), not a {type(part).__name__}")
-        texts.append(part.text)
+        if isinstance(part, ImagePart):
+            texts.append(IMAGE_MARK)
+        elif isinstance(part, TextPart):
+            texts.append(part.text)
+        else:
+            raise TypeError(f"a request part is a TextPart or an ImagePart, not a {type(part).__name__}")
     return "".join(texts)
 
 
-def _as_parts(context: str) -> tuple[Part, ...]:
-    return (TextPart(context),) if context else ()
+def images_of(parts: Iterable[Part]) -> tuple[ImageRef, ...]:
+    return tuple(part.image for part in parts if isinstance(part, ImagePart))
+
+
+def _as_parts(context: str, images: Sequence[ImageRef]) -> tuple[Part, ...]:
+    """``context`` split at its image marks, each mark replaced by the next image."""
+    if not images:
+        return (TextPart(context),) if context else ()
+    pieces = context.split(IMAGE_MARK)
+    if len(pieces) != len(images) + 1:
+        raise ValueError(f"a request with {len(images)} image(s) has {len(pieces) - 1} image mark(s) in its context")
+    parts: list[Part] = [TextPart(pieces[0])] if pieces[0] else []
+    for image, text in zip(images, pieces[1:], strict=True):
+        parts.append(ImagePart(image))
+        parts += [TextPart(text)] if text else []
+    return tuple(parts)
+
+
+def _image_identity(images: Sequence[ImageRef]) -> list[Any]:
+    """Nothing for a text request (its identity is what it always was), else the images' digests."""
+    return [[image.digest for image in images]] if images else []
+
+
+def _check_marks(context: str, images: Sequence[ImageRef]) -> None:
+    """Every image has its mark and every mark its image: an image is never dropped silently."""
+    marks = context.count(IMAGE_MARK)
+    if marks != len(images):
+        raise ValueError(f"a request with {len(images)} image(s) has {marks} image mark(s) in its context")
 
 
 _MAX_NEW_TOKENS = 64
@@ -112,26 +159,32 @@ class ChoiceRequest:
     """Candidate answers, e.g. ``(" A", " B", " C", " D")`` or ``(" yes", " no", " maybe")``."""
     meta: Mapping[str, Any] = field(default_factory=_no_meta, compare=False)
     """Where the request comes from (``suite``, ``item``, ``variant``); not part of the cache key."""
+    images: tuple[ImageRef, ...] = ()
+    """The images, in the order of the :data:`IMAGE_MARK` marks in ``context``."""
+
+    def __post_init__(self) -> None:
+        _check_marks(self.context, self.images)
 
     @classmethod
     def from_parts(
         cls, parts: Iterable[Part], continuations: tuple[str, ...], meta: Mapping[str, Any] | None = None
     ) -> ChoiceRequest:
         """The request whose content is ``parts``: equal to the one built from their text as ``context``."""
-        return cls(text_of(parts), continuations, meta=_no_meta() if meta is None else meta)
+        parts = tuple(parts)
+        return cls(text_of(parts), continuations, _no_meta() if meta is None else meta, images_of(parts))
 
     @property
     def parts(self) -> tuple[Part, ...]:
-        """The content as typed parts: one :class:`TextPart` with ``context`` (none when it is empty)."""
-        return _as_parts(self.context)
+        """The content as typed parts: text, and an :class:`ImagePart` where each image goes."""
+        return _as_parts(self.context, self.images)
 
     def identity(self) -> list[Any]:
-        """What the prediction cache key is made of (everything but ``meta``).
+        """What the prediction cache key is made of (everything but ``meta``; images by their digests).
 
         A text request's identity is its ``context`` as it always was, however it was built,
         so prediction caches and baselines recorded before parts existed stay valid.
         """
-        return [self.kind, self.context, list(self.continuations)]
+        return [self.kind, self.context, list(self.continuations), *_image_identity(self.images)]
 
 
 @dataclass(frozen=True)
@@ -145,6 +198,11 @@ class GenerationRequest:
     stop: tuple[str, ...] = ()
     """Generation is cut before the earliest occurrence of any of these strings."""
     meta: Mapping[str, Any] = field(default_factory=_no_meta, compare=False)
+    images: tuple[ImageRef, ...] = ()
+    """The images, in the order of the :data:`IMAGE_MARK` marks in ``context``."""
+
+    def __post_init__(self) -> None:
+        _check_marks(self.context, self.images)
 
     @classmethod
     def from_parts(
@@ -155,16 +213,17 @@ class GenerationRequest:
         meta: Mapping[str, Any] | None = None,
     ) -> GenerationRequest:
         """The request whose content is ``parts``: equal to the one built from their text as ``context``."""
-        return cls(text_of(parts), max_new_tokens, stop, meta=_no_meta() if meta is None else meta)
+        parts = tuple(parts)
+        return cls(text_of(parts), max_new_tokens, stop, _no_meta() if meta is None else meta, images_of(parts))
 
     @property
     def parts(self) -> tuple[Part, ...]:
-        """The content as typed parts: one :class:`TextPart` with ``context`` (none when it is empty)."""
-        return _as_parts(self.context)
+        """The content as typed parts: text, and an :class:`ImagePart` where each image goes."""
+        return _as_parts(self.context, self.images)
 
     def identity(self) -> list[Any]:
         """What the prediction cache key is made of (everything but ``meta``; see :meth:`ChoiceRequest.identity`)."""
-        return [self.kind, self.context, self.max_new_tokens, list(self.stop)]
+        return [self.kind, self.context, self.max_new_tokens, list(self.stop), *_image_identity(self.images)]
 
 
 @dataclass(frozen=True)
