@@ -2,7 +2,8 @@
 
 Reproducing a published number starts with checking the prompt byte for byte:
 the rendered template, the chat template applied, the answer prefix, the exact
-continuations scored. The log holds the request as the runner hands it to the
+continuations scored. An image shows as its mark in the context and, in
+``images``, its digest and where it came from; never its pixels. The log holds the request as the runner hands it to the
 adapter (also when its prediction comes from the cache), with where it comes from
 (suite, item, variant). Test processes append under a lock on the log file itself,
 so a run with ``-n`` writes one file and leaves nothing else behind; lines are in
@@ -23,6 +24,8 @@ from ..models.base import ChoiceRequest, Request
 def request_record(request: Request) -> dict[str, Any]:
     """The request as plain JSON data: its origin, then exactly what the model is given."""
     record: dict[str, Any] = {**dict(request.meta), "kind": request.kind, "context": request.context}
+    if request.images:  # each mark in the context is one of these, in order: never the pixels
+        record["images"] = [{"digest": image.digest, "source": image.shown} for image in request.images]
     if isinstance(request, ChoiceRequest):
         record["continuations"] = list(request.continuations)
     else:

@@ -12,7 +12,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from ..models.base import Request
+from ..images import ImageError
+from ..models.base import IMAGES, Request
 from ..models.handle import ModelHandle
 from ..records import ItemScore
 from ..scoring.base import SCORERS, unservable
@@ -28,6 +29,11 @@ class Unservable(Exception):
 
 class ShardFailed(RuntimeError):
     """Inference failed on a shard; every test of that shard reports the same cause."""
+
+
+class UnusableImage(RuntimeError):
+    """An item's image cannot be decoded (truncated, a decompression bomb): that item fails, with the line;
+    the other items of its shard are scored as usual."""
 
 
 def plan_shards(keys: Sequence[str], shard_size: int) -> list[tuple[str, ...]]:
@@ -59,6 +65,8 @@ class Shards:
         self._planned: dict[str, _Planned] = {}
         self._done: dict[tuple[str, int], dict[str, ItemScore]] = {}
         self._failed: dict[tuple[str, int], BaseException] = {}
+        self._unusable: dict[tuple[str, str], str] = {}
+        """(suite key, variant key) -> why its image cannot be decoded."""
 
     def plan(self, suite_key: str, suite: Suite, variants: Mapping[str, Variant], keys: Sequence[str]) -> None:
         """Record a suite's selected variant keys (in test order) and cut them into shards."""
@@ -74,7 +82,10 @@ class Shards:
         planned = self._planned[suite_key]
         if key not in planned.shard_of:
             raise KeyError(f"{key} of {suite_key} was not planned; plan() the selected variants first")
-        return self._shard(suite_key, planned.shard_of[key], model)[key]
+        scores = self._shard(suite_key, planned.shard_of[key], model)
+        if (suite_key, key) in self._unusable:
+            raise UnusableImage(self._unusable[(suite_key, key)])
+        return scores[key]
 
     def suite_scores(self, suite_key: str, model: ModelHandle) -> dict[str, ItemScore]:
         """Scores of every planned variant of a suite (what a gate needs)."""
@@ -110,11 +121,18 @@ class Shards:
                 self.on_fallback(suite_key, swapped)
         suite = planned.suite
         scorer = SCORERS.get(suite.scoring.method)
-        reason = unservable(scorer, model.name, model.capabilities)
+        reason = unservable(scorer, model.name, model.capabilities) or sees_no_images(suite, model)
         if reason is not None:
             raise Unservable(reason)
         chat = self.runner.chat(model) if suite.prompt.chat_template != "never" else None
         variants = [planned.variants[key] for key in planned.shards[index]]
+        for variant in variants:
+            problem = unusable_image(variant)
+            if problem is not None:
+                self._unusable[(suite_key, variant.key)] = problem
+        variants = [v for v in variants if (suite_key, v.key) not in self._unusable]
+        if not variants:
+            return {}
         requests = [scorer.request(suite, variant, chat) for variant in variants]
         if chat is not None:
             chat.flush()
@@ -124,3 +142,28 @@ class Shards:
         results = self.runner.execute(requests, model, label=label, detail=suite.scoring.method)
         pairs = zip(variants, results, strict=True)
         return {variant.key: scorer.score(suite, variant, result) for variant, result in pairs}
+
+
+def sees_no_images(suite: Suite, model: ModelHandle) -> str | None:
+    """Why ``model`` cannot answer ``suite`` (its items have images; the model does not take them)."""
+    if IMAGES in model.capabilities or not any(item.images for item in suite.items):
+        return None
+    return (
+        f"{model.name} does not take images (no '{IMAGES}' capability) and suite {suite.name}'s items have "
+        "images; run it with a vision-language model"
+    )
+
+
+def unusable_image(variant: Variant) -> str | None:
+    """One line when one of ``variant``'s images cannot be decoded (None when all can).
+
+    Decoding here, before the shard's requests go out, keeps a bad file to its own
+    item: the model never sees a request it cannot be given, and the rest of the
+    shard is scored. The decoded pictures stay cached for the adapter.
+    """
+    for image in variant.images:
+        try:
+            image.load()
+        except ImageError as exc:
+            return f"item {variant.key}: {exc}"
+    return None

@@ -93,21 +93,22 @@ class ImageSource:
         return cls.from_bytes(data, shown)
 
     @classmethod
-    def from_column(cls, value: Any, shown: str, base_dir: Path) -> ImageSource:
+    def from_column(cls, value: Any, shown: str, base_dir: Path, root: Path | None = None) -> ImageSource:
         """A value from a ``datasets`` Image column, or a suite data file's image column.
 
         Accepted: ``{"bytes": ..., "path": ...}`` (bytes win; without them, ``path`` is
         a file under ``base_dir``), a PIL image (encoded losslessly), raw bytes, a
-        ``data:`` URI, or a relative path string under ``base_dir``.
+        ``data:`` URI, or a path string relative to ``base_dir``; a path must stay
+        inside ``root`` (default: ``base_dir``).
         """
         if isinstance(value, Mapping):
-            return _from_mapping(cls, value, shown, base_dir)
+            return _from_mapping(cls, value, shown, base_dir, root)
         if isinstance(value, (bytes, bytearray, memoryview)):
             return cls.from_bytes(bytes(value), shown)
         if isinstance(value, str):
             if value.lstrip().startswith("data:"):
                 return cls.from_base64(value, shown)
-            return cls.from_file(confined_path(base_dir, value, shown), shown)
+            return cls.from_file(confined_path(base_dir, value, shown, root), shown)
         if _is_pil_image(value):
             data, identity = _encode_picture(value, shown)
             return cls(shown=shown, data=data, identity=identity)
@@ -186,8 +187,9 @@ def _too_big(shown: str, size: int) -> ImageError:
     return ImageError(shown, f"is {size / 2**20:.1f} MiB, over the {mib} MiB limit", "downscale or crop the image")
 
 
-def confined_path(base_dir: Path, relative: str, shown: str) -> Path:
-    """``relative`` resolved under ``base_dir`` (symlinks followed), refused when it ends up outside it.
+def confined_path(base_dir: Path, relative: str, shown: str, root: Path | None = None) -> Path:
+    """``relative`` resolved from ``base_dir`` (symlinks followed), refused when it ends up outside ``root``
+    (default: ``base_dir`` itself; a suite passes the project's root, as for its data files).
 
     Absolute paths are refused outright, and so is anything that resolves outside
     (``../x.png``, a symlink to ``/etc``): a suite in an untrusted pull request
@@ -199,16 +201,17 @@ def confined_path(base_dir: Path, relative: str, shown: str) -> Path:
         raise ImageError(
             shown, f"'{clip(relative)}' is an absolute path", "give a path relative to the data file's folder"
         )
-    root = Path(base_dir).resolve()
-    file = (root / relative).resolve()
-    if not file.is_relative_to(root):
-        raise ImageError(
-            shown, f"'{clip(relative)}' points outside {root}", "keep images inside the data file's folder"
-        )
+    fence = Path(root if root is not None else base_dir).resolve()
+    file = (Path(base_dir).resolve() / relative).resolve()
+    if not file.is_relative_to(fence):
+        where = "the project" if root is not None else "the data file's folder"
+        raise ImageError(shown, f"'{clip(relative)}' points outside {fence}", f"keep images inside {where}")
     return file
 
 
-def _from_mapping(cls: type[ImageSource], value: Mapping[Any, Any], shown: str, base_dir: Path) -> ImageSource:
+def _from_mapping(
+    cls: type[ImageSource], value: Mapping[Any, Any], shown: str, base_dir: Path, root: Path | None = None
+) -> ImageSource:
     """The ``datasets`` Image shape: ``{"bytes": b"..." | None, "path": "x.png" | None}``."""
     data, path = value.get("bytes"), value.get("path")
     name = PurePosixPath(path).name if isinstance(path, str) else ""
@@ -217,7 +220,7 @@ def _from_mapping(cls: type[ImageSource], value: Mapping[Any, Any], shown: str, 
     if data is not None and not isinstance(data, (bytes, bytearray, memoryview)):
         raise ImageError(shown, f"'bytes' holds a {type(data).__name__}, not bytes", "store the image's bytes")
     if isinstance(path, str) and path:
-        return cls.from_file(confined_path(base_dir, path, shown), shown)
+        return cls.from_file(confined_path(base_dir, path, shown, root), shown)
     raise ImageError(shown, "has neither 'bytes' nor 'path'", "store the image's bytes or a relative path")
 
 

@@ -21,12 +21,14 @@ from ..gates.base import GATES
 from ..perturb.base import PERTURBATIONS
 from ..scoring.base import SCORERS
 from ..scoring.prompts import default_template
+from ..suite.images import ImageReading, check_image_placeholders, suite_settings
 from ..suite.items import build_items
 from ..suite.schema import CHAT_MODES, FEW_SHOT_KEYS, PROMPT_KEYS, SEARCH_KEYS, TEMPLATE_FIELDS, TOP_KEYS, Checker
 from ..suite.sources import read_rows
 from ..suite.types import (
     DEFAULT_ALPHA,
     DEFAULT_LABELS,
+    IMAGE_POSITIONS,
     OPEN,
     PICKS,
     TASKS,
@@ -98,10 +100,12 @@ def _load(path: Path, root: Path | None) -> Suite:
     else:
         rows, source = attempt(lambda: read_rows(checker, path, top["data"], root), ([], None))
         labels = prompt.labels if prompt is not None else DEFAULT_LABELS
+        reading = attempt(lambda: _image_reading(checker, path, top, source, root), ImageReading(path.parent, root))
         if source is not None:
-            items = attempt(lambda: build_items(checker, top["data"], rows, task, labels), [])
+            items = attempt(lambda: build_items(checker, top["data"], rows, task, labels, reading), [])
     if errors:
         raise SuiteErrors.combine(errors)
+    check_image_placeholders(checker, prompt.template, items, "few_shot" in top)
     if any(item.group for item in items) and "set_accuracy" not in [g.name for g in gates]:
         gates = (
             *gates,
@@ -129,6 +133,14 @@ def _load(path: Path, root: Path | None) -> Suite:
         few_shot=_parse_few_shot(checker, path, top, task, prompt.labels, items, root),
         alpha=checker.level(top.get("alpha", DEFAULT_ALPHA), "alpha"),
     )
+
+
+def _image_reading(
+    checker: Checker, path: Path, top: Mapping[str, Any], source: str | None, root: Path | None
+) -> ImageReading:
+    """Image paths start at the data file's folder (the suite's, for a dataset) and stay inside the root."""
+    base = Path(source).parent if source is not None and "path" in top["data"] else path.parent
+    return ImageReading(base, root, suite_settings(checker, top.get("images")))
 
 
 def _check_combinations(
@@ -247,6 +259,7 @@ def _parse_prompt(checker: Checker, value: Any) -> PromptSpec:
         chat_template=checker.choice(chat, "prompt.chat_template", CHAT_MODES),
         system=spec.get("system"),
         answer_prefix=spec.get("answer_prefix", "Answer:"),
+        image_position=checker.choice(spec.get("image_position", "before"), "prompt.image_position", IMAGE_POSITIONS),
     )
 
 

@@ -25,7 +25,7 @@ from ..execution.calls import AdapterFault, AdapterRaised, ModelTimeout, said
 from ..execution.prompt_log import PromptLog
 from ..execution.run_stats import RunStats
 from ..execution.runner import Runner
-from ..execution.shards import ShardFailed, Shards, Unservable
+from ..execution.shards import ShardFailed, Shards, Unservable, UnusableImage
 from ..execution.store import MemoryStore, SQLiteStore, StoreError, remove_run_stores
 from ..gates.base import GateResult
 from ..gates.comparison import Comparison, compare
@@ -210,7 +210,15 @@ class TestSession:
             if self._tracebacks_wanted():
                 raise exc.error from None  # the adapter's own traceback, as -v or --tb asked
             raise pytest.fail.Exception(visible(f"{exc}; -v or --tb=long shows its traceback"), pytrace=False) from None
-        except (AdapterFault, ModelTimeout, PatternTimeout, ShardFailed, StoreError, AdapterError) as exc:
+        except (
+            AdapterFault,
+            ModelTimeout,
+            PatternTimeout,
+            ShardFailed,
+            StoreError,
+            AdapterError,
+            UnusableImage,
+        ) as exc:
             raise _one_line(exc) from None
 
     def _tracebacks_wanted(self) -> bool:

@@ -31,7 +31,7 @@ from ..suite.schema import Param
 from ..suite.types import Suite, Variant
 from .base import register_scorer
 from .fewshot import shots_before
-from .prompts import ChatFormatter, after, render_context
+from .prompts import ChatFormatter, after, prompt_images, render_context
 
 NEAR_TIE_LOGPROB = 1e-4
 """Top-two scores closer than this are a near tie: float noise could flip the answer."""
@@ -131,7 +131,8 @@ class Letter:
     def request(self, suite: Suite, variant: Variant, chat: ChatFormatter | None) -> ChoiceRequest:
         context = render_context(suite.prompt, variant, chat, shots_before(suite, variant, labelled=True))
         labels = variant.shown_labels(suite.prompt.labels)
-        return ChoiceRequest(context, after(context, labels), meta=meta(suite, variant))
+        images = prompt_images(suite.prompt, variant)
+        return ChoiceRequest(context, after(context, labels), meta=meta(suite, variant), images=images)
 
     def score(self, suite: Suite, variant: Variant, result: Result) -> ItemScore:
         lls = _logprobs(variant, result)
@@ -153,7 +154,8 @@ class LogLikelihood:
         # prompt does not list them) is then the very same request, served from the cache.
         context = render_context(suite.prompt, variant, chat, shots_before(suite, variant, labelled=False))
         texts = [variant.choices[p] for p in _original_order(variant)]
-        return ChoiceRequest(context, after(context, texts), meta=meta(suite, variant))
+        images = prompt_images(suite.prompt, variant)
+        return ChoiceRequest(context, after(context, texts), meta=meta(suite, variant), images=images)
 
     def score(self, suite: Suite, variant: Variant, result: Result) -> ItemScore:
         sent = _logprobs(variant, result)

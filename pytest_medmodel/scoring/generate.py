@@ -44,7 +44,7 @@ from .extract import (
 )
 from .extract import exact_match as matches_exactly
 from .fewshot import shots_before
-from .prompts import ChatFormatter, render_context
+from .prompts import ChatFormatter, prompt_images, render_context
 
 SHORT_LIMIT = 32
 """Default token limit without reasoning: the answer and a few words."""
@@ -159,7 +159,8 @@ class Generate:
         limit = suite.scoring.option("max_new_tokens") or (REASONING_LIMIT if reasoning else SHORT_LIMIT)
         stop = suite.scoring.option("stop")
         stops = tuple(stop) if stop is not None else (() if reasoning else ("\n\n",))
-        return GenerationRequest(context, int(limit), stops, meta=meta(suite, variant))
+        images = prompt_images(prompt, variant)
+        return GenerationRequest(context, int(limit), stops, meta=meta(suite, variant), images=images)
 
     def score(self, suite: Suite, variant: Variant, result: Result) -> ItemScore:
         if not isinstance(result, GenerationResult):

@@ -8,11 +8,18 @@ two that don't, don't.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import Any
 
+from ..images.ref import ImageRef
+from ..models.base import IMAGE_MARK
+from ..suite.images import image_numbers
+from ..suite.schema import IMAGE_FIELDS
 from ..suite.types import FIXED_CHOICES, PromptSpec, Variant
 
-ChatFormatter = Callable[[Sequence[dict[str, str]]], "str | None"]
-"""Turns chat messages into the model's prompt text, or None if it has no chat template."""
+ChatFormatter = Callable[[Sequence[dict[str, Any]]], "str | None"]
+"""Turns chat messages into the model's prompt text, or None if it has no chat template. A message's
+content is a str, or for a prompt with images a list of ``{"type": "text"|"image"}`` parts; the
+returned text then holds an :data:`~pytest_medmodel.models.base.IMAGE_MARK` where each image went."""
 
 
 def default_template(task: str, lists_choices: bool, has_context: bool) -> str:
@@ -32,15 +39,54 @@ def default_template(task: str, lists_choices: bool, has_context: bool) -> str:
 
 
 def render_user_message(prompt: PromptSpec, variant: Variant) -> str:
-    """Fill the suite's template for one variant (choices in presented order)."""
+    """Fill the suite's template for one variant (choices in presented order).
+
+    Each image is an :data:`~pytest_medmodel.models.base.IMAGE_MARK`: at its
+    ``{image}``/``{imageN}`` placeholder, or on a line of its own before (or after)
+    the text when the template has none (``prompt.image_position``); the marks are
+    in the order of :func:`prompt_images`.
+    """
     labels = variant.shown_labels(prompt.labels)
     values = {
         "question": variant.question,
         "context": variant.context or "",
         "choices": "\n".join(f"{label}. {text}" for label, text in zip(labels, variant.choices, strict=True)),
         "labels": ", ".join(labels),
+        **dict.fromkeys(IMAGE_FIELDS, IMAGE_MARK),
     }
-    return (variant.template or prompt.template).format_map(values)
+    template = variant.template or prompt.template
+    text = template.format_map(values)
+    if not variant.images or image_numbers(template):
+        return text
+    marks = "\n".join(IMAGE_MARK for _ in variant.images)
+    return f"{marks}\n{text}" if prompt.image_position == "before" else f"{text}\n{marks}"
+
+
+def prompt_images(prompt: PromptSpec, variant: Variant) -> tuple[ImageRef, ...]:
+    """The variant's images in the order their marks appear in its rendered prompt."""
+    placed = image_numbers(variant.template or prompt.template)
+    if not variant.images or not placed:
+        return variant.images
+    return tuple(variant.images[number - 1] for number in placed)
+
+
+def user_content(text: str, images: Sequence[ImageRef]) -> str | list[dict[str, str]]:
+    """A chat message's content: the text, or with images, typed parts (``{"type": "image"}`` where each goes).
+
+    The newline that sets an image off from the text in a plain prompt is left to the
+    model's chat template here (most put the image on its own line themselves).
+    """
+    if not images:
+        return text
+    parts: list[dict[str, str]] = []
+    for number, piece in enumerate(text.split(IMAGE_MARK)):
+        if number:
+            parts.append({"type": "image"})
+        piece = piece.removeprefix("\n") if number else piece
+        piece = piece.removesuffix("\n") if number < len(images) else piece
+        if piece:
+            parts.append({"type": "text", "text": piece})
+    return parts
 
 
 def render_context(prompt: PromptSpec, variant: Variant, chat: ChatFormatter | None, shots: str = "") -> str:
@@ -56,10 +102,10 @@ def render_context(prompt: PromptSpec, variant: Variant, chat: ChatFormatter | N
     """
     user = shots + render_user_message(prompt, variant)
     if prompt.chat_template != "never" and chat is not None:
-        messages = []
+        messages: list[dict[str, Any]] = []
         if prompt.system:
             messages.append({"role": "system", "content": prompt.system})
-        messages.append({"role": "user", "content": user})
+        messages.append({"role": "user", "content": user_content(user, variant.images)})
         text = chat(messages)
         if text is not None:
             return text + prompt.answer_prefix

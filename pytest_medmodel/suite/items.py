@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from . import indexes
+from .images import ImageColumns, ImageReading, item_images
 from .schema import ANSWER_FORMATS, DEFAULT_FIELDS, FIELD_KEYS, ROW_ID, Checker, kind
 from .types import FIXED_CHOICES, OPEN, Item, SuiteError, SuiteErrors
 
@@ -37,22 +38,38 @@ class _Columns:
     """Task open: a list column of other accepted answers."""
     text_cells: bool = False
     """The source stores every cell as text (CSV): ``"2"`` is how an answer index is written there."""
+    images: ImageColumns = ImageColumns()
 
 
 def build_items(
-    checker: Checker, data: Mapping[str, Any], rows: Sequence[Mapping[str, Any]], task: str, labels: tuple[str, ...]
+    checker: Checker,
+    data: Mapping[str, Any],
+    rows: Sequence[Mapping[str, Any]],
+    task: str,
+    labels: tuple[str, ...],
+    reading: ImageReading | None = None,
 ) -> list[Item]:
-    """Validate every row and turn it into an :class:`Item`."""
+    """Validate every row and turn it into an :class:`Item`.
+
+    ``reading``: where image paths start and how images decode; without it, image
+    columns are not read (a suite's few-shot pool, say, whose items show no image).
+    """
     if not rows:
         raise checker.error("data", "the data source has no rows", "point data at a file with items")
     columns = replace(_map_columns(checker, data, set(rows[0].keys()), task), text_cells=indexes.text_cells(data))
+    if reading is None:
+        columns = replace(columns, images=ImageColumns())
     items: list[Item] = []
     errors: list[SuiteError] = []
     seen: dict[str, int] = {}
     numbers: dict[str, int] = {}  # answers given as option numbers whose base the data must show
     for index, row in enumerate(rows):
         try:
-            items.append(_build_item(checker, columns, row, index + 1, seen, task, labels, numbers))
+            item = _build_item(checker, columns, row, index + 1, seen, task, labels, numbers)
+            if columns.images.any and reading is not None:
+                where = _where(index + 1, item.id)
+                item = replace(item, images=item_images(checker, columns.images, reading, row, where))
+            items.append(item)
         except SuiteError as error:  # every bad row is reported, not only the first
             errors.append(error)
     if errors:
@@ -75,11 +92,7 @@ def _map_columns(checker: Checker, data: Mapping[str, Any], columns: set[str], t
     for key in ("id", "question", "answer"):
         if not (key == "id" and fields[key] == ROW_ID) and fields[key] not in columns:
             raise missing(key, fields[key])
-    context = fields.get("context")
-    if context is not None and context not in columns:
-        if "context" in explicit:
-            raise missing("context", context)
-        context = None
+    context = _optional(fields, explicit, columns, "context", missing)
     tags = fields.get("tags")
     tags = [tags] if isinstance(tags, str) else list(tags or [])
     absent = [c for c in tags if c not in columns]
@@ -88,11 +101,7 @@ def _map_columns(checker: Checker, data: Mapping[str, Any], columns: set[str], t
             raise missing("tags", absent[0])
         tags = []
     choices = fields.get("choices")
-    aliases = fields.get("aliases") if task == OPEN else None
-    if aliases is not None and aliases not in columns:
-        if "aliases" in explicit:
-            raise missing("aliases", aliases)
-        aliases = None
+    aliases = _optional(fields, explicit, columns, "aliases", missing) if task == OPEN else None
     if task == OPEN:
         if "choices" in explicit:
             raise checker.error("data.fields.choices", "task open has no choices", "remove the choices mapping")
@@ -109,14 +118,38 @@ def _map_columns(checker: Checker, data: Mapping[str, Any], columns: set[str], t
             if column not in columns:
                 raise missing("choices", column)
         choices = choices if isinstance(choices, str) else tuple(choices or ())
-    group = fields.get("group")
-    if group is not None and group not in columns:
-        if "group" in explicit:
-            raise missing("group", group)
-        group = None
-    return _Columns(
-        fields["id"], fields["question"], fields["answer"], context, tuple(tags), choices, answer_format, group, aliases
+    group = _optional(fields, explicit, columns, "group", missing)
+    images = ImageColumns(
+        *(_optional(fields, explicit, columns, key, missing) for key in ("image", "images", "window"))
     )
+    return _Columns(
+        fields["id"],
+        fields["question"],
+        fields["answer"],
+        context,
+        tuple(tags),
+        choices,
+        answer_format,
+        group,
+        aliases,
+        images=images,
+    )
+
+
+def _optional(
+    fields: Mapping[str, Any], explicit: Mapping[str, Any], columns: set[str], key: str, missing: Any
+) -> str | None:
+    """An optional column: the mapped one, or the default name when the data has it (None otherwise)."""
+    column = fields.get(key)
+    if column is None or column in columns:
+        return column
+    if key in explicit:
+        raise missing(key, column)
+    return None
+
+
+def _where(row_no: int, item_id: str) -> str:
+    return f"row {row_no}" + (f" (id {item_id})" if item_id else "")
 
 
 def _build_item(
@@ -130,7 +163,7 @@ def _build_item(
     numbers: dict[str, int],
 ) -> Item:
     item_id = f"row-{row_no:05d}" if cols.id == ROW_ID else text_of(row.get(cols.id))
-    where = f"row {row_no}" + (f" (id {item_id})" if item_id else "")
+    where = _where(row_no, item_id)
     if not item_id:
         raise checker.error(f"{where}: {cols.id}", "item id is empty", "give every row a unique id")
     if not _ITEM_ID.match(item_id):

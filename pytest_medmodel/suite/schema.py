@@ -24,7 +24,9 @@ ANSWER_FORMATS = ("auto", "letter", "index", "index0", "index1", "text")
 CHAT_MODES = ("auto", "always", "never")
 ROW_ID = "__row__"
 """Value of ``data.fields.id`` that numbers rows instead of reading an id column."""
-TEMPLATE_FIELDS = ("question", "context", "choices", "labels")
+IMAGE_FIELDS = ("image", *(f"image{n}" for n in range(1, 10)))
+"""Template placeholders for an item's images: ``{image}`` (its first) and ``{image1}`` .. ``{image9}``."""
+TEMPLATE_FIELDS = ("question", "context", "choices", "labels", *IMAGE_FIELDS)
 
 TOP_KEYS: KeyTable = {
     "name": ((str,), "a short name (letters, digits, _ . -)"),
@@ -38,6 +40,7 @@ TOP_KEYS: KeyTable = {
     "perturbations": ((list,), "a list of perturbation names or {name: ..., id: ...} mappings"),
     "search": ((dict,), "a mapping with candidates and items: search this suite after every run"),
     "few_shot": ((dict,), "a mapping with k (and from, pick, seed): solved examples before each item"),
+    "images": ((dict,), "how images are decoded: window [centre, width], frame, slice_axis, slice_index, volume"),
 }
 FEW_SHOT_KEYS: KeyTable = {
     "k": ((int,), "how many examples (0 or more)"),
@@ -72,6 +75,9 @@ FIELD_KEYS: KeyTable = {
     "tags": ((str, list, type(None)), "a column (text or list), or a list of columns"),
     "group": ((str, type(None)), "a column naming each item's probe group (items scored together)"),
     "aliases": ((str, type(None)), "a list column of other accepted answers (task open)"),
+    "image": ((str, type(None)), "a column with each item's image: a path relative to the data file, base64, an Image"),
+    "images": ((str, type(None)), "a list column of each item's images (in {image1}, {image2} order)"),
+    "window": ((str, type(None)), "a column with an item's own DICOM/NIfTI window [centre, width]"),
 }
 PROMPT_KEYS: KeyTable = {
     "template": ((str,), "text with {question}, {context}, {choices}, {labels} placeholders"),
@@ -79,6 +85,7 @@ PROMPT_KEYS: KeyTable = {
     "chat_template": ((str, bool), "auto, always or never"),
     "system": ((str, type(None)), "a system message"),
     "answer_prefix": ((str,), "text after which the answer is scored, e.g. 'Answer:'"),
+    "image_position": ((str,), "before or after: where images go when the template has no {image} placeholder"),
 }
 DEFAULT_FIELDS = {
     "id": "id",
@@ -89,6 +96,9 @@ DEFAULT_FIELDS = {
     "tags": "tags",
     "group": "group",
     "aliases": "aliases",
+    "image": "image",
+    "images": "images",
+    "window": "window",
 }
 
 

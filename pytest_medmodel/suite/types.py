@@ -7,16 +7,17 @@ can be loaded and checked from a script and collection stays cheap.
 from __future__ import annotations
 
 import functools
-import hashlib
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from ..images.ref import ImageRef
 from .errors import SHOWN_ERRORS as SHOWN_ERRORS
 from .errors import SuiteError as SuiteError
 from .errors import SuiteErrors as SuiteErrors
+from .hashing import content_hash as content_hash
+from .hashing import short_hash as short_hash
 
 SUITE_SUFFIXES = (".suite.yaml", ".suite.yml")
 """Suite files are recognised by these suffixes only, so no other YAML is ever collected."""
@@ -32,21 +33,6 @@ TASKS = ("multiple_choice", *FIXED_CHOICES, OPEN)
 DEFAULT_LABELS = tuple("ABCDEFGHIJ")
 ORIGINAL = ""
 """Variant name of the unperturbed item."""
-
-
-def short_hash(payload: Any, length: int) -> str:
-    """Hex prefix of the SHA-256 of ``payload`` as canonical JSON."""
-    blob = json.dumps(payload, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
-    return hashlib.sha256(blob.encode("utf-8")).hexdigest()[:length]
-
-
-def content_hash(question: str, context: str | None, choices: Sequence[str], answer: int) -> str:
-    """Short hash of everything that defines a question as shown.
-
-    Stored per entry in the baseline, so an item whose text or key changed since
-    the baseline was recorded is not silently compared with it.
-    """
-    return short_hash([question, context, list(choices), answer], 12)
 
 
 @dataclass(frozen=True)
@@ -66,10 +52,12 @@ class Item:
     """Subgroup labels (specialty, topic); usable with ``-k`` and ``-m``."""
     group: str | None = None
     """Probe group: items sharing one are also scored together (set accuracy, confusion)."""
+    images: tuple[ImageRef, ...] = ()
+    """The item's images, in the data's order (``{image1}`` is the first)."""
 
     @property
     def content_hash(self) -> str:
-        return content_hash(self.question, self.context, self.choices, self.answer)
+        return content_hash(self.question, self.context, self.choices, self.answer, self.images)
 
 
 @dataclass(frozen=True)
@@ -102,6 +90,8 @@ class Variant:
     """Prompt template used instead of the suite's (an instruction paraphrase)."""
     shots: int | None = None
     """Few-shot examples shown before this variant, when not the suite's ``few_shot.k`` (a ``few_shot`` sweep)."""
+    images: tuple[ImageRef, ...] = ()
+    """The images this variant shows (an image perturbation or ablation changes them)."""
 
     @classmethod
     def of(cls, item: Item) -> Variant:
@@ -114,6 +104,7 @@ class Variant:
             origin=tuple(range(len(item.choices))),
             context=item.context,
             tags=item.tags,
+            images=item.images,
         )
 
     @property
@@ -124,9 +115,12 @@ class Variant:
     @property
     def content_hash(self) -> str:
         if self.labels is None and self.template is None:
-            return content_hash(self.question, self.context, self.choices, self.answer)
+            return content_hash(self.question, self.context, self.choices, self.answer, self.images)
         labels = None if self.labels is None else list(self.labels)
-        return short_hash([self.question, self.context, list(self.choices), self.answer, labels, self.template], 12)
+        payload: list[Any] = [self.question, self.context, list(self.choices), self.answer, labels, self.template]
+        if self.images:
+            payload.append([image.digest for image in self.images])
+        return short_hash(payload, 12)
 
     def shown_labels(self, suite_labels: tuple[str, ...]) -> tuple[str, ...]:
         """The labels this variant's prompt shows for its choices."""
@@ -163,6 +157,10 @@ def split_key(key: str) -> tuple[str, str]:
     return item_id, name
 
 
+IMAGE_POSITIONS = ("before", "after")
+"""Where an item's images go when the template has no ``{image}`` placeholder: before or after its text."""
+
+
 @dataclass(frozen=True)
 class PromptSpec:
     template: str
@@ -170,6 +168,8 @@ class PromptSpec:
     chat_template: str
     system: str | None
     answer_prefix: str
+    image_position: str = "before"
+    """One of :data:`IMAGE_POSITIONS` (used only by items with images and a template without placeholders)."""
 
 
 @dataclass(frozen=True)
@@ -335,6 +335,8 @@ class Suite:
             payload["few_shot"] = self.few_shot.fingerprint()
         if self.perturbations:
             payload["perturbations"] = [[p.label, p.name, dict(p.params)] for p in self.perturbations]
+        if any(item.images for item in self.items):  # a text suite's fingerprint is what it was before images
+            payload["image_position"] = self.prompt.image_position
         return short_hash(payload, 16)
 
 

@@ -1,0 +1,172 @@
+"""Suites whose items show images, run through the plugin with an adapter that really looks at them.
+
+The ``Seer`` adapter answers "dark" or "bright" from the mean of the image it is
+given, so a right answer proves the image reached it; it logs every request, so a
+cache hit or a recomputation is visible.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from conftest import Project, expect_lines, outcomes
+
+SEER = '''
+import json, pathlib
+from pytest_medmodel import CHOICE_LOGPROBS, IMAGES, ChoiceResult
+
+LOG = pathlib.Path(__file__).parent / "seer.log"
+
+class Seer:
+    name = "seer"
+    fingerprint = "seer-1"
+    capabilities = {CHOICE_LOGPROBS, IMAGES}
+
+    def loglikelihood(self, requests):
+        out = []
+        for r in requests:
+            bright = r.images[0].load().convert("L").resize((1, 1)).getpixel((0, 0)) > 127
+            with LOG.open("a") as log:
+                log.write(json.dumps({"item": r.meta["item"], "images": len(r.images)}) + "\\n")
+            out.append(ChoiceResult((-2.5, -0.1) if bright else (-0.1, -2.5)))
+        return out
+
+class Blind:
+    name = "blind"
+    fingerprint = "blind-1"
+
+    def loglikelihood(self, requests):
+        return [ChoiceResult((-0.1, -2.5)) for r in requests]
+
+class ChatSeer(Seer):
+    """With a chat template that, like a real VLM's, puts each image where its part is."""
+
+    def format_chat(self, messages):
+        from pytest_medmodel import IMAGE_MARK
+
+        def content(c):
+            if isinstance(c, str):
+                return c
+            return "".join(IMAGE_MARK + "\\n" if p["type"] == "image" else p["text"] for p in c)
+
+        return "".join(f"<{m['role']}>{content(m['content'])}</{m['role']}>" for m in messages) + "<assistant>"
+
+def make():
+    return Seer()
+
+def chat():
+    return ChatSeer()
+
+def blind():
+    return Blind()
+'''
+
+
+def _picture(path: Path, shade: int) -> None:
+    from PIL import Image
+
+    Image.new("RGB", (16, 16), (shade, shade, shade)).save(path)
+
+
+def _shades_suite(project: Project, extra_yaml: str = "", rows_extra: dict[str, dict[str, str]] | None = None) -> None:
+    """Eight items: is this image dark or bright? (images in suites/images, paths relative to the data file)."""
+    (project.path / "seer.py").write_text(SEER)
+    images = project.path / "suites" / "images"
+    images.mkdir(parents=True, exist_ok=True)
+    rows = []
+    for i in range(8):
+        bright = i % 2 == 1
+        _picture(images / f"s{i}.png", 230 - i if bright else 20 + i)  # each image its own pixels
+        row = {
+            "id": f"sh-{i}",
+            "image": f"../images/s{i}.png",
+            "question": "Is this image dark or bright?",
+            "choices": ["dark", "bright"],
+            "answer": "B" if bright else "A",
+        }
+        row.update((rows_extra or {}).get(f"sh-{i}", {}))
+        rows.append(row)
+    project.suite("shades", rows=rows, extra_yaml=extra_yaml)
+
+
+def _run(project: Project, *args: str, model: str = "py:seer:make") -> pytest.RunResult:
+    return project.pytester.runpytest("suites", f"--medmodel={model}", "-p", "no:randomly", *args)
+
+
+def _seer_calls(project: Project) -> list[str]:
+    log = project.path / "seer.log"
+    return [json.loads(line)["item"] for line in log.read_text().splitlines()] if log.exists() else []
+
+
+def test_an_image_suite_reaches_the_model_and_a_changed_image_is_recomputed(project: Project) -> None:
+    _shades_suite(project)
+    result = _run(project, "--snapshot-update", "--medmodel-log-prompts=prompts.jsonl")
+    assert result.ret == 0, result.stdout.str()
+    assert outcomes(result)["passed"] == 9  # 8 items answered right from their pixels, and the gate
+    assert sorted(_seer_calls(project)) == [f"sh-{i}" for i in range(8)]
+    record = json.loads((project.path / "prompts.jsonl").read_text().splitlines()[0])
+    assert record["context"].startswith("<|medmodel:image|>\nQuestion: Is this image dark or bright?")
+    assert record["images"][0]["source"] == "../images/s0.png" and len(record["images"][0]["digest"]) == 16
+    baseline = json.loads((project.path / "baselines" / "seer-make" / "shades.json").read_text())
+
+    assert _run(project).ret == 0
+    assert len(_seer_calls(project)) == 8  # unchanged images: every answer from the prediction cache
+
+    _picture(project.path / "suites" / "images" / "s1.png", 25)  # sh-1's picture turns dark: its answer flips
+    result = _run(project)
+    assert _seer_calls(project)[8:] == ["sh-1"]  # only the changed image is sent again
+    changed = json.loads((project.path / "baselines" / "seer-make" / "shades.json").read_text())
+    assert changed == baseline  # a plain run never writes a baseline
+    expect_lines(result, ["*sh-1*"])
+    assert outcomes(result).get("regressed", 0) == 0  # a changed item is not compared with its stale entry
+
+
+def test_a_text_only_model_is_skipped_on_an_image_suite_with_the_reason(project: Project) -> None:
+    _shades_suite(project)
+    result = _run(project, "-rs", model="py:seer:blind")
+    assert result.ret == 0, result.stdout.str()
+    result.stdout.fnmatch_lines(["*blind does not take images (no 'images' capability)*"])
+    assert outcomes(result).get("passed", 0) == 0 and outcomes(result)["skipped"] == 9
+
+
+def test_a_truncated_image_fails_its_item_alone_and_leaves_baselines_untouched(project: Project) -> None:
+    _shades_suite(project)
+    assert _run(project, "--snapshot-update").ret == 0
+    baselines = project.baseline_bytes()
+    picture = project.path / "suites" / "images" / "s3.png"
+    picture.write_bytes(picture.read_bytes()[:60])  # cut mid-file: the header still reads, the pixels do not
+    result = _run(project, "--snapshot-update")
+    assert result.ret == 1
+    result.stdout.fnmatch_lines(["*item sh-3: ../images/s3.png: is a damaged or truncated PNG file*"])
+    assert outcomes(result)["errors"] == 1 and outcomes(result)["passed"] == 8  # the other items and the gate
+    assert project.baseline_bytes() == baselines
+    assert "baselines left untouched" in result.stdout.str()
+
+
+@pytest.mark.parametrize(
+    ("image", "message"),
+    [
+        ("../images/missing.png", "*row 3 (id sh-2): image: ../images/missing.png: *not found*"),
+        ("../../../outside.png", "*row 3 (id sh-2): image: ../../../outside.png: *points outside*"),
+    ],
+)
+def test_a_missing_or_escaping_image_path_is_one_collection_line(project: Project, image: str, message: str) -> None:
+    _shades_suite(project, rows_extra={"sh-2": {"image": image}})
+    result = _run(project)
+    assert result.ret != 0
+    result.stdout.fnmatch_lines([message])
+    assert "Traceback" not in result.stdout.str()
+
+
+def test_with_a_chat_template_each_image_is_a_typed_part_of_the_user_turn(project: Project) -> None:
+    _shades_suite(project, extra_yaml='prompt:\n  template: "Look: {image} {question}\\n{choices}"\n')
+    result = _run(project, "--snapshot-update", "--medmodel-log-prompts=prompts.jsonl", model="py:seer:chat")
+    assert result.ret == 0, result.stdout.str()
+    assert outcomes(result)["passed"] == 9
+    record = json.loads((project.path / "prompts.jsonl").read_text().splitlines()[0])
+    # The template's text around {image} became text parts; the chat template put the image (and its newline).
+    assert record["context"] == (
+        "<user>Look: <|medmodel:image|>\n Is this image dark or bright?\nA. dark\nB. bright</user><assistant>Answer:"
+    )
