@@ -27,7 +27,8 @@ class Seer:
     def loglikelihood(self, requests):
         out = []
         for r in requests:
-            bright = r.images[0].load().convert("L").resize((1, 1)).getpixel((0, 0)) > 127
+            # Without an image (the drop_images mutation) it guesses "dark".
+            bright = bool(r.images) and r.images[0].load().convert("L").resize((1, 1)).getpixel((0, 0)) > 127
             with LOG.open("a") as log:
                 log.write(json.dumps({"item": r.meta["item"], "images": len(r.images)}) + "\\n")
             out.append(ChoiceResult((-2.5, -0.1) if bright else (-0.1, -2.5)))
@@ -70,13 +71,15 @@ def _picture(path: Path, shade: int) -> None:
     Image.new("RGB", (16, 16), (shade, shade, shade)).save(path)
 
 
-def _shades_suite(project: Project, extra_yaml: str = "", rows_extra: dict[str, dict[str, str]] | None = None) -> None:
-    """Eight items: is this image dark or bright? (images in suites/images, paths relative to the data file)."""
+def _shades_suite(
+    project: Project, extra_yaml: str = "", rows_extra: dict[str, dict[str, str]] | None = None, n: int = 8
+) -> None:
+    """``n`` items: is this image dark or bright? (images in suites/images, paths relative to the data file)."""
     (project.path / "seer.py").write_text(SEER)
     images = project.path / "suites" / "images"
     images.mkdir(parents=True, exist_ok=True)
     rows = []
-    for i in range(8):
+    for i in range(n):
         bright = i % 2 == 1
         _picture(images / f"s{i}.png", 230 - i if bright else 20 + i)  # each image its own pixels
         row = {
@@ -170,3 +173,12 @@ def test_with_a_chat_template_each_image_is_a_typed_part_of_the_user_turn(projec
     assert record["context"] == (
         "<user>Look: <|medmodel:image|>\n Is this image dark or bright?\nA. dark\nB. bright</user><assistant>Answer:"
     )
+
+
+def test_a_model_that_loses_its_images_fails_the_accuracy_gate(project: Project) -> None:
+    _shades_suite(project, n=40)
+    assert _run(project, "--snapshot-update").ret == 0
+    result = _run(project, "--medmodel-mutate=drop_images")
+    assert result.ret == 1
+    assert outcomes(result)["regressed"] == 20  # every bright image is now called dark
+    expect_lines(result, ["*accuracy dropped on suite shades*"])

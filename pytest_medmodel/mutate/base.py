@@ -70,7 +70,7 @@ class Mutation:
 
 
 MUTATIONS: Registry[Mutation] = Registry(
-    "mutation", builtins=tuple(f"pytest_medmodel.mutate.{name}" for name in ("chat", "layers", "weights"))
+    "mutation", builtins=tuple(f"pytest_medmodel.mutate.{name}" for name in ("chat", "layers", "vision", "weights"))
 )
 
 
