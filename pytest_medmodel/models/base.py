@@ -50,7 +50,8 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol, TypeAlias, runtime_checkable
 
-from ..images.ref import ImageRef
+if TYPE_CHECKING:
+    from ..images.ref import ImageRef
 
 CHOICE_LOGPROBS = "choice_logprobs"
 """Full log-likelihood of any continuation (``loglikelihood``): letter and option-text scoring."""

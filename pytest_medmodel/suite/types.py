@@ -10,14 +10,16 @@ import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ..images.ref import ImageRef
 from .errors import SHOWN_ERRORS as SHOWN_ERRORS
 from .errors import SuiteError as SuiteError
 from .errors import SuiteErrors as SuiteErrors
 from .hashing import content_hash as content_hash
 from .hashing import short_hash as short_hash
+
+if TYPE_CHECKING:
+    from ..images.ref import ImageRef
 
 SUITE_SUFFIXES = (".suite.yaml", ".suite.yml")
 """Suite files are recognised by these suffixes only, so no other YAML is ever collected."""
