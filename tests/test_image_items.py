@@ -182,3 +182,55 @@ def test_a_model_that_loses_its_images_fails_the_accuracy_gate(project: Project)
     assert result.ret == 1
     assert outcomes(result)["regressed"] == 20  # every bright image is now called dark
     expect_lines(result, ["*accuracy dropped on suite shades*"])
+
+
+def test_a_dicom_suite_uses_its_window_and_a_new_window_is_a_new_image(project: Project) -> None:
+    """The same CT file under a soft-tissue and a bone window: two different pictures, two identities."""
+    pydicom_data = pytest.importorskip("pydicom.data")
+    ct = Path(pydicom_data.get_testdata_file("CT_small.dcm", download=False))
+    (project.path / "seer.py").write_text(SEER)
+    (project.path / "suites" / "images").mkdir(parents=True)
+    (project.path / "suites" / "images" / "ct.dcm").write_bytes(ct.read_bytes())
+    row = {"id": "ct-1", "image": "../images/ct.dcm", "question": "Dark or bright?", "choices": ["dark", "bright"]}
+    project.suite("ct", rows=[{**row, "answer": "A"}], extra_yaml="images:\n  window: [40, 400]\n")
+    assert _run(project, "--medmodel-log-prompts=soft.jsonl").ret in (0, 1)
+    soft = json.loads((project.path / "soft.jsonl").read_text())["images"][0]["digest"]
+    project.suite("ct", rows=[{**row, "answer": "A"}], extra_yaml="images:\n  window: [400, 1800]\n")
+    _run(project, "--medmodel-log-prompts=bone.jsonl")
+    bone = json.loads((project.path / "bone.jsonl").read_text())["images"][0]["digest"]
+    assert soft != bone
+    assert _seer_calls(project) == ["ct-1", "ct-1"]  # the new window's picture was computed, not served from cache
+
+
+def test_a_parquet_image_column_in_the_datasets_shape_is_read(project: Project) -> None:
+    """VQA-RAD and SLAKE ship as parquet with an Image column: a struct of the PNG's bytes and its name."""
+    import io
+
+    pyarrow = pytest.importorskip("pyarrow")
+    parquet = pytest.importorskip("pyarrow.parquet")
+    from PIL import Image
+
+    (project.path / "seer.py").write_text(SEER)
+    pictures, answers = [], []
+    for i in range(4):
+        buffer = io.BytesIO()
+        Image.new("L", (8, 8), 230 - i if i % 2 else 20 + i).save(buffer, format="PNG")
+        pictures.append({"bytes": buffer.getvalue(), "path": f"synpic{i}.png"})
+        answers.append("bright" if i % 2 else "dark")
+    table = pyarrow.table(
+        {
+            "id": [f"pq-{i}" for i in range(4)],
+            "image": pictures,
+            "question": ["Is the image dark or bright?"] * 4,
+            "c1": ["dark"] * 4,
+            "c2": ["bright"] * 4,
+            "answer": answers,
+        }
+    )
+    (project.path / "suites" / "data").mkdir(parents=True)
+    parquet.write_table(table, project.path / "suites" / "data" / "rad.parquet")
+    suite = "task: multiple_choice\ndata:\n  path: data/rad.parquet\n  answer_format: text\n"
+    (project.path / "suites" / "rad.suite.yaml").write_text(suite + "  fields: {choices: [c1, c2]}\n")
+    result = _run(project, "--snapshot-update")
+    assert result.ret == 0, result.stdout.str()
+    assert outcomes(result)["passed"] == 5
