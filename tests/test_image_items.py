@@ -234,3 +234,35 @@ def test_a_parquet_image_column_in_the_datasets_shape_is_read(project: Project) 
     result = _run(project, "--snapshot-update")
     assert result.ret == 0, result.stdout.str()
     assert outcomes(result)["passed"] == 5
+
+
+def _text_and_image_suites(project: Project) -> None:
+    _shades_suite(project, n=40)
+    project.suite("mini", 8)
+
+
+@pytest.mark.parametrize("workers", [[], ["-n", "2"]], ids=["serial", "xdist"])
+def test_a_run_answers_image_suites_with_its_model_for_images(project: Project, workers: list[str]) -> None:
+    """--medmodel answers the text suites, --medmodel-vision the suites whose items have images;
+    each keeps its own baselines, and a vision mutation damages only the model for images."""
+    _text_and_image_suites(project)
+    args = ["suites", "--medmodel=py:oracle:make", "--medmodel-vision=py:seer:make", "-p", "no:randomly", *workers]
+    result = project.pytester.runpytest_subprocess(*args, "--snapshot-update", "--medmodel-report=out")
+    assert result.ret == 0, result.stdout.str()
+    assert sorted(project.baseline_bytes()) == ["oracle-make/mini.json", "seer-make/shades.json"]
+    expect_lines(result, ["model for images: seer; profile seer-make (suites shades)"])
+    report = json.loads((project.path / "out" / "report.json").read_text())
+    by_name = {s["name"]: s for s in report["suites"]}
+    assert by_name["shades"]["answered_by"]["profile"] == "seer-make" and "answered_by" not in by_name["mini"]
+
+    result = project.pytester.runpytest_subprocess(*args, "--medmodel-mutate=drop_images")
+    assert result.ret == 1
+    expect_lines(result, ["*accuracy dropped on suite shades*"])
+    assert "accuracy dropped on suite mini" not in result.stdout.str()  # the text model was left as it was
+
+
+def test_a_vision_mutation_of_a_run_without_a_model_for_images_is_refused_in_one_line(project: Project) -> None:
+    project.suite("mini", 4)
+    result = project.run("--medmodel-mutate=zero_projector")
+    assert result.ret != 0
+    result.stdout.fnmatch_lines(["*mutation 'zero_projector' damages a vision-language model; oracle takes no images*"])

@@ -87,6 +87,9 @@ class ModelHandle:
         self._description = description or name
         self.mutation = mutation
         self.load_seconds = 0.0
+        self.for_images: ModelHandle | None = None
+        """The model that answers suites whose items have images, when this one takes none
+        (``--medmodel-vision``; the text demo pairs itself with the demo VLM). Built, never loaded, until used."""
         self.chat_note: str | None = None
         """Why suites that ask for the model's chat template get none (a served model behind /completions)."""
 

@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..factory_settings import settings_of
-from ..models.base import AdapterError
+from ..models.base import IMAGES, AdapterError
 from ..models.handle import ModelHandle
 from ..registry import Registry, origin_of
 
@@ -59,6 +59,9 @@ class Mutation:
     name: str
     factory: Factory
     description: str
+    vision: bool = False
+    """Damages what only a vision-language model has (its tower, its projector, its images): applied to the
+    run's model for images, never to a text-only one."""
 
     def defaults(self) -> dict[str, Any]:
         """The factory's settings with their default values."""
@@ -74,12 +77,17 @@ MUTATIONS: Registry[Mutation] = Registry(
 )
 
 
-def mutation(name: str) -> Callable[[Factory], Factory]:
-    """Register the decorated factory as mutation ``name`` (its docstring's first line describes it)."""
+def mutation(name: str, *, vision: bool = False) -> Callable[[Factory], Factory]:
+    """Register the decorated factory as mutation ``name`` (its docstring's first line describes it).
+
+    ``vision``: it damages a vision-language model's own parts, so it applies to the model
+    that answers image suites (:attr:`~pytest_medmodel.models.handle.ModelHandle.for_images`)
+    and leaves a text-only model of the same run as it is.
+    """
 
     def register(factory: Factory) -> Factory:
         doc = (inspect.getdoc(factory) or name).splitlines()[0]
-        MUTATIONS.register(name, Mutation(name, factory, doc), origin_of(factory))
+        MUTATIONS.register(name, Mutation(name, factory, doc, vision), origin_of(factory))
         return factory
 
     return register
@@ -150,11 +158,29 @@ def build(spec: MutationSpec) -> Mutate:
 def mutate_handle(handle: ModelHandle, spec: MutationSpec | str) -> ModelHandle:
     """A handle whose adapter is ``handle``'s, mutated on load; its own fingerprint, the same profile.
 
+    The model for images (``handle.for_images``) is mutated too. A vision mutation
+    leaves a text-only model as it is (its suites are the unmutated model's), and is
+    refused when neither model takes images.
+
     The base handle must not have been loaded through another path: the mutation
     changes the adapter in place, so the unmutated model is not available
     afterwards in this process.
     """
     spec = parse_mutation(spec) if isinstance(spec, str) else spec
+    vision = _lookup(spec.name).vision
+    companion = handle.for_images
+    if vision and IMAGES not in handle.capabilities and (companion is None or IMAGES not in companion.capabilities):
+        raise AdapterError(
+            f"--medmodel-mutate={spec.label}: mutation '{spec.name}' damages a vision-language model; "
+            f"{handle.name} takes no images (give one with --medmodel-vision, or a VLM with --medmodel)"
+        )
+    mutated = handle if vision and IMAGES not in handle.capabilities else _mutated(handle, spec)
+    if companion is not None:
+        mutated.for_images = _mutated(companion, spec)
+    return mutated
+
+
+def _mutated(handle: ModelHandle, spec: MutationSpec) -> ModelHandle:
     apply = build(spec)  # settings are checked now, not after a minute of loading
 
     def load() -> Any:
@@ -162,6 +188,8 @@ def mutate_handle(handle: ModelHandle, spec: MutationSpec | str) -> ModelHandle:
         try:
             mutated = apply(adapter)
         except AdapterError as exc:  # e.g. torch_model(): the adapter has no weights to change
+            raise MutationError(f"--medmodel-mutate={spec.label}: {exc}") from None
+        except ValueError as exc:  # e.g. a vision mutation that finds no projector in this model
             raise MutationError(f"--medmodel-mutate={spec.label}: {exc}") from None
         if mutated is None:
             raise MutationError(
@@ -171,7 +199,7 @@ def mutate_handle(handle: ModelHandle, spec: MutationSpec | str) -> ModelHandle:
         return mutated
 
     fingerprint = None if handle.fingerprint is None else f"{handle.fingerprint}|mutate:{spec.label}"
-    mutated = ModelHandle(
+    return ModelHandle(
         name=f"{handle.name} [mutated: {spec.label}]",
         fingerprint=fingerprint,
         profile=handle.profile,
@@ -180,7 +208,6 @@ def mutate_handle(handle: ModelHandle, spec: MutationSpec | str) -> ModelHandle:
         description=f"{handle.describe() if handle.loaded else handle.name} [mutated: {spec.label}]",
         mutation=spec.label,
     )
-    return mutated
 
 
 def torch_model(adapter: Any, mutation_name: str) -> Any:

@@ -43,7 +43,7 @@ def _none_found(what: str, model: Any, mutation_name: str) -> ValueError:
     )
 
 
-@mutation("vision_noise")
+@mutation("vision_noise", vision=True)
 def vision_noise(scale: float = 0.5, seed: int = 0) -> Mutate:
     """Gaussian noise on the vision tower's weight matrices only (``scale`` x each matrix's RMS)."""
     if not 0 <= float(scale) <= 10:
@@ -67,7 +67,7 @@ def vision_noise(scale: float = 0.5, seed: int = 0) -> Mutate:
     return apply
 
 
-@mutation("zero_projector")
+@mutation("zero_projector", vision=True)
 def zero_projector() -> Mutate:
     """Every weight and bias of the projector from vision to language set to zero: the model goes blind."""
 
@@ -113,7 +113,7 @@ def _text_only(request: Any) -> Any:
     return replace(request, context=context, images=())
 
 
-@mutation("drop_images")
+@mutation("drop_images", vision=True)
 def drop_images() -> Mutate:
     """Requests reach the model without their images, as if the pipeline lost them on the way."""
 

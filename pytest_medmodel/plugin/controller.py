@@ -154,7 +154,7 @@ class Controller:
             facts = self.suite_info.get(suite_key)
             verdicts = self.verdicts.get(suite_key, [])
             if suite_key in self.scores and facts is not None and model is not None:
-                rows.append(self._suite_row(suite_key, facts, model, verdicts))
+                rows.append(self._suite_row(suite_key, facts, facts.model or model, verdicts))
             elif suite_key in self.gate_rows:  # only the gates ran: what they saw, without the item details
                 view = self.gate_rows[suite_key][1]
                 rows.append(
@@ -181,14 +181,18 @@ class Controller:
         return suite_row(suite_key, facts, comparison.stats(), scores, baseline, verdicts)
 
     def _orphans(self, model: ModelSummary | None) -> list[str]:
+        """Baseline files of each profile this run wrote to that no suite of the run is named after."""
         if model is None or not self.suite_info:
             return []
-        folder = self.folder.path / model.profile
+        profiles = dict.fromkeys(
+            (facts.model or model).profile for facts in self.suite_info.values()
+        )  # the run's model's, then its model for images'
         known = [facts.name for facts in self.suite_info.values()]
         return [
             f"{relative_to(path, self.config.rootpath)}: no suite is named {path.stem} any more (renamed or removed?); "
             "delete the file, or rename it after the suite's new name"
-            for path in orphaned(folder, Path(self.config.rootpath), known)
+            for profile in profiles
+            for path in orphaned(self.folder.path / profile, Path(self.config.rootpath), known)
         ]
 
     def _unknown_metrics(self) -> list[str]:
@@ -235,7 +239,7 @@ class Controller:
             for suite_key in sorted(self.scores):
                 facts = self.suite_info.get(suite_key)
                 if facts is not None:
-                    write, said = self._plan_one(model, facts, self.scores[suite_key])
+                    write, said = self._plan_one(facts.model or model, facts, self.scores[suite_key])
                     writes.extend([write] if write else [])
                     lines.extend(said)
             write_all(self.folder, writes)

@@ -79,6 +79,8 @@ class ModelChoice:
                 handle = (
                     self._from_spec(value) if isinstance(value, str) else as_model(value, where="the medmodel fixture")
                 )
+                if self.settings.vision_spec:  # the model for image suites (the run's one model otherwise)
+                    handle.for_images = self._from_spec(self.settings.vision_spec)
                 if self.settings.mutate:
                     handle = mutate_handle(handle, self.settings.mutate)
             except AdapterError as exc:

@@ -19,6 +19,7 @@ from ..suite.types import is_suite_path
 from .settings import Settings
 
 MODEL = "--medmodel"
+VISION = "--medmodel-vision"
 PROFILE = "--medmodel-profile"
 DEVICE = "--medmodel-device"
 DTYPE = "--medmodel-dtype"
@@ -47,6 +48,14 @@ _FLAGS: list[tuple[str, dict[str, Any]]] = [
     (
         MODEL,
         {"metavar": "SPEC", "help": "model to test: a folder, a hub id, a .gguf file, 'demo', or py:module:factory"},
+    ),
+    (
+        VISION,
+        {
+            "metavar": "SPEC",
+            "help": "the model for suites whose items have images, when --medmodel's takes none (the demo pairs "
+            "itself with demo-vlm)",
+        },
     ),
     (
         PROFILE,
@@ -140,6 +149,7 @@ _FLAGS: list[tuple[str, dict[str, Any]]] = [
 
 _INI: list[tuple[str, str, Any]] = [
     ("medmodel", "default model spec for --medmodel", ""),
+    ("medmodel_vision", "default model spec for --medmodel-vision", ""),
     ("medmodel_profile", "default baseline profile", ""),
     ("medmodel_baseline_dir", "folder of baselines, relative to rootdir (default: baselines)", "baselines"),
     (
@@ -213,6 +223,7 @@ def read_settings(config: pytest.Config) -> Settings:
     trust = config.getoption("medmodel_trust_remote_code")
     return Settings(
         spec=model_spec(config),
+        vision_spec=config.getoption("medmodel_vision") or str(config.getini("medmodel_vision") or "").strip() or None,
         profile=profile,
         device=str(pick("medmodel_device") or "auto"),
         dtype=dtype,

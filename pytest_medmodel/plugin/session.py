@@ -32,7 +32,7 @@ from ..gates.comparison import Comparison, compare
 from ..gates.family import gate_context, judge_suite
 from ..loading.recipe import load_suite
 from ..metrics.base import METRICS
-from ..models.base import AdapterError, ModelUnusable
+from ..models.base import IMAGES, AdapterError, ModelUnusable
 from ..models.handle import ModelHandle
 from ..mutate.base import MutationError
 from ..perturb.plan import SuiteVariants
@@ -185,6 +185,14 @@ class TestSession:
         """The run's model, once a test has asked for it."""
         return self.models.current
 
+    def model_for(self, suite: Suite, model: ModelHandle | None = None) -> ModelHandle | None:
+        """The model that answers ``suite``: the run's, or for a suite with images its model for images
+        (:attr:`~pytest_medmodel.models.handle.ModelHandle.for_images`) when the run's takes none."""
+        model = model or self.model
+        if model is None or model.for_images is None or IMAGES in model.capabilities:
+            return model
+        return model.for_images if any(item.images for item in suite.items) else model
+
     def stop(self, reason: str) -> NoReturn:
         """The model cannot be used: fail this test in one line and end the run after it (exit status 4)."""
         self.stop_reason = reason
@@ -193,10 +201,12 @@ class TestSession:
         raise pytest.fail.Exception(visible(reason), pytrace=False) from None
 
     def score(self, suite_key: str, key: str, model: ModelHandle) -> ItemScore:
-        return self._answered(lambda: self.shards.score(suite_key, key, model))
+        answering = self.model_for(self.suites[suite_key], model) or model
+        return self._answered(lambda: self.shards.score(suite_key, key, answering))
 
     def suite_scores(self, suite_key: str, model: ModelHandle) -> dict[str, ItemScore]:
-        return self._answered(lambda: self.shards.suite_scores(suite_key, model))
+        answering = self.model_for(self.suites[suite_key], model) or model
+        return self._answered(lambda: self.shards.suite_scores(suite_key, answering))
 
     def _answered(self, compute: Callable[[], T]) -> T:
         """What ``compute`` returns; every failure of the model as one line (a traceback only when asked for)."""
@@ -228,8 +238,9 @@ class TestSession:
     # ------------------------------------------------------------------ judging
 
     def baseline_location(self, suite: Suite) -> Path:
-        assert self.model is not None
-        return self.baseline_folder.file(self.model.profile, suite.name)
+        model = self.model_for(suite)
+        assert model is not None
+        return self.baseline_folder.file(model.profile, suite.name)
 
     @property
     def baseline_folder(self) -> BaselineFolder:
@@ -288,8 +299,10 @@ class TestSession:
 
     def facts(self, suite_key: str) -> SuiteFacts:
         """What the reporting process needs to know about a suite (after scoring: a fallback changes it)."""
-        model = self.model
-        return SuiteFacts.of(self.suites[suite_key], self.all_keys(suite_key), model.chat_note if model else None)
+        suite = self.suites[suite_key]
+        model = self.model_for(suite)
+        answered = None if model is None or model is self.model else summary_of(model)
+        return SuiteFacts.of(suite, self.all_keys(suite_key), model.chat_note if model else None, answered)
 
     def _decide(self, suite_key: str, scores: Mapping[str, ItemScore]) -> Decided:
         """The suite's gates, decided together (they share its alpha), and its summary row: once per suite."""
@@ -297,16 +310,17 @@ class TestSession:
         decided = self._decided.get(suite_key)
         if decided is None or decided.digest != digest:
             suite = self.suites[suite_key]
-            assert self.model is not None
+            model = self.model_for(suite)
+            assert model is not None
             location = relative_to(self.baseline_location(suite), self.config.rootpath)
             baseline = self.baseline(suite_key)
             facts = self.facts(suite_key)
             comparison = compare(
                 facts.pairing,
-                profile=self.model.profile,
+                profile=model.profile,
                 scores=scores,
                 baseline=baseline,
-                model_fingerprint=self.model.fingerprint,
+                model_fingerprint=model.fingerprint,
             )
             contexts = {g: gate_context(suite, g, scores, baseline, comparison, location) for g in suite.gate_names}
             row = suite_row(suite_key, facts, comparison.stats(), scores, baseline)
@@ -319,7 +333,7 @@ class TestSession:
         """What this process knows that the reporting process needs (xdist ``workeroutput``, as plain data)."""
         model = self.model
         return ProcessReport(
-            model=ModelSummary(model.name, model.fingerprint, model.profile, model.describe()) if model else None,
+            model=summary_of(model) if model else None,
             stats=self._shards.runner.stats if self._shards else RunStats(),
             model_seconds=model.load_seconds if model else 0.0,
             suites={key: self.facts(key) for key in self.suites},
@@ -342,6 +356,10 @@ class TestSession:
         self.models.close()
         if self._shards is not None:
             self._shards.runner.close()
+
+
+def summary_of(model: ModelHandle) -> ModelSummary:
+    return ModelSummary(model.name, model.fingerprint, model.profile, model.describe())
 
 
 def _one_line(exc: Exception) -> BaseException:

@@ -10,6 +10,8 @@ from pathlib import Path
 class Settings:
     spec: str | None
     """``--medmodel`` or the ``medmodel`` ini key; None when neither is set."""
+    vision_spec: str | None
+    """``--medmodel-vision`` or its ini key: the model for image suites when the main one takes no images."""
     profile: str | None
     device: str
     dtype: str

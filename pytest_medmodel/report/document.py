@@ -169,6 +169,8 @@ def _suite(row: SuiteSummary, held: SuiteItems | None) -> dict[str, Any]:
         "calibration": row.calibration,
         "items": _items(held) if held else [],
     }
+    if row.answered_by is not None:  # a suite with images, answered by the run's model for images
+        out["answered_by"] = row.answered_by.to_json()
     return out
 
 

@@ -23,7 +23,7 @@ from ..records import ItemScore
 from ..scoring.fallback import fallback_note
 from ..stats.paired import PairedStats
 from ..suite.types import ORIGINAL, Suite
-from .summary import GateVerdict, SuiteSummary, summary_metrics
+from .summary import GateVerdict, ModelSummary, SuiteSummary, summary_metrics
 
 
 @dataclass(frozen=True)
@@ -53,9 +53,13 @@ class SuiteFacts:
     """One line when the suite was scored by generation because the model cannot score letters."""
     chat: str | None = None
     """What the model's chat template did, for a suite that asks for it (``chat_template: auto``)."""
+    model: ModelSummary | None = None
+    """The model that answered this suite when it is not the run's (its model for images)."""
 
     @classmethod
-    def of(cls, suite: Suite, keys: Sequence[str], chat: str | None = None) -> SuiteFacts:
+    def of(
+        cls, suite: Suite, keys: Sequence[str], chat: str | None = None, model: ModelSummary | None = None
+    ) -> SuiteFacts:
         ece = next((g for g in suite.gates if g.registered == "ece"), None)
         return cls(
             name=suite.name,
@@ -74,6 +78,7 @@ class SuiteFacts:
             ece_bins=int(ece.settings["bins"]) if ece is not None else None,
             fallback=fallback_note(suite),
             chat=chat if suite.prompt.chat_template == "auto" else None,
+            model=model,
         )
 
     @property
@@ -91,6 +96,7 @@ class SuiteFacts:
         )
         data["tags"] = {item: list(tags) for item, tags in self.tags.items()}
         data["search"] = list(self.search) if self.search is not None else None
+        data["model"] = self.model.to_json() if self.model is not None else None
         return data
 
     @classmethod
@@ -113,6 +119,7 @@ class SuiteFacts:
             ece_bins=data.get("ece_bins"),
             fallback=data.get("fallback"),
             chat=data.get("chat"),
+            model=ModelSummary(**data["model"]) if data.get("model") else None,
         )
 
 
@@ -130,6 +137,7 @@ def suite_row(
     row = SuiteSummary(key, facts.name, stats, compute(originals, names), list(verdicts))
     row.with_details(scores.values(), facts.tags, facts.perturbations, facts.chance, facts.probes)
     row.calibration = _calibration(facts, scores, baseline)
+    row.answered_by = facts.model
     return row.with_power(facts.accuracy_gate)
 
 

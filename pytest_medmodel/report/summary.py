@@ -86,6 +86,8 @@ class SuiteSummary:
     """:class:`~pytest_medmodel.metrics.probes.GroupStats` as plain data, for suites with probe groups."""
     calibration: dict[str, Any] | None = None
     """:func:`~pytest_medmodel.calibration.summary.calibration_summary`: None without probabilities."""
+    answered_by: ModelSummary | None = None
+    """The model that answered this suite when it is not the run's (its model for images)."""
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -100,6 +102,7 @@ class SuiteSummary:
             "robustness": [dict(r) for r in self.robustness],
             "groups": self.groups,
             "calibration": self.calibration,
+            "answered_by": self.answered_by.to_json() if self.answered_by else None,
         }
 
     @classmethod
@@ -116,6 +119,7 @@ class SuiteSummary:
             robustness=[dict(r) for r in data.get("robustness") or []],
             groups=data.get("groups"),
             calibration=data.get("calibration"),
+            answered_by=ModelSummary(**data["answered_by"]) if data.get("answered_by") else None,
         )
 
     def with_details(

@@ -42,6 +42,9 @@ def summary_lines(summary: RunSummary, *, detail: bool = False, update: bool = F
     notes.extend(_grouped_warnings(brief))
     if summary.model is not None:
         notes.append(f"model: {summary.model.description}; profile {summary.model.profile}")
+    for other in {s.answered_by.profile: s.answered_by for s in summary.suites if s.answered_by}.values():
+        names = ", ".join(s.name for s in summary.suites if s.answered_by == other)
+        notes.append(f"model for images: {other.description}; profile {other.profile} (suites {names})")
     if summary.inference.shards_computed or summary.inference.requests_cached:
         notes.append(_inference_line(summary))
     ending = []
