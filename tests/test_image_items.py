@@ -266,3 +266,21 @@ def test_a_vision_mutation_of_a_run_without_a_model_for_images_is_refused_in_one
     result = project.run("--medmodel-mutate=zero_projector")
     assert result.ret != 0
     result.stdout.fnmatch_lines(["*mutation 'zero_projector' damages a vision-language model; oracle takes no images*"])
+
+
+@pytest.mark.slow
+def test_the_mutation_report_damages_the_model_for_images_for_image_suites(project: Project) -> None:
+    _text_and_image_suites(project)
+    args = ["suites", "--medmodel=py:oracle:make", "--medmodel-vision=py:seer:make", "-p", "no:randomly"]
+    assert project.pytester.runpytest_subprocess(*args, "--snapshot-update").ret == 0
+    result = project.pytester.runpytest_subprocess(*args, "--medmodel-mutation-report=drop_images")
+    result.stdout.fnmatch_lines(
+        [
+            "*mutation report: 1 mutation(s) x 2 suite(s)*",
+            "*medmodel mutation report*",
+            "drop_images  shades  accuracy  caught *",
+            "shades: caught 1 of 1 mutations",
+        ],
+        consecutive=False,
+    )
+    assert "mini: caught" not in result.stdout.str()  # a vision mutation has nothing to damage in a text suite

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .base import CAPABILITIES, AdapterError, capabilities_of
+from .base import CAPABILITIES, IMAGES, AdapterError, capabilities_of
 
 
 @dataclass(frozen=True)
@@ -112,6 +112,13 @@ class ModelHandle:
         )
         handle._adapter = adapter
         return handle
+
+    def answering(self, has_images: bool) -> ModelHandle:
+        """The model that answers a suite: this one, or for a suite with images its model for images
+        when this one takes none (:attr:`for_images`)."""
+        if has_images and self.for_images is not None and IMAGES not in self.capabilities:
+            return self.for_images
+        return self
 
     @property
     def loaded(self) -> bool:

@@ -21,7 +21,7 @@ from ..models.base import AdapterError
 from ..models.handle import ModelHandle
 from ..stats.paired import PairedStats
 from ..suite.types import Suite
-from .base import checked, mutate_handle
+from .base import MUTATIONS, checked, mutate_handle, parse_mutation
 
 DEFAULT_MUTATIONS = (
     "noise:scale=0.02",
@@ -110,13 +110,18 @@ def mutation_matrix(
     for number, spec in enumerate(mutations, 1):
         handle = mutate_handle(load(), spec)
         say(f"mutation {number}/{len(mutations)}: {spec}")
+        vision = MUTATIONS.get(parse_mutation(spec).name).vision
         try:
             for suite in suites:
+                if vision and not any(item.images for item in suite.items):
+                    continue  # a vision mutation leaves text suites' model as it was: nothing to catch there
                 mine = _one_suite(suite, handle, spec, baseline_of, runner, limit)
                 outcomes.extend(mine)
                 say(f"  {suite.name}: {_short(mine)}")
         finally:
             handle.close()
+            if handle.for_images is not None:
+                handle.for_images.close()
     return outcomes
 
 
@@ -128,6 +133,7 @@ def _one_suite(
     runner: Runner | None,
     limit: int | None,
 ) -> list[MutationOutcome]:
+    handle = handle.answering(any(item.images for item in suite.items))
     baseline = baseline_of(suite, handle.profile)
     try:
         scores = evaluate(suite, handle, limit=limit, runner=runner)

@@ -64,7 +64,7 @@ class ModelChoice:
             )
         where = f"--medmodel={shown(spec)}"
         try:
-            handle: ModelHandle = within(self.settings.timeout, where, lambda: self._from_spec(spec))
+            handle: ModelHandle = within(self.settings.timeout, where, lambda: self._with_vision(self._from_spec(spec)))
         except (AdapterError, ModelTimeout) as exc:
             raise ModelUnusable(str(exc)) from None
         except Exception as exc:  # a resolver or pytest_medmodel_make_adapter hook of the user's raised
@@ -79,8 +79,8 @@ class ModelChoice:
                 handle = (
                     self._from_spec(value) if isinstance(value, str) else as_model(value, where="the medmodel fixture")
                 )
-                if self.settings.vision_spec:  # the model for image suites (the run's one model otherwise)
-                    handle.for_images = self._from_spec(self.settings.vision_spec)
+                if handle.for_images is None:  # a fixture's model (a spec's got it when it was built)
+                    handle = self._with_vision(handle)
                 if self.settings.mutate:
                     handle = mutate_handle(handle, self.settings.mutate)
             except AdapterError as exc:
@@ -104,6 +104,12 @@ class ModelChoice:
             self._handles[key] = handle
             self.current = handle
         return self._handles[key]
+
+    def _with_vision(self, handle: ModelHandle) -> ModelHandle:
+        """``handle`` with the run's model for images (``--medmodel-vision``), when one is given."""
+        if self.settings.vision_spec:
+            handle.for_images = self._from_spec(self.settings.vision_spec)
+        return handle
 
     def _from_spec(self, spec: str) -> ModelHandle:
         model = self.config.hook.pytest_medmodel_make_adapter(config=self.config, spec=spec, options=self.options())

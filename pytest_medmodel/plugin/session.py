@@ -32,7 +32,7 @@ from ..gates.comparison import Comparison, compare
 from ..gates.family import gate_context, judge_suite
 from ..loading.recipe import load_suite
 from ..metrics.base import METRICS
-from ..models.base import IMAGES, AdapterError, ModelUnusable
+from ..models.base import AdapterError, ModelUnusable
 from ..models.handle import ModelHandle
 from ..mutate.base import MutationError
 from ..perturb.plan import SuiteVariants
@@ -189,9 +189,7 @@ class TestSession:
         """The model that answers ``suite``: the run's, or for a suite with images its model for images
         (:attr:`~pytest_medmodel.models.handle.ModelHandle.for_images`) when the run's takes none."""
         model = model or self.model
-        if model is None or model.for_images is None or IMAGES in model.capabilities:
-            return model
-        return model.for_images if any(item.images for item in suite.items) else model
+        return None if model is None else model.answering(any(item.images for item in suite.items))
 
     def stop(self, reason: str) -> NoReturn:
         """The model cannot be used: fail this test in one line and end the run after it (exit status 4)."""
