@@ -9,8 +9,6 @@ reporting process needs travels on test reports (:mod:`pytest_medmodel.plugin.wi
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -22,11 +20,10 @@ import pytest
 from ..baselines.folder import BaselineFolder
 from ..baselines.format import Baseline, BaselineError, relative_to
 from ..execution.calls import AdapterFault, AdapterRaised, ModelTimeout, said
-from ..execution.prompt_log import PromptLog
 from ..execution.run_stats import RunStats
 from ..execution.runner import Runner
 from ..execution.shards import ShardFailed, Shards, Unservable, UnusableImage
-from ..execution.store import MemoryStore, SQLiteStore, StoreError, remove_run_stores
+from ..execution.store import StoreError
 from ..gates.base import GateResult
 from ..gates.comparison import Comparison, compare
 from ..gates.family import gate_context, judge_suite
@@ -43,6 +40,7 @@ from ..report.summary import GateVerdict, ModelSummary, SuiteSummary
 from ..scoring.extract import PatternTimeout
 from ..suite.types import Item, Suite, SuiteError, Variant
 from ..text_safety import inert
+from . import stores
 from .model_choice import ModelChoice
 from .payloads import GateReport, ItemReport, ProcessReport
 from .progress import Progress
@@ -140,33 +138,16 @@ class TestSession:
     @property
     def shards(self) -> Shards:
         if self._shards is None:
-            root = self.cache_folder()
-            run_file = root / "runs" / self.run_id / "predictions.sqlite3"
-            # --medmodel-no-cache: the run's own store (shared by its workers, removed at its end) serves all.
-            persistent = run_file if self.settings.no_cache else root / "predictions.sqlite3"
-            runner = Runner(
-                SQLiteStore(persistent),
-                run_store=lambda: SQLiteStore(run_file),
-                lock_dir=root / "locks",
-                progress=self.say,
-                timeout=self.settings.timeout,
-            )
-            log = PromptLog(self.settings.log_prompts) if self.settings.log_prompts else None
-            self._shards = Shards(runner, self.settings.shard_size, log)
+            self._shards = stores.shards(self.settings, self.cache_folder(), self.run_id, self.say)
             self._shards.on_fallback = self.suites.__setitem__  # gates and the summary see the scoring used
         return self._shards
 
     def side_runner(self, progress: Callable[[str], None] | None = None) -> Runner:
         """A runner over the project's prediction cache for work after the tests (mutation report, search)."""
-        root = self.cache_folder()
-        store = MemoryStore() if self.settings.no_cache else SQLiteStore(root / "predictions.sqlite3")
-        return Runner(store, lock_dir=root / "locks", timeout=self.settings.timeout, progress=progress)
+        return stores.side_runner(self.settings, self.cache_folder(), progress)
 
     def cache_folder(self) -> Path:
-        cache = getattr(self.config, "cache", None)
-        if cache is not None:
-            return Path(cache.mkdir("medmodel"))
-        return Path(tempfile.gettempdir()) / f"pytest-medmodel-{self.run_id}"
+        return stores.cache_folder(self.config, self.run_id)
 
     def default_model(self) -> ModelHandle:
         """What the default ``medmodel`` fixture returns (:class:`ModelUnusable` when it cannot be built)."""
@@ -299,7 +280,7 @@ class TestSession:
         """What the reporting process needs to know about a suite (after scoring: a fallback changes it)."""
         suite = self.suites[suite_key]
         model = self.model_for(suite)
-        answered = None if model is None or model is self.model else summary_of(model)
+        answered = None if model is None or model is self.model else ModelSummary.of(model)
         return SuiteFacts.of(suite, self.all_keys(suite_key), model.chat_note if model else None, answered)
 
     def _decide(self, suite_key: str, scores: Mapping[str, ItemScore]) -> Decided:
@@ -331,7 +312,7 @@ class TestSession:
         """What this process knows that the reporting process needs (xdist ``workeroutput``, as plain data)."""
         model = self.model
         return ProcessReport(
-            model=summary_of(model) if model else None,
+            model=ModelSummary.of(model) if model else None,
             stats=self._shards.runner.stats if self._shards else RunStats(),
             model_seconds=model.load_seconds if model else 0.0,
             suites={key: self.facts(key) for key in self.suites},
@@ -341,23 +322,12 @@ class TestSession:
 
     def remove_run_stores(self, run_ids: Iterable[str]) -> None:
         """Delete this run's run-scoped prediction stores (and old ones a killed run left behind)."""
-        run_ids = list(run_ids)
-        if not run_ids:
-            return  # nothing ran: leave the project's cache folder alone
-        if getattr(self.config, "cache", None) is None:  # -p no:cacheprovider: the whole store was this run's
-            for run_id in run_ids:
-                shutil.rmtree(Path(tempfile.gettempdir()) / f"pytest-medmodel-{run_id}", ignore_errors=True)
-            return
-        remove_run_stores(self.cache_folder() / "runs", run_ids)
+        stores.remove(self.config, self.cache_folder(), list(run_ids))
 
     def close(self) -> None:
         self.models.close()
         if self._shards is not None:
             self._shards.runner.close()
-
-
-def summary_of(model: ModelHandle) -> ModelSummary:
-    return ModelSummary(model.name, model.fingerprint, model.profile, model.describe())
 
 
 def _one_line(exc: Exception) -> BaseException:

@@ -14,6 +14,7 @@ from typing import Any
 from ..execution.run_stats import RunStats
 from ..metrics.base import METRICS
 from ..metrics.probes import Probes, group_stats
+from ..models.handle import ModelHandle
 from ..perturb.robustness import family_stats
 from ..records import ItemScore
 from ..scoring.base import SCORERS
@@ -155,6 +156,10 @@ class ModelSummary:
 
     def to_json(self) -> dict[str, Any]:
         return dict(self.__dict__)
+
+    @classmethod
+    def of(cls, handle: ModelHandle) -> ModelSummary:
+        return cls(handle.name, handle.fingerprint, handle.profile, handle.describe())
 
 
 @dataclass
