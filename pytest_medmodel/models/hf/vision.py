@@ -113,7 +113,7 @@ class HFVision:
         limit = getattr(text_config, "max_position_embeddings", None) or 0
         self.max_length = limit if limit > 0 else 1 << 20
         window = getattr(text_config, "sliding_window", None)
-        self._alone_from = int(window) if window else None
+        self._window = int(window) if window else None
         self.oom_backoffs = 0
 
     # ------------------------------------------------------------------ protocol
@@ -175,7 +175,7 @@ class HFVision:
     def _plan(self, groups: Sequence[Group]) -> list[list[tuple[Group, list[VisionEncoded]]]]:
         budget = 1 << 62 if self.batch_size is not None else self.token_budget
         rows = self.batch_size or self.max_batch_size
-        return plan_batches(groups, budget=budget, max_rows=rows, alone_from=self._alone_from)
+        return plan_batches(groups, budget=budget, max_rows=rows, window=self._window)
 
     def _score(self, batch: list[tuple[Group, list[VisionEncoded]]]) -> list[ChoiceResult]:
         """One batch: its prefixes (with images), each member's own tokens when shared, then the options."""

@@ -7,7 +7,8 @@ would for any user. The context is processed alone and with each option
 appended, with the same images, so the image tokens are expanded identically in
 both; the option's tokens are then the tail of the longer sequence, and a
 context whose tokens are not a prefix of context+option is refused (there is no
-honest way to score that option). The processor's tensors for the context (batch
+honest way to score that option next to an image; a text-only request falls back
+to the option's tokens alone, as the text adapter does). The processor's tensors for the context (batch
 of one) are kept for the forward pass (:mod:`.vision_inputs` collates them).
 
 BOS: a rendered chat template usually starts with BOS already, and a processor
@@ -139,10 +140,9 @@ def encode_choice(
             whole = run_processor(processor, family, text + cont, images, special)
             tokens = whole["input_ids"][0].tolist()
         if tokens[: len(ids)] != ids or len(tokens) == len(ids):
-            raise AdapterError(
-                f"{name}: the context's tokens are not a prefix of context+option {cont!r}, so that option "
-                "cannot be scored as a continuation; end the prompt where an answer can start (e.g. after 'Answer:')"
-            )
+            cont_ids.append(_unmerged(processor, cont, bool(images), name))
+            tails.append({})
+            continue
         cont_ids.append(tokens[len(ids) :])
         tails.append({key: whole[key][:, len(ids) : len(tokens)] for key in TAIL_KEYS if key in whole})
     if len(ids) + max(len(c) for c in cont_ids) > max_length:
@@ -150,6 +150,17 @@ def encode_choice(
     image_end = max((i + 1 for i, t in enumerate(ids) if t in family.image_ids), default=0)
     digests = tuple(ref.digest for ref in request.images)
     return VisionEncoded(index, ids, cont_ids, digests, image_end, ctx, tails)
+
+
+def _unmerged(processor: Any, cont: str, images: bool, name: str) -> list[int]:
+    """An option whose tokens merge into the context's: text alone falls back as the text adapter does."""
+    tokens = processor.tokenizer(cont, add_special_tokens=False)["input_ids"] if not images else []
+    if not tokens:
+        raise AdapterError(
+            f"{name}: the context's tokens are not a prefix of context+option {cont!r}, so that option "
+            "cannot be scored as a continuation; end the prompt where an answer can start (e.g. after 'Answer:')"
+        )
+    return list(tokens)
 
 
 def encode_choices(

@@ -22,7 +22,7 @@ budget (its prefix then runs once per batch it spans).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from .vision_encoding import VisionEncoded
 
@@ -99,37 +99,59 @@ def plan_groups(encoded: Sequence[VisionEncoded], *, whole_only: bool = False) -
     return groups
 
 
+@dataclass
+class _Filling:
+    """The batch being filled: its members by group, tokens used, rows, and widest prefix, own part and option."""
+
+    items: list[tuple[Group, list[VisionEncoded]]] = field(default_factory=list)
+    used: int = 0
+    widths: tuple[int, int, int] = (0, 0, 0)
+
+    @property
+    def rows(self) -> int:
+        return sum(len(members) for _, members in self.items)
+
+    def _widths(self, group: Group, member: VisionEncoded) -> tuple[int, int, int]:
+        prefix, own, option = self.widths
+        longest = max(len(c) for c in member.continuations)
+        return max(prefix, group.prefix), max(own, len(member.context) - group.prefix), max(option, longest)
+
+    def fits(self, group: Group, member: VisionEncoded, budget: int, max_rows: int, window: int | None) -> bool:
+        if not self.items:
+            return True
+        fresh = self.items[-1][0] is not group
+        cost = group.cost(member) + (group.prefix if fresh else 0)
+        if self.items[0][0].kind != group.kind or self.rows >= max_rows or self.used + cost > budget:
+            return False
+        # A sliding window counts padded positions: left padding between a shared prefix and a row's own
+        # tokens would move it, unless no row is as long as the window (whole contexts have no such gap).
+        return window is None or group.whole or sum(self._widths(group, member)) < window
+
+    def add(self, group: Group, member: VisionEncoded) -> None:
+        fresh = not self.items or self.items[-1][0] is not group
+        if fresh:
+            self.items.append((group, []))
+        self.items[-1][1].append(member)
+        self.used += group.cost(member) + (group.prefix if fresh else 0)
+        self.widths = self._widths(group, member)
+
+
 def plan_batches(
-    groups: Sequence[Group], *, budget: int, max_rows: int, alone_from: int | None = None
+    groups: Sequence[Group], *, budget: int, max_rows: int, window: int | None = None
 ) -> list[list[tuple[Group, list[VisionEncoded]]]]:
     """Batches of ``(group, members)``: one kind per batch, within ``budget`` tokens and ``max_rows`` rows.
 
-    ``alone_from``: a request at least this long runs in a batch of its own (a sliding-window
-    model, where padding between a prefix and its continuation would move the window).
+    ``window``: the model's sliding attention window, if it has one (see :meth:`_Filling.fits`).
     """
     ordered = sorted(groups, key=lambda g: (g.kind, -g.prefix, -len(g.members)))
     batches: list[list[tuple[Group, list[VisionEncoded]]]] = []
-    current: list[tuple[Group, list[VisionEncoded]]] = []
-    used = rows = 0
+    filling = _Filling()
     for group in ordered:
         for member in sorted(group.members, key=lambda e: -e.length):
-            alone = alone_from is not None and member.length >= alone_from
-            fresh = not current or current[-1][0] is not group
-            cost = group.cost(member) + (group.prefix if fresh else 0)
-            full = used + cost > budget or rows >= max_rows or current[0][0].kind != group.kind if current else False
-            if current and (full or alone or _alone(current, alone_from)):
-                batches.append(current)
-                current, used, rows, fresh = [], 0, 0, True
-                cost = group.cost(member) + group.prefix
-            if fresh:
-                current.append((group, []))
-            current[-1][1].append(member)
-            used += cost
-            rows += 1
-    if current:
-        batches.append(current)
+            if not filling.fits(group, member, budget, max_rows, window):
+                batches.append(filling.items)
+                filling = _Filling()
+            filling.add(group, member)
+    if filling.items:
+        batches.append(filling.items)
     return batches
-
-
-def _alone(current: list[tuple[Group, list[VisionEncoded]]], alone_from: int | None) -> bool:
-    return alone_from is not None and any(m.length >= alone_from for _, members in current for m in members)
