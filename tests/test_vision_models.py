@@ -18,7 +18,6 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
-from transformers import ProcessorMixin
 
 from pytest_medmodel.api import load_model
 from pytest_medmodel.images import ImageRef, ImageSource
@@ -274,3 +273,91 @@ def test_format_chat_puts_the_mark_where_the_template_puts_each_image(arch: str,
     mine = encode_prompt(proc, adapter.family, request, adapter.name)["input_ids"][0].tolist()
     assert mine == list(ids[0] if isinstance(ids[0], list) else ids)
     assert mine.count(proc.tokenizer.bos_token_id) <= 1
+
+
+def test_a_prompt_never_gets_two_bos_tokens(adapters: dict[str, HFVision]) -> None:
+    """Gemma 3: the template starts with BOS and the tokenizer adds one; Mllama's processor inserts one."""
+    for arch in ("gemma3", "mllama"):
+        adapter = adapters[arch]
+        bos = adapter.tokenizer.bos_token_id
+        for request in (image_requests(adapter)[0], *text_requests(adapter)):
+            encoded = encode_choice(adapter.processor, adapter.family, 0, request, max_length=4096, name=arch)
+            assert encoded.context.count(bos) == 1, (arch, request.context)
+
+
+def test_an_option_that_merges_into_an_image_prompt_is_refused_in_one_line(adapters: dict[str, HFVision]) -> None:
+    adapter = adapters["llava"]
+    context = prompt(adapter, "Is there a fracture?") + " ye"  # ' ye' + 's' is one token: ' yes'
+    with pytest.raises(AdapterError, match="not a prefix of context\\+option 's'") as refused:
+        adapter.loglikelihood([ChoiceRequest(context, ("s",), images=(SQUARE,))])
+    assert "\n" not in str(refused.value)
+    text = adapter.loglikelihood([ChoiceRequest(context.replace(IMAGE_MARK, ""), ("s",))])[0]
+    assert text.logprobs[0] < 0  # without an image it is scored as the text adapter would (option alone)
+
+
+def test_a_sliding_window_model_scores_shared_prefixes_exactly(tmp_path: Path) -> None:
+    """Gemma 3 with a 16-token window: padding between a shared prefix and a row's own tokens would move it."""
+    from tiny_vision_models import build_gemma3
+
+    adapter = load_model(str(build_gemma3(tmp_path / "gemma3-window", sliding_window=16))).adapter
+    requests = [
+        ChoiceRequest(prompt(adapter, question), (" yes", " no maybe so"), images=(SQUARE,))
+        for question in ("Is there a fracture?", "Is there a lesion in the liver or the kidney?", "Which?")
+    ]
+    got = [r.logprobs for r in adapter.loglikelihood(requests)]
+    expected = [[by_hand("gemma3", adapter, r, option) for option in r.continuations] for r in requests]
+    assert largest_gap(got, expected) < TOLERANCE
+
+
+def test_a_changed_processor_config_changes_the_fingerprint(folders: dict[str, Path], tmp_path: Path) -> None:
+    """What the model sees (image size, resizing) is part of its identity, whichever file holds it."""
+    folder = Path(shutil.copytree(folders["llava"], tmp_path / "llava"))
+    before = load_model(str(folder)).fingerprint
+    config_file = folder / "processor_config.json"
+    config = json.loads(config_file.read_text())
+    config["image_processor"]["crop_size"] = {"height": 48, "width": 48}
+    config_file.write_text(json.dumps(config))
+    resized = load_model(str(folder)).fingerprint
+    assert resized != before
+    legacy = {"image_processor_type": "CLIPImageProcessor", "crop_size": {"height": 32, "width": 32}}
+    (folder / "preprocessor_config.json").write_text(json.dumps(legacy))
+    assert load_model(str(folder)).fingerprint not in (before, resized)
+
+
+def test_a_processor_that_needs_torchvision_is_refused_in_one_line(tmp_path: Path) -> None:
+    import importlib.util
+
+    if importlib.util.find_spec("torchvision") is not None:
+        pytest.skip("torchvision is installed here")
+    folder = tmp_path / "phi4"
+    folder.mkdir()
+    config = {"model_type": "phi4_multimodal", "architectures": ["Phi4MultimodalForCausalLM"], "vision_config": {}}
+    (folder / "config.json").write_text(json.dumps(config))
+    processor = {"image_processor_type": "Phi4MultimodalImageProcessor", "processor_class": "Phi4MultimodalProcessor"}
+    (folder / "preprocessor_config.json").write_text(json.dumps(processor))
+    handle = load_model(str(folder))
+    assert IMAGES in handle.capabilities
+    with pytest.raises(AdapterError) as refused:
+        handle.adapter  # noqa: B018 - building the adapter is what is refused
+    text = str(refused.value)
+    assert "\n" not in text and "phi4_multimodal" in text and "torchvision" in text, text
+
+
+@pytest.mark.parametrize(
+    ("config", "reads_images"),
+    [
+        ({"architectures": ["LlavaForConditionalGeneration"], "model_type": "llava"}, True),
+        ({"architectures": ["Qwen2VLForConditionalGeneration"], "model_type": "qwen2_vl", "vision_config": {}}, True),
+        ({"architectures": ["LlamaForCausalLM"], "model_type": "llama"}, False),
+        ({"architectures": ["BertForMaskedLM"], "model_type": "bert", "vision_config": {}}, "masked language models"),
+        ({"architectures": ["LlavaForSequenceClassification"], "vision_config": {}}, "sequence classifiers"),
+        ({"architectures": ["MusicgenForConditionalGeneration"], "model_type": "musicgen"}, "not a causal, seq2seq"),
+    ],
+)
+def test_what_a_checkpoint_loads_as(tmp_path: Path, config: dict[str, Any], reads_images: bool | str) -> None:
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    if isinstance(reads_images, str):
+        with pytest.raises(AdapterError, match=reads_images):
+            load_model(str(tmp_path))
+        return
+    assert (IMAGES in load_model(str(tmp_path)).capabilities) is reads_images
