@@ -131,7 +131,8 @@ def encode_choice(
     text = processor_text(family, context, len(images), name)
     special, ctx = _special(processor, family, text, images, name)
     ids = ctx["input_ids"][0].tolist()
-    cont_ids, tails = [], []
+    cont_ids: list[list[int]] = []
+    tails: list[dict[str, Any]] = []
     for cont in conts:
         if family.suffix_answers:
             whole = run_processor(processor, family, text, images, special, suffix=cont)
