@@ -171,7 +171,25 @@ def tower_work(adapter: HFVision, requests: list[ChoiceRequest]) -> tuple[int, i
     return work[0], work[1]
 
 
-def test_the_vision_tower_runs_once_per_distinct_image(arch: str, adapters: dict[str, HFVision]) -> None:
+def resizes(adapter: HFVision, requests: list[ChoiceRequest], monkeypatch: pytest.MonkeyPatch) -> int:
+    """How often the image processor prepares pictures while the adapter scores ``requests``."""
+    inner = adapter.processor.image_processor
+    calls = [0]
+    original = inner.preprocess
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        calls[0] += 1
+        return original(*args, **kwargs)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(inner, "preprocess", counted)
+        adapter.loglikelihood(requests)
+    return calls[0]
+
+
+def test_the_vision_tower_runs_once_per_distinct_image(
+    arch: str, adapters: dict[str, HFVision], monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Two items, two variants each (the text after the image differs), two options of several tokens."""
     adapter = adapters[arch]
     options = (" yes it is", " no maybe")
@@ -187,6 +205,7 @@ def test_the_vision_tower_runs_once_per_distinct_image(arch: str, adapters: dict
     alone = [tower_work(adapter, [ChoiceRequest(prompt(adapter, "Hi"), (" A",), images=(i,))]) for i in (SQUARE, TALL)]
     assert pictures == sum(p for _, p in alone)
     assert calls == 1  # both images, all variants and options: one batch, one call
+    assert resizes(adapter, requests, monkeypatch) == 2  # and each picture is prepared once, not once per option
 
 
 def test_two_images_give_different_loglikelihoods(arch: str, adapters: dict[str, HFVision]) -> None:

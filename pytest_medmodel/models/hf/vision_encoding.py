@@ -23,7 +23,9 @@ processor appends to it is not scored.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import copy
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -167,7 +169,52 @@ def _unmerged(processor: Any, cont: str, images: bool, name: str) -> list[int]:
 def encode_choices(
     processor: Any, family: Family, requests: Sequence[ChoiceRequest], *, max_length: int, name: str
 ) -> list[VisionEncoded]:
-    return [encode_choice(processor, family, i, r, max_length=max_length, name=name) for i, r in enumerate(requests)]
+    with images_prepared_once(processor):
+        return [
+            encode_choice(processor, family, i, r, max_length=max_length, name=name) for i, r in enumerate(requests)
+        ]
+
+
+def _identity(images: Any) -> Any:
+    if isinstance(images, (list, tuple)):
+        return tuple(_identity(image) for image in images)
+    return id(images)
+
+
+class _PreparedOnce:
+    """A processor's image processor that prepares the same pictures once (see :func:`images_prepared_once`)."""
+
+    def __init__(self, inner: Any) -> None:
+        self._inner = inner
+        self._seen: dict[Any, tuple[Any, Any]] = {}
+
+    def __call__(self, images: Any, *args: Any, **kwargs: Any) -> Any:
+        key = (_identity(images), repr(args), repr(sorted(kwargs.items())))
+        if key not in self._seen:  # the pictures are kept with their result: their ids stay theirs
+            self._seen[key] = (images, self._inner(images, *args, **kwargs))
+        return copy.copy(self._seen[key][1])  # a processor may pop from it (Mllama's num_tiles)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+
+@contextmanager
+def images_prepared_once(processor: Any) -> Iterator[None]:
+    """Within one call, each picture is resized and normalised once, not once per option.
+
+    A context is processed alone and with each of its options appended, always with its
+    pictures (so their tokens expand identically); the text differs, the pixels do not.
+    Pictures are the same objects per digest (:meth:`~pytest_medmodel.images.ImageRef.load`).
+    """
+    inner = getattr(processor, "image_processor", None)
+    if inner is None:
+        yield
+        return
+    processor.image_processor = _PreparedOnce(inner)
+    try:
+        yield
+    finally:
+        processor.image_processor = inner
 
 
 def encode_prompt(processor: Any, family: Family, request: GenerationRequest, name: str) -> dict[str, Any]:

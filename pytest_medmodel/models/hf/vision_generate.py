@@ -16,7 +16,7 @@ from typing import Any
 
 from ..base import GenerationRequest
 from .generate import cut_at_stops
-from .vision_encoding import TOKEN_KEYS, Family, encode_prompt
+from .vision_encoding import TOKEN_KEYS, Family, encode_prompt, images_prepared_once
 from .vision_inputs import collate_images, token_batch
 
 GENERATION_BATCH = 8
@@ -37,7 +37,8 @@ def generate_texts(
     """Greedy continuations of every request, in request order."""
     import torch
 
-    encoded = [encode_prompt(processor, family, request, name) for request in requests]
+    with images_prepared_once(processor):
+        encoded = [encode_prompt(processor, family, request, name) for request in requests]
     order = sorted(range(len(requests)), key=lambda i: (bool(requests[i].images), -encoded[i]["input_ids"].shape[1]))
     texts = [""] * len(requests)
     stops = _stop_ids(model, processor.tokenizer)
