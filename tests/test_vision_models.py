@@ -64,7 +64,7 @@ def adapters(folders: dict[str, Path]) -> dict[str, HFVision]:
     """Each folder through the plugin's spec path (``--medmodel=folder``)."""
     out = {}
     for arch, folder in folders.items():
-        handle = load_model(str(folder))
+        handle = load_model(str(folder), dtype="float32")  # the tolerances below are float32's
         assert IMAGES in handle.capabilities
         out[arch] = handle.adapter
         assert isinstance(out[arch], HFVision)
@@ -106,12 +106,13 @@ def by_hand(arch: str, adapter: HFVision, request: ChoiceRequest, option: str) -
 
 
 def image_requests(adapter: HFVision) -> list[ChoiceRequest]:
-    """Images of three sizes, one- and several-token options, two questions on one image."""
+    """Images of three sizes, one- and several-token options, two questions on one image, two images in one."""
     return [
         ChoiceRequest(prompt(adapter, "Is there a fracture?"), (" yes", " no", " maybe so"), images=(SQUARE,)),
         ChoiceRequest(prompt(adapter, "Is there a lesion in the liver?"), (" yes", " no"), images=(SQUARE,)),
         ChoiceRequest(prompt(adapter, "Is there a fracture?"), (" yes", " no", " maybe so"), images=(TALL,)),
         ChoiceRequest(prompt(adapter, "Which organ is shown?"), (" A", " B the liver"), images=(WIDE,)),
+        ChoiceRequest(prompt(adapter, "Has it changed?", images=2), (" yes", " no it has not"), images=(TALL, WIDE)),
     ]
 
 
@@ -261,7 +262,7 @@ def test_greedy_generation_with_images_is_what_each_prompt_gets_alone(arch: str,
     adapter = adapters[arch]
     requests = [
         GenerationRequest(r.context, max_new_tokens=n, images=r.images)
-        for r, n in zip(image_requests(adapter), (5, 3, 6, 4), strict=True)
+        for r, n in zip(image_requests(adapter), (5, 3, 6, 4, 2), strict=True)
     ]
     if arch != "paligemma":
         requests.append(GenerationRequest(text_requests(adapter)[1].context, max_new_tokens=5))

@@ -3,10 +3,11 @@
 As for text (:mod:`.generate`): each prompt is processed on its own (BOS as
 the encoding rules say), rows are left-padded with an attention mask, each row
 keeps only its own ``max_new_tokens`` and is cut at EOS and at its earliest stop
-string. Prompts with images and without are batched apart, so image tensors
-line up with rows; the batch's image tensors are collated by the same rule as
-for scoring (:mod:`.vision_inputs`). ``model.generate`` does the rest: it knows
-each architecture's positions (Qwen2-VL's 3-D RoPE), token types and caches.
+string. Prompts are batched by their number of images, so image tensors line
+up with rows and padded image slots never reach a prompt (see
+:mod:`.vision_groups`); the batch's image tensors are collated by the same rule
+as for scoring (:mod:`.vision_inputs`). ``model.generate`` does the rest: it
+knows each architecture's positions (Qwen2-VL's 3-D RoPE), token types and caches.
 """
 
 from __future__ import annotations
@@ -39,14 +40,14 @@ def generate_texts(
 
     with images_prepared_once(processor):
         encoded = [encode_prompt(processor, family, request, name) for request in requests]
-    order = sorted(range(len(requests)), key=lambda i: (bool(requests[i].images), -encoded[i]["input_ids"].shape[1]))
+    order = sorted(range(len(requests)), key=lambda i: (len(requests[i].images), -encoded[i]["input_ids"].shape[1]))
     texts = [""] * len(requests)
     stops = _stop_ids(model, processor.tokenizer)
     with torch.inference_mode():
         start = 0
         while start < len(order):
-            kind = bool(requests[order[start]].images)
-            batch = [i for i in order[start : start + GENERATION_BATCH] if bool(requests[i].images) == kind]
+            kind = len(requests[order[start]].images)
+            batch = [i for i in order[start : start + GENERATION_BATCH] if len(requests[i].images) == kind]
             start += len(batch)
             limit = max(requests[i].max_new_tokens for i in batch)
             if limit <= 0:

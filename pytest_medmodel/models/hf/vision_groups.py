@@ -13,10 +13,14 @@ once per option or per variant. Text-only requests share prefixes of at least
 A model that reads its prompt bidirectionally (PaliGemma) shares only whole
 contexts: an image token's keys and values there depend on the text after it.
 
-Batches (:func:`plan_batches`) hold groups of one kind (whole contexts or
-shared prefixes; with images or without, so image tensors line up with rows),
-fill a token budget, and keep a group in one batch unless it alone is over the
-budget (its prefix then runs once per batch it spans).
+Batches (:func:`plan_batches`) hold groups of one kind: whole contexts or
+shared prefixes, and one number of images per row. The second is for Mllama:
+its processor pads every row to the batch's largest image count, and text
+before an image attends uniformly to all image slots, padding included, so a
+one-image prompt next to a two-image one would read differently than alone.
+Batches fill a token budget and keep a group in one batch unless it alone is
+over the budget (its prefix then runs once per batch it spans). A model with a
+sliding attention window gets narrower batches where padding would move it.
 """
 
 from __future__ import annotations
@@ -39,8 +43,9 @@ class Group:
     whole: bool
 
     @property
-    def kind(self) -> tuple[bool, bool]:
-        return self.whole, bool(self.members[0].digests)
+    def kind(self) -> tuple[bool, int]:
+        """Groups batched together: whole contexts or shared prefixes, and the same number of images."""
+        return self.whole, len(self.members[0].digests)
 
     def cost(self, member: VisionEncoded) -> int:
         """Tokens a member adds to a batch beyond its group's prefix (its own context tokens and options)."""
