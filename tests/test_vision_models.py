@@ -381,3 +381,25 @@ def test_what_a_checkpoint_loads_as(tmp_path: Path, config: dict[str, Any], read
             load_model(str(tmp_path))
         return
     assert (IMAGES in load_model(str(tmp_path)).capabilities) is reads_images
+
+
+def test_out_of_memory_halves_the_batch_and_keeps_the_scores(adapters: dict[str, HFVision]) -> None:
+    adapter = adapters["llava"]
+    requests = image_requests(adapter)
+    expected = [r.logprobs for r in adapter.loglikelihood(requests)]
+    real, rows, backoffs = adapter.runner.model, adapter.max_batch_size, adapter.oom_backoffs
+
+    def small_device(**inputs: Any) -> Any:
+        if inputs["input_ids"].shape[0] > 1:
+            raise RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        return real(**inputs)
+
+    seen: list[tuple[int, int]] = []
+    adapter.runner.model = small_device
+    try:
+        got = [r.logprobs for r in adapter.loglikelihood(requests, progress=lambda *done: seen.append(done))]
+    finally:
+        adapter.runner.model, adapter.max_batch_size = real, rows
+    assert largest_gap(got, expected) < TOLERANCE
+    assert adapter.oom_backoffs > backoffs
+    assert seen[-1] == (len(requests), len(requests)) and len(seen) == len(requests)  # one row per batch in the end

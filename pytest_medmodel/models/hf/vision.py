@@ -138,12 +138,12 @@ class HFVision:
     def loglikelihood(
         self, requests: Sequence[ChoiceRequest], progress: ProgressCallback | None = None
     ) -> list[ChoiceResult]:
+        import torch
+
         encoded = encode_choices(self.processor, self.family, requests, max_length=self.max_length, name=self.name)
         groups = plan_groups(encoded, whole_only=self.family.suffix_answers)
         batches = self._plan(groups)
         results: dict[int, ChoiceResult] = {}
-        import torch
-
         with torch.inference_mode():
             while batches:
                 batch = batches[0]
