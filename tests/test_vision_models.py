@@ -25,7 +25,7 @@ from pytest_medmodel.models.base import IMAGE_MARK, IMAGES, AdapterError, Choice
 from pytest_medmodel.models.hf.vision import HFVision
 from pytest_medmodel.models.hf.vision_encoding import encode_choice, encode_prompt
 
-ARCHITECTURES = ("llava", "qwen2_vl", "idefics3", "gemma3", "paligemma", "mllama")
+ARCHITECTURES = ("llava", "qwen2_vl", "qwen2_5_vl", "idefics3", "gemma3", "paligemma", "mllama")
 BOS_INSERTED = ("mllama", "paligemma")
 """Processors that put a BOS into the prompt themselves (the tokenizer must not add one)."""
 TOLERANCE = 1e-4

@@ -143,41 +143,42 @@ def build_llava(directory: Path, *, seed: int = 0) -> Path:
 QWEN_SPECIALS = ["<|vision_start|>", "<|vision_end|>", "<|image_pad|>", "<|video_pad|>"]
 
 
-def image_only_qwen2_vl() -> type:
-    """Qwen2VLProcessor without its video processor (which needs torchvision on transformers 5)."""
-    from transformers import Qwen2VLProcessor
+def image_only(processor_class: type) -> type:
+    """A Qwen-VL processor without its video processor (which needs torchvision on transformers 5)."""
 
-    class ImageOnlyQwen2VLProcessor(Qwen2VLProcessor):
+    class ImageOnly(processor_class):  # type: ignore[misc,valid-type]
         @classmethod
         def get_attributes(cls) -> list[str]:
             return [a for a in super().get_attributes() if a != "video_processor"]
 
-    return ImageOnlyQwen2VLProcessor
+    return ImageOnly
 
 
-def build_qwen2_vl(directory: Path, *, seed: int = 0) -> Path:
+def build_qwen2_vl(directory: Path, *, seed: int = 0, version: str = "2") -> Path:
+    """Qwen2-VL (or, ``version="2.5"``, Qwen2.5-VL): multimodal RoPE, images as patches with a grid."""
     import torch
-    from transformers import Qwen2VLConfig, Qwen2VLForConditionalGeneration, Qwen2VLImageProcessorPil
+    import transformers
+    from transformers import Qwen2VLImageProcessorPil
 
+    prefix = "Qwen2VL" if version == "2" else "Qwen2_5_VL"
     template = chat_template("<|vision_start|><|image_pad|><|vision_end|>")
     named = {"image_token": "<|image_pad|>", "video_token": "<|video_pad|>"}
     tok = build_tokenizer(QWEN_SPECIALS, named, template=template)
     ids = {t: tok.convert_tokens_to_ids(t) for t in QWEN_SPECIALS}
-    config = Qwen2VLConfig(
-        vision_config={
-            "depth": 2,
-            "embed_dim": 32,
-            "hidden_size": 64,
-            "num_heads": 4,
-            "patch_size": 8,
-            "spatial_merge_size": 2,
-            "mlp_ratio": 2,
+    tower = {"depth": 2, "num_heads": 4, "patch_size": 8, "spatial_merge_size": 2}
+    if version == "2":
+        tower.update(embed_dim=32, hidden_size=64, mlp_ratio=2)
+    else:
+        tower.update(
+            hidden_size=32, out_hidden_size=64, intermediate_size=64, window_size=16, fullatt_block_indexes=[1]
+        )
+    config = getattr(transformers, f"{prefix}Config")(
+        vision_config=tower,
+        text_config={
+            **_text(len(tok)),
+            "rope_parameters": {"rope_type": "default", "rope_theta": 10000.0, "mrope_section": [2, 3, 3]},
+            "tie_word_embeddings": False,
         },
-        text_config=dict(
-            _text(len(tok)),
-            rope_parameters={"rope_type": "default", "rope_theta": 10000.0, "mrope_section": [2, 3, 3]},
-            tie_word_embeddings=False,
-        ),
         image_token_id=ids["<|image_pad|>"],
         video_token_id=ids["<|video_pad|>"],
         vision_start_token_id=ids["<|vision_start|>"],
@@ -185,17 +186,22 @@ def build_qwen2_vl(directory: Path, *, seed: int = 0) -> Path:
         tie_word_embeddings=False,
     )
     torch.manual_seed(seed)
-    model = Qwen2VLForConditionalGeneration(config)
+    model = getattr(transformers, f"{prefix}ForConditionalGeneration")(config)
     images = Qwen2VLImageProcessorPil(min_pixels=16 * 16, max_pixels=48 * 48, patch_size=8, merge_size=2)
-    processor = image_only_qwen2_vl()(image_processor=images, tokenizer=tok, chat_template=template)
+    processor_class = getattr(transformers, f"{prefix}Processor")
+    processor = image_only(processor_class)(image_processor=images, tokenizer=tok, chat_template=template)
     _save(model, processor, directory)
     # As a real checkpoint: the stock class name, and a video config that AutoProcessor would try to load.
     config_file = directory / "processor_config.json"
     saved = json.loads(config_file.read_text())
-    config_file.write_text(json.dumps({**saved, "processor_class": "Qwen2VLProcessor"}, indent=2))
-    video = {"video_processor_type": "Qwen2VLVideoProcessor", "processor_class": "Qwen2VLProcessor"}
+    config_file.write_text(json.dumps({**saved, "processor_class": processor_class.__name__}, indent=2))
+    video = {"video_processor_type": "Qwen2VLVideoProcessor", "processor_class": processor_class.__name__}
     (directory / "video_preprocessor_config.json").write_text(json.dumps(video))
     return directory
+
+
+def build_qwen2_5_vl(directory: Path, *, seed: int = 0) -> Path:
+    return build_qwen2_vl(directory, seed=seed, version="2.5")
 
 
 def build_idefics3(directory: Path, *, seed: int = 0) -> Path:
