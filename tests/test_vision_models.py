@@ -90,8 +90,8 @@ def by_hand(arch: str, adapter: HFVision, request: ChoiceRequest, option: str) -
     special = not text.startswith(proc.tokenizer.bos_token) and arch not in BOS_INSERTED
     images = {"images": [[ref.load() for ref in request.images]]} if request.images else {}
     context = proc(text=[text], return_tensors="pt", add_special_tokens=special, **images)
-    if arch == "paligemma":  # the answer is the suffix (read causally); its appended EOS is not scored
-        whole = proc(text=[text], suffix=[option], return_tensors="pt", add_special_tokens=special, **images)
+    if arch == "paligemma":  # the answer is the suffix (read causally, after the "\n" the processor adds)
+        whole = proc(text=[text], suffix=[option.lstrip()], return_tensors="pt", add_special_tokens=special, **images)
         ids = whole["input_ids"][0][:-1]
     else:
         whole = proc(text=[text + option], return_tensors="pt", add_special_tokens=special, **images)

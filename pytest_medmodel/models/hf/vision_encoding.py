@@ -17,8 +17,9 @@ add another. The processor is called with ``add_special_tokens=False`` whenever
 the text begins with BOS or the ids would otherwise hold two.
 
 PaliGemma reads its prompt bidirectionally and its answer causally: the option
-goes in as ``suffix=``, so it gets the suffix's token types, and the EOS the
-processor appends to it is not scored.
+goes in as ``suffix=`` (after the ``"\n"`` the processor ends every prompt with,
+so without its leading space), it gets the suffix's token types, and the EOS
+the processor appends to it is not scored.
 """
 
 from __future__ import annotations
@@ -136,18 +137,9 @@ def encode_choice(
     cont_ids: list[list[int]] = []
     tails: list[dict[str, Any]] = []
     for cont in conts:
-        if family.suffix_answers:
-            whole = run_processor(processor, family, text, images, special, suffix=cont)
-            tokens = whole["input_ids"][0].tolist()[:-1]  # the EOS the processor appends is not the answer's
-        else:
-            whole = run_processor(processor, family, text + cont, images, special)
-            tokens = whole["input_ids"][0].tolist()
-        if tokens[: len(ids)] != ids or len(tokens) == len(ids):
-            cont_ids.append(_unmerged(processor, cont, bool(images), name))
-            tails.append({})
-            continue
-        cont_ids.append(tokens[len(ids) :])
-        tails.append({key: whole[key][:, len(ids) : len(tokens)] for key in TAIL_KEYS if key in whole})
+        tokens, tail = _option(processor, family, text, images, special, ids, cont, name)
+        cont_ids.append(tokens)
+        tails.append(tail)
     if len(ids) + max(len(c) for c in cont_ids) > max_length:
         raise AdapterError(f"{name}: a prompt with its option is longer than the model's context ({max_length} tokens)")
     image_end = max((i + 1 for i, t in enumerate(ids) if t in family.image_ids), default=0)
@@ -155,15 +147,31 @@ def encode_choice(
     return VisionEncoded(index, ids, cont_ids, digests, image_end, ctx, tails)
 
 
-def _unmerged(processor: Any, cont: str, images: bool, name: str) -> list[int]:
-    """An option whose tokens merge into the context's: text alone falls back as the text adapter does."""
-    tokens = processor.tokenizer(cont, add_special_tokens=False)["input_ids"] if not images else []
-    if not tokens:
+def _option(
+    processor: Any, family: Family, text: str, images: list[Any], special: bool, ids: list[int], cont: str, name: str
+) -> tuple[list[int], dict[str, Any]]:
+    """An option's tokens after the context's ``ids``, and its :data:`TAIL_KEYS` inputs."""
+    if family.suffix_answers:
+        # PaliGemma separates prompt and answer itself ("\n"): the option's own leading space is not its text.
+        whole = run_processor(processor, family, text, images, special, suffix=cont.lstrip())
+        tokens = whole["input_ids"][0].tolist()[:-1]  # the EOS the processor appends is not the answer's
+    else:
+        whole = run_processor(processor, family, text + cont, images, special)
+        tokens = whole["input_ids"][0].tolist()
+    if tokens[: len(ids)] == ids and len(tokens) > len(ids):
+        return tokens[len(ids) :], {key: whole[key][:, len(ids) : len(tokens)] for key in TAIL_KEYS if key in whole}
+    if tokens == ids:
+        raise AdapterError(f"{name}: option {cont!r} encodes to no tokens")
+    if images:
         raise AdapterError(
             f"{name}: the context's tokens are not a prefix of context+option {cont!r}, so that option "
             "cannot be scored as a continuation; end the prompt where an answer can start (e.g. after 'Answer:')"
         )
-    return list(tokens)
+    # Text alone falls back to the option's own tokens, as the text adapter does.
+    alone = list(processor.tokenizer(cont, add_special_tokens=False)["input_ids"])
+    if not alone:
+        raise AdapterError(f"{name}: option {cont!r} encodes to no tokens")
+    return alone, {}
 
 
 def encode_choices(
