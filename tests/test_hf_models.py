@@ -264,12 +264,10 @@ def test_fingerprint_changes_with_the_weights(tiny_llama_dir: Path, tmp_path: Pa
 
 
 def test_unsupported_architectures_and_specs_say_why(tmp_path: Path) -> None:
-    folder = tmp_path / "llava"
+    folder = tmp_path / "classifier"
     folder.mkdir()
-    (folder / "config.json").write_text('{"architectures": ["LlavaForConditionalGeneration"], "model_type": "llava"}')
-    with pytest.raises(
-        AdapterError, match="LlavaForConditionalGeneration: image-text-to-text models are not supported yet"
-    ):
+    (folder / "config.json").write_text('{"architectures": ["BertForSequenceClassification"], "model_type": "bert"}')
+    with pytest.raises(AdapterError, match="BertForSequenceClassification: sequence classifiers are not supported yet"):
         load_adapter(str(folder), ModelOptions())
     with pytest.raises(AdapterError, match="no config.json in the folder"):
         load_adapter(str(tmp_path), ModelOptions())

@@ -45,9 +45,25 @@ def load_folder(
     batch_size: int | None,
     trust_remote_code: bool = False,
     device_map: str | None = None,
+    vision: bool = False,
 ) -> Any:
-    """A checkpoint folder as an :class:`~pytest_medmodel.models.hf.adapter.HFCausalLM`, or an
-    :class:`~pytest_medmodel.models.hf.seq2seq.HFSeq2Seq` for an encoder-decoder (T5-style) model."""
+    """A checkpoint folder as an :class:`~pytest_medmodel.models.hf.adapter.HFCausalLM`, an
+    :class:`~pytest_medmodel.models.hf.seq2seq.HFSeq2Seq` for an encoder-decoder (T5-style) model,
+    or (``vision``) an :class:`~pytest_medmodel.models.hf.vision.HFVision` for an image-text-to-text one."""
+    if vision:
+        from .vision_loading import load_vision_folder
+
+        _quiet_transformers()
+        return load_vision_folder(
+            folder,
+            device=device,
+            dtype=dtype,
+            name=name,
+            fingerprint=fingerprint,
+            batch_size=batch_size,
+            trust_remote_code=trust_remote_code,
+            device_map=device_map,
+        )
     import torch
     from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForSeq2SeqLM, AutoTokenizer
 
