@@ -284,3 +284,26 @@ def test_the_mutation_report_damages_the_model_for_images_for_image_suites(proje
         consecutive=False,
     )
     assert "mini: caught" not in result.stdout.str()  # a vision mutation has nothing to damage in a text suite
+
+
+@pytest.mark.slow
+def test_a_tiny_llava_checkpoint_answers_an_image_suite_through_the_plugin(project: Project, tmp_path: Path) -> None:
+    """The real loading path (a folder, AutoProcessor + AutoModelForImageTextToText), end to end:
+    recorded, then every answer from the cache; a changed image is the one request computed again."""
+    from tiny_vision_models import build_llava
+
+    folder = build_llava(tmp_path / "llava")
+    _shades_suite(project, n=6)
+    project.env.setenv("HF_HUB_OFFLINE", "1")
+    args = ["suites", f"--medmodel={folder}", "-p", "no:randomly", "--medmodel-log-prompts=prompts.jsonl"]
+    first = project.pytester.runpytest_subprocess(*args, "--snapshot-update")
+    assert first.ret == 0, first.stdout.str()
+    expect_lines(first, ["*inference: 1 shard(s), 6 item(s) computed*"])
+    record = json.loads((project.path / "prompts.jsonl").read_text().splitlines()[0])
+    assert record["context"].count("<|medmodel:image|>") == 1 and len(record["images"]) == 1
+    again = project.pytester.runpytest_subprocess(*args)
+    assert again.ret == 0
+    expect_lines(again, ["*0 item(s) computed*6 read from the prediction cache*"])
+    _picture(project.path / "suites" / "images" / "s2.png", 140)
+    changed = project.pytester.runpytest_subprocess(*args)
+    expect_lines(changed, ["*1 item(s) computed*5 read from the prediction cache*"])
