@@ -138,9 +138,10 @@ def _load(path: Path, root: Path | None) -> Suite:
 def _image_reading(
     checker: Checker, path: Path, top: Mapping[str, Any], source: str | None, root: Path | None
 ) -> ImageReading:
-    """Image paths start at the data file's folder (the suite's, for a dataset) and stay inside the root."""
+    """Image paths start at the data file's folder (a dataset's: the suite's); inside the root, if there is one."""
     base = Path(source).parent if source is not None and "path" in top["data"] else path.parent
-    return ImageReading(base, root, suite_settings(checker, top.get("images")))
+    fence = root if root is not None else Path(base.resolve().anchor)
+    return ImageReading(base, fence, suite_settings(checker, top.get("images")))
 
 
 def _check_combinations(
