@@ -8,10 +8,11 @@ is asserted:
 * ``image_probes.jsonl`` (ProbMed's paired probes): per image, yes/no questions in
   pairs, the true attribute ("Is this a CT scan?", yes) and a hallucinated one
   ("Is this an MRI scan?", no, another modality drawn with a seeded generator);
-  likewise for the body region where the image's region is documented. Regions that
-  contain one another (heart and chest, eye and head) are never used as each
-  other's hallucination. All the questions about one image are one probe group:
-  their answers are not independent, so the statistics count the image once.
+  likewise for the body region where the image's region is documented. A region the
+  image may also show (the heart, the shoulders or the upper abdomen on a chest
+  film; the head around an eye) is never asked as the hallucinated one. All the
+  questions about one image are one probe group: their answers are not
+  independent, so the statistics count the image once.
 * ``image_confusion.jsonl`` (MediConfusion's pairs): two different images of
   different modalities, one question, the same options, different answers; a model
   that gives both the same answer is confused.
@@ -36,7 +37,16 @@ PHRASE = {
     "Microscopy": "a microscopy image",
 }
 """Each modality option as the object of "Is this ...?"."""
-REGION_CONTAINS = {"Heart": {"Chest"}, "Chest": {"Heart"}, "Eye": {"Head"}, "Head": {"Eye"}}
+NEARBY = {
+    "Chest": {"Heart", "Shoulder", "Abdomen"},  # a chest film shows the heart, the shoulders and the upper abdomen
+    "Heart": {"Chest", "Abdomen"},
+    "Abdomen": {"Chest", "Heart"},  # abdominal images often reach the lung bases and the heart
+    "Shoulder": {"Chest"},
+    "Eye": {"Head"},
+    "Head": {"Eye"},
+}
+"""Regions an image of the key region may also show: never asked as its hallucinated region (the answer
+"no" could be wrong)."""
 
 
 def _rows() -> list[dict]:
@@ -58,7 +68,7 @@ def probes(rows: list[dict], rng: random.Random) -> list[dict]:
             false = rng.choice([m for m in modalities if m != truth])
             asked = [f"Is this {PHRASE[truth]}?", f"Is this {PHRASE[false]}?"]
         else:
-            false = rng.choice([r for r in regions if r != truth and r not in REGION_CONTAINS.get(truth, ())])
+            false = rng.choice([r for r in regions if r != truth and r not in NEARBY.get(truth, ())])
             asked = [f"Does this image show the {truth.lower()}?", f"Does this image show the {false.lower()}?"]
         group = "pb-" + Path(row["image"]).stem
         kind = row["asks"][0]  # m(odality) or r(egion)
