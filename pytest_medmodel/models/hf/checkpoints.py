@@ -58,6 +58,21 @@ def gguf_handle(file: Path, options: ModelOptions, *, name: str, profile: str) -
     return _hf_handle(name, f"gguf:{sha}", profile, options, lambda: gguf_folder(file, cache_root, options.log))
 
 
+def demo_vlm_handle(gguf: Path, options: ModelOptions) -> ModelHandle:
+    """The demo VLM: the demo's SmolLM2 with the vision tower trained for it (:mod:`.demo_vlm`).
+
+    Its identity is the GGUF's digest and the shipped vision weights' (with their
+    configs); the full checkpoint is assembled into the cache when first loaded.
+    """
+    from .demo_vlm import demo_vlm_folder, weights_digest
+    from .loading import default_cache_dir
+
+    cache_root = options.cache_dir or default_cache_dir()
+    content = f"demo-vlm:{file_digest(gguf, cache_root)[:20]}+{weights_digest()[:20]}"
+    name = "SmolLM2-135M-Instruct + a vision tower trained here (demo-vlm)"
+    return _hf_handle(name, content, "demo-vlm", options, lambda: demo_vlm_folder(cache_root, options.log), vision=True)
+
+
 def gguf_folder(file: Path, cache_root: Path | None = None, log: Callable[[str], None] | None = None) -> Path:
     """The transformers folder a GGUF file converts to (converted now, once): what a server can serve."""
     from .loading import converted_gguf, default_cache_dir
