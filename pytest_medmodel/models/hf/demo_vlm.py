@@ -21,9 +21,12 @@ import os
 import shutil
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ...locks import file_lock
+
+if TYPE_CHECKING:
+    from ..handle import ModelHandle, ModelOptions
 
 DATA = Path(__file__).resolve().parent / "demo_vlm"
 SPEC_FILE = DATA / "demo_vlm.json"
@@ -153,8 +156,8 @@ def assemble(language_folder: Path, out: Path, log: Callable[[str], None] | None
 
 def demo_vlm_folder(cache_root: Path | None = None, log: Callable[[str], None] | None = None) -> Path:
     """The assembled demo VLM in the cache, keyed by the GGUF and the shipped vision weights."""
+    from ..demo_files import demo_gguf_path
     from ..fingerprint import file_digest
-    from ..specs import demo_gguf_path
     from .checkpoints import gguf_folder
     from .loading import default_cache_dir
 
@@ -173,4 +176,20 @@ def weights_digest() -> str:
     return digest.hexdigest()
 
 
-__all__ = ["assemble", "build", "demo_vlm_folder", "load_spec", "load_weights", "save_weights"]
+def demo_vlm_handle(gguf: Path, options: ModelOptions) -> ModelHandle:
+    """The demo VLM: the demo's SmolLM2 with the vision tower trained for it (this module).
+
+    Its identity is the GGUF's digest and the shipped vision weights' (with their
+    configs); the full checkpoint is assembled into the cache when first loaded.
+    """
+    from ..fingerprint import file_digest
+    from .checkpoints import hf_handle
+    from .loading import default_cache_dir
+
+    cache_root = options.cache_dir or default_cache_dir()
+    content = f"demo-vlm:{file_digest(gguf, cache_root)[:20]}+{weights_digest()[:20]}"
+    name = "SmolLM2-135M-Instruct + a vision tower trained here (demo-vlm)"
+    return hf_handle(name, content, "demo-vlm", options, lambda: demo_vlm_folder(cache_root, options.log), vision=True)
+
+
+__all__ = ["assemble", "demo_vlm_handle", "build", "demo_vlm_folder", "load_spec", "load_weights", "save_weights"]
