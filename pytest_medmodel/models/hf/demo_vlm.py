@@ -144,9 +144,10 @@ def assemble(language_folder: Path, out: Path, log: Callable[[str], None] | None
             return out
         if log is not None:
             log(f"assembling the demo VLM in {out} (once)")
+        for stale in out.parent.glob(out.name + ".partial-*"):  # left by a crash; we hold the lock
+            shutil.rmtree(stale, ignore_errors=True)
         model, proc = build(language_folder, load_spec(), WEIGHTS_FILE)
         partial = out.with_name(out.name + f".partial-{os.getpid()}")
-        shutil.rmtree(partial, ignore_errors=True)
         model.save_pretrained(partial)
         proc.save_pretrained(partial)
         shutil.rmtree(out, ignore_errors=True)
