@@ -48,8 +48,9 @@ def logprob_of(model: Any, proc: Any, image: Image.Image, prefix: str, continuat
 
 
 @torch.no_grad()
-def score(model: Any, proc: Any, items: list[dict[str, Any]], chat: bool) -> dict[str, float]:
-    letter = option = 0
+def score(model: Any, proc: Any, items: list[dict[str, Any]], chat: bool) -> dict[str, list[bool]]:
+    """Per item: right with letter scoring, right with option-text scoring."""
+    out: dict[str, list[bool]] = {"letter": [], "loglikelihood": []}
     for item in items:
         image = Image.open(ITEMS.parent / item["image"]).convert("RGB")
         listed = "\n".join(f"{LETTERS[i]}. {c}" for i, c in enumerate(item["choices"]))
@@ -58,11 +59,20 @@ def score(model: Any, proc: Any, items: list[dict[str, Any]], chat: bool) -> dic
         inputs = proc(text=[prefix], images=[image], return_tensors="pt")
         last = model(**inputs).logits[0, -1].float().log_softmax(-1)
         letter_ids = [proc.tokenizer(prefix + " " + L)["input_ids"][-1] for L in LETTERS[: len(item["choices"])]]
-        letter += LETTERS[int(last[letter_ids].argmax())] == item["answer"]
+        out["letter"].append(LETTERS[int(last[letter_ids].argmax())] == item["answer"])
         prefix = context(proc, f"Question: {item['question']}", chat)
         lls = [logprob_of(model, proc, image, prefix, " " + c) for c in item["choices"]]
-        option += LETTERS[max(range(len(lls)), key=lls.__getitem__)] == item["answer"]
-    return {"letter": round(letter / len(items), 4), "loglikelihood": round(option / len(items), 4)}
+        out["loglikelihood"].append(LETTERS[max(range(len(lls)), key=lls.__getitem__)] == item["answer"])
+    return out
+
+
+def summary(items: list[dict[str, Any]], flags: list[bool]) -> dict[str, float]:
+    """Accuracy over all items and per question kind (modality, region)."""
+    out = {"all": round(sum(flags) / len(flags), 4)}
+    for kind in ("modality", "region"):
+        picked = [f for f, i in zip(flags, items, strict=True) if i["asks"] == kind]
+        out[kind] = round(sum(picked) / max(len(picked), 1), 4)
+    return out
 
 
 def main() -> None:
@@ -73,16 +83,17 @@ def main() -> None:
     args = parser.parse_args()
     began = time.perf_counter()
     folder = assemble(gguf_folder(demo_gguf_path()), args.out, log=print)
-    print(f"assembled in {time.perf_counter() - began:.0f}s: {sorted(p.name for p in folder.iterdir())}")
+    print(f"assembled in {time.perf_counter() - began:.0f}s: {sorted(p.name for p in folder.iterdir())}", flush=True)
     proc = AutoProcessor.from_pretrained(folder)
     model = AutoModelForImageTextToText.from_pretrained(folder).eval()
     print(type(proc).__name__, type(proc.image_processor).__name__, type(model).__name__)
     items = [json.loads(line) for line in ITEMS.read_text(encoding="utf-8").splitlines()]
-    result = {
-        f"{k}/{'chat' if chat else 'plain'}": v
-        for chat in (True, False)
-        for k, v in score(model, proc, items, chat).items()
-    }
+    result: dict[str, Any] = {}
+    for chat in (True, False):
+        for scorer, flags in score(model, proc, items, chat).items():
+            result[f"{scorer}/{'chat' if chat else 'plain'}"] = summary(items, flags)
+    result["seconds"] = round(time.perf_counter() - began, 1)
+    (args.out.parent / "assembled_results.json").write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
     print(json.dumps(result, indent=2))
 
 
