@@ -216,6 +216,26 @@ def test_the_mutation_report_shows_each_gates_own_figures(project: Project) -> N
     )
 
 
+def test_the_mutation_reports_vision_mutations_skip_a_run_without_images(project: Project) -> None:
+    """The default ladder ends with vision mutations; a text-only run skips them, saying why, and still reports."""
+    from pytest_medmodel.mutate.matrix import DEFAULT_MUTATIONS
+
+    assert {parse_mutation(m).name for m in DEFAULT_MUTATIONS} >= {"vision_noise", "zero_projector", "drop_images"}
+    project.pytester.makeconftest(FORGET)
+    project.suite("facts", n=8)
+    assert project.run("--snapshot-update").ret == 0
+    result = project.run("--medmodel-mutation-report=zero_projector;forget:every=2")
+    assert result.ret == 0, result.stdout.str()
+    result.stdout.fnmatch_lines(
+        [
+            "*mutation 1/2: zero_projector: skipped, no suite in this run has images",
+            "*mutation 2/2: forget:every=2",
+            "forget:every=2*facts*accuracy*",
+        ]
+    )
+    assert "zero_projector  facts" not in result.stdout.str()
+
+
 def test_the_mutation_report_needs_a_model_spec(project: Project) -> None:
     project.suite("facts", n=4)
     project.pytester.makeconftest(

@@ -33,8 +33,16 @@ DEFAULT_MUTATIONS = (
     "drop_layers:count=1",
     "drop_layers:count=1,at=end",
     "no_chat_template",
+    "vision_noise:scale=1",
+    "vision_noise:scale=2",
+    "zero_projector",
+    "drop_images",
 )
-"""What ``--medmodel-mutation-report`` runs when given no list: mild to severe, every kind once."""
+"""What ``--medmodel-mutation-report`` runs when given no list: mild to severe, every kind once.
+
+The vision mutations run only where a suite has images (and a model takes them);
+on the demo VLM, noise at half the weights' RMS did not move accuracy (+0.4 points
+on modality_recognition), so the ladder starts at the RMS itself (-7.6 points)."""
 
 
 @dataclass(frozen=True)
@@ -107,10 +115,14 @@ def mutation_matrix(
     """
     say = progress or (lambda _message: None)
     outcomes: list[MutationOutcome] = []
+    with_images = any(item.images for suite in suites for item in suite.items)
     for number, spec in enumerate(mutations, 1):
+        vision = MUTATIONS.get(parse_mutation(spec).name).vision
+        if vision and not with_images:
+            say(f"mutation {number}/{len(mutations)}: {spec}: skipped, no suite in this run has images")
+            continue
         handle = mutate_handle(load(), spec)
         say(f"mutation {number}/{len(mutations)}: {spec}")
-        vision = MUTATIONS.get(parse_mutation(spec).name).vision
         try:
             for suite in suites:
                 if vision and not any(item.images for item in suite.items):

@@ -40,7 +40,9 @@ def summary_lines(summary: RunSummary, *, detail: bool = False, update: bool = F
         notes.extend(_suite_notes(suite) if detail or _needs_look(suite) else _warnings(suite))
     brief = [s for s in summary.suites if not detail and not _needs_look(s)]
     notes.extend(_grouped_warnings(brief))
-    if summary.model is not None:
+    if summary.model is not None and summary.suites and all(s.answered_by for s in summary.suites):
+        notes.append(f"model: {summary.model.name} (not used: every suite here has images)")
+    elif summary.model is not None:
         notes.append(f"model: {summary.model.description}; profile {summary.model.profile}")
     for other in {s.answered_by.profile: s.answered_by for s in summary.suites if s.answered_by}.values():
         names = ", ".join(s.name for s in summary.suites if s.answered_by == other)
