@@ -95,6 +95,12 @@ def _timed(run: Any) -> tuple[float, Any]:
     return time.perf_counter() - started, result
 
 
+def _shown(path: Path) -> str:
+    """The suite's path relative to the repository where it lies inside it (no local folders in results)."""
+    resolved = path.resolve()
+    return str(resolved.relative_to(ROOT)) if resolved.is_relative_to(ROOT) else path.name
+
+
 def _max_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
@@ -139,7 +145,7 @@ def main() -> None:
     rows = {mode: statistics.median(values) for mode, values in times.items()}
     report = {
         "model": args.model,
-        "suite": str(args.suite),
+        "suite": _shown(args.suite),
         "device": str(adapter.device),
         "dtype": str(next(adapter.model.parameters()).dtype),
         "items": n,
