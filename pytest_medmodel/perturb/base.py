@@ -77,7 +77,8 @@ class Perturbation:
 
 
 PERTURBATIONS: Registry[Perturbation] = Registry(
-    "perturbation", builtins=("pytest_medmodel.perturb.choices", "pytest_medmodel.perturb.text")
+    "perturbation",
+    builtins=("pytest_medmodel.perturb.choices", "pytest_medmodel.perturb.text", "pytest_medmodel.perturb.images"),
 )
 
 
