@@ -296,12 +296,17 @@ class Suite:
         }
 
     def cluster_by_item(self) -> dict[str, str]:
-        """Each item's cluster for the statistics: its probe group, else the item alone.
+        """Each item's cluster for the statistics: the items it shares a probe group or an image with.
 
-        Items of one group (a probe pair, several questions about one image) succeed and
-        fail together; treating them as independent makes a test too sure of itself.
+        Items of one group (a probe pair) or about one picture (ProbMed and VQA-RAD ask
+        several questions per image) succeed and fail together; treating them as
+        independent makes a test too sure of itself. Sharing is transitive: an item
+        linked to two clusters joins them. Text suites keep their names: ``group:<g>``
+        for a group, ``item:<id>`` for an item alone.
         """
-        return {item.id: f"group:{item.group}" if item.group else f"item:{item.id}" for item in self.items}
+        from .clusters import clusters_of
+
+        return clusters_of(self.items)
 
     def tags_by_item(self) -> dict[str, list[str]]:
         """Each tagged item's tags (untagged items are left out)."""
