@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 from ..gates.base import GATES
-from ..perturb.base import PERTURBATIONS
 from ..scoring.base import SCORERS
 from ..scoring.prompts import default_template
 from ..suite.images import ImageReading, check_image_placeholders, suite_settings
@@ -43,10 +42,10 @@ from ..suite.types import (
     SuiteErrors,
     suite_stem,
 )
+from .perturbations import parse_perturbations
 from .yamlfile import read_yaml
 
 _NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
-_LABEL = re.compile(r"^[A-Za-z0-9_.:-]+$")
 
 
 def load_suite(path: Path | str, *, root: Path | None = None) -> Suite:
@@ -91,7 +90,7 @@ def _load(path: Path, root: Path | None) -> Suite:
     prompt = attempt(lambda: _parse_prompt(checker, top.get("prompt", {})), None)
     gates = attempt(lambda: _parse_gates(checker, top.get("gates", {})), ())
     perturbations, perturbation_gates = attempt(
-        lambda: _parse_perturbations(checker, top.get("perturbations", [])), ((), ())
+        lambda: parse_perturbations(checker, top.get("perturbations", []), [g.name for g in gates]), ((), ())
     )
     gates = (*gates, *perturbation_gates)
     items: list[Item] = []
@@ -303,58 +302,3 @@ def _parse_gates(checker: Checker, value: Any) -> tuple[GateUse, ...]:
             raise checker.error(f"gates.{name}.{key}", what, fix)
         uses.append(GateUse(name, settings))
     return tuple(uses)
-
-
-def _parse_perturbations(checker: Checker, value: Any) -> tuple[tuple[PerturbationUse, ...], tuple[GateUse, ...]]:
-    """The suite's perturbations, and the gates each of them gets (``accuracy/<id>``, ``consistency/<id>``)."""
-    uses: list[PerturbationUse] = []
-    gates: list[GateUse] = []
-    for index, entry in enumerate(value):
-        where = f"perturbations[{index}]"
-        spec = {"name": entry} if isinstance(entry, str) else entry
-        if not isinstance(spec, dict) or not isinstance(spec.get("name"), str):
-            raise checker.error(
-                where, "expected a perturbation name or a mapping with 'name'", "write e.g. - reverse_choices"
-            )
-        name = spec["name"]
-        if name not in PERTURBATIONS:
-            raise checker.error(
-                f"{where}.name", PERTURBATIONS.unknown(name).split("; ")[0], PERTURBATIONS.unknown(name).split("; ")[1]
-            )
-        label = str(spec.get("id", name))
-        if not _LABEL.match(label):
-            raise checker.error(
-                f"{where}.id", f"'{label}' would break test ids", "use letters, digits, '_', '.', ':' and '-'"
-            )
-        if any(u.label == label for u in uses):
-            raise checker.error(f"{where}.id", f"'{label}' is used twice", "give each perturbation a distinct id:")
-        params = {k: v for k, v in spec.items() if k not in ("name", "id", "gates")}
-        found = PERTURBATIONS.get(name).check(params)
-        if found is not None:
-            key, problem, fix = found
-            raise checker.error(f"{where}.{key}" if key else where, problem, fix)
-        uses.append(PerturbationUse(name, label, params))
-        gates.extend(_perturbation_gates(checker, spec.get("gates", {}), f"{where}.gates", label))
-    return tuple(uses), tuple(gates)
-
-
-def _perturbation_gates(checker: Checker, value: Any, where: str, label: str) -> list[GateUse]:
-    """Every per-perturbation gate, on by default; ``false`` turns one off, a mapping sets it."""
-    kinds = {g.per_perturbation: g for g in GATES if g.per_perturbation}
-    described = "a mapping of settings, or false to turn it off"
-    declared = checker.mapping(value, where, {short: ((dict, type(None), bool), described) for short in kinds})
-    uses = []
-    for short, definition in kinds.items():
-        raw = declared.get(short, {})
-        if raw is False:
-            continue
-        if raw is True:
-            raw = {}
-        checker.no_own_alpha(raw, f"{where}.{short}", DEFAULT_ALPHA)
-        settings = checker.params(raw or {}, f"{where}.{short}", definition.params)
-        problem = definition.check(settings) if definition.check else None
-        if problem is not None:
-            key, what, fix = problem
-            raise checker.error(f"{where}.{short}.{key}", what, fix)
-        uses.append(GateUse(f"{short}/{label}", {**settings, "perturbation": label}, kind=definition.name))
-    return uses

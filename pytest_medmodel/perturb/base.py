@@ -65,6 +65,8 @@ class Perturbation:
     name: str
     factory: Factory
     strength: Strength | None = None
+    ablation: bool = False
+    """It takes away what the answer depends on (the image): no gates of its own; ``gate[image_reliance]``."""
 
     def settings(self) -> dict[str, Setting]:
         """Each setting the factory takes, with the type its annotation asks for and its default."""
@@ -78,21 +80,25 @@ class Perturbation:
 
 PERTURBATIONS: Registry[Perturbation] = Registry(
     "perturbation",
-    builtins=("pytest_medmodel.perturb.choices", "pytest_medmodel.perturb.text", "pytest_medmodel.perturb.images"),
+    builtins=tuple(f"pytest_medmodel.perturb.{name}" for name in ("choices", "text", "images", "ablations")),
 )
 
 
-def perturbation(name: str, strength: tuple[str, float, float] | None = None) -> Callable[[Factory], Factory]:
+def perturbation(
+    name: str, strength: tuple[str, float, float] | None = None, *, ablation: bool = False
+) -> Callable[[Factory], Factory]:
     """Register the decorated factory as perturbation ``name``.
 
     ``strength``: ``(setting, mildest, strongest)``, the numeric setting the search
     (``--medmodel-search``) varies over :data:`STRENGTH_LEVELS` levels from mildest to
     strongest, shrinking a flip towards the mildest level that still flips it.
+    ``ablation``: the variant is *meant* to lose the answer (the image taken away), so it
+    gets no accuracy or consistency gate; ``gate[image_reliance]`` compares it with the original.
     """
 
     def register(factory: Factory) -> Factory:
         scale = Strength(*strength) if strength else None
-        PERTURBATIONS.register(name, Perturbation(name, factory, scale), origin_of(factory))
+        PERTURBATIONS.register(name, Perturbation(name, factory, scale, ablation), origin_of(factory))
         return factory
 
     return register
