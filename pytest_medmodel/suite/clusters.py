@@ -8,13 +8,23 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from .types import Item
+from typing import Any, Protocol
 
 
-def clusters_of(items: Sequence[Item]) -> dict[str, str]:
+class Clustered(Protocol):
+    """What clustering reads of an item (an :class:`~.types.Item`)."""
+
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def group(self) -> str | None: ...
+
+    @property
+    def images(self) -> tuple[Any, ...]: ...
+
+
+def clusters_of(items: Sequence[Clustered]) -> dict[str, str]:
     """Union of items linked by a probe group or an image digest; each cluster named by its first link."""
     parent = {item.id: item.id for item in items}
     first_owner: dict[str, str] = {}
