@@ -78,7 +78,7 @@ def test_shipped_suites_pass_against_committed_baselines(pytester: pytest.Pytest
             "paired_probes*16*2 passed",
             "pubmedqa_style*16*blind*passed",
             "choice_order*16*11 passed",
-            "image_changes*16*21 passed",
+            "image_changes*16*22 passed",
             "reading*12*5 passed",
             "wording*16*11 passed",
             "model: SmolLM2-135M-Instruct (demo)*profile demo",

@@ -133,3 +133,18 @@ def test_the_reliance_gate_fails_a_model_that_stopped_looking_and_passes_differe
     result.stdout.fnmatch_lines(
         ["the model no longer needs the image on suite shades; the baseline's model did", "*a drop of 66.7 points*"]
     )
+
+
+def test_no_image_leaves_a_templates_image_placeholders_empty(project: Project) -> None:
+    """The text is what the model reads with the image, less the image: no mark without a picture behind it."""
+    from pytest_medmodel.models.base import IMAGE_MARK
+    from pytest_medmodel.scoring.prompts import prompt_images, render_user_message
+
+    path = _shades(project, 'prompt:\n  template: "{image}\\nQuestion: {question}\\n{choices}"\n' + ABLATIONS, n=2)
+    suite = load_suite(path)
+    original = Variant.of(suite.items[0])
+    ablated = _ablated("no_image", original, suite)
+    question = "Question: Is this image dark or bright?\nA. dark\nB. bright"
+    assert render_user_message(suite.prompt, original) == f"{IMAGE_MARK}\n{question}"
+    assert render_user_message(suite.prompt, ablated) == f"\n{question}"
+    assert prompt_images(suite.prompt, ablated) == ()

@@ -52,7 +52,7 @@ def render_user_message(prompt: PromptSpec, variant: Variant) -> str:
         "context": variant.context or "",
         "choices": "\n".join(f"{label}. {text}" for label, text in zip(labels, variant.choices, strict=True)),
         "labels": ", ".join(labels),
-        **dict.fromkeys(IMAGE_FIELDS, IMAGE_MARK),
+        **dict.fromkeys(IMAGE_FIELDS, IMAGE_MARK if variant.images else ""),  # no_image: placeholders left empty
     }
     template = variant.template or prompt.template
     text = template.format_map(values)
