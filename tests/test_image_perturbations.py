@@ -161,3 +161,20 @@ def test_the_perturbation_gates_catch_a_model_that_a_brighter_image_throws_off(p
     failed = {line.split("::")[1].split(" ")[0] for line in result.stdout.lines if line.startswith("FAILED")}
     assert failed == {"gate[accuracy/brightness]", "gate[consistency/brightness]"}, result.stdout.str()
     result.stdout.fnmatch_lines(["*accuracy under 'brightness' on 24 paired items*12 lost, 0 gained*"])
+
+
+def test_the_docs_pictures_are_what_the_image_perturbations_produce() -> None:
+    """docs/images.md shows each variant's picture; each committed file has exactly the pixels the code gives."""
+    from image_perturbation_docs import FOLDER, pictures
+    from PIL import Image
+
+    made = pictures()
+    assert len(made) == 2 * 13  # two items: the original, ten image changes, blank and swapped pictures
+    text = (ROOT / "docs" / "images.md").read_text()
+    stale = []
+    for name, picture in made.items():
+        path = FOLDER / name
+        if not path.exists() or Image.open(path).convert("RGB").tobytes() != picture.tobytes():
+            stale.append(name)
+        assert f"(pictures/{name})" in text, f"docs/images.md does not show {name}"
+    assert not stale, f"docs/pictures is out of date for {stale}: run python tests/image_perturbation_docs.py"
