@@ -25,7 +25,7 @@ from collections.abc import Mapping
 from dataclasses import replace
 
 from ..images.ref import ImageRef
-from ..suite.types import Variant
+from ..suite.types import Suite, Variant
 from .base import Perturb, perturbation
 
 DRAWS = frozenset({"noise", "rotate", "zoom"})
@@ -136,5 +136,31 @@ def window(preset: str = "bone", center: float | None = None, width: float | Non
 
     def apply(variant: Variant, rng: random.Random) -> Variant:
         return replace(variant, images=tuple(ref.windowed(chosen) for ref in _images_of(variant, "window")))
+
+    return apply
+
+
+@perturbation("hflip")
+def hflip() -> Perturb:
+    """The image mirrored left to right: the answer stays, unless the item's ``flip`` column says what it becomes.
+
+    A laterality item (left or right lung, eye, kidney) declares its answer under the
+    flip; its variant then expects that answer, and "consistent" means the model
+    changed its answer the right way (CheckList's directional expectation): the
+    flipped item presents the same options, but the one the original's answer maps
+    to is the other side (``origin`` records that correspondence, so consistency and
+    the baseline compare answers by meaning).
+    """
+
+    def apply(variant: Variant, rng: random.Random, suite: Suite) -> Variant:
+        images = tuple(ref.transformed("hflip") for ref in _images_of(variant, "hflip"))
+        flipped = replace(variant, images=images)
+        item = next(it for it in suite.items if it.id == variant.item_id)
+        if item.flip is None or item.flip == item.answer:
+            return flipped
+        here, there = variant.origin.index(item.answer), variant.origin.index(item.flip)
+        origin = list(variant.origin)
+        origin[here], origin[there] = origin[there], origin[here]
+        return replace(flipped, origin=tuple(origin), answer=there)
 
     return apply

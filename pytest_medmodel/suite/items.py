@@ -34,6 +34,8 @@ class _Columns:
     """A list column, several columns, or None for tasks with fixed choices."""
     answer_format: str
     group: str | None = None
+    flip: str | None = None
+    """The answer after a horizontal flip (laterality items); empty cells: the answer stays."""
     aliases: str | None = None
     """Task open: a list column of other accepted answers."""
     text_cells: bool = False
@@ -119,6 +121,7 @@ def _map_columns(checker: Checker, data: Mapping[str, Any], columns: set[str], t
                 raise missing("choices", column)
         choices = choices if isinstance(choices, str) else tuple(choices or ())
     group = _optional(fields, explicit, columns, "group", missing)
+    flip = _optional(fields, explicit, columns, "flip", missing)
     images = ImageColumns(
         *(_optional(fields, explicit, columns, key, missing) for key in ("image", "images", "window"))
     )
@@ -131,6 +134,7 @@ def _map_columns(checker: Checker, data: Mapping[str, Any], columns: set[str], t
         choices,
         answer_format,
         group,
+        flip,
         aliases,
         images=images,
     )
@@ -192,7 +196,23 @@ def _build_item(
         values = value if isinstance(value, (list, tuple)) else [value]
         tags.extend(text_of(v) for v in values if text_of(v))
     group = text_of(_scalar(checker, row.get(cols.group), f"{where}: {cols.group}", "group")) if cols.group else ""
-    return Item(item_id, question, choices, answer, context or None, tuple(dict.fromkeys(tags)), group or None)
+    flip = _flip(checker, cols, row, where, choices, labels, task) if task != OPEN else None
+    item = Item(item_id, question, choices, answer, context or None, tuple(dict.fromkeys(tags)), group or None)
+    return replace(item, flip=flip) if flip is not None else item
+
+
+def _flip(
+    checker: Checker, cols: _Columns, row: Mapping[str, Any], where: str, choices: Any, labels: Any, task: str
+) -> int | None:
+    """The answer under a horizontal flip, as a label or an option's text (None: empty, the answer stays)."""
+    value = row.get(cols.flip) if cols.flip else None
+    if value is None or text_of(value) == "":
+        return None
+    fmt = answer_format("auto", value, choices, labels, task)
+    if fmt == indexes.DETECT:
+        problem = f"flip answer {value!r} is a number"
+        raise checker.error(f"{where}: {cols.flip}", problem, "write the label (B) or the option's text (right)")
+    return parse_answer(checker, where, str(cols.flip), value, choices, labels, fmt, task, cols.text_cells)
 
 
 def _references(checker: Checker, cols: _Columns, row: Mapping[str, Any], where: str) -> tuple[str, ...]:

@@ -17,12 +17,13 @@ from .errors import SuiteError as SuiteError
 from .errors import SuiteErrors as SuiteErrors
 from .hashing import content_hash as content_hash
 from .hashing import short_hash as short_hash
+from .paths import SUITE_SUFFIXES as SUITE_SUFFIXES
+from .paths import is_suite_path as is_suite_path
+from .paths import suite_stem as suite_stem
 
 if TYPE_CHECKING:
     from ..images.ref import ImageRef
 
-SUITE_SUFFIXES = (".suite.yaml", ".suite.yml")
-"""Suite files are recognised by these suffixes only, so no other YAML is ever collected."""
 
 FIXED_CHOICES: dict[str, tuple[str, ...]] = {
     "yes_no_maybe": ("yes", "no", "maybe"),
@@ -56,6 +57,8 @@ class Item:
     """Probe group: items sharing one are also scored together (set accuracy, confusion)."""
     images: tuple[ImageRef, ...] = ()
     """The item's images, in the data's order (``{image1}`` is the first)."""
+    flip: int | None = None
+    """The right answer once the image is mirrored left to right (a laterality item); None: the same."""
 
     @property
     def content_hash(self) -> str:
@@ -345,15 +348,3 @@ class Suite:
         if any(item.images for item in self.items):  # a text suite's fingerprint is what it was before images
             payload["image_position"] = self.prompt.image_position
         return short_hash(payload, 16)
-
-
-def is_suite_path(path: Path | str) -> bool:
-    return str(path).endswith(SUITE_SUFFIXES)
-
-
-def suite_stem(path: Path | str) -> str:
-    name = Path(path).name
-    for suffix in SUITE_SUFFIXES:
-        if name.endswith(suffix):
-            return name[: -len(suffix)]
-    return Path(path).stem
