@@ -40,6 +40,8 @@ def test_group_figures_by_hand() -> None:
     # Positives (key yes): g1a, g2a, g3a, g4a. TP = g1a, g3a; FP = g3b; FN = g2a, g4a.
     assert stats.f1 == pytest.approx(2 * 2 / (2 * 2 + 1 + 2))
     assert stats.f1_chance == pytest.approx(0.5)
+    # Precision: of the 3 "yes" answers, 2 right; recall: of the 4 yes keys, 2 answered yes.
+    assert (stats.precision, stats.recall, stats.prevalence) == (pytest.approx(2 / 3), 0.5, 0.5)
     assert stats.below_chance == []
     always_no = [_yes_no(i, 1, probes[i]["answer"]) for i in probes]
     low = group_stats(always_no, probes)
@@ -49,6 +51,20 @@ def test_group_figures_by_hand() -> None:
         "confusion 100.0% > chance 50.0%",
         "yes/no F1 0.00 < chance 0.50",
     ]
+
+
+def test_an_always_yes_model_gets_a_yes_ratio_of_one_and_the_precision_of_chance() -> None:
+    """POPE's failure: saying yes to every probe. The yes-ratio comes from the answers, not from the keys."""
+    probes = {
+        f"g{i}{m}": {"group": f"g{i}", "choices": YES_NO, "answer": 0 if m == "a" else 1}
+        for i in range(5)
+        for m in "ab"
+    }
+    stats = group_stats([_yes_no(i, 0, probes[i]["answer"]) for i in probes], probes)
+    assert stats is not None and stats.yes_ratio == 1.0 and stats.recall == 1.0
+    assert stats.precision == stats.prevalence == 0.5  # no better than a coin
+    keyed = group_stats([_yes_no(i, probes[i]["answer"], probes[i]["answer"]) for i in probes], probes)
+    assert keyed is not None and keyed.yes_ratio == 0.5 and keyed.precision == keyed.recall == 1.0
 
 
 def test_chance_levels_come_from_the_items() -> None:

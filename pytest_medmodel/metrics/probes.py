@@ -45,6 +45,12 @@ class GroupStats:
     f1: float | None = None
     f1_chance: float | None = None
     invalid: int = 0
+    precision: float | None = None
+    """Of the "yes" answers, the share that were right (chance: the share of items whose key is yes)."""
+    recall: float | None = None
+    """Of the items whose key is yes, the share answered yes (chance: 50%, random yes/no)."""
+    prevalence: float | None = None
+    """The share of yes/no items whose key is yes: the precision random answers reach."""
 
     def to_json(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -85,7 +91,7 @@ def group_stats(scores: Iterable[ItemScore], probes: Probes) -> GroupStats | Non
     ]
     coincide = [_coincidence(probes, [s.item_id for s in m]) for m in contrast.values()]
     yes_no = [s for members in groups.values() for s in members if _is_yes_no(probes, s.item_id)]
-    yes_ratio, f1, f1_chance = _yes_no_figures(probes, yes_no)
+    yes_ratio, f1, f1_chance, precision, recall, prevalence = _yes_no_figures(probes, yes_no)
     return GroupStats(
         groups=len(groups),
         set_accuracy=sum(set_right) / len(groups),
@@ -97,6 +103,9 @@ def group_stats(scores: Iterable[ItemScore], probes: Probes) -> GroupStats | Non
         f1=f1,
         f1_chance=f1_chance,
         invalid=sum(s.answer is None for members in groups.values() for s in members),
+        precision=precision,
+        recall=recall,
+        prevalence=prevalence,
     )
 
 
@@ -122,9 +131,10 @@ def _is_yes_no(probes: Probes, item_id: str) -> bool:
     return {str(c).strip().lower() for c in probes[item_id]["choices"]} <= {"yes", "no", "maybe"}
 
 
-def _yes_no_figures(probes: Probes, scores: list[ItemScore]) -> tuple[float | None, float | None, float | None]:
+def _yes_no_figures(probes: Probes, scores: list[ItemScore]) -> tuple[float | None, ...]:
+    """yes-ratio, F1, chance F1, precision, recall and prevalence (POPE's figures) of the yes/no items."""
     if not scores:
-        return None, None, None
+        return None, None, None, None, None, None
     chosen = [_chosen_text(probes, s) for s in scores]
     truth = [_key_text(probes, s.item_id) == "yes" for s in scores]
     valid = [c for c in chosen if c is not None]
@@ -135,4 +145,7 @@ def _yes_no_figures(probes: Probes, scores: list[ItemScore]) -> tuple[float | No
     f1 = 2 * true_positive / (2 * true_positive + false_positive + (positives - true_positive)) if positives else None
     prevalence = positives / len(scores)
     f1_chance = 2 * prevalence * 0.5 / (prevalence + 0.5) if positives else None
-    return yes_ratio, f1, f1_chance
+    said_yes = true_positive + false_positive
+    precision = true_positive / said_yes if said_yes else None
+    recall = true_positive / positives if positives else None
+    return yes_ratio, f1, f1_chance, precision, recall, prevalence

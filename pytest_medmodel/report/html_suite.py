@@ -182,9 +182,17 @@ def _groups(g: Mapping[str, Any] | None) -> str:
         ["set accuracy (every probe of a group right)", num(pct(g["set_accuracy"])), num(pct(g["set_chance"]))],
         ["confusion", num(pct(g.get("confusion"))), num(pct(g.get("confusion_chance")))],
         ["yes/no F1", num(three(g.get("f1"))), num(three(g.get("f1_chance")))],
+        ["yes-ratio (the model's answers)", num(pct(g.get("yes_ratio"))), num(_half_if(g.get("yes_ratio")))],
+        ["precision of yes", num(pct(g.get("precision"))), num(pct(g.get("prevalence")))],
+        ["recall of yes", num(pct(g.get("recall"))), num(_half_if(g.get("recall")))],
     ]
     below = "".join(f'<p class="note">below chance: {html_text(b)}</p>' for b in g.get("below_chance") or [])
     return f"<h3>Probe groups ({g['groups']} groups)</h3>\n" + table(["figure", "this run", "chance"], rows) + below
+
+
+def _half_if(figure: float | None) -> str:
+    """Random yes/no answers' level (50%) beside a figure that exists."""
+    return pct(None if figure is None else 0.5)
 
 
 def _changed(items: list[Mapping[str, Any]], outcome: str, title: str) -> str:

@@ -288,6 +288,10 @@ def _group_lines(name: str, g: dict[str, Any]) -> list[str]:
         line += f", yes-ratio {_pct(g['yes_ratio'])}"
     if g.get("f1") is not None:
         line += f", F1 {g['f1']:.2f} (chance {g['f1_chance']:.2f})"
+    if g.get("precision") is not None and g.get("prevalence") is not None:
+        line += f", precision {_pct(g['precision'])} (chance {_pct(g['prevalence'])})"
+    if g.get("recall") is not None:
+        line += f", recall {_pct(g['recall'])} (chance 50.0%)"
     if g.get("invalid"):
         line += f", {g['invalid']} invalid answer(s)"
     return [line] + [f"{name}: BELOW CHANCE: {what}" for what in g.get("below_chance") or []]
