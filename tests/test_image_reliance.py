@@ -60,6 +60,7 @@ def _shades(project: Project, extra_yaml: str = ABLATIONS, n: int = 24) -> Path:
                 "question": "Is this image dark or bright?",
                 "choices": ["dark", "bright"],
                 "answer": "B" if bright else "A",
+                "tags": ["bright" if bright else "dark"],
             }
         )
     return project.suite("shades", rows=rows, extra_yaml=extra_yaml)
@@ -108,7 +109,7 @@ def test_a_model_that_answers_without_looking_is_flagged_on_its_first_run(projec
         [
             "*gate?image_reliance?*",
             "the model answers as well without the image: its reliance is indistinguishable from zero",
-            "image reliance +0.0% on 24 items*",
+            "image reliance +0.0% [[]+0.0%, +0.0%[]] on 24 items*",
         ]
     )
 
@@ -125,7 +126,10 @@ def test_the_reliance_gate_fails_a_model_that_stopped_looking_and_passes_differe
     for same in ("make", "sharp"):
         result = _run(project, same, "--medmodel-profile=seer-make", "-rA")
         assert result.ret == 0, result.stdout.str()
-        result.stdout.fnmatch_lines(["image reliance +66.7% on 24 items*", "*baseline +66.7%*now +66.7%*"])
+        result.stdout.fnmatch_lines(
+            ["image reliance +66.7% [[]*[]] on 24 items*", "by tag: dark +66.7% (12), bright +66.7% (12)"]
+        )
+        result.stdout.fnmatch_lines(["*baseline +66.7%*now +66.7%*"])
     result = _run(project, "deaf", "--medmodel-profile=seer-make")
     assert result.ret == 1
     failed = {line.split("::")[1].split(" ")[0] for line in result.stdout.lines if line.startswith("FAILED")}
@@ -148,3 +152,11 @@ def test_no_image_leaves_a_templates_image_placeholders_empty(project: Project) 
     assert render_user_message(suite.prompt, original) == f"{IMAGE_MARK}\n{question}"
     assert render_user_message(suite.prompt, ablated) == f"\n{question}"
     assert prompt_images(suite.prompt, ablated) == ()
+
+
+def test_the_reliance_interval_is_a_normal_interval_over_independent_units() -> None:
+    from pytest_medmodel.gates.reliance import mean_interval
+
+    low, high = mean_interval([1.0, 0.0, 1.0, 0.0])
+    assert low == pytest.approx(0.5 - 1.959964 * (1 / 3) ** 0.5 / 2) and high == pytest.approx(1 - low)
+    assert mean_interval([0.4]) == (0.4, 0.4)

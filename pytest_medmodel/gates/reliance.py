@@ -22,12 +22,13 @@ The gate fails when
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import math
+from collections.abc import Iterable, Mapping, Sequence
 
 from ..perturb.base import PERTURBATIONS
 from ..perturb.robustness import family_of
 from ..records import ItemScore
-from ..stats.significance import bounded_mean_above_p
+from ..stats.significance import Z_95, bounded_mean_above_p
 from ..suite.schema import Param
 from ..suite.types import ORIGINAL, Suite
 from .base import Evidence, GateContext, GateResult, GateStatus, check_tolerance, gate, tolerance_param
@@ -75,12 +76,7 @@ def image_reliance(ctx: GateContext) -> GateResult:
     if not now:
         return GateResult("image_reliance", "skipped", "no item was selected with its ablated variants")
     p_now = bounded_mean_above_p(cluster_means(now, clusters), 0.0)
-    labels = ", ".join(ablation_labels(suite))
-    lines = [
-        f"image reliance {_mean(now.values()):+.1%} on {len(now)} items ({len({clusters[i] for i in now})} "
-        f"independent units; accuracy with the image minus without it: {labels}); "
-        f"p = {p_now:.3g} that it is above zero"
-    ]
+    lines = describe(suite, now, clusters, p_now)
     numbers = {"n": len(now), "reliance": round(_mean(now.values()), 4), "p_reliance": round(p_now, 6)}
     flat = p_now >= alpha
     if flat:
@@ -114,6 +110,33 @@ def image_reliance(ctx: GateContext) -> GateResult:
     headline = f"image reliance fell on suite {suite.name}"
     status: GateStatus = "failed" if lost or below else "passed"
     return GateResult("image_reliance", status, "\n".join(lines), numbers, Evidence(p, drop > max_drop, headline))
+
+
+def describe(suite: Suite, now: Mapping[str, float], clusters: Mapping[str, str], p_now: float) -> list[str]:
+    """The reliance with its interval (over clusters) and, for a tagged suite, per tag."""
+    units = cluster_means(now, clusters)
+    low, high = mean_interval(units)
+    lines = [
+        f"image reliance {_mean(now.values()):+.1%} [{low:+.1%}, {high:+.1%}] on {len(now)} items "
+        f"({len(units)} independent units; 95% normal interval over them; accuracy with the image minus without "
+        f"it: {', '.join(ablation_labels(suite))}); p = {p_now:.3g} that it is above zero"
+    ]
+    by_tag: dict[str, list[float]] = {}
+    for item_id, tags in suite.tags_by_item().items():
+        for tag in tags if item_id in now else ():
+            by_tag.setdefault(tag, []).append(now[item_id])
+    if by_tag:
+        lines.append("by tag: " + ", ".join(f"{t} {_mean(v):+.1%} ({len(v)})" for t, v in by_tag.items()))
+    return lines
+
+
+def mean_interval(values: Sequence[float]) -> tuple[float, float]:
+    """A 95% normal interval for the mean of independent ``values`` (the mean itself for fewer than two)."""
+    middle = _mean(values)
+    if len(values) < 2:
+        return middle, middle
+    spread = math.sqrt(sum((v - middle) ** 2 for v in values) / (len(values) - 1) / len(values))
+    return middle - Z_95 * spread, middle + Z_95 * spread
 
 
 def _baseline_reliance(ctx: GateContext, now: Mapping[str, float]) -> dict[str, float]:
