@@ -99,3 +99,16 @@ def _gate_numbers(junit: Path) -> dict[str, dict[str, str]]:
             props = {p.get("name", ""): p.get("value", "") for p in case.iter("property")}
             out[name[5:-1]] = {k[len("medmodel.") :]: v for k, v in props.items()}
     return out
+
+
+def test_what_a_suite_can_detect_counts_its_clusters() -> None:
+    """Before any flip is seen, questions about one image count as flipping together (the conservative bound)."""
+    from pytest_medmodel.stats.paired import PairedStats
+    from pytest_medmodel.stats.power import cluster_design_effect, gate_sensitivity
+
+    assert cluster_design_effect(["a", "b", "c"], {}) == 1.0
+    assert cluster_design_effect(["a", "b", "c", "d"], {"a": "x", "b": "x", "c": "y", "d": "y"}) == 2.0
+    assert cluster_design_effect(["a", "b", "c"], {"a": "x", "b": "x"}) == 5 / 3
+    stats = PairedStats(n=240, correct=200, has_baseline=False, chance=0.25)
+    alone, paired = (gate_sensitivity(stats, {"level": 0.01}, effect) for effect in (1.0, 2.0))
+    assert alone is not None and paired is not None and paired.retrained > alone.retrained

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..stats.power import DEFAULT_CHURN, Sensitivity, gate_sensitivity
+from ..stats.power import DEFAULT_CHURN, Sensitivity, cluster_design_effect, gate_sensitivity
 from ..stats.significance import bounded_mean_above_p, sign_flip_upper_tail, wilson_interval
 from ..suite.schema import Param
 from .base import Evidence, GateContext, GateResult, GateStatus, check_tolerance, gate, tolerance_param
@@ -53,10 +53,13 @@ def correctness_test(c: Comparison, max_drop: float, tolerance: str) -> tuple[fl
 
 
 def design_effect(c: Comparison) -> float:
-    """How much clustering inflates the variance of the paired drop, estimated from the flips (1: none)."""
+    """How much clustering inflates the variance of the paired drop: estimated from the flips when there
+    are some, else the bound for clusters that flip together (1: no clusters)."""
     discordant = len(c.regressed) + len(c.improved)
-    if not c.clustered or not discordant:
+    if not c.clustered:
         return 1.0
+    if not discordant:
+        return cluster_design_effect(c.paired_items, c.clusters)
     return max(1.0, sum(d * d for d in c.cluster_differences()) / discordant)
 
 

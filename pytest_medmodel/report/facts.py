@@ -22,6 +22,7 @@ from ..metrics.probes import Probes
 from ..records import ItemScore
 from ..scoring.fallback import fallback_note
 from ..stats.paired import PairedStats
+from ..stats.power import cluster_design_effect
 from ..suite.types import ORIGINAL, Suite
 from .summary import GateVerdict, ModelSummary, SuiteSummary, summary_metrics
 
@@ -138,7 +139,8 @@ def suite_row(
     row.with_details(scores.values(), facts.tags, facts.perturbations, facts.chance, facts.probes)
     row.calibration = _calibration(facts, scores, baseline)
     row.answered_by = facts.model
-    return row.with_power(facts.accuracy_gate)
+    clustered = cluster_design_effect([s.item_id for s in originals], facts.pairing.clusters)
+    return row.with_power(facts.accuracy_gate, clustered)
 
 
 def _calibration(facts: SuiteFacts, scores: Mapping[str, ItemScore], baseline: Baseline | None) -> Any:

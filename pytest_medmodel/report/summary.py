@@ -139,9 +139,10 @@ class SuiteSummary:
         self.groups = None if stats is None else {**stats.to_json(), "below_chance": stats.below_chance}
         return self
 
-    def with_power(self, accuracy_gate: Mapping[str, Any]) -> SuiteSummary:
-        """Fill in what the accuracy gate (with these settings) can detect on this suite."""
-        sensitivity = gate_sensitivity(self.stats, accuracy_gate)
+    def with_power(self, accuracy_gate: Mapping[str, Any], design_effect: float = 1.0) -> SuiteSummary:
+        """Fill in what the accuracy gate (with these settings) can detect on this suite (``design_effect``:
+        how much its clusters inflate the variance, :func:`~pytest_medmodel.stats.power.cluster_design_effect`)."""
+        sensitivity = gate_sensitivity(self.stats, accuracy_gate, design_effect)
         self.detectable_drop = sensitivity.retrained if sensitivity else None
         self.blind = sensitivity.blind if sensitivity else None
         return self

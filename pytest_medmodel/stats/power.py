@@ -33,7 +33,7 @@ the same model agrees (``tests/test_power.py``).
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -228,6 +228,22 @@ class Sensitivity:
             f"equivalent runs: the churn setting); {in_place} points for damage in place "
             f"({n} items, baseline {baseline * 100:.1f}%, chance {chance * 100:.1f}%{clustered})"
         )
+
+
+def cluster_design_effect(item_ids: Iterable[str], clusters: Mapping[str, str]) -> float:
+    """The variance inflation if items of a cluster always succeeded and failed together: sum of squared
+    cluster sizes over the number of items (1 when every item stands alone; 2 for pairs).
+
+    The figure for what a suite *can* detect before any flip is seen (``detects``): questions
+    about one image or one probe group tend to flip together, and counting them as independent
+    would promise more power than the gate has.
+    """
+    sizes: dict[str, int] = {}
+    for item_id in item_ids:
+        unit = clusters.get(item_id, item_id)
+        sizes[unit] = sizes.get(unit, 0) + 1
+    n = sum(sizes.values())
+    return sum(size * size for size in sizes.values()) / n if n else 1.0
 
 
 def gate_sensitivity(
