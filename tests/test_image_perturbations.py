@@ -178,3 +178,68 @@ def test_the_docs_pictures_are_what_the_image_perturbations_produce() -> None:
             stale.append(name)
         assert f"(pictures/{name})" in text, f"docs/images.md does not show {name}"
     assert not stale, f"docs/pictures is out of date for {stale}: run python tests/image_perturbation_docs.py"
+
+
+NOISY = """
+from pytest_medmodel import CHOICE_LOGPROBS, IMAGES, ChoiceResult
+
+class NoiseShy:
+    '''Dark or bright by the mean, right unless the picture is grainy (pixel spread over 25 of 255).'''
+    name = "noiseshy"
+    fingerprint = "noiseshy-1"
+    capabilities = {CHOICE_LOGPROBS, IMAGES}
+
+    def loglikelihood(self, requests):
+        from PIL import ImageStat
+        out = []
+        for r in requests:
+            bright = False  # the no_image ablation: a guess
+            if r.images:
+                stat = ImageStat.Stat(r.images[0].load().convert("L"))
+                bright = (stat.mean[0] > 127) != (stat.stddev[0] > 25)
+            wanted = "bright" if bright else "dark"
+            out.append(ChoiceResult(tuple(-0.1 if c.strip() == wanted else -2.5 for c in r.continuations)))
+        return out
+
+def make():
+    return NoiseShy()
+"""
+
+
+def test_the_search_finds_the_mildest_noise_that_flips_an_answer(project: Project) -> None:
+    """Noise at sigma 0.02 (the suite's) and 0.08 leave the spread under 25; the search tries 0.02 to 0.2
+    and reports 0.14, the mildest level that flips, whatever it drew first."""
+    from PIL import Image
+
+    (project.path / "noisy.py").write_text(NOISY)
+    images = project.path / "suites" / "images"
+    images.mkdir(parents=True)
+    rows = []
+    for i in range(4):
+        bright = i % 2 == 1
+        Image.new("RGB", (32, 32), ((185 - i) if bright else (70 + i),) * 3).save(images / f"n{i}.png")
+        rows.append({"id": f"nz-{i}", "image": f"../images/n{i}.png", "question": "Dark or bright?",
+                     "choices": ["dark", "bright"], "answer": "B" if bright else "A"})  # fmt: skip
+    extra = "perturbations:\n  - {name: image_noise, sigma: 0.02}\n  - no_image\nsearch: {candidates: 24, items: 2}\n"
+    project.suite("noisy", rows=rows, scoring="loglikelihood", extra_yaml=extra)
+    run = ["suites", "--medmodel=py:noisy:make", "-p", "no:randomly"]
+    assert project.pytester.runpytest(*run, "--snapshot-update").ret == 0
+    result = project.pytester.runpytest(*run)
+    assert result.ret == 0, result.stdout.str()
+    flips = [line for line in result.stdout.lines if line.startswith("noisy") and "edit(s) flip it" in line]
+    assert len(flips) == 2, result.stdout.str()
+    for line in flips:
+        assert ": 1 edit(s) flip it" in line and "image_noise (sigma=0.14), seed" in line, line
+    assert "no_image" not in "\n".join(flips)  # an ablation is meant to flip answers: never searched
+
+
+def test_a_new_version_of_a_pixel_operation_is_a_new_picture(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Changed code with the same settings and seed must not be served the old picture's cached answers."""
+    import dataclasses
+
+    from pytest_medmodel.images import transforms
+
+    before = _perturbed("blur", _variant()).images[0].digest
+    bumped = dataclasses.replace(transforms.TRANSFORMS["blur"], version=2)
+    monkeypatch.setitem(transforms.TRANSFORMS, "blur", bumped)
+    assert _perturbed("blur", _variant()).images[0].digest != before

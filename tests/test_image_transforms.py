@@ -306,3 +306,16 @@ def test_a_bad_setting_is_one_line_naming_it_and_its_range(name: str, settings: 
 def test_good_settings_pass_the_check(name: str, settings: dict) -> None:
     TRANSFORMS[name].check(settings)
     assert run(name, gradient(), **settings).size == (64, 48)
+
+
+def test_noise_on_a_grey_picture_stays_grey_and_a_colour_one_gets_noise_per_channel() -> None:
+    """A CT or an X-ray is grey: detector noise does not tint it (colour speckle would be a cue of its own)."""
+    import numpy as np
+    from PIL import Image
+
+    grey = Image.new("RGB", (24, 24), (90, 90, 90))
+    out = np.asarray(TRANSFORMS["noise"].apply(grey, 3, sigma=0.1)).astype(int)
+    assert (out[..., 0] == out[..., 1]).all() and (out[..., 1] == out[..., 2]).all()
+    assert 20 < out[..., 0].std() < 31  # sigma 0.1 x 255 = 25.5
+    colour = np.asarray(TRANSFORMS["noise"].apply(Image.new("RGB", (24, 24), (90, 60, 30)), 3, sigma=0.1))
+    assert not (colour[..., 0].astype(int) - 30 == colour[..., 1].astype(int)).all()

@@ -78,8 +78,13 @@ class ImageRef:
         self, transform: str, settings: Mapping[str, float] | None = None, seed: int | None = None
     ) -> ImageRef:
         """This picture changed by pixel transform ``transform`` (computed on :meth:`load`, never saved)."""
+        from .transforms import TRANSFORMS
+
         ordered = tuple(sorted((settings or {}).items()))
+        version = TRANSFORMS[transform].version
         key = {"v": 1, "base": self.digest, "transform": transform, "settings": ordered, "seed": seed}
+        if version > 1:  # version 1 is left out: the digests recorded before versions existed stay valid
+            key["version"] = version
         blob = json.dumps(key, sort_keys=True, separators=(",", ":"))
         digest = hashlib.sha256(blob.encode("utf-8")).hexdigest()[: len(self.digest)]
         return ImageRef(self.source, self.settings, digest, ImageChange(self, transform, ordered, seed))

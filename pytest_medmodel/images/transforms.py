@@ -51,6 +51,9 @@ class Transform:
     """Raises ValueError, one line naming the setting and its allowed range, for an unknown or out-of-range setting."""
     describe: str
     """One line for the docs."""
+    version: int = 1
+    """Raised whenever the operation's pixels change for the same settings and seed: it is part of every
+    derived picture's digest, so a changed operation is never served a cached answer or an old baseline."""
 
 
 @dataclass(frozen=True)
@@ -107,13 +110,18 @@ def noise(image: Image.Image, seed: int, sigma: float = 0.05) -> Image.Image:
     """Gaussian noise with standard deviation ``sigma * 255``, added in floating point, then clipped and rounded.
 
     The sum is formed before any cast to 8 bits: a negative draw darkens a pixel,
-    where a uint8 cast first would wrap it round to near white.
+    where a uint8 cast first would wrap it round to near white. A grey picture (a
+    CT, an X-ray: the three channels equal) gets one draw per pixel for all three,
+    as a detector's noise would be; colour speckle on it would be a cue of its own.
+    A colour picture gets a draw per channel.
     """
     import numpy as np
     from PIL import Image
 
     pixels = np.asarray(image, dtype=np.float64)
-    noisy = pixels + _rng(seed).normal(0.0, sigma * 255.0, size=pixels.shape)
+    grey = bool((pixels[..., 0] == pixels[..., 1]).all() and (pixels[..., 1] == pixels[..., 2]).all())
+    shape = (*pixels.shape[:2], 1) if grey else pixels.shape
+    noisy = pixels + _rng(seed).normal(0.0, sigma * 255.0, size=shape)
     return Image.fromarray(np.rint(np.clip(noisy, 0.0, 255.0)).astype(np.uint8))
 
 
@@ -222,11 +230,12 @@ def _transform(
     describe: str,
     limits: Mapping[str, _Limit] | None = None,
     strength: tuple[str, float, float] | None = None,
+    version: int = 1,
 ) -> Transform:
     limits = MappingProxyType(dict(limits or {}))
     defaults = MappingProxyType({key: limit.default for key, limit in limits.items()})
     name = apply.__name__
-    return Transform(name, apply, defaults, strength, _Checker(name, limits), describe)
+    return Transform(name, apply, defaults, strength, _Checker(name, limits), describe, version)
 
 
 _ALL = (
@@ -235,6 +244,7 @@ _ALL = (
         "Gaussian noise, sigma a fraction of the 0..255 range, clipped",
         {"sigma": _Limit(0.05, 0.0, 1.0)},
         ("sigma", 0.02, 0.2),
+        version=2,  # 2: one draw per pixel on a grey picture
     ),
     _transform(blur, "Gaussian blur of a radius in pixels", {"radius": _Limit(1.0, 0.0, 20.0)}, ("radius", 0.5, 3.0)),
     _transform(

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from ..perturb.base import PERTURBATIONS, STRENGTH_LEVELS
+from ..perturb.base import PERTURBATIONS, STRENGTH_LEVELS, sees_suite
 from ..perturb.text import DISTRACTING_SENTENCES, keyboard_neighbours
 from ..suite.types import PerturbationUse, Variant
 
@@ -56,6 +56,18 @@ class Edit:
 
     def to_json(self) -> list[Any]:
         return [self.kind, self.at, self.arg, self.level]
+
+
+def searchable(perturbations: Sequence[PerturbationUse]) -> list[PerturbationUse]:
+    """The suite's perturbations the search may compose: not the ablations (taking the image away is
+    meant to change the answer) and not those that read the suite's other items (``hflip``, which
+    may change the right answer itself)."""
+    out = []
+    for use in perturbations:
+        entry = PERTURBATIONS.get(use.name)
+        if not entry.ablation and not sees_suite(entry.factory(**use.params)):
+            out.append(use)
+    return out
 
 
 def _params(use: PerturbationUse, level: int) -> dict[str, Any]:

@@ -24,7 +24,7 @@ from ..models.handle import ModelHandle
 from ..scoring.base import SCORERS
 from ..scoring.prompts import render_user_message
 from ..suite.types import PerturbationUse, Suite, Variant
-from .edits import Edit, apply_edits, edit_strategy, readable_diff
+from .edits import Edit, apply_edits, edit_strategy, readable_diff, searchable
 
 
 @dataclass
@@ -79,11 +79,12 @@ class Search:
         self.runner = runner
         self.scorer = SCORERS.get(suite.scoring.method)
         self.rotate = self.scorer.lists_choices  # reordering matters only where the prompt lists the options
+        self.uses = searchable(suite.perturbations)
 
     def flipped(self, pairs: Sequence[tuple[Variant, Sequence[Edit]]]) -> list[tuple[bool, str]]:
         """For each (original variant, edits): whether the edited item is answered wrong, and the answer shown."""
         chat = self.runner.chat(self.model) if self.suite.prompt.chat_template != "never" else None
-        changed = [apply_edits(v, e, self.suite.perturbations) for v, e in pairs]
+        changed = [apply_edits(v, e, self.uses) for v, e in pairs]
         requests = [self.scorer.request(self.suite, v, chat) for v in changed]
         if chat is not None:
             chat.flush()
@@ -103,7 +104,7 @@ class Search:
             if flip:
                 findings[item_id] = Finding(item_id, edits, answer=shown, requests=1, replayed=True)
         todo = [i for i in variants if not findings[i].flipped]
-        uses = self.suite.perturbations
+        uses = self.uses
         drawn = {i: draw_candidates(variants[i], candidates, self.rotate, uses) for i in todo}
         flat = [(i, e) for i in todo for e in drawn[i]]
         for (item_id, edits), (flip, shown) in zip(
@@ -117,7 +118,7 @@ class Search:
         for finding in findings.values():
             if finding.flipped:
                 original = variants[finding.item_id]
-                changed = apply_edits(original, finding.edits, self.suite.perturbations)
+                changed = apply_edits(original, finding.edits, self.uses)
                 before = render_user_message(self.suite.prompt, original)
                 finding.diff = readable_diff(before, render_user_message(self.suite.prompt, changed))
         return findings

@@ -15,6 +15,7 @@ import pytest
 
 from ...loading.recipe import load_suite
 from ...records import ItemScore
+from ...search.edits import searchable
 from ...search.engine import Search, read_known, report_lines, write_known
 from ...suite.types import ORIGINAL, SuiteError, Variant
 from ..progress import Progress
@@ -57,6 +58,6 @@ def run_search(
             findings = Search(suite, model, runner).run(variants, candidates, known)
             write_known(store, findings, known)
             questions = {i: v.question.split(" ") for i, v in variants.items()}
-            lines += report_lines(suite.name, findings, questions.__getitem__, suite.perturbations)
+            lines += report_lines(suite.name, findings, questions.__getitem__, searchable(suite.perturbations))
     finally:
         runner.close()
