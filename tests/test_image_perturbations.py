@@ -243,3 +243,54 @@ def test_a_new_version_of_a_pixel_operation_is_a_new_picture(monkeypatch: pytest
     bumped = dataclasses.replace(transforms.TRANSFORMS["blur"], version=2)
     monkeypatch.setitem(transforms.TRANSFORMS, "blur", bumped)
     assert _perturbed("blur", _variant()).images[0].digest != before
+
+
+HASHER = """
+import hashlib, json, os, pathlib
+from pytest_medmodel import CHOICE_LOGPROBS, IMAGES, ChoiceResult
+
+class Hasher:
+    '''Logs a digest of the pixels it receives for every variant (and answers "dark").'''
+    name = "hasher"
+    fingerprint = "hasher-1"
+    capabilities = {CHOICE_LOGPROBS, IMAGES}
+
+    def loglikelihood(self, requests):
+        log = pathlib.Path(os.environ["PIXEL_LOG"])
+        with log.open("a") as out:
+            for r in requests:
+                pixels = hashlib.sha256(r.images[0].load().tobytes()).hexdigest()
+                out.write(json.dumps([r.meta["item"], r.meta["variant"], pixels]) + "\\n")
+        return [ChoiceResult((-0.1, -2.5)) for r in requests]
+
+def make():
+    return Hasher()
+"""
+
+
+@pytest.mark.slow
+def test_perturbed_pixels_are_the_same_serially_and_under_xdist(project: Project) -> None:
+    """Each worker computes its own variants' pictures: identical pixels to a serial run's, in other processes."""
+    import json
+
+    from PIL import Image
+
+    (project.path / "hasher.py").write_text(HASHER)
+    images = project.path / "suites" / "images"
+    images.mkdir(parents=True)
+    rows = []
+    for i in range(8):
+        Image.open(PICTURE).rotate(i * 7).save(images / f"r{i}.png")
+        rows.append({"id": f"px-{i}", "image": f"../images/r{i}.png", "question": "Dark or bright?",
+                     "choices": ["dark", "bright"], "answer": "A"})  # fmt: skip
+    extra = "perturbations:\n" + "".join(f"  - {name}\n" for name in IMAGE_PERTURBATIONS)
+    project.suite("pixels", rows=rows, extra_yaml=extra)
+    logs = {}
+    for mode, workers in (("serial", []), ("xdist", ["-n", "2", "--medmodel-shard-size=4"])):
+        log = project.path / f"{mode}.log"
+        project.env.setenv("PIXEL_LOG", str(log))
+        args = ["suites", "--medmodel=py:hasher:make", "-p", "no:randomly", "--medmodel-no-cache", *workers]
+        assert project.pytester.runpytest_subprocess(*args, "--snapshot-update").ret == 0
+        logs[mode] = {tuple(json.loads(line)[:2]): json.loads(line)[2] for line in log.read_text().splitlines()}
+    assert len(logs["serial"]) == 8 * (1 + len(IMAGE_PERTURBATIONS))
+    assert logs["serial"] == logs["xdist"]
