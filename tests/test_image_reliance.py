@@ -160,3 +160,17 @@ def test_the_reliance_interval_is_a_normal_interval_over_independent_units() -> 
     low, high = mean_interval([1.0, 0.0, 1.0, 0.0])
     assert low == pytest.approx(0.5 - 1.959964 * (1 / 3) ** 0.5 / 2) and high == pytest.approx(1 - low)
     assert mean_interval([0.4]) == (0.4, 0.4)
+
+
+def test_the_reliance_drop_is_tested_exactly_over_clusters() -> None:
+    """Drops are multiples of 1/3 with three ablations: an exact sign-flip test on whole numbers, by cluster."""
+    from pytest_medmodel.gates.reliance import drop_p
+
+    alone = {f"i{n}": 2 / 3 for n in range(10)}
+    p, test = drop_p(alone, {}, None)
+    assert test == "exact sign-flip test over clusters" and p == pytest.approx(2**-10)
+    paired = drop_p(alone, {f"i{n}": f"c{n // 2}" for n in range(10)}, None)[0]  # 5 clusters of two
+    assert paired == pytest.approx(2**-5)
+    mixed = {**alone, "i0": -2 / 3}
+    assert drop_p(mixed, {}, None)[0] > p
+    assert drop_p(alone, {}, 0.05)[1] == "betting test over clusters"

@@ -28,7 +28,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from ..perturb.base import PERTURBATIONS
 from ..perturb.robustness import family_of
 from ..records import ItemScore
-from ..stats.significance import Z_95, bounded_mean_above_p
+from ..stats.significance import Z_95, bounded_mean_above_p, sign_flip_upper_tail
 from ..suite.schema import Param
 from ..suite.types import ORIGINAL, Suite
 from .base import Evidence, GateContext, GateResult, GateStatus, check_tolerance, gate, tolerance_param
@@ -95,13 +95,12 @@ def image_reliance(ctx: GateContext) -> GateResult:
     p_then = bounded_mean_above_p(cluster_means(then, clusters), 0.0)
     drops = {i: then[i] - now[i] for i in then}
     max_drop, tolerance = ctx.settings["max_drop"], ctx.settings["tolerance"]
-    null = max_drop if tolerance == "margin" else 0.0
-    p = bounded_mean_above_p(cluster_means(drops, clusters), null, -2.0, 2.0)
+    p, test = drop_p(drops, clusters, max_drop if tolerance == "margin" else None)
     drop = _mean(drops.values())
     lines.append(
         f"on {len(drops)} paired items: baseline {_mean(then.values()):+.1%} (p = {p_then:.3g} above zero) -> "
         f"now {_mean(now[i] for i in drops):+.1%}, a drop of {drop * 100:.1f} points (max_drop "
-        f"{max_drop * 100:.1f} points); p = {p:.3g} that it fell (betting test over clusters)"
+        f"{max_drop * 100:.1f} points); p = {p:.3g} that it fell ({test})"
     )
     numbers = {**numbers, "baseline_reliance": round(_mean(then.values()), 4), "p_value": round(p, 6)}
     lost = flat and p_then < alpha
@@ -110,6 +109,24 @@ def image_reliance(ctx: GateContext) -> GateResult:
     headline = f"image reliance fell on suite {suite.name}"
     status: GateStatus = "failed" if lost or below else "passed"
     return GateResult("image_reliance", status, "\n".join(lines), numbers, Evidence(p, drop > max_drop, headline))
+
+
+def drop_p(drops: Mapping[str, float], clusters: Mapping[str, str], margin: float | None) -> tuple[float, str]:
+    """One-sided p that reliance fell (``margin``: by more than it), and the test's name.
+
+    Each item's drop is a multiple of 1/k for k ablated variants per item, so k times it
+    is a whole number: with no margin, an exact sign-flip test over the clusters' totals
+    (baseline and now are exchangeable within a cluster when nothing changed). With a
+    margin, or drops that are not such multiples, a betting test on the cluster means.
+    """
+    scale = next((k for k in range(1, 13) if all(abs(d * k - round(d * k)) < 1e-9 for d in drops.values())), None)
+    if margin is None and scale is not None:
+        totals: dict[str, int] = {}
+        for item_id, d in drops.items():
+            unit = clusters.get(item_id, item_id)
+            totals[unit] = totals.get(unit, 0) + round(d * scale)
+        return sign_flip_upper_tail(list(totals.values())), "exact sign-flip test over clusters"
+    return bounded_mean_above_p(cluster_means(drops, clusters), margin or 0.0, -2.0, 2.0), "betting test over clusters"
 
 
 def describe(suite: Suite, now: Mapping[str, float], clusters: Mapping[str, str], p_now: float) -> list[str]:
