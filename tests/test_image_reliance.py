@@ -157,9 +157,12 @@ def test_no_image_leaves_a_templates_image_placeholders_empty(project: Project) 
 def test_the_reliance_interval_is_a_normal_interval_over_independent_units() -> None:
     from pytest_medmodel.gates.reliance import mean_interval
 
-    low, high = mean_interval([1.0, 0.0, 1.0, 0.0])
+    alone = {"a": 1.0, "b": 0.0, "c": 1.0, "d": 0.0}
+    low, high = mean_interval(alone, {})
     assert low == pytest.approx(0.5 - 1.959964 * (1 / 3) ** 0.5 / 2) and high == pytest.approx(1 - low)
-    assert mean_interval([0.4]) == (0.4, 0.4)
+    assert mean_interval({"a": 0.4}, {}) == (0.4, 0.4)
+    together = mean_interval(alone, {"a": "x", "c": "x", "b": "y", "d": "y"})  # two clusters that agree within
+    assert together[1] - together[0] > high - low  # fewer independent units: a wider interval
 
 
 def test_the_reliance_drop_is_tested_exactly_over_clusters() -> None:

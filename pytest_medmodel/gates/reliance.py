@@ -23,7 +23,7 @@ The gate fails when
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 
 from ..perturb.base import PERTURBATIONS
 from ..perturb.robustness import family_of
@@ -131,11 +131,11 @@ def drop_p(drops: Mapping[str, float], clusters: Mapping[str, str], margin: floa
 
 def describe(suite: Suite, now: Mapping[str, float], clusters: Mapping[str, str], p_now: float) -> list[str]:
     """The reliance with its interval (over clusters) and, for a tagged suite, per tag."""
-    units = cluster_means(now, clusters)
-    low, high = mean_interval(units)
+    low, high = mean_interval(now, clusters)
+    units = len({clusters.get(i, i) for i in now})
     lines = [
         f"image reliance {_mean(now.values()):+.1%} [{low:+.1%}, {high:+.1%}] on {len(now)} items "
-        f"({len(units)} independent units; 95% normal interval over them; accuracy with the image minus without "
+        f"({units} independent units; 95% cluster-robust normal interval; accuracy with the image minus without "
         f"it: {', '.join(ablation_labels(suite))}); p = {p_now:.3g} that it is above zero"
     ]
     by_tag: dict[str, list[float]] = {}
@@ -147,12 +147,22 @@ def describe(suite: Suite, now: Mapping[str, float], clusters: Mapping[str, str]
     return lines
 
 
-def mean_interval(values: Sequence[float]) -> tuple[float, float]:
-    """A 95% normal interval for the mean of independent ``values`` (the mean itself for fewer than two)."""
-    middle = _mean(values)
-    if len(values) < 2:
+def mean_interval(values: Mapping[str, float], clusters: Mapping[str, str]) -> tuple[float, float]:
+    """A 95% normal interval for the mean of per-item ``values`` whose clusters are independent units.
+
+    The cluster-robust standard error: each cluster's summed deviation from the mean, squared,
+    with the small-sample factor C/(C-1); for items that all stand alone it is the usual s/sqrt(n).
+    The mean itself for fewer than two units.
+    """
+    middle = _mean(values.values())
+    sums: dict[str, float] = {}
+    for item_id, value in values.items():
+        unit = clusters.get(item_id, item_id)
+        sums[unit] = sums.get(unit, 0.0) + value - middle
+    units = len(sums)
+    if units < 2:
         return middle, middle
-    spread = math.sqrt(sum((v - middle) ** 2 for v in values) / (len(values) - 1) / len(values))
+    spread = math.sqrt(sum(d * d for d in sums.values()) * units / (units - 1)) / len(values)
     return middle - Z_95 * spread, middle + Z_95 * spread
 
 
