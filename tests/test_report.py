@@ -82,7 +82,8 @@ def _outside_references(html: str) -> list[str]:
     parser = _References()
     parser.feed(html)
     leaving = [r for r in parser.references if not r.startswith("#")]
-    urls = [u for css in parser.css for u in re.findall(r"url\(\s*['\"]?([^)'\"]*)", css) if not u.startswith("#")]
+    found = [u for css in parser.css for u in re.findall(r"url\(\s*['\"]?([^)'\"]*)", css)]
+    urls = [u for u in found if not u.startswith(("#", "data:image/jpeg;base64,"))]  # thumbnails are inline
     imports = [css for css in parser.css if "@import" in css]
     tags = [t for t in parser.tags if t in ("script", "link", "iframe", "object", "embed", "img", "video", "audio")]
     return leaving + urls + imports + tags

@@ -15,7 +15,9 @@ import pytest
 
 from ..models.devices import DTYPES
 from ..models.handle import PROFILE_NAME
+from ..report.pictures import BUDGET_BYTES
 from ..suite.types import is_suite_path
+from .mutation_options import mutation, mutation_list
 from .settings import Settings
 
 MODEL = "--medmodel"
@@ -38,6 +40,7 @@ SEARCH_ITEMS = "--medmodel-search-items"
 MUTATION_REPORT = "--medmodel-mutation-report"
 BASELINE_DIR = "--medmodel-baseline-dir"
 REPORT = "--medmodel-report"
+REPORT_PICTURES = "--medmodel-report-pictures"
 DEVICE_MAP = "--medmodel-device-map"
 GPUS_PER_WORKER = "--medmodel-gpus-per-worker"
 
@@ -114,6 +117,14 @@ _FLAGS: list[tuple[str, dict[str, Any]]] = [
             "metavar": "DIR",
             "help": "write report.json, report.md and report.html about this run to DIR (created if missing); "
             "report.md is also appended to $GITHUB_STEP_SUMMARY when that is set",
+        },
+    ),
+    (
+        REPORT_PICTURES,
+        {
+            "metavar": "KIB",
+            "type": int,
+            "help": "the report's thumbnails of image items together take at most KIB KiB (default 2048; 0: none)",
         },
     ),
     (
@@ -216,9 +227,8 @@ def read_settings(config: pytest.Config) -> Settings:
         raise pytest.UsageError(f"{DTYPE}: unknown dtype '{dtype}'; use auto, {', '.join(DTYPES[:-1])} or {DTYPES[-1]}")
     cache_dir = str(config.getini("medmodel_cache_dir") or "").strip()
     profile = _profile(config.getoption("medmodel_profile") or str(config.getini("medmodel_profile") or "").strip())
-    mutate = _mutation(
-        config.getoption("medmodel_mutate"), bool(getattr(config.option, "update_snapshots", False)), profile
-    )
+    update = bool(getattr(config.option, "update_snapshots", False))
+    mutate = mutation(config.getoption("medmodel_mutate"), update, profile, MUTATE, PROFILE)
     strict = config.getoption("medmodel_strict")
     trust = config.getoption("medmodel_trust_remote_code")
     return Settings(
@@ -231,7 +241,7 @@ def read_settings(config: pytest.Config) -> Settings:
         limit=limit,
         strict=bool(strict if strict is not None else config.getini("medmodel_strict")),
         shard_size=_shard_size(pick("medmodel_shard_size")),
-        update=bool(getattr(config.option, "update_snapshots", False)),
+        update=update,
         # Not resolved: a committed symlink in it must stay visible to the confinement (baseline_folder.py).
         baseline_dir=Path(os.path.normpath(root / str(pick("medmodel_baseline_dir")))),
         cache_dir=(root / cache_dir).resolve() if cache_dir else None,
@@ -243,10 +253,17 @@ def read_settings(config: pytest.Config) -> Settings:
         progress=str(config.getoption("medmodel_progress") or "auto"),
         log_prompts=(Path.cwd() / log).resolve() if (log := config.getoption("medmodel_log_prompts")) else None,
         report=(Path.cwd() / folder).resolve() if (folder := config.getoption("medmodel_report")) else None,
+        report_pictures=_kib(config.getoption("medmodel_report_pictures")),
         device_map=_device_map(config.getoption("medmodel_device_map")),
-        mutation_report=_mutation_list(config.getoption("medmodel_mutation_report")),
+        mutation_report=mutation_list(config.getoption("medmodel_mutation_report"), MUTATION_REPORT),
         search=_search(config.getoption("medmodel_search"), config.getoption("medmodel_search_items")),
     )
+
+
+def _kib(value: int | None) -> int:
+    if value is not None and value < 0:
+        raise pytest.UsageError(f"{REPORT_PICTURES}: {value} is negative; give KiB, or 0 for no thumbnails")
+    return BUDGET_BYTES if value is None else value * 1024
 
 
 DEVICE_MAPS = ("auto", "balanced", "balanced_low_0", "sequential")
@@ -273,37 +290,6 @@ def _search(candidates: str | None, items: str | None) -> tuple[int, int] | None
             raise pytest.UsageError(f"{flag}: expected a positive integer, got '{text}'")
         values.append(value)
     return values[0], values[1]
-
-
-def _mutation_list(text: str | None) -> tuple[str, ...] | None:
-    if text is None:
-        return None
-    from ..models.base import AdapterError
-    from ..mutate.matrix import parse_mutation_list
-
-    try:
-        return tuple(parse_mutation_list(text))
-    except AdapterError as exc:
-        raise pytest.UsageError(str(exc).replace("--medmodel-mutate", MUTATION_REPORT)) from None
-
-
-def _mutation(text: str | None, update: bool, profile: str | None) -> str | None:
-    """The mutation spec, checked now (an unknown name or setting is a usage error, before any loading)."""
-    if not text:
-        return None
-    from ..models.base import AdapterError
-    from ..mutate.base import checked
-
-    try:
-        label = checked(text)
-    except AdapterError as exc:
-        raise pytest.UsageError(str(exc)) from None
-    if update and not profile:
-        raise pytest.UsageError(
-            f"{MUTATE}={text} with --snapshot-update would record the mutated model's answers as the real "
-            f"model's baselines; to record a mutated model on purpose, name its own profile with {PROFILE}=NAME"
-        )
-    return label
 
 
 def _batch_size(text: str) -> int | None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..report.pictures import BUDGET_BYTES
+
 
 @dataclass(frozen=True)
 class Settings:
@@ -43,6 +45,8 @@ class Settings:
     """``--medmodel-device-map``: how accelerate spreads a large model over the visible GPUs (None: one device)."""
     report: Path | None = None
     """``--medmodel-report``: the folder report.json, report.md and report.html are written to (None: off)."""
+    report_pictures: int = BUDGET_BYTES
+    """``--medmodel-report-pictures``: bytes the report's thumbnails may take together (0: none)."""
     progress: str = "auto"
     """``--medmodel-progress``: ``auto``, ``always`` or ``never``."""
     search: tuple[int, int] | None = None

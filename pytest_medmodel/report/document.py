@@ -28,6 +28,7 @@ from ..stats.paired import PairedStats
 from ..stats.significance import wilson_interval
 from ..suite.types import split_key
 from .facts import SuiteFacts
+from .pictures import SuitePictures
 from .summary import RunSummary, SuiteSummary
 
 FORMAT = "pytest-medmodel/report-v1"
@@ -50,6 +51,8 @@ class SuiteItems:
     baseline_path: str = ""
     prompts: Mapping[str, str] = field(default_factory=dict)
     """The user message of each regressed and improved item, by key."""
+    pictures: SuitePictures | None = None
+    """Thumbnails of the items worth seeing (a suite with images only)."""
 
 
 def library_versions() -> dict[str, str | None]:
@@ -169,6 +172,8 @@ def _suite(row: SuiteSummary, held: SuiteItems | None) -> dict[str, Any]:
         "calibration": row.calibration,
         "items": _items(held) if held else [],
     }
+    if held is not None and held.pictures is not None:
+        out["pictures"] = held.pictures.to_json()
     if row.answered_by is not None:  # a suite with images, answered by the run's model for images
         out["answered_by"] = row.answered_by.to_json()
     return out

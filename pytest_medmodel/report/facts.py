@@ -19,6 +19,8 @@ from ..gates.comparison import Pairing
 from ..gates.family import first_level
 from ..metrics.base import METRICS, compute
 from ..metrics.probes import Probes
+from ..perturb.base import PERTURBATIONS
+from ..perturb.robustness import family_of
 from ..records import ItemScore
 from ..scoring.fallback import fallback_note
 from ..stats.paired import PairedStats
@@ -44,6 +46,8 @@ class SuiteFacts:
     tags: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     perturbations: tuple[str, ...] = ()
     """Each perturbation's label."""
+    ablations: tuple[str, ...] = ()
+    """The labels of those that take the image away (their gap to the original is image reliance)."""
     probes: Probes = field(default_factory=dict)
     search: tuple[int, int] | None = None
     """The suite's own ``search:`` key (candidates, items), if it has one."""
@@ -73,6 +77,7 @@ class SuiteFacts:
             clusters=suite.cluster_by_item(),
             tags={item: tuple(tags) for item, tags in suite.tags_by_item().items()},
             perturbations=tuple(p.label for p in suite.perturbations),
+            ablations=tuple(p.label for p in suite.perturbations if PERTURBATIONS.get(p.name).ablation),
             probes=suite.probes(),
             search=suite.search,
             accuracy_gate={**suite.gate("accuracy").settings, "level": first_level(suite)},
@@ -90,10 +95,11 @@ class SuiteFacts:
         data = dict(self.__dict__)
         for name in ("chance", "answers", "clusters", "probes", "accuracy_gate"):
             data[name] = dict(data[name])
-        data["keys"], data["metrics"], data["perturbations"] = (
+        data["keys"], data["metrics"], data["perturbations"], data["ablations"] = (
             list(self.keys),
             list(self.metrics),
             list(self.perturbations),
+            list(self.ablations),
         )
         data["tags"] = {item: list(tags) for item, tags in self.tags.items()}
         data["search"] = list(self.search) if self.search is not None else None
@@ -114,6 +120,7 @@ class SuiteFacts:
             clusters=dict(data.get("clusters") or {}),
             tags={str(item): tuple(tags) for item, tags in (data.get("tags") or {}).items()},
             perturbations=tuple(data.get("perturbations") or ()),
+            ablations=tuple(data.get("ablations") or ()),
             probes=dict(data.get("probes") or {}),
             search=(int(search[0]), int(search[1])) if search else None,
             accuracy_gate=dict(data.get("accuracy_gate") or {}),
@@ -138,9 +145,32 @@ def suite_row(
     row = SuiteSummary(key, facts.name, stats, compute(originals, names), list(verdicts))
     row.with_details(scores.values(), facts.tags, facts.perturbations, facts.chance, facts.probes)
     row.calibration = _calibration(facts, scores, baseline)
+    for family in row.robustness:
+        family["ablation"] = family["family"] in facts.ablations
+        family["baseline_accuracy"] = _baseline_accuracy(scores, baseline, family["family"], facts.perturbations)
     row.answered_by = facts.model
     clustered = cluster_design_effect([s.item_id for s in originals], facts.pairing.clusters)
     return row.with_power(facts.accuracy_gate, clustered)
+
+
+def _baseline_accuracy(
+    scores: Mapping[str, ItemScore], baseline: Baseline | None, family: str, labels: Sequence[str]
+) -> float | None:
+    """The baseline's accuracy under one perturbation, on the items whose variants it has unchanged (an item is
+    right when every variant of the family is, as in :func:`~pytest_medmodel.perturb.robustness.family_stats`)."""
+    if baseline is None:
+        return None
+    right: dict[str, bool] = {}
+    unpaired: set[str] = set()
+    for score in scores.values():
+        if family_of(score.variant, labels) != family:
+            continue
+        entry = baseline.paired_entry(score)
+        if entry is None:
+            unpaired.add(score.item_id)
+        right[score.item_id] = right.get(score.item_id, True) and entry is not None and entry.correct
+    paired = [ok for item, ok in right.items() if item not in unpaired]
+    return sum(paired) / len(paired) if paired else None
 
 
 def _calibration(facts: SuiteFacts, scores: Mapping[str, ItemScore], baseline: Baseline | None) -> Any:

@@ -9,8 +9,9 @@ from typing import Any
 from ..metrics.base import METRICS
 from ..text_safety import html_text
 from .html_parts import num, status, table
+from .html_pictures import pictures_section
 from .markdown import pct, points, three
-from .plots import EXTRA, reliability_svg
+from .plots import EXTRA, reliability_svg, robustness_svg
 
 CALIBRATION_ORDER = (
     "ece",
@@ -66,10 +67,11 @@ def suite_section(s: Mapping[str, Any], draw: bool, index: int) -> str:
         _gates(s["gates"]),
         _calibration(s, draw, index),
         _tags(s["by_tag"]),
-        _robustness(s["robustness"]),
+        _robustness(s["robustness"], draw, index),
         _groups(s["groups"]),
         _changed(s["items"], "regressed", "Regressed items (right in the baseline, wrong now)"),
         _changed(s["items"], "improved", "Improved items (wrong in the baseline, right now)"),
+        pictures_section(s, index),
         _all_items(s["items"]),
         "</section>",
     ]
@@ -156,23 +158,29 @@ def _tags(by_tag: list[Mapping[str, Any]]) -> str:
     return "<h3>Accuracy by tag</h3>\n" + table(["tag", "items", "accuracy", "95% CI"], rows)
 
 
-def _robustness(rows: list[Mapping[str, Any]]) -> str:
+def _robustness(rows: list[Mapping[str, Any]], draw: bool, index: int) -> str:
     if not rows:
         return ""
     body = [
         [
-            f"<code>{html_text(r['family'])}</code>",
+            f"<code>{html_text(r['family'])}</code>" + (" (ablation)" if r.get("ablation") else ""),
             num(r["n"]),
             num(pct(r.get("original_accuracy"))),
             num(pct(r.get("accuracy"))),
+            num(pct(r.get("baseline_accuracy"))),
             num(pct(r.get("consistency"))),
             num(pct(r.get("worst_case"))),
             num(three(r.get("robustness"))),
         ]
         for r in rows
     ]
-    head = ["perturbation", "items", "original acc", "perturbed acc", "consistency", "worst case", "robustness"]
-    return "<h3>Robustness</h3>\n" + table(head, body)
+    head = ["perturbation", "items", "original acc", "perturbed acc", "baseline", "consistency", "worst case"]
+    tab = table([*head, "robustness"], body)
+    if not draw:
+        return "<h3>Robustness</h3>\n" + tab
+    svg = robustness_svg(rows, prefix=f"r{index}")
+    plot = f'<figure class="plot robustness">{svg}<figcaption>Accuracy under each change</figcaption></figure>'
+    return f'<h3>Robustness</h3>\n<div class="flex"><div>{tab}</div>{plot}</div>'
 
 
 def _groups(g: Mapping[str, Any] | None) -> str:

@@ -54,6 +54,7 @@ def render_markdown(report: Mapping[str, Any]) -> str:
         ]
     lines += _metrics(suites)
     lines += _regressions(suites)
+    lines += _pictured(suites)
     if report["errors"]:
         lines += ["", "### Errors", ""] + [f"- {markdown_text(e)}" for e in report["errors"]]
     lines += ["", timing_line(report["timings"])]
@@ -130,6 +131,27 @@ def _regressions(suites: list[Mapping[str, Any]]) -> list[str]:
         )
         more = f" (+{len(lost) - SHOWN_ITEMS} more)" if len(lost) > SHOWN_ITEMS else ""
         lines.append(f"- **{markdown_text(s['name'])}** ({len(lost)}): {shown}{more}")
+    return lines
+
+
+def _pictured(suites: list[Mapping[str, Any]]) -> list[str]:
+    """The items report.html shows with their pictures, by why they are shown."""
+    lines: list[str] = []
+    for s in suites:
+        pictures = s.get("pictures")
+        if not pictures or not pictures["items"]:
+            continue
+        if not lines:
+            lines += ["", "### Items shown with their pictures in report.html", ""]
+        left = f"; {pictures['left_out']} more left out (picture budget)" if pictures["left_out"] else ""
+        lines.append(f"- **{markdown_text(s['name'])}** ({len(pictures['items'])}{left})")
+        by_why: dict[str, list[str]] = {}
+        for p in pictures["items"]:
+            by_why.setdefault(p["why"], []).append(p["key"])
+        for why, keys in by_why.items():
+            more = f" (+{len(keys) - SHOWN_ITEMS} more)" if len(keys) > SHOWN_ITEMS else ""
+            shown = ", ".join(markdown_code(k) for k in keys[:SHOWN_ITEMS])
+            lines.append(f"  - {markdown_text(why)} ({len(keys)}): {shown}{more}")
     return lines
 
 

@@ -53,6 +53,54 @@ def reliability_svg(
         plt.close(fig)
 
 
+ABLATION = "#cf222e"
+
+
+def robustness_svg(rows: Sequence[Mapping[str, Any]], prefix: str = "robustness") -> str:
+    """Accuracy under each perturbation and ablation: this run (dot, 95% Wilson interval), the baseline
+    (hollow square), the same items unperturbed (grey bar) and chance (dotted). An ablation's gap to the
+    grey bar is the image reliance, written beside it."""
+    from ..stats.significance import wilson_interval
+
+    plt = _pyplot()
+    height = 0.9 + 0.32 * len(rows)
+    fig, ax = plt.subplots(figsize=(6.4, height), dpi=100)
+    try:
+        for y, row in enumerate(reversed(rows)):
+            n, now = row["n"], row.get("accuracy")
+            color = ABLATION if row.get("ablation") else NOW
+            ax.plot([row["original_accuracy"]] * 2, [y - 0.3, y + 0.3], color="#8c959f", linewidth=2.5)
+            if now is not None:
+                low, high = wilson_interval(round(now * n), n)
+                ax.plot([low, high], [y, y], color=color, linewidth=1.2)
+                ax.scatter([now], [y], s=28, color=color, zorder=3)
+            if row.get("baseline_accuracy") is not None:
+                ax.scatter([row["baseline_accuracy"]], [y], s=40, marker="s", facecolors="none", edgecolors=THEN)
+            if row.get("ablation") and now is not None:
+                gap = (row["original_accuracy"] - now) * 100
+                ax.annotate(
+                    f"reliance {gap:+.1f}",
+                    (1.01, y),
+                    xycoords=("axes fraction", "data"),
+                    fontsize=7,
+                    va="center",
+                    color=ABLATION,
+                )
+        if rows:
+            ax.axvline(sum(r.get("chance") or 0 for r in rows) / len(rows), color="#8c959f", linestyle=":", linewidth=1)
+        ax.set_yticks(range(len(rows)), [r["family"] for r in reversed(rows)], fontsize=8)
+        ax.set_xlim(-0.02, 1.02)
+        ax.set_ylim(-0.7, len(rows) - 0.3)
+        ax.set_xlabel(
+            "accuracy (dot: this run, 95% CI; square: baseline; bar: unperturbed; dotted: chance)", fontsize=7
+        )
+        ax.grid(True, axis="x", linewidth=0.4, color="#d0d7de")
+        fig.tight_layout()
+        return _svg(fig, prefix)
+    finally:
+        plt.close(fig)
+
+
 def _series(ax: Any, points: Sequence[Mapping[str, Any]], color: str, label: str, marker: str, filled: bool) -> None:
     x = [p["confidence"] for p in points]
     y = [p["accuracy"] for p in points]

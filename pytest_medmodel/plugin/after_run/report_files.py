@@ -20,11 +20,13 @@ import pytest
 
 from ...baselines.format import relative_to
 from ...report.document import PROMPTED, SuiteItems, build_report, run_timings
+from ...report.pictures import PictureBudget
 from ...report.write import Written, write_reports
 from ...scoring.prompts import render_user_message
 from ...suite.types import SuiteError
 from ..controller import Controller
 from ..session import TestSession
+from .report_pictures import suite_pictures
 
 
 def write_run_report(
@@ -44,6 +46,7 @@ def write_run_report(
     assert settings.report is not None and controller.summary is not None
     summary = controller.summary
     items = {key: _suite_items(config, session, controller, key) for key in controller.scores}
+    _add_pictures(config, session, controller, items)
     stamp = datetime.now(UTC).replace(microsecond=0).isoformat()
     report = build_report(
         summary,
@@ -82,6 +85,23 @@ def _suite_items(
     wanted = sorted(key for key, outcome in outcomes.items() if outcome in PROMPTED)
     prompts = _prompts(config, session, suite_key, wanted)
     return SuiteItems(facts, controller.scores[suite_key], outcomes, baseline, where, prompts)
+
+
+def _add_pictures(
+    config: pytest.Config, session: TestSession, controller: Controller, items: Mapping[str, SuiteItems | None]
+) -> None:
+    """Thumbnails for the items worth seeing, every suite with images taking an equal share of what is left."""
+    assert controller.summary is not None
+    if session.settings.report_pictures <= 0:  # --medmodel-report-pictures=0: no thumbnails, nothing decoded
+        return
+    budget = PictureBudget(session.settings.report_pictures)
+    rows = {row.key: row for row in controller.summary.suites}
+    keys = [key for key, held in items.items() if held is not None and key in rows]
+    for done, key in enumerate(keys):
+        held = items[key]
+        assert held is not None
+        share = budget.left // (len(keys) - done)
+        held.pictures = suite_pictures(config, session, key, rows[key], held.scores, held.outcomes, budget, share)
 
 
 def _prompts(config: pytest.Config, session: TestSession, suite_key: str, keys: list[str]) -> dict[str, str]:
