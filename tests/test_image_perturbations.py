@@ -8,12 +8,16 @@ catch a model that an image change throws off and pass one it does not.
 
 from __future__ import annotations
 
+import base64
+import io
+import json
 import random
 from pathlib import Path
 
 import pytest
 from conftest import Project, outcomes
 from test_image_items import SEER
+from test_report import _validate
 
 from pytest_medmodel.images import ImageRef, ImageSource
 from pytest_medmodel.perturb.base import PERTURBATIONS, seed_for
@@ -224,13 +228,33 @@ def test_the_search_finds_the_mildest_noise_that_flips_an_answer(project: Projec
     project.suite("noisy", rows=rows, scoring="loglikelihood", extra_yaml=extra)
     run = ["suites", "--medmodel=py:noisy:make", "-p", "no:randomly"]
     assert project.pytester.runpytest(*run, "--snapshot-update").ret == 0
-    result = project.pytester.runpytest(*run)
+    result = project.pytester.runpytest(*run, f"--medmodel-report={project.path / 'out'}")
     assert result.ret == 0, result.stdout.str()
     flips = [line for line in result.stdout.lines if line.startswith("noisy") and "edit(s) flip it" in line]
     assert len(flips) == 2, result.stdout.str()
     for line in flips:
         assert ": 1 edit(s) flip it" in line and "image_noise (sigma=0.14), seed" in line, line
     assert "no_image" not in "\n".join(flips)  # an ablation is meant to flip answers: never searched
+
+    report = json.loads((project.path / "out" / "report.json").read_text(encoding="utf-8"))
+    _validate(report)
+    found = report["search_pictures"]
+    assert [(f["item_id"], f["change"].split(", seed")[0]) for f in found["flips"]] == [
+        ("nz-0", "image_noise (sigma=0.14)"),
+        ("nz-1", "image_noise (sigma=0.14)"),
+    ]
+    for flip in found["flips"]:  # the report shows the picture the model was shown, before and after
+        before, after = (_spread(found["images"][flip[side][0]]["uri"]) for side in ("before", "after"))
+        assert before < 2 and after > 20, (before, after)
+    assert 'class="thumb ts-' in (project.path / "out" / "report.html").read_text(encoding="utf-8")
+
+
+def _spread(uri: str) -> float:
+    """The standard deviation of a thumbnail's grey levels."""
+    from PIL import Image, ImageStat
+
+    picture = Image.open(io.BytesIO(base64.b64decode(uri.split(",", 1)[1])))
+    return float(ImageStat.Stat(picture.convert("L")).stddev[0])
 
 
 def test_a_new_version_of_a_pixel_operation_is_a_new_picture(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -72,11 +72,13 @@ def build_report(
     *,
     mutations: Sequence[Mapping[str, Any]] = (),
     search: Sequence[str] = (),
+    search_pictures: Mapping[str, Any] | None = None,
     timings: Mapping[str, Any] | None = None,
     versions: Mapping[str, str | None] | None = None,
 ) -> dict[str, Any]:
     """The report document (see the schema for every field)."""
-    return {
+    extra = {"search_pictures": dict(search_pictures)} if search_pictures else {}
+    return extra | {
         "format": FORMAT,
         "model": summary.model.to_json() if summary.model else None,
         "versions": dict(versions if versions is not None else library_versions()),

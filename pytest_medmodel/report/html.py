@@ -14,6 +14,7 @@ from typing import Any
 
 from ..text_safety import html_text
 from .html_parts import num, table
+from .html_pictures import search_pictures_section
 from .html_suite import suite_section
 from .markdown import gate_counts, pct, points, three, timing_line
 from .plots import EXTRA, plotting_available
@@ -57,6 +58,7 @@ def render_html(report: Mapping[str, Any], plots: bool | None = None) -> str:
         *(suite_section(s, draw, i) for i, s in enumerate(suites)),
         _mutations(report["mutations"]),
         _lines("Search: smallest changes that flip a right answer", report["search"]),
+        search_pictures_section(report.get("search_pictures")),
         _lines("Errors", report["errors"]),
         _lines("Baseline updates and notes", report["updates"]),
         _versions(report["versions"]),

@@ -28,8 +28,7 @@ def pictures_section(s: Mapping[str, Any], index: int) -> str:
     pictures = s.get("pictures")
     if not pictures or not (pictures["items"] or pictures["left_out"]):
         return ""
-    usable = {k: v for k, v in pictures["images"].items() if DIGEST.fullmatch(k) and JPEG_URI.fullmatch(v["uri"])}
-    rules = "".join(f".t{index}-{k}{{background-image:url({v['uri']})}}" for k, v in sorted(usable.items()))
+    usable = _usable(pictures["images"])
     rows_by_key = {row["key"]: row for row in s["items"]}
     body = [_row(p, usable, rows_by_key, index) for p in pictures["items"]]
     left = pictures["left_out"]
@@ -38,7 +37,7 @@ def pictures_section(s: Mapping[str, Any], index: int) -> str:
     intro = f'<p class="muted">{said}</p>'
     head = ["item", "why it is shown", "image", "variant's image", "answers"]
     return (
-        f"<style>{STYLE}{rules}</style>\n"
+        f"<style>{STYLE}{_rules(usable, f't{index}')}</style>\n"
         f'<h3 class="pictures">Pictures of items that changed: {len(body)}</h3>\n{intro}'
         + (table(head, body) if body else "")
     )
@@ -49,20 +48,48 @@ def _row(pictured: Mapping[str, Any], usable: Mapping[str, Any], rows: Mapping[s
     return [
         f"<code>{html_text(pictured['key'])}</code>",
         html_text(pictured["why"]),
-        _thumbs(pictured["original"], usable, index),
-        "–" if variant is None else (_thumbs(variant, usable, index) or '<span class="muted">(no image)</span>'),
+        _thumbs(pictured["original"], usable, f"t{index}"),
+        "–" if variant is None else (_thumbs(variant, usable, f"t{index}") or '<span class="muted">(no image)</span>'),
         _answers(pictured["key"], rows),
     ]
 
 
-def _thumbs(ids: Sequence[str], usable: Mapping[str, Any], index: int) -> str:
+def search_pictures_section(found: Mapping[str, Any] | None) -> str:
+    """The search's image flips: the picture before and after the mildest change that flipped the answer."""
+    if not found or not found["flips"]:
+        return ""
+    usable = _usable(found["images"])
+    rows = [
+        [
+            f"<code>{html_text(f['suite'])}::{html_text(f['item_id'])}</code>",
+            html_text(f["change"]),
+            _thumbs(f["before"], usable, "ts"),
+            _thumbs(f["after"], usable, "ts"),
+            html_text(f["answer"]),
+        ]
+        for f in found["flips"]
+    ]
+    head = ["item", "the smallest change found", "before", "after", "answer after"]
+    return f"<style>{STYLE}{_rules(usable, 'ts')}</style>\n" + table(head, rows)
+
+
+def _usable(images: Mapping[str, Any]) -> dict[str, Any]:
+    """The thumbnails whose id is a digest and whose URI is a base64 JPEG (anything else is dropped)."""
+    return {k: v for k, v in images.items() if DIGEST.fullmatch(k) and JPEG_URI.fullmatch(v["uri"])}
+
+
+def _rules(usable: Mapping[str, Any], prefix: str) -> str:
+    return "".join(f".{prefix}-{k}{{background-image:url({v['uri']})}}" for k, v in sorted(usable.items()))
+
+
+def _thumbs(ids: Sequence[str], usable: Mapping[str, Any], prefix: str) -> str:
     out = []
     for k in ids:
         if k not in usable:
             continue
         width, height = (min(max(int(usable[k][side]), 1), LARGEST) for side in ("width", "height"))
         out.append(
-            f'<span class="thumb t{index}-{k}" role="img" aria-label="image {k}" '
+            f'<span class="thumb {prefix}-{k}" role="img" aria-label="image {k}" '
             f'style="width:{width}px;height:{height}px"></span>'
         )
     return " ".join(out)

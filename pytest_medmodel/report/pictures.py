@@ -127,6 +127,52 @@ def _in_turn(lists: Mapping[str, list[str]]) -> Iterable[tuple[str, str]]:
                 yield keys[index], label
 
 
+@dataclass(frozen=True)
+class PicturedFlip:
+    """A flip the search found by changing an item's image: the picture before and after."""
+
+    suite: str
+    item_id: str
+    change: str
+    """The edits, as the search's line names them."""
+    answer: str
+    """The answer the changed item got (the original's was right)."""
+    before: tuple[str, ...]
+    after: tuple[str, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        data = dict(self.__dict__)
+        data["before"], data["after"] = list(self.before), list(self.after)
+        return data
+
+
+@dataclass
+class SearchPictures:
+    """The search's image flips and their thumbnails (by digest), kept for the report."""
+
+    flips: list[PicturedFlip] = field(default_factory=list)
+    images: dict[str, Picture] = field(default_factory=dict)
+
+    @property
+    def size(self) -> int:
+        return sum(len(p.uri) for p in self.images.values())
+
+    def within(self, budget: int) -> SearchPictures:
+        """The flips, in order, whose pictures fit in ``budget`` bytes (a picture shared is counted once)."""
+        out = SearchPictures()
+        for flip in self.flips:
+            new = {d: self.images[d] for d in (*flip.before, *flip.after) if d in self.images and d not in out.images}
+            if out.size + sum(len(p.uri) for p in new.values()) > budget:
+                continue
+            out.images.update(new)
+            out.flips.append(flip)
+        return out
+
+    def to_json(self) -> dict[str, Any]:
+        images = {k: {"uri": p.uri, "width": p.width, "height": p.height} for k, p in sorted(self.images.items())}
+        return {"flips": [f.to_json() for f in self.flips], "images": images}
+
+
 ImageIds = tuple[tuple[str, ...], tuple[str, ...] | None]
 """An item's original image digests and, for a variant, the variant's (None for an original)."""
 

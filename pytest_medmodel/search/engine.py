@@ -173,6 +173,13 @@ def write_known(path: Path, findings: Mapping[str, Finding], earlier: Mapping[st
     path.write_text(json.dumps(data, sort_keys=True, indent=1) + "\n", encoding="utf-8")
 
 
+def change_text(
+    finding: Finding, words: Callable[[str], list[str]], perturbations: Sequence[PerturbationUse] = ()
+) -> str:
+    """The edits of a flip as a reader names them (``image_noise (sigma=0.14), seed 473``)."""
+    return "; ".join(e.describe(words(finding.item_id), perturbations) for e in finding.edits)
+
+
 def report_lines(
     suite: str,
     findings: Mapping[str, Finding],
@@ -184,7 +191,7 @@ def report_lines(
     for finding in sorted(findings.values(), key=lambda f: f.item_id):
         if not finding.flipped:
             continue
-        what = "; ".join(e.describe(words(finding.item_id), perturbations) for e in finding.edits)
+        what = change_text(finding, words, perturbations)
         again = ", replayed from an earlier run" if finding.replayed else ""
         lines.append(
             f"{suite}::{finding.item_id}: {len(finding.edits)} edit(s) flip it to {finding.answer} "

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 import pytest
 
 if TYPE_CHECKING:
+    from ...report.pictures import SearchPictures
     from ..controller import Controller
     from ..session import TestSession
     from ..settings import Settings
@@ -69,11 +70,16 @@ class Search(AfterRunTask):
     """``--medmodel-search`` (or a suite's ``search:`` key): the smallest change that flips each right answer."""
 
     name, task, title = "medmodel-search", "search", "medmodel search"
+    pictures: SearchPictures | None = None
+    """The pictures before and after of image flips, when the report files are asked for."""
 
     def run(self, config: pytest.Config, session: TestSession, controller: Controller) -> None:
+        from ...report.pictures import SearchPictures
         from .search import run_search
 
-        run_search(config, session, controller.scores, self.lines)  # lines kept as each suite is done
+        if session.settings.report is not None and session.settings.report_pictures > 0:
+            self.pictures = SearchPictures()
+        run_search(config, session, controller.scores, self.lines, self.pictures)  # lines kept as each suite is done
 
 
 class ReportFiles(AfterRunTask):
@@ -92,6 +98,7 @@ class ReportFiles(AfterRunTask):
             controller,
             mutations=mutations.rows if mutations is not None else [],
             search=search.lines if search is not None else [],
+            search_pictures=search.pictures if search is not None else None,
         )
 
 

@@ -20,7 +20,7 @@ import pytest
 
 from ...baselines.format import relative_to
 from ...report.document import PROMPTED, SuiteItems, build_report, run_timings
-from ...report.pictures import PictureBudget
+from ...report.pictures import PictureBudget, SearchPictures
 from ...report.write import Written, write_reports
 from ...scoring.prompts import render_user_message
 from ...suite.types import SuiteError
@@ -36,23 +36,28 @@ def write_run_report(
     *,
     mutations: Sequence[Mapping[str, Any]] = (),
     search: Sequence[str] = (),
+    search_pictures: SearchPictures | None = None,
 ) -> list[str]:
     """Write the report; the lines to print about it (where it went, or why it could not be written).
 
-    ``mutations`` and ``search``: what the mutation report and the search found, when they ran.
+    ``mutations`` and ``search``: what the mutation report and the search found, when they ran;
+    ``search_pictures``: the search's image flips with their thumbnails (they come out of the budget first).
     """
     started = time.perf_counter()  # the whole cost: gathering, prompts, rendering, writing
     settings = session.settings
     assert settings.report is not None and controller.summary is not None
     summary = controller.summary
     items = {key: _suite_items(config, session, controller, key) for key in controller.scores}
-    _add_pictures(config, session, controller, items)
+    if search_pictures is not None:
+        search_pictures = search_pictures.within(settings.report_pictures)
+    _add_pictures(config, session, controller, items, search_pictures.size if search_pictures else 0)
     stamp = datetime.now(UTC).replace(microsecond=0).isoformat()
     report = build_report(
         summary,
         {k: v for k, v in items.items() if v is not None},
         mutations=[dict(row) for row in mutations],
         search=list(search),
+        search_pictures=search_pictures.to_json() if search_pictures and search_pictures.flips else None,
         timings=run_timings(summary, stamp),
     )
     summary_file = os.environ.get("GITHUB_STEP_SUMMARY")
@@ -88,13 +93,17 @@ def _suite_items(
 
 
 def _add_pictures(
-    config: pytest.Config, session: TestSession, controller: Controller, items: Mapping[str, SuiteItems | None]
+    config: pytest.Config,
+    session: TestSession,
+    controller: Controller,
+    items: Mapping[str, SuiteItems | None],
+    spent: int,
 ) -> None:
     """Thumbnails for the items worth seeing, every suite with images taking an equal share of what is left."""
     assert controller.summary is not None
     if session.settings.report_pictures <= 0:  # --medmodel-report-pictures=0: no thumbnails, nothing decoded
         return
-    budget = PictureBudget(session.settings.report_pictures)
+    budget = PictureBudget(max(session.settings.report_pictures - spent, 0))
     rows = {row.key: row for row in controller.summary.suites}
     keys = [key for key, held in items.items() if held is not None and key in rows]
     for done, key in enumerate(keys):

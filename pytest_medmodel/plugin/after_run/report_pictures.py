@@ -47,7 +47,7 @@ def suite_pictures(
     passed = all(g.status in ("passed", "accepted") for g in reliance)
     chosen = chosen_items(scores, outcomes, changes, ablations, passed)
     refs = {image.digest: image for variant in variants.values() for image in variant.images}
-    return budget.fill(chosen, lambda key: _images_of(variants, key), lambda digest: _made(refs[digest]), share)
+    return budget.fill(chosen, lambda key: _images_of(variants, key), lambda digest: thumbnail_of(refs[digest]), share)
 
 
 def _image_labels(suite: Suite, variants: Mapping[str, Variant]) -> tuple[list[str], list[str]]:
@@ -73,7 +73,8 @@ def _images_of(variants: Mapping[str, Variant], key: str) -> ImageIds | None:
     return (own, tuple(image.digest for image in variant.images)) if name else (own, None)
 
 
-def _made(ref: ImageRef) -> Picture | None:
+def thumbnail_of(ref: ImageRef) -> Picture | None:
+    """The thumbnail of ``ref``; None when it does not decode (it is left out and counted)."""
     from ...images.thumbnail import thumbnail  # Pillow: only when a report has pictures
 
     try:

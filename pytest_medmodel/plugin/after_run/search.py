@@ -8,27 +8,33 @@ model loaded again from its spec. Found flips are kept under the cache folder
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import pytest
 
 from ...loading.recipe import load_suite
 from ...records import ItemScore
-from ...search.edits import searchable
-from ...search.engine import Search, read_known, report_lines, write_known
-from ...suite.types import ORIGINAL, SuiteError, Variant
+from ...report.pictures import PicturedFlip, SearchPictures
+from ...search.edits import apply_edits, searchable
+from ...search.engine import Finding, Search, change_text, read_known, report_lines, write_known
+from ...suite.types import ORIGINAL, Suite, SuiteError, Variant
 from ..progress import Progress
 from ..session import TestSession
 
 
 def run_search(
-    config: pytest.Config, session: TestSession, scores: Mapping[str, Mapping[str, ItemScore]], lines: list[str]
+    config: pytest.Config,
+    session: TestSession,
+    scores: Mapping[str, Mapping[str, ItemScore]],
+    lines: list[str],
+    pictures: SearchPictures | None = None,
 ) -> None:
     """Add the search's lines to ``lines``, per suite searched: every suite with ``--medmodel-search``, else
     those whose file has a ``search:`` key (or one line saying why it could not run).
 
-    Lines are added as each suite is done, so a failure half-way (raised to the caller,
+    ``pictures``: where to keep the image before and after of each flip that changed a picture (for the
+    report). Lines are added as each suite is done, so a failure half-way (raised to the caller,
     :mod:`pytest_medmodel.plugin.after_run`) keeps what was found before it.
     """
     settings = session.settings
@@ -59,5 +65,33 @@ def run_search(
             write_known(store, findings, known)
             questions = {i: v.question.split(" ") for i, v in variants.items()}
             lines += report_lines(suite.name, findings, questions.__getitem__, searchable(suite.perturbations))
+            if pictures is not None:
+                _keep_pictures(suite, variants, findings, questions.__getitem__, pictures)
     finally:
         runner.close()
+
+
+def _keep_pictures(
+    suite: Suite,
+    variants: Mapping[str, Variant],
+    findings: Mapping[str, Finding],
+    words: Callable[[str], list[str]],
+    pictures: SearchPictures,
+) -> None:
+    """The picture before and after each flip that changed the image (not for flips in the text alone)."""
+    from .report_pictures import thumbnail_of
+
+    uses = searchable(suite.perturbations)
+    for item_id, finding in sorted(findings.items()):
+        if not finding.flipped:
+            continue
+        original = variants[item_id]
+        changed = apply_edits(original, finding.edits, uses)
+        if changed.images == original.images:
+            continue
+        for ref in (*original.images, *changed.images):
+            if ref.digest not in pictures.images and (made := thumbnail_of(ref)) is not None:
+                pictures.images[ref.digest] = made
+        before, after = (tuple(r.digest for r in v.images) for v in (original, changed))
+        what = change_text(finding, words, uses)
+        pictures.flips.append(PicturedFlip(suite.name, item_id, what, finding.answer, before, after))
