@@ -103,7 +103,7 @@ def test_a_perturbation_that_breaks_answers_is_pictured_before_and_after(project
     assert rows["brightness"]["ablation"] is False and rows["no_image"]["ablation"] is True
     assert rows["brightness"]["baseline_accuracy"] == rows["brightness"]["accuracy"] < 1.0
     html = (out / "report.html").read_text(encoding="utf-8")
-    assert html.count('<figure class="plot robustness">') == 1 and "reliance +50.0" in html
+    assert html.count('<figure class="plot robustness">') == 1 and "reliance +50.0 (baseline +50.0)" in html
 
 
 def test_the_pictures_keep_to_their_budget_and_say_what_was_left_out(project: Project) -> None:

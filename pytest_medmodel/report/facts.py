@@ -147,7 +147,8 @@ def suite_row(
     row.calibration = _calibration(facts, scores, baseline)
     for family in row.robustness:
         family["ablation"] = family["family"] in facts.ablations
-        family["baseline_accuracy"] = _baseline_accuracy(scores, baseline, family["family"], facts.perturbations)
+        then = _baseline_accuracy(scores, baseline, family["family"], facts.perturbations)
+        family["baseline_accuracy"], family["baseline_original_accuracy"] = then
     row.answered_by = facts.model
     clustered = cluster_design_effect([s.item_id for s in originals], facts.pairing.clusters)
     return row.with_power(facts.accuracy_gate, clustered)
@@ -155,11 +156,12 @@ def suite_row(
 
 def _baseline_accuracy(
     scores: Mapping[str, ItemScore], baseline: Baseline | None, family: str, labels: Sequence[str]
-) -> float | None:
-    """The baseline's accuracy under one perturbation, on the items whose variants it has unchanged (an item is
-    right when every variant of the family is, as in :func:`~pytest_medmodel.perturb.robustness.family_stats`)."""
+) -> tuple[float | None, float | None]:
+    """The baseline's accuracy under one perturbation and on the same items' originals, over the items whose
+    original and variants it has unchanged (an item is right under the perturbation when every variant of
+    the family is, as in :func:`~pytest_medmodel.perturb.robustness.family_stats`)."""
     if baseline is None:
-        return None
+        return None, None
     right: dict[str, bool] = {}
     unpaired: set[str] = set()
     for score in scores.values():
@@ -169,8 +171,12 @@ def _baseline_accuracy(
         if entry is None:
             unpaired.add(score.item_id)
         right[score.item_id] = right.get(score.item_id, True) and entry is not None and entry.correct
-    paired = [ok for item, ok in right.items() if item not in unpaired]
-    return sum(paired) / len(paired) if paired else None
+    originals = {s.item_id: baseline.paired_entry(s) for s in scores.values() if s.variant == ORIGINAL}
+    paired = [(item, ok) for item, ok in right.items() if item not in unpaired and originals.get(item) is not None]
+    if not paired:
+        return None, None
+    before = sum(bool(entry.correct) for item, _ in paired if (entry := originals[item]) is not None)
+    return sum(ok for _, ok in paired) / len(paired), before / len(paired)
 
 
 def _calibration(facts: SuiteFacts, scores: Mapping[str, ItemScore], baseline: Baseline | None) -> Any:

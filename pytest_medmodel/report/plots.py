@@ -77,15 +77,12 @@ def robustness_svg(rows: Sequence[Mapping[str, Any]], prefix: str = "robustness"
             if row.get("baseline_accuracy") is not None:
                 ax.scatter([row["baseline_accuracy"]], [y], s=40, marker="s", facecolors="none", edgecolors=THEN)
             if row.get("ablation") and now is not None:
-                gap = (row["original_accuracy"] - now) * 100
-                ax.annotate(
-                    f"reliance {gap:+.1f}",
-                    (1.01, y),
-                    xycoords=("axes fraction", "data"),
-                    fontsize=7,
-                    va="center",
-                    color=ABLATION,
-                )
+                gap = f"reliance {(row['original_accuracy'] - now) * 100:+.1f}"
+                then, then_original = row.get("baseline_accuracy"), row.get("baseline_original_accuracy")
+                if then is not None and then_original is not None:
+                    gap += f" (baseline {(then_original - then) * 100:+.1f})"
+                where = (1.01, y)
+                ax.annotate(gap, where, xycoords=("axes fraction", "data"), fontsize=7, va="center", color=ABLATION)
         if rows:
             ax.axvline(sum(r.get("chance") or 0 for r in rows) / len(rows), color="#8c959f", linestyle=":", linewidth=1)
         ax.set_yticks(range(len(rows)), [r["family"] for r in reversed(rows)], fontsize=8)
