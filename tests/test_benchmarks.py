@@ -55,3 +55,23 @@ def test_report_benchmark_runs_and_measures_the_report(tmp_path: Path) -> None:
     assert json.loads(out.read_text()) == result
     assert result["items"] == 200 and result["suites"] == 4 and result["regressed"] > 0
     assert result["plugin_write_seconds"] > 0 and result["bytes"]["report.html"] > 10_000
+
+
+@pytest.mark.slow
+def test_image_change_benchmark_counts_the_vision_tower_per_perturbation(tmp_path: Path) -> None:
+    from tiny_vision_models import build_llava
+
+    bench = _module("bench_image_changes")
+    model = build_llava(tmp_path / "llava")
+    suite = ROOT / "suites" / "robustness" / "image_changes.suite.yaml"
+    out = tmp_path / "result.json"
+    report = bench.main(
+        ["--model", str(model), "--suite", str(suite), "--items", "6", "--repeats", "1", "--output", str(out)]
+    )
+    assert json.loads(out.read_text()) == report
+    rows = report["families"]
+    assert {"(originals)", "image_noise", "blur", "no_image", "swap_image"} <= set(rows)
+    assert rows["(originals)"]["time_over_originals"] == 1.0 and rows["(originals)"]["items"] == 6
+    assert rows["no_image"]["vision_tower"] == {"calls": 0, "rows": 0} and rows["no_image"]["distinct_images"] == 0
+    for name, row in rows.items():  # the tower sees each distinct picture once (a batch of one call here)
+        assert row["vision_tower"]["rows"] == row["distinct_images"], name
