@@ -240,8 +240,8 @@ def jsonl(items: list[dict[str, object]]) -> bytes:
     return "".join(json.dumps(item, ensure_ascii=False) + "\n" for item in items).encode("utf-8")
 
 
-def outputs() -> dict[Path, bytes]:
-    """Every file this script writes, with its bytes."""
+def dicom_outputs() -> dict[Path, bytes]:
+    """The DICOM copies and dicom_windows' items, with their bytes (needs pydicom and pydicom-data)."""
     out: dict[Path, bytes] = {}
     headers: dict[str, dict[str, str]] = {}
     for written_as, package_file, _package in SOURCES:
@@ -250,10 +250,13 @@ def outputs() -> dict[Path, bytes]:
         same_pictures(original, copy, written_as)
         headers[written_as] = header(copy)
         out[DICOM_DIR / written_as] = copy
-    out[FUNDUS] = fundus_png()
     out[DATA / "dicom_windows.jsonl"] = jsonl(dicom_items(headers))
-    out[DATA / "fundus_sides.jsonl"] = jsonl(fundus_items())
     return out
+
+
+def fundus_outputs() -> dict[Path, bytes]:
+    """The fundus photograph and fundus_sides' items, with their bytes (needs scikit-image)."""
+    return {FUNDUS: fundus_png(), DATA / "fundus_sides.jsonl": jsonl(fundus_items())}
 
 
 def main() -> None:
@@ -261,7 +264,7 @@ def main() -> None:
     parser.add_argument("--check", action="store_true", help="write nothing; fail if a committed file differs")
     check = parser.parse_args().check
     differ = []
-    for path, data in outputs().items():
+    for path, data in {**dicom_outputs(), **fundus_outputs()}.items():
         shown = path.relative_to(ROOT).as_posix()
         print(f"{shown}  {len(data):,} bytes  sha256 {hashlib.sha256(data).hexdigest()[:16]}")
         if check:
