@@ -78,6 +78,8 @@ def test_shipped_suites_pass_against_committed_baselines(pytester: pytest.Pytest
             "paired_probes*16*2 passed",
             "pubmedqa_style*16*blind*passed",
             "choice_order*16*11 passed",
+            "dicom_windows*10*blind*9 passed",
+            "fundus_sides*5*blind*3 passed",
             "image_changes*16*22 passed",
             "reading*12*5 passed",
             "wording*16*11 passed",
