@@ -173,7 +173,9 @@ def test_the_docs_pictures_are_what_the_image_perturbations_produce() -> None:
     from PIL import Image
 
     made = pictures()
-    assert len(made) == 2 * 13  # two items: the original, ten image changes, blank and swapped pictures
+    # image_changes: the original, ten image changes, blank and swapped pictures, for two items; dicom_windows:
+    # the original, three windows and the flip, for two; fundus_sides: the original and the flip
+    assert len(made) == 2 * 13 + 2 * 5 + 2
     text = (ROOT / "docs" / "images.md").read_text()
     stale = []
     for name, picture in made.items():
@@ -234,6 +236,7 @@ def test_the_search_finds_the_mildest_noise_that_flips_an_answer(project: Projec
     assert len(flips) == 2, result.stdout.str()
     for line in flips:
         assert ": 1 edit(s) flip it" in line and "image_noise (sigma=0.14), seed" in line, line
+        assert line.endswith("): the text is unchanged: the change is in the picture"), line
     assert "no_image" not in "\n".join(flips)  # an ablation is meant to flip answers: never searched
 
     report = json.loads((project.path / "out" / "report.json").read_text(encoding="utf-8"))

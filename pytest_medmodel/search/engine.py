@@ -27,6 +27,10 @@ from ..suite.types import PerturbationUse, Suite, Variant
 from .edits import Edit, apply_edits, edit_strategy, readable_diff, searchable
 
 
+UNCHANGED_TEXT = "the text is unchanged: the change is in the picture"
+"""What a flip's diff says when only its image changed (the whole prompt would say nothing)."""
+
+
 @dataclass
 class Finding:
     """The smallest flipping change found for one item (or that none was found)."""
@@ -120,7 +124,8 @@ class Search:
                 original = variants[finding.item_id]
                 changed = apply_edits(original, finding.edits, self.uses)
                 before = render_user_message(self.suite.prompt, original)
-                finding.diff = readable_diff(before, render_user_message(self.suite.prompt, changed))
+                after = render_user_message(self.suite.prompt, changed)
+                finding.diff = readable_diff(before, after) if after != before else UNCHANGED_TEXT
         return findings
 
     def _shrink(self, variants: Mapping[str, Variant], findings: dict[str, Finding]) -> None:
