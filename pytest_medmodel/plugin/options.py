@@ -15,10 +15,9 @@ import pytest
 
 from ..models.devices import DTYPES
 from ..models.handle import PROFILE_NAME
-from ..report.pictures import BUDGET_BYTES
 from ..suite.types import is_suite_path
 from .mutation_options import mutation, mutation_list
-from .settings import Settings
+from .settings import PICTURE_BUDGET, Settings
 
 MODEL = "--medmodel"
 VISION = "--medmodel-vision"
@@ -263,7 +262,7 @@ def read_settings(config: pytest.Config) -> Settings:
 def _kib(value: int | None) -> int:
     if value is not None and value < 0:
         raise pytest.UsageError(f"{REPORT_PICTURES}: {value} is negative; give KiB, or 0 for no thumbnails")
-    return BUDGET_BYTES if value is None else value * 1024
+    return PICTURE_BUDGET if value is None else value * 1024
 
 
 DEVICE_MAPS = ("auto", "balanced", "balanced_low_0", "sequential")

@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..report.pictures import BUDGET_BYTES
+PICTURE_BUDGET = 2 * 1024 * 1024
+"""The report's thumbnails together, in bytes of base64 text, unless ``--medmodel-report-pictures`` says."""
 
 
 @dataclass(frozen=True)
@@ -45,7 +46,7 @@ class Settings:
     """``--medmodel-device-map``: how accelerate spreads a large model over the visible GPUs (None: one device)."""
     report: Path | None = None
     """``--medmodel-report``: the folder report.json, report.md and report.html are written to (None: off)."""
-    report_pictures: int = BUDGET_BYTES
+    report_pictures: int = PICTURE_BUDGET
     """``--medmodel-report-pictures``: bytes the report's thumbnails may take together (0: none)."""
     progress: str = "auto"
     """``--medmodel-progress``: ``auto``, ``always`` or ``never``."""

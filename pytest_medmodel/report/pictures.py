@@ -14,7 +14,7 @@ therefore carries thumbnails of:
 
 Thumbnails are inline ``data:`` URIs, so the page stays one file that fetches
 nothing, and each distinct picture is stored once however many items share it.
-All suites share one budget (:data:`BUDGET_BYTES` of base64 text by default): a
+All suites share one budget (``--medmodel-report-pictures``, 2 MiB of base64 text by default): a
 suite gets an equal share of what is left when its turn comes, and what did not
 fit is counted and said. This module decides and packs; making a thumbnail
 (Pillow) is the caller's, passed in as a function.
@@ -29,8 +29,6 @@ from typing import Any
 from ..records import ItemScore
 from ..suite.types import ORIGINAL
 
-BUDGET_BYTES = 2 * 1024 * 1024
-"""The thumbnails of the whole report together (``--medmodel-report-pictures`` sets it in KiB)."""
 REGRESSED = "regressed"
 RELIANCE_GATE = "image_reliance"
 
@@ -181,7 +179,8 @@ ImageIds = tuple[tuple[str, ...], tuple[str, ...] | None]
 class PictureBudget:
     """What is left of the report's budget for thumbnails, and the thumbnails made so far (shared)."""
 
-    left: int = BUDGET_BYTES
+    left: int
+    """Bytes of base64 text still free for thumbnails."""
     made: dict[str, Picture | None] = field(default_factory=dict)
     """Each digest's thumbnail (None: it could not be decoded), made once for the whole report."""
 

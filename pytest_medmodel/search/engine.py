@@ -26,7 +26,6 @@ from ..scoring.prompts import render_user_message
 from ..suite.types import PerturbationUse, Suite, Variant
 from .edits import Edit, apply_edits, edit_strategy, readable_diff, searchable
 
-
 UNCHANGED_TEXT = "the text is unchanged: the change is in the picture"
 """What a flip's diff says when only its image changed (the whole prompt would say nothing)."""
 
