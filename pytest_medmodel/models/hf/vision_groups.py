@@ -132,6 +132,17 @@ class _Filling:
         # tokens would move it, unless no row is as long as the window (whole contexts have no such gap).
         return window is None or group.whole or sum(self._widths(group, member)) < window
 
+    def holds(
+        self, group: Group, members: Sequence[VisionEncoded], budget: int, max_rows: int, window: int | None
+    ) -> bool:
+        """Whether every member of ``group`` fits in this batch after what it holds (tried on a copy)."""
+        trial = _Filling([(g, list(m)) for g, m in self.items], self.used, self.widths)
+        for member in members:
+            if not trial.fits(group, member, budget, max_rows, window):
+                return False
+            trial.add(group, member)
+        return True
+
     def add(self, group: Group, member: VisionEncoded) -> None:
         fresh = not self.items or self.items[-1][0] is not group
         if fresh:
@@ -152,7 +163,13 @@ def plan_batches(
     batches: list[list[tuple[Group, list[VisionEncoded]]]] = []
     filling = _Filling()
     for group in ordered:
-        for member in sorted(group.members, key=lambda e: -e.length):
+        members = sorted(group.members, key=lambda e: -e.length)
+        if filling.items and not filling.holds(group, members, budget, max_rows, window):
+            whole = _Filling()
+            if whole.holds(group, members, budget, max_rows, window):  # a fresh batch keeps it in one piece
+                batches.append(filling.items)
+                filling = _Filling()
+        for member in members:
             if not filling.fits(group, member, budget, max_rows, window):
                 batches.append(filling.items)
                 filling = _Filling()
