@@ -114,14 +114,15 @@ class Shards:
 
     def _compute(self, suite_key: str, index: int, model: ModelHandle) -> dict[str, ItemScore]:
         planned = self._planned[suite_key]
-        swapped = generation_fallback(planned.suite, model.capabilities)
+        capabilities = model.capabilities_for(any(item.images for item in planned.suite.items))
+        swapped = generation_fallback(planned.suite, capabilities)
         if swapped is not None:  # a generate-only model: read the answers out of generated text
             planned.suite = swapped
             if self.on_fallback is not None:
                 self.on_fallback(suite_key, swapped)
         suite = planned.suite
         scorer = SCORERS.get(suite.scoring.method)
-        reason = unservable(scorer, model.name, model.capabilities) or sees_no_images(suite, model)
+        reason = unservable(scorer, model.name, capabilities) or sees_no_images(suite, model)
         if reason is not None:
             raise Unservable(reason)
         chat = self.runner.chat(model) if suite.prompt.chat_template != "never" else None

@@ -90,6 +90,9 @@ class ModelHandle:
         self.for_images: ModelHandle | None = None
         """The model that answers suites whose items have images, when this one takes none
         (``--medmodel-vision``; the text demo pairs itself with the demo VLM). Built, never loaded, until used."""
+        self.image_capabilities: frozenset[str] | None = None
+        """What the model can do for suites with images, when that differs (a served model answers them through
+        /chat/completions); None: :attr:`capabilities`."""
         self.chat_note: str | None = None
         """Why suites that ask for the model's chat template get none (a served model behind /completions)."""
 
@@ -111,7 +114,14 @@ class ModelHandle:
             load=lambda: adapter,
         )
         handle._adapter = adapter
+        pictured = getattr(adapter, "image_capabilities", None)
+        if pictured is not None:
+            handle.image_capabilities = frozenset(str(c) for c in pictured) & frozenset(CAPABILITIES)
         return handle
+
+    def capabilities_for(self, has_images: bool) -> frozenset[str]:
+        """What the model can do for a suite with (or without) images."""
+        return self.image_capabilities if has_images and self.image_capabilities is not None else self.capabilities
 
     def answering(self, has_images: bool) -> ModelHandle:
         """The model that answers a suite: this one, or for a suite with images its model for images

@@ -199,7 +199,7 @@ def _mutated(handle: ModelHandle, spec: MutationSpec) -> ModelHandle:
         return mutated
 
     fingerprint = None if handle.fingerprint is None else f"{handle.fingerprint}|mutate:{spec.label}"
-    return ModelHandle(
+    mutated_handle = ModelHandle(
         name=f"{handle.name} [mutated: {spec.label}]",
         fingerprint=fingerprint,
         profile=handle.profile,
@@ -208,6 +208,8 @@ def _mutated(handle: ModelHandle, spec: MutationSpec) -> ModelHandle:
         description=f"{handle.describe() if handle.loaded else handle.name} [mutated: {spec.label}]",
         mutation=spec.label,
     )
+    mutated_handle.image_capabilities = handle.image_capabilities
+    return mutated_handle
 
 
 def torch_model(adapter: Any, mutation_name: str) -> Any:

@@ -281,7 +281,10 @@ class TestSession:
         suite = self.suites[suite_key]
         model = self.model_for(suite)
         answered = None if model is None or model is self.model else ModelSummary.of(model)
-        return SuiteFacts.of(suite, self.all_keys(suite_key), model.chat_note if model else None, answered)
+        note = model.chat_note if model else None
+        if model is not None and model.image_capabilities is not None and any(it.images for it in suite.items):
+            note = None  # its requests go to a chat endpoint (a served VLM): the server applies its template
+        return SuiteFacts.of(suite, self.all_keys(suite_key), note, answered)
 
     def _decide(self, suite_key: str, scores: Mapping[str, ItemScore]) -> Decided:
         """The suite's gates, decided together (they share its alpha), and its summary row: once per suite."""

@@ -1,7 +1,9 @@
 """A model behind an OpenAI-compatible server (vLLM, SGLang, TGI, llama.cpp, ``transformers serve``).
 
 Spec: ``--medmodel=openai:<base-url>#model=<served name>&revision=<rev>&concurrency=4&timeout=60&retries=3``
-(everything after ``#`` optional; ``model`` defaults to the server's only model). ``tokenizer=<folder
+(everything after ``#`` optional; ``model`` defaults to the server's only model). ``images=png`` (or
+``images=jpeg&jpeg_quality=90``) says the served model takes images: requests with images then go to
+``/chat/completions`` (:mod:`.chat`), the rest to ``/completions`` as before. ``tokenizer=<folder
 or hub id>`` applies that tokenizer's chat template on this side, so a suite with a chat template
 sends the server the same text the in-process adapter would (``/completions`` applies none).
 The API key, when the server wants one, comes from ``MEDMODEL_OPENAI_API_KEY``
@@ -46,6 +48,7 @@ from ...credentials import Secret
 from ..base import (
     CHOICE_LOGPROBS,
     GENERATE,
+    IMAGES,
     TOPK_LOGPROBS,
     AdapterError,
     ChoiceRequest,
@@ -53,6 +56,7 @@ from ..base import (
     GenerationRequest,
 )
 from ..hf.generate import cut_at_stops
+from .chat import DEFAULT_JPEG_QUALITY, ChatImages, split_by_images
 from .http import JsonClient
 from .spec import api_key
 
@@ -84,11 +88,22 @@ class OpenAIEndpoint:
         """Why echoed prompt log-probabilities are not used, when the server returns some that fail the probe."""
         self.logprobs = self._probe()
         """``echo`` (prompt log-probabilities), ``top`` (next-token top-k only) or ``none``."""
+        self.chat = (
+            ChatImages(
+                self.client, base_url, self.model, encoding, int(options.get("jpeg_quality", DEFAULT_JPEG_QUALITY))
+            )
+            if (encoding := options.get("images"))
+            else None
+        )
+        """Requests with images, through ``/chat/completions`` (None: the served model takes no images)."""
         address = urllib.parse.urlsplit(base_url)
         self.name = f"{self.model} via {address.hostname}" + (f":{address.port}" if address.port else "")
         template = self._template_identity() if self.tokenizer_source else "none applied"
+        pictures = f"; images as {self.chat.identity} via /chat/completions" if self.chat else ""
         self.fingerprint = (
-            f"openai:{self.model}@{self.revision} at {base_url}; chat template {template}" if self.revision else None
+            f"openai:{self.model}@{self.revision} at {base_url}; chat template {template}{pictures}"
+            if self.revision
+            else None
         )
         self.chat_note = (
             None
@@ -100,7 +115,9 @@ class OpenAIEndpoint:
         )
         """Why a suite that asks for the model's chat template gets none (None: it gets one)."""
         kinds = {"echo": {CHOICE_LOGPROBS, GENERATE}, "top": {TOPK_LOGPROBS, GENERATE}, "none": {GENERATE}}
-        self.capabilities = frozenset(kinds[self.logprobs])
+        self.capabilities = frozenset(kinds[self.logprobs] | ({IMAGES} if self.chat else set()))
+        self.image_capabilities = frozenset({IMAGES} | kinds[self.chat.logprobs]) if self.chat is not None else None
+        """What requests with images can get: top-k letters or generation, whatever ``/completions`` offers."""
 
     def describe(self) -> str:
         offered = {
@@ -112,10 +129,14 @@ class OpenAIEndpoint:
         problem = f"; {self.echo_problem}" if self.echo_problem else ""
         problem += f"; chat template from {self.tokenizer_source}" if self.tokenizer_source else ""
         concurrency = f"concurrency {self.client.concurrency}"
+        if self.chat is not None:
+            problem += f"; images as {self.chat.identity} via /chat/completions, {offered[self.chat.logprobs]}"
         return f"{self.name}, OpenAI-compatible, {offered[self.logprobs]}, {concurrency}{caching}{problem}"
 
     def format_chat(self, messages: Sequence[dict[str, str]]) -> str | None:
         """The ``tokenizer`` option's chat template applied here (None without the option, or without a template)."""
+        if any(isinstance(m.get("content"), list) for m in messages):
+            return None  # a turn with a picture goes to /chat/completions, where the server applies its template
         tokenizer = self._chat_tokenizer()
         if tokenizer is None or not getattr(tokenizer, "chat_template", None):
             return None
@@ -225,6 +246,14 @@ class OpenAIEndpoint:
     # ------------------------------------------------------------------ generation
 
     def generate(self, requests: Sequence[GenerationRequest]) -> list[str]:
+        return split_by_images(requests, self._generate, lambda rs: self._images().generate(rs))
+
+    def _images(self) -> ChatImages:
+        if self.chat is None:
+            raise AdapterError(f"{self.name}: a request with images, but the spec has no images=png (or jpeg)")
+        return self.chat
+
+    def _generate(self, requests: Sequence[GenerationRequest]) -> list[str]:
         bodies = [
             {
                 "model": self.model,
@@ -241,6 +270,9 @@ class OpenAIEndpoint:
     # ------------------------------------------------------------------ log-likelihood
 
     def loglikelihood(self, requests: Sequence[ChoiceRequest]) -> list[ChoiceResult]:
+        return split_by_images(requests, self._text_loglikelihood, lambda rs: self._images().letters(rs, _best_match))
+
+    def _text_loglikelihood(self, requests: Sequence[ChoiceRequest]) -> list[ChoiceResult]:
         if self.logprobs == "echo":
             return self._echoed(requests)
         if self.logprobs == "top":

@@ -1,0 +1,175 @@
+"""Requests with images for a served model: ``/chat/completions`` with the pictures as ``data:`` URIs.
+
+``/completions`` takes text only, so a request that carries images goes to
+``/chat/completions`` as one user message whose parts follow the prompt: the
+text between the plugin's image marks, and each picture where its mark was, as
+a PNG (lossless, the default) or a JPEG at a stated quality (smaller; what the
+model then sees is not the pixels the other adapters see). The encoding is part
+of the model's fingerprint. The server applies its own chat template, as it
+does for every chat request.
+
+What comes back is probed once, with a text-only chat request asking for the
+first token's top log-probabilities:
+
+* they come back (vLLM, SGLang): letters are scored from them (``top``), a letter
+  outside the top k gets ``-inf``;
+* they do not (``transformers serve`` drops them): image suites are scored by
+  generation, and the run summary says so per suite.
+
+A server's answer is checked before anything is read from it; an answer without
+choices, without a message text, or without the log-probabilities the probe
+found is one line naming the URL, and nothing is scored.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import math
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from ..base import IMAGE_MARK, AdapterError, ChoiceRequest, ChoiceResult, GenerationRequest
+from ..hf.generate import cut_at_stops
+from .http import JsonClient
+
+FORMATS = ("png", "jpeg")
+"""How pictures travel (``#images=png`` or ``#images=jpeg&jpeg_quality=90``)."""
+DEFAULT_JPEG_QUALITY = 90
+TOP_K = 20
+PROBE = "The capital of France is"
+
+
+class ChatImages:
+    """The ``/chat/completions`` side of a served model: image requests, encoded and scored."""
+
+    def __init__(self, client: JsonClient, base_url: str, model: str, encoding: str, quality: int) -> None:
+        self.client = client
+        self.url = f"{base_url}/chat/completions"
+        self.model = model
+        self.encoding = encoding
+        self.quality = quality
+        self.logprobs = self._probe()
+        """``top`` (the first token's top log-probabilities come back) or ``none``."""
+
+    @property
+    def identity(self) -> str:
+        """What the fingerprint says about how pictures are sent."""
+        return "png" if self.encoding == "png" else f"jpeg q{self.quality}"
+
+    def _probe(self) -> str:
+        body = {**self._body([{"role": "user", "content": PROBE}], 1), "logprobs": True, "top_logprobs": 5}
+        try:
+            answer = self.client.post("/chat/completions", body)
+        except AdapterError:  # a server that refuses the log-probability fields: ask again without them
+            self._text(self.client.post("/chat/completions", self._body([{"role": "user", "content": PROBE}], 1)))
+            return "none"
+        self._text(answer)
+        top = _top_logprobs(answer)
+        return "top" if top else "none"
+
+    def _body(self, messages: list[dict[str, Any]], max_tokens: int) -> dict[str, Any]:
+        return {"model": self.model, "messages": messages, "max_tokens": max_tokens, "temperature": 0}
+
+    def message(self, context: str, images: Sequence[Any]) -> list[dict[str, Any]]:
+        """One user message: the text around each image mark, and each picture where its mark was."""
+        pieces = context.split(IMAGE_MARK)
+        if len(pieces) - 1 != len(images):
+            raise AdapterError(f"{self.url}: {len(pieces) - 1} image marks for {len(images)} images in a request")
+        parts: list[dict[str, Any]] = []
+        for index, piece in enumerate(pieces):
+            if piece:
+                parts.append({"type": "text", "text": piece})
+            if index < len(images):
+                parts.append({"type": "image_url", "image_url": {"url": self.data_uri(images[index])}})
+        return [{"role": "user", "content": parts}]
+
+    def data_uri(self, image: Any) -> str:
+        """The picture the model is to see (``ImageRef.load()``), encoded as the spec asks."""
+        buffer = io.BytesIO()
+        picture = image.load()
+        if self.encoding == "png":
+            picture.save(buffer, format="PNG")
+        else:
+            picture.save(buffer, format="JPEG", quality=self.quality)
+        return f"data:image/{self.encoding};base64,{base64.b64encode(buffer.getvalue()).decode('ascii')}"
+
+    def generate(self, requests: Sequence[GenerationRequest]) -> list[str]:
+        bodies = [
+            {
+                **self._body(self.message(r.context, r.images), r.max_new_tokens),
+                **({"stop": list(r.stop)[:4]} if r.stop else {}),
+            }
+            for r in requests
+        ]
+        answers = self.client.post_many("/chat/completions", bodies)
+        return [cut_at_stops(self._text(a), r.stop) for a, r in zip(answers, requests, strict=True)]
+
+    def letters(
+        self, requests: Sequence[ChoiceRequest], best: Callable[[dict[str, float], str], float]
+    ) -> list[ChoiceResult]:
+        """Each continuation's log-probability as the first answer token, from the top ``TOP_K``."""
+        if self.logprobs != "top":
+            raise AdapterError(f"{self.url}: the server returns no log-probabilities for chat; use scoring: generate")
+        bodies = [
+            {**self._body(self.message(r.context, r.images), 1), "logprobs": True, "top_logprobs": TOP_K}
+            for r in requests
+        ]
+        out = []
+        for request, answer in zip(requests, self.client.post_many("/chat/completions", bodies), strict=True):
+            self._text(answer)
+            top = _top_logprobs(answer)
+            if top is None:
+                raise AdapterError(
+                    f"{self.url}: the answer has no logprobs.content[0].top_logprobs although the probe found them; "
+                    "the server changed its answers since (restarted with other settings?)"
+                )
+            out.append(ChoiceResult(tuple(best(top, c) for c in request.continuations)))
+        return out
+
+    def _text(self, answer: dict[str, Any]) -> str:
+        """The first choice's message text; one line naming the URL when the answer is not a chat completion."""
+        choices = answer.get("choices")
+        if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
+            shown = "none" if choices is None else self.client.shown(json.dumps(choices))[:60]
+            raise AdapterError(
+                f"{self.url}: the answer's 'choices' is {shown}: not a chat completion; nothing was scored"
+            )
+        message = choices[0].get("message")
+        content = message.get("content") if isinstance(message, dict) else None
+        if not isinstance(content, str):
+            raise AdapterError(f"{self.url}: the answer's first choice has no message text; nothing was scored")
+        return content
+
+
+def split_by_images(
+    requests: Sequence[Any], text: Callable[..., list[Any]], images: Callable[..., list[Any]]
+) -> list[Any]:
+    """Requests without images through ``text``, those with images through ``images``; results in request order."""
+    out: list[Any] = [None] * len(requests)
+    for wanted, run in ((False, text), (True, images)):
+        indices = [i for i, r in enumerate(requests) if bool(r.images) == wanted]
+        if indices:
+            for i, result in zip(indices, run([requests[i] for i in indices]), strict=True):
+                out[i] = result
+    return out
+
+
+def _top_logprobs(answer: dict[str, Any]) -> dict[str, float] | None:
+    """``{token: logprob}`` of the first generated token, or None when the answer carries none (or malformed)."""
+    try:
+        first = answer["choices"][0]["logprobs"]["content"][0]["top_logprobs"]
+    except (KeyError, IndexError, TypeError):
+        return None
+    if not isinstance(first, list) or not first:
+        return None
+    out: dict[str, float] = {}
+    for entry in first:
+        token, value = (entry.get("token"), entry.get("logprob")) if isinstance(entry, dict) else (None, None)
+        if not isinstance(token, str) or isinstance(value, bool) or not isinstance(value, (int, float)):
+            return None
+        if math.isnan(value):
+            return None
+        out.setdefault(token, float(value))
+    return out

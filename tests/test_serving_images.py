@@ -1,0 +1,178 @@
+"""A served vision-language model: image requests through /chat/completions (issue 22, part 1).
+
+The fake server is a model that sees: for a chat request with a picture it answers
+"B" (bright) when the picture's mean grey is over 127, else "A", and returns the
+first token's top log-probabilities when asked (``logprobs``) and when it offers
+them (a vLLM), or only the text (``transformers serve`` drops them). Its
+``/completions`` returns no log-probabilities. The suite is the dark/bright one
+of the reliance tests, 24 items, letters.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import pytest
+from conftest import Project
+from test_image_reliance import _shades
+
+from pytest_medmodel.models.base import AdapterError
+from pytest_medmodel.models.openai.adapter import OpenAIEndpoint
+from pytest_medmodel.models.openai.spec import parse_spec
+
+
+class Sighted:
+    """A chat server that reads pictures; ``logprobs``: it returns top log-probabilities; ``garbage``: it breaks."""
+
+    def __init__(self, logprobs: bool = True) -> None:
+        self.logprobs = logprobs
+        self.garbage = False
+        self.chats: list[dict[str, Any]] = []
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def do_GET(self) -> None:  # noqa: N802
+                self._send({"data": [{"id": "sighted"}]})
+
+            def do_POST(self) -> None:  # noqa: N802
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                if self.path.endswith("/chat/completions"):
+                    fake.chats.append(body)
+                    self._send({"choices": "nope"} if fake.garbage else fake.chat(body))
+                else:
+                    self._send({"choices": [{"text": " Paris", "logprobs": None}]})
+
+            def _send(self, payload: dict[str, Any]) -> None:
+                data = json.dumps(payload).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/v1"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def chat(self, body: dict[str, Any]) -> dict[str, Any]:
+        content = body["messages"][0]["content"]
+        pictures = (
+            [p["image_url"]["url"] for p in content if p.get("type") == "image_url"]
+            if isinstance(content, list)
+            else []
+        )
+        answer = "B" if pictures and _mean(pictures[0]) > 127 else "A"
+        choice: dict[str, Any] = {"message": {"role": "assistant", "content": answer}}
+        if self.logprobs and body.get("logprobs"):
+            other = "A" if answer == "B" else "B"
+            top = [{"token": answer, "logprob": -0.1}, {"token": other, "logprob": -2.5}]
+            choice["logprobs"] = {"content": [{"token": answer, "logprob": -0.1, "top_logprobs": top}]}
+        return {"choices": [choice]}
+
+    def close(self) -> None:
+        self.server.shutdown()
+
+
+def _mean(uri: str) -> float:
+    from PIL import Image, ImageStat
+
+    return float(ImageStat.Stat(Image.open(io.BytesIO(base64.b64decode(uri.split(",", 1)[1]))).convert("L")).mean[0])
+
+
+@pytest.fixture
+def sighted() -> Iterator[Sighted]:
+    server = Sighted()
+    yield server
+    server.close()
+
+
+def _run(project: Project, url: str, *args: str) -> pytest.RunResult:
+    return project.pytester.runpytest("suites", f"--medmodel=openai:{url}#images=png", "-p", "no:randomly", *args)
+
+
+def test_letters_come_from_the_chat_answers_top_logprobs_with_each_picture_as_png(
+    project: Project, sighted: Sighted
+) -> None:
+    _shades(project, "")
+    result = _run(project, sighted.url, "--snapshot-update", "-v")
+    assert result.ret == 0, result.stdout.str()
+    said = " ".join(" ".join(result.stdout.lines).split())  # the model line wraps
+    assert "images as png via /chat/completions, top-20 next-token log-probabilities only" in said
+    assert "25 passed" in said and "applies no chat template" not in said  # the server templates chat requests
+    body = next(b for b in sighted.chats if isinstance(b["messages"][0]["content"], list))
+    parts = body["messages"][0]["content"]
+    assert [p["type"] for p in parts] == ["image_url", "text"]  # the picture where the prompt's mark is
+    assert body["top_logprobs"] == 20 and body["max_tokens"] == 1 and body["temperature"] == 0
+    from PIL import Image
+
+    def pixels(uri: str) -> bytes:
+        assert uri.startswith("data:image/png;base64,")
+        sent = Image.open(io.BytesIO(base64.b64decode(uri.split(",", 1)[1])))
+        assert sent.format == "PNG"
+        return sent.convert("RGB").tobytes()
+
+    sent = {pixels(p["image_url"]["url"]) for b in sighted.chats[1:] for p in b["messages"][0]["content"][:1]}
+    files = sorted((project.path / "suites" / "images").glob("s*.png"))
+    assert sent == {Image.open(f).convert("RGB").tobytes() for f in files}  # lossless: every picture, as it is
+
+
+def test_a_server_without_chat_logprobs_is_scored_by_generation_and_the_summary_says_so(project: Project) -> None:
+    server = Sighted(logprobs=False)
+    try:
+        _shades(project, "")
+        result = _run(project, server.url, "--snapshot-update")
+    finally:
+        server.close()
+    assert result.ret == 0, result.stdout.str()
+    result.stdout.fnmatch_lines(["*shades: scored by generation (extract: letter) instead of letter*"])
+    assert "25 passed" in result.stdout.str()
+    assert all("logprobs" not in b for b in server.chats[1:])  # after the probe: plain generation requests
+
+
+def test_a_chat_endpoint_that_answers_garbage_leaves_the_baselines_untouched(
+    project: Project, sighted: Sighted
+) -> None:
+    _shades(project, "")
+    assert _run(project, sighted.url, "--snapshot-update").ret == 0
+    before = project.baseline_bytes()
+    sighted.garbage = True
+    result = _run(project, sighted.url, "--snapshot-update")
+    assert result.ret != 0 and project.baseline_bytes() == before
+    result.stdout.fnmatch_lines([f"*{sighted.url}/chat/completions: the answer's 'choices' is *nope*"])
+
+
+def test_how_pictures_travel_is_part_of_the_fingerprint_and_checked(sighted: Sighted) -> None:
+    def endpoint(fragment: str) -> OpenAIEndpoint:
+        served = parse_spec(f"openai:{sighted.url}#revision=r1{fragment}")
+        return OpenAIEndpoint(served.url, served.options)
+
+    text_only, png, jpeg = endpoint(""), endpoint("&images=png"), endpoint("&images=jpeg&jpeg_quality=50")
+    assert text_only.fingerprint == f"openai:sighted@r1 at {sighted.url}; chat template none applied"  # as before
+    assert png.fingerprint.endswith("; images as png via /chat/completions")
+    assert jpeg.fingerprint.endswith("; images as jpeg q50 via /chat/completions")
+    assert "images" not in text_only.capabilities and "images" in png.capabilities
+    assert png.image_capabilities == {"images", "topk_logprobs", "generate"}
+    for fragment, said in (
+        ("#images=gif", "images must be png or jpeg"),
+        ("#images=png&jpeg_quality=80", "jpeg_quality is a whole number from 1 to 95, with images=jpeg"),
+        ("#images=jpeg&jpeg_quality=101", "jpeg_quality is a whole number from 1 to 95"),
+    ):
+        with pytest.raises(AdapterError, match=said):
+            parse_spec(f"openai:{sighted.url}{fragment}")
+
+
+def test_a_served_model_without_images_skips_an_image_suite_with_the_reason(project: Project, sighted: Sighted) -> None:
+    _shades(project, "")
+    result = project.pytester.runpytest("suites", f"--medmodel=openai:{sighted.url}", "-p", "no:randomly", "-rs")
+    assert result.ret == 0, result.stdout.str()
+    result.stdout.fnmatch_lines(["*does not take images*run it with a vision-language model*"])
+    assert sighted.chats == []
