@@ -13,9 +13,13 @@ from __future__ import annotations
 import base64
 import io
 import json
+import os
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -135,7 +139,7 @@ def test_a_server_without_chat_logprobs_is_scored_by_generation_and_the_summary_
     assert result.ret == 0, result.stdout.str()
     result.stdout.fnmatch_lines(["*shades: scored by generation (extract: letter) instead of letter*"])
     assert "25 passed" in result.stdout.str()
-    assert all("logprobs" not in b for b in server.chats[1:])  # after the probe: plain generation requests
+    assert all("logprobs" not in b and "stop" not in b for b in server.chats[1:])  # after the probe: plain generation
 
 
 def test_a_chat_endpoint_that_answers_garbage_leaves_the_baselines_untouched(
@@ -176,3 +180,48 @@ def test_a_served_model_without_images_skips_an_image_suite_with_the_reason(proj
     assert result.ret == 0, result.stdout.str()
     result.stdout.fnmatch_lines(["*does not take images*run it with a vision-language model*"])
     assert sighted.chats == []
+
+
+@pytest.fixture(scope="module")
+def served_llava(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
+    """``transformers serve`` on loopback with a tiny LLaVA built here (it takes images, drops log-probabilities)."""
+    pytest.importorskip("fastapi", reason="transformers[serving] is not installed")
+    from test_serving import _free_port, _wait_until_up
+    from tiny_vision_models import build_llava
+
+    model = build_llava(tmp_path_factory.mktemp("served-vlm") / "tiny-llava")
+    port = _free_port()
+    command = [str(Path(sys.executable).parent / "transformers"), "serve", str(model), "--host", "127.0.0.1"]
+    command += ["--port", str(port), "--device", "cpu", "--log-level", "warning"]
+    log = tmp_path_factory.mktemp("served-vlm-log") / "serve.log"
+    with log.open("w") as out:
+        process = subprocess.Popen(
+            command, stdout=out, stderr=subprocess.STDOUT, env={**os.environ, "HF_HUB_OFFLINE": "1"}
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_until_up(f"{url}/health", process, log, "transformers serve")
+        yield f"{url}/v1", model
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+@pytest.mark.slow
+def test_transformers_serve_takes_the_pictures_and_is_scored_by_generation(
+    project: Project, served_llava: tuple[str, Path]
+) -> None:
+    """The real server: it accepts image parts, drops log-probabilities (the probe finds none), and a suite with
+    images runs through it end to end by generation, said in the summary."""
+    url, model = served_llava
+    served = parse_spec(f"openai:{url}#model={model}&images=png")
+    endpoint = OpenAIEndpoint(served.url, served.options)
+    assert endpoint.chat is not None and endpoint.chat.logprobs == "none"
+    assert endpoint.image_capabilities == {"images", "generate"}
+    _shades(project, "", n=6)
+    spec = f"--medmodel=openai:{url}#model={model}&images=png&concurrency=4"
+    result = project.pytester.runpytest("suites", spec, "-p", "no:randomly", "--snapshot-update")
+    assert result.ret == 0, result.stdout.str()
+    said = " ".join(" ".join(result.stdout.lines).split())
+    assert "shades: scored by generation (extract: letter) instead of letter" in said
+    assert "6 item(s) computed" in said and "error" not in said.lower()

@@ -96,13 +96,9 @@ class ChatImages:
         return f"data:image/{self.encoding};base64,{base64.b64encode(buffer.getvalue()).decode('ascii')}"
 
     def generate(self, requests: Sequence[GenerationRequest]) -> list[str]:
-        bodies = [
-            {
-                **self._body(self.message(r.context, r.images), r.max_new_tokens),
-                **({"stop": list(r.stop)[:4]} if r.stop else {}),
-            }
-            for r in requests
-        ]
+        # No ``stop`` field: transformers serve 5.25 answers HTTP 500 to one on a vision model ("'LlavaProcessor'
+        # object has no attribute 'get_vocab'"); the text is cut at the stops here instead.
+        bodies = [self._body(self.message(r.context, r.images), r.max_new_tokens) for r in requests]
         answers = self.client.post_many("/chat/completions", bodies)
         return [cut_at_stops(self._text(a), r.stop) for a, r in zip(answers, requests, strict=True)]
 
