@@ -7,8 +7,13 @@ the plugin would send), and times: the in-process HF adapter (batched), and the
 ``openai:`` backend at each ``--concurrency``. Also checks that the texts agree.
 Timings are interleaved over ``--repeats``; the ratios in one run are the result.
 
+With ``--images``, the same for a vision-language model: a tiny LLaVA built from a
+config (or ``--model`` a VLM folder), the first items of the image recognition
+suite, served requests through ``/chat/completions`` with each picture as a PNG.
+
 Usage:
     python benchmarks/bench_serving.py                       # demo model, 64 items, concurrency 1, 4, 16
+    python benchmarks/bench_serving.py --images --items 32   # a tiny LLaVA, the recognition suite's pictures
     python benchmarks/bench_serving.py --model PATH --items 16 --repeats 1
 
 Writes benchmarks/results/serving-<model>-cpu.json and prints the figures.
@@ -48,6 +53,14 @@ def demo_folder() -> Path:
     return converted_gguf(gguf, root / "gguf" / file_digest(gguf, root)[:20])
 
 
+def tiny_llava(folder: Path) -> Path:
+    """A tiny LLaVA built from a config (random weights, a tokenizer trained here), as the tests build it."""
+    sys.path.insert(0, str(ROOT / "tests"))
+    from tiny_vision_models import build_llava
+
+    return build_llava(folder / "tiny-llava")
+
+
 def serve(server: str, model: Path, port: int, log: Path) -> subprocess.Popen:
     """``transformers serve`` with the folder, or llama.cpp's server with the demo's GGUF file."""
     if server == "llama":
@@ -74,7 +87,8 @@ def serve(server: str, model: Path, port: int, log: Path) -> subprocess.Popen:
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", type=Path, default=None, help="a transformers folder (default: the demo model)")
-    parser.add_argument("--suite", type=Path, default=ROOT / "suites" / "general_medicine.suite.yaml")
+    parser.add_argument("--suite", type=Path, default=None, help="default: general_medicine (--images: recognition)")
+    parser.add_argument("--images", action="store_true", help="a vision-language model, pictures via chat")
     parser.add_argument("--items", type=int, default=64)
     parser.add_argument("--max-new-tokens", type=int, default=8)
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 4, 16])
@@ -82,7 +96,10 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--server", choices=["transformers", "llama"], default="transformers")
     parser.add_argument("--output", type=Path, default=None)
     args = parser.parse_args(argv)
-    model = args.model or demo_folder()
+    scratch = tempfile.TemporaryDirectory()
+    model = args.model or (tiny_llava(Path(scratch.name)) if args.images else demo_folder())
+    args.suite = args.suite or ROOT / "suites" / ("modality_recognition" if args.images else "general_medicine")
+    args.suite = args.suite.with_suffix(".suite.yaml") if args.suite.suffix != ".yaml" else args.suite
     suite = load_suite(args.suite)
     suite = type(suite)(
         **{**suite.__dict__, "scoring": ScoringSpec("generate", {"max_new_tokens": args.max_new_tokens})}
@@ -98,6 +115,7 @@ def main(argv: list[str] | None = None) -> dict:
         try:
             url = f"http://127.0.0.1:{port}/v1"
             served = {} if args.server == "llama" else {"model": str(model)}
+            served |= {"images": "png"} if args.images else {}
             endpoints = {c: OpenAIEndpoint(url, {**served, "concurrency": str(c)}) for c in args.concurrency}
             times: dict[str, list[float]] = {"in-process": [], **{f"server c={c}": [] for c in args.concurrency}}
             texts: dict[str, list[str]] = {}
@@ -109,7 +127,8 @@ def main(argv: list[str] | None = None) -> dict:
                     start = time.perf_counter()
                     texts[f"server c={c}"] = endpoint.generate(requests)
                     times[f"server c={c}"].append(time.perf_counter() - start)
-            offered = endpoints[args.concurrency[0]].logprobs
+            first = endpoints[args.concurrency[0]]
+            offered = first.logprobs if first.chat is None else f"{first.logprobs}; chat: {first.chat.logprobs}"
         finally:
             server.terminate()
             server.wait(timeout=30)
@@ -122,7 +141,9 @@ def main(argv: list[str] | None = None) -> dict:
         for name, spent in times.items()
     }
     result = {
-        "model": str(model) if args.model else "SmolLM2-135M-Instruct (demo)",
+        "model": str(model)
+        if args.model
+        else ("tiny LLaVA (random)" if args.images else "SmolLM2-135M-Instruct (demo)"),
         "suite": args.suite.name,
         "items": len(requests),
         "max_new_tokens": args.max_new_tokens,
@@ -135,6 +156,8 @@ def main(argv: list[str] | None = None) -> dict:
     }
     output = (
         args.output or ROOT / "benchmarks" / "results" / f"serving-{'demo' if not args.model else model.name}-cpu.json"
+        if not args.images
+        else args.output or ROOT / "benchmarks" / "results" / "serving-vlm-cpu.json"
     )
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(json.dumps(result, indent=2) + "\n")
