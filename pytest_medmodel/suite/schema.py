@@ -58,6 +58,8 @@ DATA_KEYS: KeyTable = {
     "fields": ((dict,), "a mapping of item field to column"),
     "answer_format": ((str,), f"one of {', '.join(ANSWER_FORMATS)}"),
     "limit": ((int,), "a positive whole number: only the first N rows are items"),
+    "where": ((dict,), "a mapping of column to value (or list of values): only rows that match are items"),
+    "image_folder": ((str,), "a folder, relative to the data file, that image paths start from (e.g. imgs)"),
 }
 DATASET_KEYS: KeyTable = {
     "path": ((str,), "a hub id or builder name such as 'json'"),

@@ -24,6 +24,7 @@ from typing import Any
 
 from ..text_safety import well_formed
 from .schema import DATA_KEYS, DATASET_KEYS, Checker
+from .where import keep_rows, parse_where
 
 LOCAL_FORMATS = (".jsonl", ".json", ".csv", ".parquet")
 _OFFLINE = ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE")
@@ -42,8 +43,12 @@ def read_rows(
     limit = data.get("limit")
     if limit is not None and (isinstance(limit, bool) or limit < 1):
         raise checker.error("data.limit", f"{limit} is not a positive whole number", "write e.g. limit: 40")
+    spec = parse_where(checker, data.get("where"))
     rows, source = _read_rows(checker, suite_path, data, root)
-    rows = [_well_formed(row) for row in rows]
+    shown = Path(source).name if "path" in data else source
+    rows = [_well_formed(row) for row in keep_rows(checker, rows, spec, shown)]
+    if spec:
+        source = f"{source} (rows where {', '.join(f'{c} in {list(v)}' for c, v in spec)})"
     return (rows[:limit], f"{source} (first {limit} rows)") if limit else (rows, source)
 
 
