@@ -31,6 +31,13 @@ VISION_RECIPES: dict[str, tuple[str, list[str], list[int], list[tuple[str, ...]]
         [0, 1, 0, 1],
         [(), (), (), ()],
     ),
+    "slake_closed": (
+        # lmms-eval lmms_eval/tasks/slake/utils.py::slake_doc_to_text with the default post_prompt.
+        IMAGE + "Is this image taken via X-Ray?\nAnswer the question using a single word or phrase.",
+        ["1", "3", "5", "7"],
+        [0, 1, 0, 0],
+        [("X-Ray", "Modality"), ("CT", "Modality"), ("MRI", "Modality"), ("X-Ray", "Organ")],
+    ),
 }
 
 

@@ -12,6 +12,7 @@ answer key can be checked against the manifest.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 HERE = Path(__file__).parent
@@ -47,8 +48,51 @@ def vqa_rad() -> None:
     pq.write_table(pa.Table.from_pylist(rows, schema=schema), folder / "test.parquet")
 
 
+# SLAKE (BoKelvin/SLAKE): test.json, a list of objects; images under imgs/<img_name> (JPEG).
+SLAKE_IMAGES = {"xmlab1": CHEST_CR, "xmlab2": ABDOMEN_CT, "xmlab3": HEAD_MR}
+SLAKE = [
+    # qid, image, language, question, answer, answer_type, location, modality, content_type
+    (1, "xmlab1", "en", "Is this image taken via X-Ray?", "Yes", "CLOSED", "Chest", "X-Ray", "Modality"),
+    (2, "xmlab1", "zh", "这张图片是通过X光拍摄的吗?", "是", "CLOSED", "Chest", "X-Ray", "Modality"),  # not English
+    (3, "xmlab2", "en", "Is this an MRI image?", "No", "CLOSED", "Abdomen", "CT", "Modality"),
+    (4, "xmlab2", "en", "Which modality is used to take this image?", "CT", "OPEN", "Abdomen", "CT", "Modality"),
+    (5, "xmlab3", "en", "Was this image acquired with MRI?", "Yes", "CLOSED", "Head", "MRI", "Modality"),
+    (6, "xmlab2", "en", "Is this a CT or an MRI?", "CT", "CLOSED", "Abdomen", "CT", "Modality"),  # closed, not yes/no
+    (7, "xmlab1", "en", "Does this image show the chest?", "Yes", "CLOSED", "Chest", "X-Ray", "Organ"),
+]
+
+
+def slake() -> None:
+    from PIL import Image
+
+    folder = HERE / "slake"
+    for directory, name in SLAKE_IMAGES.items():
+        (folder / "imgs" / directory).mkdir(parents=True, exist_ok=True)
+        Image.open(PICTURES / name).convert("RGB").save(folder / "imgs" / directory / "source.jpg", quality=90)
+    ids = {directory: n for n, directory in enumerate(SLAKE_IMAGES, start=1)}
+    rows = [
+        {
+            "img_id": ids[image],
+            "img_name": f"{image}/source.jpg",
+            "question": question,
+            "answer": answer,
+            "q_lang": lang,
+            "location": location,
+            "modality": modality,
+            "answer_type": answer_type,
+            "base_type": "vqa",
+            "content_type": content,
+            "triple": ["vhead", "_", "_"],
+            "qid": qid,
+        }
+        for qid, image, lang, question, answer, answer_type, location, modality, content in SLAKE
+    ]
+    (folder / "test.json").write_text(json.dumps(rows, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+
+
 def main() -> None:
     vqa_rad()
+    slake()
 
 
 if __name__ == "__main__":
