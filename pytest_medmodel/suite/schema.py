@@ -53,7 +53,7 @@ SEARCH_KEYS: KeyTable = {
     "items": ((int,), "a positive whole number of right answers to search"),
 }
 DATA_KEYS: KeyTable = {
-    "path": ((str,), "a .jsonl, .json, .csv or .parquet file relative to the suite"),
+    "path": ((str,), "a .jsonl, .json, .csv, .tsv or .parquet file relative to the suite"),
     "dataset": ((dict,), "datasets.load_dataset arguments: path, name, split, data_files, revision"),
     "fields": ((dict,), "a mapping of item field to column"),
     "answer_format": ((str,), f"one of {', '.join(ANSWER_FORMATS)}"),
