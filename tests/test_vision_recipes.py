@@ -38,6 +38,19 @@ VISION_RECIPES: dict[str, tuple[str, list[str], list[int], list[tuple[str, ...]]
         [0, 1, 0, 0],
         [("X-Ray", "Modality"), ("CT", "Modality"), ("MRI", "Modality"), ("X-Ray", "Organ")],
     ),
+    "gmai_mmbench_val": (
+        # VLMEvalKit vlmeval/dataset/image_mcq.py::ImageMCQDataset.build_prompt (no hint column).
+        IMAGE + "Question: Which imaging modality produced this image?\nOptions:\nA. CT\nB. MRI\nC. X-ray\n"
+        "D. Ultrasound\nPlease select the correct answer from the options above. \n",
+        ["0", "1", "2", "3"],
+        [2, 0, 1, 0],
+        [
+            ("Modality Recognition", "Pulmonary Medicine", "Image Level"),
+            ("Organ Recognition - Thorax", "Pulmonary Medicine", "Image Level"),
+            ("Modality Recognition", "Gastroenterology", "Image Level"),
+            ("Modality Recognition", "Radiology", "Image Level"),
+        ],
+    ),
 }
 
 
@@ -67,6 +80,9 @@ def test_each_vision_recipe_keeps_its_subset_and_renders_the_benchmarks_prompt(n
     assert [item.answer for item in suite.items] == keys
     assert [item.tags for item in suite.items] == tags
     assert all(len(item.images) == 1 for item in suite.items)
+    if name == "gmai_mmbench_val":  # row 1 names row 0's picture by its index: the same picture, the same digest
+        assert suite.items[1].images[0].digest == suite.items[0].images[0].digest
+        assert [len(item.choices) for item in suite.items] == [4, 4, 5, 4]
     request = SCORERS.get(suite.scoring.method).request(suite, Variant.of(suite.items[0]), None)
     assert request.context == expected
 

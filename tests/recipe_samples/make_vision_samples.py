@@ -12,6 +12,8 @@ answer key can be checked against the manifest.
 
 from __future__ import annotations
 
+import base64
+import csv
 import json
 from pathlib import Path
 
@@ -90,9 +92,48 @@ def slake() -> None:
     (folder / "test.json").write_text(json.dumps(rows, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
 
 
+# GMAI-MMBench (VLMEvalKit's GMAI_mm_bench_VAL.tsv): index, question, options A-E (unused ones empty),
+# answer (a letter), the three group columns, image (base64; a short value is another row's index).
+GMAI_COLUMNS = ["index", "question", "A", "B", "C", "D", "E", "answer", "clinical vqa task", "department"]
+GMAI_COLUMNS += ["perceptual granularity", "image"]
+MODALITY = "Which imaging modality produced this image?"
+GMAI = [
+    (CHEST_CR, MODALITY, ["CT", "MRI", "X-ray", "Ultrasound", ""], "C", "Modality Recognition", "Pulmonary Medicine"),
+    (
+        "0",  # the picture of row 0, by reference
+        "Which body region does this radiograph show?",
+        ["Chest", "Knee", "Skull", "Pelvis", ""],
+        "A",
+        "Organ Recognition - Thorax",
+        "Pulmonary Medicine",
+    ),
+    (
+        ABDOMEN_CT,
+        MODALITY,
+        ["X-ray", "CT", "MRI", "Ultrasound", "PET"],
+        "B",
+        "Modality Recognition",
+        "Gastroenterology",
+    ),
+    (ULTRASOUND, MODALITY, ["Ultrasound", "CT", "MRI", "X-ray", ""], "A", "Modality Recognition", "Radiology"),
+]
+
+
+def gmai() -> None:
+    folder = HERE / "gmai_mmbench"
+    folder.mkdir(exist_ok=True)
+    with (folder / "GMAI_mm_bench_VAL.tsv").open("w", newline="", encoding="utf-8") as out:
+        writer = csv.writer(out, delimiter="\t", lineterminator="\n")
+        writer.writerow(GMAI_COLUMNS)
+        for index, (picture, question, options, answer, task, department) in enumerate(GMAI):
+            image = picture if picture.isdigit() else base64.b64encode((PICTURES / picture).read_bytes()).decode()
+            writer.writerow([index, question, *options, answer, task, department, "Image Level", image])
+
+
 def main() -> None:
     vqa_rad()
     slake()
+    gmai()
 
 
 if __name__ == "__main__":
