@@ -21,7 +21,7 @@ HERE = Path(__file__).parent
 PICTURES = HERE.parents[1] / "suites" / "images" / "recognition"
 
 CHEST_CR = "rg1-unci-test-000.png"  # RG1_UNCI.dcm: Modality CR, BodyPartExamined chest
-ABDOMEN_CT = "explicit-vr-un-test-001.png"  # explicit_VR-UN.dcm: Modality CT, abdomen
+ABDOMEN_CT = "explicit-vr-un-test-001.png"  # explicit_VR-UN.dcm: Modality CT, BodyPartExamined pancreas
 HEAD_MR = "emri-small-test-001.png"  # emri_small.dcm: Modality MR, head
 ULTRASOUND = "us1-unci-test-000.png"  # US1_UNCI.dcm: Modality US (a colour Doppler frame)
 
