@@ -264,7 +264,23 @@ def _parse_prompt(checker: Checker, value: Any) -> PromptSpec:
         system=spec.get("system"),
         answer_prefix=spec.get("answer_prefix", "Answer:"),
         image_position=checker.choice(spec.get("image_position", "before"), "prompt.image_position", IMAGE_POSITIONS),
+        choice_format=_choice_format(checker, spec.get("choice_format", PromptSpec.choice_format)),
     )
+
+
+def _choice_format(checker: Checker, text: str) -> str:
+    """``prompt.choice_format``: exactly the placeholders ``{label}`` and ``{choice}``."""
+    try:
+        fields = template_fields(text)
+    except ValueError as exc:
+        fix = "write e.g. '{label}:{choice}'"
+        raise checker.error("prompt.choice_format", f"is not a valid format ({exc})", fix) from None
+    if fields != {"label", "choice"}:
+        shown = ", ".join(f"{{{f}}}" for f in sorted(fields)) or "no placeholder"
+        raise checker.error(
+            "prompt.choice_format", f"has {shown}", "use exactly {label} and {choice}, e.g. '{label}:{choice}'"
+        )
+    return text
 
 
 def template_fields(template: str) -> set[str]:
