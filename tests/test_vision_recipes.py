@@ -51,6 +51,15 @@ VISION_RECIPES: dict[str, tuple[str, list[str], list[int], list[tuple[str, ...]]
             ("Modality Recognition", "Radiology", "Image Level"),
         ],
     ),
+    "pmc_vqa": (
+        # MedEvalKit utils/question_formats.py::get_multiple_choice_prompt(question, choices), English, no
+        # reasoning, with the Choice A..D cells as PMC-VQA writes them ("A:CT").
+        IMAGE + "\nQuestion: Which imaging technique was used to obtain this image?\nOptions: \nA:CT\nB:MRI\n"
+        "C:Radiography (X-ray)\nD:Ultrasound\nAnswer with the option's letter from the given choices directly.",
+        ["row-00001", "row-00002", "row-00003", "row-00004"],
+        [2, 0, 2, 1],
+        [(), (), (), ()],
+    ),
 }
 
 
@@ -83,6 +92,8 @@ def test_each_vision_recipe_keeps_its_subset_and_renders_the_benchmarks_prompt(n
     if name == "gmai_mmbench_val":  # row 1 names row 0's picture by its index: the same picture, the same digest
         assert suite.items[1].images[0].digest == suite.items[0].images[0].digest
         assert [len(item.choices) for item in suite.items] == [4, 4, 5, 4]
+    if name == "pmc_vqa":  # the label each cell starts with is not part of the option's text
+        assert suite.items[0].choices == ("CT", "MRI", "Radiography (X-ray)", "Ultrasound")
     request = SCORERS.get(suite.scoring.method).request(suite, Variant.of(suite.items[0]), None)
     assert request.context == expected
 

@@ -130,10 +130,39 @@ def gmai() -> None:
             writer.writerow([index, question, *options, answer, task, department, "Image Level", image])
 
 
+# PMC-VQA (xmcmic/PMC-VQA, test_clean.csv): Figure_path, Question, Answer, Choice A..D (each cell starts
+# with its label, "A:..."), Answer_label; images under images/ (images.zip). The figure names are made up.
+PMC_COLUMNS = ["Figure_path", "Question", "Answer", "Choice A", "Choice B", "Choice C", "Choice D", "Answer_label"]
+PMC_VQA = [
+    (CHEST_CR, "Which imaging technique was used to obtain this image?",
+     ["CT", "MRI", "Radiography (X-ray)", "Ultrasound"], "C"),
+    (ABDOMEN_CT, "What type of scan is shown in the image?",
+     ["Computed tomography", "Magnetic resonance imaging", "Positron emission tomography", "Plain radiograph"], "A"),
+    (HEAD_MR, "Which body region is shown in this magnetic resonance image?", ["Knee", "Abdomen", "Head", "Hand"], "C"),
+    (ULTRASOUND, "Which imaging modality produced this image?", ["MRI", "Ultrasound", "CT", "X-ray"], "B"),
+]  # fmt: skip
+
+
+def pmc_vqa() -> None:
+    from PIL import Image
+
+    folder = HERE / "pmc_vqa"
+    (folder / "images").mkdir(parents=True, exist_ok=True)
+    with (folder / "test_clean.csv").open("w", newline="", encoding="utf-8") as out:
+        writer = csv.writer(out)
+        writer.writerow(PMC_COLUMNS)
+        for number, (picture, question, options, label) in enumerate(PMC_VQA, start=1):
+            figure = f"PMC000000{number}_F1.jpg"  # no real PMC id starts with 0
+            Image.open(PICTURES / picture).convert("RGB").save(folder / "images" / figure, quality=90)
+            cells = [f"{letter}:{text}" for letter, text in zip("ABCD", options, strict=True)]
+            writer.writerow([figure, question, options["ABCD".index(label)], *cells, label])
+
+
 def main() -> None:
     vqa_rad()
     slake()
     gmai()
+    pmc_vqa()
 
 
 if __name__ == "__main__":
