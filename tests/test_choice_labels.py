@@ -63,3 +63,20 @@ def test_a_cell_without_its_label_is_one_line(tmp_path: Path) -> None:
 )
 def test_a_bad_choice_format_is_one_line(tmp_path: Path, fmt: str, problem: str) -> None:
     assert problem in _error(_suite(tmp_path, f", choice_format: {fmt}"))
+
+
+def test_an_option_a_json_row_leaves_out_is_not_there_a_null_one_is_refused(tmp_path: Path) -> None:
+    """OmniMedVQA writes option_C and option_D only for questions that have them, the first row included."""
+    two = {"id": "q1", "question": "Organ?", "option_A": "Eye", "option_B": "Lung", "answer": "Eye"}
+    three = {"id": "q2", "question": "Modality?", "option_A": "CT", "option_B": "MRI", "option_C": "X-ray"}
+    four = {"id": "q3", "question": "Plane?", "option_A": "Axial", "option_B": "Coronal", "option_C": "Sagittal"}
+    rows = [two, {**three, "answer": "MRI"}, {**four, "option_D": "Oblique", "answer": "Axial"}]
+    (tmp_path / "d.json").write_text(json.dumps(rows))
+    suite = tmp_path / "t.suite.yaml"
+    suite.write_text("data: {path: d.json, fields: {choices: [option_A, option_B, option_C, option_D]}}\n")
+    choices = [("Eye", "Lung"), ("CT", "MRI", "X-ray"), ("Axial", "Coronal", "Sagittal", "Oblique")]
+    assert [item.choices for item in load_suite(suite).items] == choices
+    (tmp_path / "d.json").write_text(json.dumps([rows[0], {**rows[1], "option_D": None}, rows[2]]))
+    assert "row 2 (id q2): option_D: the option is null (missing)" in _error(suite)
+    (tmp_path / "d.json").write_text(json.dumps(rows[:2]))  # no row has option_D: a typo, or a column to drop
+    assert "data.fields.choices: column 'option_D' is not in the data" in _error(suite)

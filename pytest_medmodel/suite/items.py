@@ -62,7 +62,7 @@ def build_items(
     if not rows:
         raise checker.error("data", "the data source has no rows", "point data at a file with items")
     columns = replace(
-        _map_columns(checker, data, set(rows[0].keys()), task),
+        _map_columns(checker, data, {key for row in rows for key in row}, task),  # a JSON row may omit options
         text_cells=indexes.text_cells(data),
         strip_labels=bool(data.get("strip_choice_labels")),
     )
@@ -255,7 +255,7 @@ def _choices(
         choices = tuple(text_of(_scalar(checker, row.get(c), f"{where}: {c}", "a choice")) for c in cols.choices)
         while choices and not choices[-1]:  # separate columns may leave trailing options empty (4 of 5 used)
             column = cols.choices[len(choices) - 1]
-            if row.get(column) is None:  # missing, not deliberately empty: MedMCQA always has four options
+            if column in row and row[column] is None:  # null, not deliberately empty or absent (OmniMedVQA)
                 problem = "the option is null (missing)"
                 raise checker.error(f"{where}: {column}", problem, 'fill it in, or write "" for an option not used')
             choices = choices[:-1]
