@@ -23,6 +23,7 @@ VISION = {
     "slake_closed",
     "gmai_mmbench_val",
     "pmc_vqa",
+    "omnimedvqa_acrima",
 }  # tested in test_vision_recipes.py (images, other harnesses)
 RECIPES = sorted(p for p in (ROOT / "recipes").glob("*.suite.yaml") if p.name.removesuffix(".suite.yaml") not in VISION)
 SAMPLE_FOR = {"medqa_4options": "medqa_4options.jsonl", "medmcqa": "medmcqa.jsonl", "pubmedqa": "ori_pqal.json"}

@@ -60,6 +60,19 @@ VISION_RECIPES: dict[str, tuple[str, list[str], list[int], list[tuple[str, ...]]
         [2, 0, 2, 1],
         [(), (), (), ()],
     ),
+    "omnimedvqa_acrima": (
+        # MedEvalKit utils/OmniMedVQA/OmniMedVQA.py::construct_messages -> get_multiple_choice_prompt.
+        IMAGE + "\nQuestion: What imaging modality was used to capture this image?\nOptions: \n"
+        "A. Fundus photography\nB. CT\nC. MRI\nD. Ultrasound\nAnswer with the option's letter from the given "
+        "choices directly.",
+        ["row-00001", "row-00002", "row-00003"],
+        [0, 0, 1],
+        [
+            ("Modality Recognition", "Fundus Photography"),
+            ("Anatomy Identification", "Fundus Photography"),
+            ("Modality Recognition", "Fundus Photography"),
+        ],
+    ),
 }
 
 
@@ -92,6 +105,8 @@ def test_each_vision_recipe_keeps_its_subset_and_renders_the_benchmarks_prompt(n
     if name == "gmai_mmbench_val":  # row 1 names row 0's picture by its index: the same picture, the same digest
         assert suite.items[1].images[0].digest == suite.items[0].images[0].digest
         assert [len(item.choices) for item in suite.items] == [4, 4, 5, 4]
+    if name == "omnimedvqa_acrima":  # options absent from a row are not there: 4, 2 and 3 options
+        assert [len(item.choices) for item in suite.items] == [4, 2, 3]
     if name == "pmc_vqa":  # the label each cell starts with is not part of the option's text
         assert suite.items[0].choices == ("CT", "MRI", "Radiography (X-ray)", "Ultrasound")
     request = SCORERS.get(suite.scoring.method).request(suite, Variant.of(suite.items[0]), None)

@@ -158,11 +158,40 @@ def pmc_vqa() -> None:
             writer.writerow([figure, question, options["ABCD".index(label)], *cells, label])
 
 
+# OmniMedVQA (QA_information/Open-access/<source dataset>.json, a list of objects): image_path (relative to
+# the dataset's root, under Images/), question, gt_answer (the option's text), option_A.. (absent when a
+# question has fewer options), question_type, modality_type. ACRIMA is one of its fundus sources.
+FUNDUS, FUNDUS_WHOLE, FUNDUS_2 = "retina-test-000.png", "microaneurysms-test-001.png", "retina-test-001.png"
+OMNI = [
+    (FUNDUS, "What imaging modality was used to capture this image?",
+     ["Fundus photography", "CT", "MRI", "Ultrasound"], "Modality Recognition"),
+    (FUNDUS_WHOLE, "Which organ is shown in this image?", ["Eye", "Lung"], "Anatomy Identification"),
+    (FUNDUS_2, "Which imaging modality is shown?", ["MRI", "Fundus photography", "X-ray"], "Modality Recognition"),
+]  # fmt: skip
+OMNI_KEYS = ["Fundus photography", "Eye", "Fundus photography"]
+
+
+def omnimedvqa() -> None:
+    root = HERE / "omnimedvqa"
+    (root / "Images" / "ACRIMA").mkdir(parents=True, exist_ok=True)
+    (root / "QA_information" / "Open-access").mkdir(parents=True, exist_ok=True)
+    rows = []
+    for number, ((picture, question, options, kind), key) in enumerate(zip(OMNI, OMNI_KEYS, strict=True), start=1):
+        image = f"Images/ACRIMA/sample_{number:03d}.png"  # made-up file names
+        (root / image).write_bytes((PICTURES / picture).read_bytes())
+        row = {"question_type": kind, "question": question, "gt_answer": key, "image_path": image}
+        row |= {f"option_{letter}": text for letter, text in zip("ABCD", options, strict=False)}
+        rows.append({**row, "modality_type": "Fundus Photography"})
+    text = json.dumps(rows, indent=1) + "\n"
+    (root / "QA_information" / "Open-access" / "ACRIMA.json").write_text(text, encoding="utf-8")
+
+
 def main() -> None:
     vqa_rad()
     slake()
     gmai()
     pmc_vqa()
+    omnimedvqa()
 
 
 if __name__ == "__main__":
