@@ -20,7 +20,7 @@ from typing import Any
 from ..gates.base import GATES
 from ..scoring.base import SCORERS
 from ..scoring.prompts import default_template
-from ..suite.images import ImageReading, check_image_placeholders, suite_settings
+from ..suite.images import ImageReading, check_image_placeholders, image_folder, suite_settings
 from ..suite.items import build_items
 from ..suite.schema import CHAT_MODES, FEW_SHOT_KEYS, PROMPT_KEYS, SEARCH_KEYS, TEMPLATE_FIELDS, TOP_KEYS, Checker
 from ..suite.sources import read_rows
@@ -137,9 +137,13 @@ def _load(path: Path, root: Path | None) -> Suite:
 def _image_reading(
     checker: Checker, path: Path, top: Mapping[str, Any], source: str | None, root: Path | None
 ) -> ImageReading:
-    """Image paths start at the data file's folder (a dataset's: the suite's); inside the root, if there is one."""
-    base = Path(source).parent if source is not None and "path" in top["data"] else path.parent
+    """Image paths start at the data file's folder (a dataset's: the suite's), or at ``data.image_folder`` in it;
+    inside the root, if there is one."""
+    data = top["data"]
+    base = (path.parent / data["path"]).resolve().parent if source is not None and "path" in data else path.parent
     fence = root if root is not None else Path(base.resolve().anchor)
+    if data.get("image_folder") is not None:
+        base = image_folder(checker, base, data["image_folder"], fence)
     return ImageReading(base, fence, suite_settings(checker, top.get("images")))
 
 
@@ -260,7 +264,23 @@ def _parse_prompt(checker: Checker, value: Any) -> PromptSpec:
         system=spec.get("system"),
         answer_prefix=spec.get("answer_prefix", "Answer:"),
         image_position=checker.choice(spec.get("image_position", "before"), "prompt.image_position", IMAGE_POSITIONS),
+        choice_format=_choice_format(checker, spec.get("choice_format", PromptSpec.choice_format)),
     )
+
+
+def _choice_format(checker: Checker, text: str) -> str:
+    """``prompt.choice_format``: exactly the placeholders ``{label}`` and ``{choice}``."""
+    try:
+        fields = template_fields(text)
+    except ValueError as exc:
+        fix = "write e.g. '{label}:{choice}'"
+        raise checker.error("prompt.choice_format", f"is not a valid format ({exc})", fix) from None
+    if fields != {"label", "choice"}:
+        shown = ", ".join(f"{{{f}}}" for f in sorted(fields)) or "no placeholder"
+        raise checker.error(
+            "prompt.choice_format", f"has {shown}", "use exactly {label} and {choice}, e.g. '{label}:{choice}'"
+        )
+    return text
 
 
 def template_fields(template: str) -> set[str]:

@@ -50,7 +50,10 @@ def render_user_message(prompt: PromptSpec, variant: Variant) -> str:
     values = {
         "question": variant.question,
         "context": variant.context or "",
-        "choices": "\n".join(f"{label}. {text}" for label, text in zip(labels, variant.choices, strict=True)),
+        "choices": "\n".join(
+            prompt.choice_format.format(label=label, choice=text)
+            for label, text in zip(labels, variant.choices, strict=True)
+        ),
         "labels": ", ".join(labels),
         **dict.fromkeys(IMAGE_FIELDS, IMAGE_MARK if variant.images else ""),  # no_image: placeholders left empty
     }

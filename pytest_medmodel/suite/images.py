@@ -62,6 +62,19 @@ def suite_settings(checker: Checker, value: Any) -> DecodeSettings:
         raise checker.error("images", exc.problem, exc.fix) from None
 
 
+def image_folder(checker: Checker, base: Path, folder: str, fence: Path) -> Path:
+    """``data.image_folder``: the folder image paths start from, relative to the data file's, checked to exist
+    (once, rather than as a missing file on every row) and to lie inside the project."""
+    where = "data.image_folder"
+    resolved = (base / folder).resolve()
+    if Path(folder).is_absolute() or not resolved.is_relative_to(fence.resolve()):
+        raise checker.error(where, f"{folder} is outside the project root {fence}", "give a folder inside the project")
+    if not resolved.is_dir():
+        fix = "give the folder, relative to the data file, that holds the images (unpack the benchmark's archive there)"
+        raise checker.error(where, f"folder not found: {resolved}", fix)
+    return resolved
+
+
 def item_images(
     checker: Checker, columns: ImageColumns, reading: ImageReading, row: Mapping[str, Any], where: str
 ) -> tuple[ImageRef, ...]:

@@ -34,8 +34,8 @@ _WHOLE = re.compile(r"^[+-]?\d+$")
 
 
 def text_cells(data: Mapping[str, Any]) -> bool:
-    """Whether the source stores every cell as text (a CSV file), so ``"2"`` is how a number is written."""
-    return str(data.get("path", "")).lower().endswith(".csv")
+    """Whether the source stores every cell as text (a CSV or TSV file), so ``"2"`` is how a number is written."""
+    return str(data.get("path", "")).lower().endswith((".csv", ".tsv"))
 
 
 def whole_number(checker: Checker, where: str, value: Any, text: str, text_cells: bool) -> int:

@@ -15,6 +15,7 @@ from typing import Any
 
 from . import indexes
 from .images import ImageColumns, ImageReading, item_images
+from .labelled import strip_labels
 from .schema import ANSWER_FORMATS, DEFAULT_FIELDS, FIELD_KEYS, ROW_ID, Checker, kind
 from .types import FIXED_CHOICES, OPEN, Item, SuiteError, SuiteErrors
 
@@ -41,6 +42,8 @@ class _Columns:
     text_cells: bool = False
     """The source stores every cell as text (CSV): ``"2"`` is how an answer index is written there."""
     images: ImageColumns = ImageColumns()
+    strip_labels: bool = False
+    """Each option cell starts with its own label (PMC-VQA's ``A:text``), removed on reading."""
 
 
 def build_items(
@@ -58,7 +61,11 @@ def build_items(
     """
     if not rows:
         raise checker.error("data", "the data source has no rows", "point data at a file with items")
-    columns = replace(_map_columns(checker, data, set(rows[0].keys()), task), text_cells=indexes.text_cells(data))
+    columns = replace(
+        _map_columns(checker, data, {key for row in rows for key in row}, task),  # a JSON row may omit options
+        text_cells=indexes.text_cells(data),
+        strip_labels=bool(data.get("strip_choice_labels")),
+    )
     if reading is None:
         columns = replace(columns, images=ImageColumns())
     items: list[Item] = []
@@ -248,10 +255,12 @@ def _choices(
         choices = tuple(text_of(_scalar(checker, row.get(c), f"{where}: {c}", "a choice")) for c in cols.choices)
         while choices and not choices[-1]:  # separate columns may leave trailing options empty (4 of 5 used)
             column = cols.choices[len(choices) - 1]
-            if row.get(column) is None:  # missing, not deliberately empty: MedMCQA always has four options
+            if column in row and row[column] is None:  # null, not deliberately empty or absent (OmniMedVQA)
                 problem = "the option is null (missing)"
                 raise checker.error(f"{where}: {column}", problem, 'fill it in, or write "" for an option not used')
             choices = choices[:-1]
+        if cols.strip_labels:
+            choices = strip_labels(checker, where, cols.choices, choices, labels)
     if len(choices) < 2:
         raise checker.error(f"{where}: choices", f"has {len(choices)} choice(s)", "give at least two choices")
     if any(not c for c in choices):

@@ -53,11 +53,14 @@ SEARCH_KEYS: KeyTable = {
     "items": ((int,), "a positive whole number of right answers to search"),
 }
 DATA_KEYS: KeyTable = {
-    "path": ((str,), "a .jsonl, .json, .csv or .parquet file relative to the suite"),
+    "path": ((str,), "a .jsonl, .json, .csv, .tsv or .parquet file relative to the suite"),
     "dataset": ((dict,), "datasets.load_dataset arguments: path, name, split, data_files, revision"),
     "fields": ((dict,), "a mapping of item field to column"),
     "answer_format": ((str,), f"one of {', '.join(ANSWER_FORMATS)}"),
     "limit": ((int,), "a positive whole number: only the first N rows are items"),
+    "strip_choice_labels": ((bool,), "true: each option cell starts with its own label ('A:text'), which is removed"),
+    "where": ((dict,), "a mapping of column to value (or list of values): only rows that match are items"),
+    "image_folder": ((str,), "a folder, relative to the data file, that image paths start from (e.g. imgs)"),
 }
 DATASET_KEYS: KeyTable = {
     "path": ((str,), "a hub id or builder name such as 'json'"),
@@ -87,6 +90,10 @@ PROMPT_KEYS: KeyTable = {
     "system": ((str, type(None)), "a system message"),
     "answer_prefix": ((str,), "text after which the answer is scored, e.g. 'Answer:'"),
     "image_position": ((str,), "before or after: where images go when the template has no {image} placeholder"),
+    "choice_format": (
+        (str,),
+        "how each option reads in {choices}: text with {label} and {choice}, e.g. '{label}:{choice}'",
+    ),
 }
 DEFAULT_FIELDS = {
     "id": "id",

@@ -24,9 +24,12 @@ from typing import Any
 
 from ..text_safety import well_formed
 from .schema import DATA_KEYS, DATASET_KEYS, Checker
+from .tsv import resolve_image_references
+from .where import keep_rows, parse_where
 
-LOCAL_FORMATS = (".jsonl", ".json", ".csv", ".parquet")
+LOCAL_FORMATS = (".jsonl", ".json", ".csv", ".tsv", ".parquet")
 _OFFLINE = ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE")
+_MAX_CELL = 2**31 - 1
 KEY_COLUMN = "_key"
 """The column that holds each object's key, for a JSON file of objects keyed by id."""
 
@@ -42,8 +45,12 @@ def read_rows(
     limit = data.get("limit")
     if limit is not None and (isinstance(limit, bool) or limit < 1):
         raise checker.error("data.limit", f"{limit} is not a positive whole number", "write e.g. limit: 40")
+    spec = parse_where(checker, data.get("where"))
     rows, source = _read_rows(checker, suite_path, data, root)
-    rows = [_well_formed(row) for row in rows]
+    shown = Path(source).name if "path" in data else source
+    rows = [_well_formed(row) for row in keep_rows(checker, rows, spec, shown)]
+    if spec:
+        source = f"{source} (rows where {', '.join(f'{c} in {list(v)}' for c, v in spec)})"
     return (rows[:limit], f"{source} (first {limit} rows)") if limit else (rows, source)
 
 
@@ -107,6 +114,8 @@ def _read_local(checker: Checker, file: Path) -> list[dict[str, Any]]:
         return _read_parquet(checker, file)
     if suffix == ".csv":
         return _read_csv(checker, file)
+    if suffix == ".tsv":  # VLMEvalKit's layout: tab-separated, base64 images, shared pictures by reference
+        return resolve_image_references(checker, file, _read_csv(checker, file, "\t"))
     text = read_text(checker, file, "data.path")
     if suffix == ".json":
         return _read_json(checker, file, text)
@@ -177,8 +186,8 @@ def _read_json(checker: Checker, file: Path, text: str) -> list[dict[str, Any]]:
     return value
 
 
-def _read_csv(checker: Checker, file: Path) -> list[dict[str, Any]]:
-    """A CSV file with a header row, as Excel and pandas write it.
+def _read_csv(checker: Checker, file: Path, delimiter: str = ",") -> list[dict[str, Any]]:
+    """A CSV (or, with a tab, TSV) file with a header row, as Excel and pandas write it.
 
     The csv module parses the file itself, so quoted cells may hold line breaks,
     and the byte-order mark Excel puts first is dropped (it would otherwise become
@@ -186,7 +195,9 @@ def _read_csv(checker: Checker, file: Path) -> list[dict[str, Any]]:
     header (an unquoted comma, a lost cell) is an error, never a shifted row.
     """
     text = read_text(checker, file, "data.path")
-    reader = csv.DictReader(io.StringIO(text, newline=""), restkey="\0extra", restval="\0missing")
+    csv.field_size_limit(max(csv.field_size_limit(), _MAX_CELL))  # a base64 picture is one (long) cell
+    stream = io.StringIO(text, newline="")
+    reader = csv.DictReader(stream, delimiter=delimiter, restkey="\0extra", restval="\0missing")
     rows = []
     try:
         for row in reader:

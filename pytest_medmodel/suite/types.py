@@ -175,6 +175,8 @@ class PromptSpec:
     answer_prefix: str
     image_position: str = "before"
     """One of :data:`IMAGE_POSITIONS` (used only by items with images and a template without placeholders)."""
+    choice_format: str = "{label}. {choice}"
+    """How each option reads in ``{choices}``: PMC-VQA's prompt writes ``A:Diffuse uptake pattern``."""
 
 
 @dataclass(frozen=True)
@@ -345,6 +347,8 @@ class Suite:
             payload["few_shot"] = self.few_shot.fingerprint()
         if self.perturbations:
             payload["perturbations"] = [[p.label, p.name, dict(p.params)] for p in self.perturbations]
+        if self.prompt.choice_format != PromptSpec.choice_format:  # a suite without one keeps its fingerprint
+            payload["choice_format"] = self.prompt.choice_format
         if any(item.images for item in self.items):  # a text suite's fingerprint is what it was before images
             payload["image_position"] = self.prompt.image_position
         return short_hash(payload, 16)
