@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 from conftest import Project
+from test_vision_recipes import VISION_RECIPES
 
 from pytest_medmodel import load_suite
 from pytest_medmodel.scoring.base import SCORERS
@@ -18,13 +19,7 @@ from pytest_medmodel.suite.types import SuiteError, Variant
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = Path(__file__).parent / "recipe_samples"
-VISION = {
-    "vqa_rad_closed",
-    "slake_closed",
-    "gmai_mmbench_val",
-    "pmc_vqa",
-    "omnimedvqa_acrima",
-}  # tested in test_vision_recipes.py (images, other harnesses)
+VISION = set(VISION_RECIPES)  # tested in test_vision_recipes.py (images, other harnesses)
 RECIPES = sorted(p for p in (ROOT / "recipes").glob("*.suite.yaml") if p.name.removesuffix(".suite.yaml") not in VISION)
 SAMPLE_FOR = {"medqa_4options": "medqa_4options.jsonl", "medmcqa": "medmcqa.jsonl", "pubmedqa": "ori_pqal.json"}
 

@@ -31,6 +31,13 @@ VISION_RECIPES: dict[str, tuple[str, list[str], list[int], list[tuple[str, ...]]
         [0, 1, 0, 1],
         [(), (), (), ()],
     ),
+    "path_vqa_closed": (
+        # MedEvalKit's PATH_VQA task uses the same get_judgement_prompt(question) as VQA_RAD.
+        IMAGE + "is this a microscopic section of tissue?\nPlease output 'yes' or 'no'(no extra output).",
+        ["row-00001", "row-00002", "row-00003", "row-00004"],
+        [0, 1, 0, 1],
+        [(), (), (), ()],
+    ),
     "slake_closed": (
         # lmms-eval lmms_eval/tasks/slake/utils.py::slake_doc_to_text with the default post_prompt.
         IMAGE + "Is this image taken via X-Ray?\nAnswer the question using a single word or phrase.",

@@ -36,6 +36,28 @@ VQA_RAD = [
 
 
 def vqa_rad() -> None:
+    _parquet(VQA_RAD, HERE / "vqa_rad")
+
+
+# PathVQA (flaviagiammarino/path-vqa): the same columns as VQA-RAD. The pictures are scikit-image's
+# immunohistochemistry image ("IHC-stained colonic glands", microscopy) cut by the project.
+COLON_IHC = "immunohistochemistry-test-001.png"
+COLON_IHC_WIDE = "immunohistochemistry-test-000.png"
+PATH_VQA = [
+    (COLON_IHC, "is this a microscopic section of tissue?", "yes"),
+    (COLON_IHC_WIDE, "what stain was used?", "immunohistochemistry"),  # open: left out by the recipe's filter
+    (COLON_IHC_WIDE, "is this a plain radiograph?", "no"),
+    (COLON_IHC, "does this section show glands?", "yes"),
+    (COLON_IHC, "is this a ct scan?", "no"),
+]
+
+
+def path_vqa() -> None:
+    _parquet(PATH_VQA, HERE / "path_vqa")
+
+
+def _parquet(rows_in: list[tuple[str, str, str]], folder: Path) -> None:
+    """A Parquet file with the columns image {bytes, path}, question, answer, as the HF datasets publish them."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -43,9 +65,8 @@ def vqa_rad() -> None:
     schema = pa.schema([("image", image), ("question", pa.string()), ("answer", pa.string())])
     rows = [
         {"image": {"bytes": (PICTURES / name).read_bytes(), "path": name}, "question": q, "answer": a}
-        for name, q, a in VQA_RAD
+        for name, q, a in rows_in
     ]
-    folder = HERE / "vqa_rad"
     folder.mkdir(exist_ok=True)
     pq.write_table(pa.Table.from_pylist(rows, schema=schema), folder / "test.parquet")
 
@@ -188,6 +209,7 @@ def omnimedvqa() -> None:
 
 def main() -> None:
     vqa_rad()
+    path_vqa()
     slake()
     gmai()
     pmc_vqa()
