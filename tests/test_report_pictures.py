@@ -145,6 +145,11 @@ def test_what_is_chosen_comes_in_order_of_importance_and_by_turns() -> None:
     assert [i.key for i in out.items] == ["a", "b"] and out.left_out == 2  # c: undecodable; d: over the budget
     assert budget.left == 50 and made.count("p") == 1
 
+    made.clear()
+    spent = PictureBudget(200)  # a and b take it all: c and d are counted, never decoded
+    out = spent.fill([(k, "why") for k in ids], ids.get, make, share=200)
+    assert [i.key for i in out.items] == ["a", "b"] and out.left_out == 2 and made == ["p", "q"]
+
 
 @pytest.mark.slow
 def test_the_thumbnails_show_in_a_real_browser(project: Project) -> None:

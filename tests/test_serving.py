@@ -3,6 +3,7 @@ small local fake that misbehaves on purpose (429, 500, a hang, a dropped connect
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -270,17 +271,13 @@ def _wait_until_up(url: str, process: subprocess.Popen, log: Path, what: str) ->
     pytest.fail(f"{what} did not come up in 120 s: {log.read_text()[-2000:]}")
 
 
-@pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
-    """``transformers serve`` on loopback with a tiny Llama built here; stopped at the end."""
-    pytest.importorskip("fastapi", reason="transformers[serving] is not installed")
-    from tiny_models import build_tiny_llama
-
-    model = build_tiny_llama(tmp_path_factory.mktemp("served") / "tiny-llama")
+@contextlib.contextmanager
+def transformers_serve(model: Path, log_folder: Path) -> Iterator[str]:
+    """``transformers serve`` on loopback with a model folder built here; its base URL; stopped on exit."""
     port = _free_port()
     command = [str(Path(sys.executable).parent / "transformers"), "serve", str(model), "--host", "127.0.0.1"]
     command += ["--port", str(port), "--device", "cpu", "--log-level", "warning"]
-    log = tmp_path_factory.mktemp("served-log") / "serve.log"
+    log = log_folder / "serve.log"
     with log.open("w") as out:
         process = subprocess.Popen(
             command, stdout=out, stderr=subprocess.STDOUT, env={**os.environ, "HF_HUB_OFFLINE": "1"}
@@ -288,10 +285,21 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path
     url = f"http://127.0.0.1:{port}"
     try:
         _wait_until_up(f"{url}/health", process, log, "transformers serve")
-        yield f"{url}/v1", model
+        yield f"{url}/v1"
     finally:
         process.terminate()
         process.wait(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
+    """``transformers serve`` on loopback with a tiny Llama built here; stopped at the end."""
+    pytest.importorskip("fastapi", reason="transformers[serving] is not installed")
+    from tiny_models import build_tiny_llama
+
+    model = build_tiny_llama(tmp_path_factory.mktemp("served") / "tiny-llama")
+    with transformers_serve(model, tmp_path_factory.mktemp("served-log")) as url:
+        yield url, model
 
 
 @pytest.mark.slow

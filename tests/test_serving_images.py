@@ -13,9 +13,6 @@ from __future__ import annotations
 import base64
 import io
 import json
-import os
-import subprocess
-import sys
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -186,25 +183,12 @@ def test_a_served_model_without_images_skips_an_image_suite_with_the_reason(proj
 def served_llava(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
     """``transformers serve`` on loopback with a tiny LLaVA built here (it takes images, drops log-probabilities)."""
     pytest.importorskip("fastapi", reason="transformers[serving] is not installed")
-    from test_serving import _free_port, _wait_until_up
+    from test_serving import transformers_serve
     from tiny_vision_models import build_llava
 
     model = build_llava(tmp_path_factory.mktemp("served-vlm") / "tiny-llava")
-    port = _free_port()
-    command = [str(Path(sys.executable).parent / "transformers"), "serve", str(model), "--host", "127.0.0.1"]
-    command += ["--port", str(port), "--device", "cpu", "--log-level", "warning"]
-    log = tmp_path_factory.mktemp("served-vlm-log") / "serve.log"
-    with log.open("w") as out:
-        process = subprocess.Popen(
-            command, stdout=out, stderr=subprocess.STDOUT, env={**os.environ, "HF_HUB_OFFLINE": "1"}
-        )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        _wait_until_up(f"{url}/health", process, log, "transformers serve")
-        yield f"{url}/v1", model
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
+    with transformers_serve(model, tmp_path_factory.mktemp("served-vlm-log")) as url:
+        yield url, model
 
 
 @pytest.mark.slow

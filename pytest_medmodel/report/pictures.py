@@ -204,6 +204,9 @@ class PictureBudget:
                 continue
             original, variant = ids
             needed = [d for d in dict.fromkeys(original + (variant or ())) if d not in out.images]
+            if needed and allowance <= 0:  # spent: nothing more is decoded for this suite
+                out.left_out += 1
+                continue
             for digest in needed:
                 if digest not in self.made:
                     self.made[digest] = make(digest)
