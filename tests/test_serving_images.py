@@ -23,16 +23,23 @@ import pytest
 from conftest import Project
 from test_image_reliance import _shades
 
-from pytest_medmodel.models.base import AdapterError
+from pytest_medmodel.models.base import IMAGE_MARK, AdapterError, ChoiceRequest
 from pytest_medmodel.models.openai.adapter import OpenAIEndpoint
 from pytest_medmodel.models.openai.spec import parse_spec
 
 
 class Sighted:
-    """A chat server that reads pictures; ``logprobs``: it returns top log-probabilities; ``garbage``: it breaks."""
+    """A chat server that reads pictures; ``logprobs``: it returns top log-probabilities; ``garbage``: it breaks.
 
-    def __init__(self, logprobs: bool = True) -> None:
+    ``token_ids``: what it does with vLLM's ``logprob_token_ids`` (token ``ord(letter)``, `` A`` ``1000 + ord``):
+    ``honoured`` (and ``/tokenize`` at the root), ``ignored`` (an older vLLM: ``/tokenize`` works, the field
+    does nothing), ``rejected`` (HTTP 400), ``none`` (no ``/tokenize``). ``top_k``: how many top tokens it lists.
+    """
+
+    def __init__(self, logprobs: bool = True, token_ids: str = "none", top_k: int = 2) -> None:
         self.logprobs = logprobs
+        self.token_ids = token_ids
+        self.top_k = top_k
         self.garbage = False
         self.chats: list[dict[str, Any]] = []
         fake = self
@@ -46,15 +53,22 @@ class Sighted:
 
             def do_POST(self) -> None:  # noqa: N802
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                if self.path.endswith("/chat/completions"):
+                if self.path == "/tokenize" and fake.token_ids != "none":
+                    self._send(_tokenized(body["prompt"]))
+                elif self.path == "/tokenize":
+                    self._send({"error": "Not Found"}, 404)
+                elif self.path.endswith("/chat/completions"):
                     fake.chats.append(body)
-                    self._send({"choices": "nope"} if fake.garbage else fake.chat(body))
+                    if "logprob_token_ids" in body and fake.token_ids == "rejected":
+                        self._send({"error": "logprob_token_ids: extra inputs are not permitted"}, 400)
+                    else:
+                        self._send({"choices": "nope"} if fake.garbage else fake.chat(body))
                 else:
                     self._send({"choices": [{"text": " Paris", "logprobs": None}]})
 
-            def _send(self, payload: dict[str, Any]) -> None:
+            def _send(self, payload: dict[str, Any], status: int = 200) -> None:
                 data = json.dumps(payload).encode()
-                self.send_response(200)
+                self.send_response(status)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
@@ -75,12 +89,27 @@ class Sighted:
         choice: dict[str, Any] = {"message": {"role": "assistant", "content": answer}}
         if self.logprobs and body.get("logprobs"):
             other = "A" if answer == "B" else "B"
-            top = [{"token": answer, "logprob": -0.1}, {"token": other, "logprob": -2.5}]
-            choice["logprobs"] = {"content": [{"token": answer, "logprob": -0.1, "top_logprobs": top}]}
+            space = 1000  # " A" is 1000 + ord("A"): the form the plugin's continuations take
+            values = {space + ord(answer): -0.1, space + ord(other): -2.5}
+            wanted = body.get("logprob_token_ids") if self.token_ids == "honoured" else None
+            ids = [space + ord(answer), *wanted] if wanted else [space + ord(answer), space + ord(other)][: self.top_k]
+
+            def named(i: int) -> str:
+                return f"token_id:{i}" if body.get("return_tokens_as_token_ids") else chr(i % 1000)
+
+            top = [{"token": named(i), "logprob": values.get(i, -9.0)} for i in dict.fromkeys(ids)]
+            choice["logprobs"] = {"content": [{**top[0], "top_logprobs": top}]}
         return {"choices": [choice]}
 
     def close(self) -> None:
         self.server.shutdown()
+
+
+def _tokenized(text: str) -> dict[str, Any]:
+    """The fake's tokenizer: a letter is ``ord``, a space and a letter ``1000 + ord``, anything else a token a char."""
+    if len(text) == 2 and text[0] == " ":
+        return {"tokens": [1000 + ord(text[1])]}
+    return {"tokens": [ord(c) for c in text]}
 
 
 def _mean(uri: str) -> float:
@@ -137,6 +166,66 @@ def test_a_server_without_chat_logprobs_is_scored_by_generation_and_the_summary_
     result.stdout.fnmatch_lines(["*shades: scored by generation (extract: letter) instead of letter*"])
     assert "25 passed" in result.stdout.str()
     assert all("logprobs" not in b and "stop" not in b for b in server.chats[1:])  # after the probe: plain generation
+
+
+def test_a_server_that_returns_named_token_ids_scores_every_letter_from_its_own_token(project: Project) -> None:
+    """vLLM's logprob_token_ids: the top-1 server leaves the other letter without a number (-inf, probability 0)
+    where the same server answering for the letters' ids gives it its own (-2.5: probability 0.083)."""
+    confidence = {}
+    for mode in ("ignored", "honoured"):
+        server = Sighted(token_ids=mode, top_k=1)
+        try:
+            _shades(project, "")
+            result = _run(project, server.url, "--snapshot-update")
+        finally:
+            server.close()
+        assert result.ret == 0, result.stdout.str()
+        said = " ".join(" ".join(result.stdout.lines).split())
+        baseline = json.loads(next((project.path / "baselines").glob("*/shades.json")).read_text())
+        confidence[mode] = {item["confidence"] for item in baseline["items"].values()}
+        assert all(item["correct"] for item in baseline["items"].values())
+        if mode == "honoured":
+            assert "letters from their token ids via /chat/completions" in said
+            assert "log-probabilities of each option's own token (logprob_token_ids)" in said
+            body = server.chats[-1]
+            assert body["logprob_token_ids"] == [65, 66, 1065, 1066]  # each letter stripped and after a space
+            assert body["return_tokens_as_token_ids"] is True
+        else:
+            assert "top-20 next-token log-probabilities only" in said  # the probe found the field ignored
+    assert confidence == {"ignored": {1.0}, "honoured": {0.9168}}  # softmax(-0.1, -2.5)
+
+
+@pytest.mark.parametrize("mode", ["rejected", "none"])
+def test_a_server_that_refuses_token_ids_or_cannot_tokenize_is_read_from_its_top_k(mode: str) -> None:
+    server = Sighted(token_ids=mode)
+    try:
+        served = parse_spec(f"openai:{server.url}#images=png")
+        endpoint = OpenAIEndpoint(served.url, served.options)
+    finally:
+        server.close()
+    assert endpoint.chat is not None and endpoint.chat.logprobs == "top"
+    assert endpoint.fingerprint is None and "letters from their token ids" not in endpoint.describe()
+
+
+def test_a_server_that_stops_returning_the_ids_it_was_probed_for_fails_in_one_line() -> None:
+    """Restarted as an older vLLM after the probe: the answer lacks an id asked for, which is an error, never -inf."""
+    from PIL import Image
+
+    class Picture:
+        def load(self) -> Image.Image:
+            return Image.new("RGB", (8, 8), (200, 200, 200))
+
+    server = Sighted(token_ids="honoured", top_k=1)
+    try:
+        served = parse_spec(f"openai:{server.url}#images=png")
+        endpoint = OpenAIEndpoint(served.url, served.options)
+        request = ChoiceRequest(f"{IMAGE_MARK}\nDark or bright?\nAnswer:", (" A", " B"), images=(Picture(),))  # type: ignore[arg-type]
+        assert endpoint.loglikelihood([request])[0].logprobs == (-2.5, -0.1)
+        server.token_ids = "ignored"
+        with pytest.raises(AdapterError, match="the answer lacks the token ids asked for although the probe found"):
+            endpoint.loglikelihood([request])
+    finally:
+        server.close()
 
 
 def test_a_chat_endpoint_that_answers_garbage_leaves_the_baselines_untouched(

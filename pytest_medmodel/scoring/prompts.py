@@ -12,6 +12,7 @@ from typing import Any
 
 from ..images.ref import ImageRef
 from ..models.base import IMAGE_MARK
+from ..models.turns import turn_pieces
 from ..suite.images import image_numbers
 from ..suite.schema import IMAGE_FIELDS
 from ..suite.types import FIXED_CHOICES, PromptSpec, Variant
@@ -82,11 +83,9 @@ def user_content(text: str, images: Sequence[ImageRef]) -> str | list[dict[str, 
     if not images:
         return text
     parts: list[dict[str, str]] = []
-    for number, piece in enumerate(text.split(IMAGE_MARK)):
+    for number, piece in enumerate(turn_pieces(text, len(images))):
         if number:
             parts.append({"type": "image"})
-        piece = piece.removeprefix("\n") if number else piece
-        piece = piece.removesuffix("\n") if number < len(images) else piece
         if piece:
             parts.append({"type": "text", "text": piece})
     return parts

@@ -114,7 +114,12 @@ class OpenAIEndpoint:
             )
         )
         """Why a suite that asks for the model's chat template gets none (None: it gets one)."""
-        kinds = {"echo": {CHOICE_LOGPROBS, GENERATE}, "top": {TOPK_LOGPROBS, GENERATE}, "none": {GENERATE}}
+        kinds = {
+            "echo": {CHOICE_LOGPROBS, GENERATE},
+            "top": {TOPK_LOGPROBS, GENERATE},
+            "ids": {TOPK_LOGPROBS, GENERATE},  # the first token only, but every option's: letters, never option texts
+            "none": {GENERATE},
+        }
         self.capabilities = frozenset(kinds[self.logprobs] | ({IMAGES} if self.chat else set()))
         self.image_capabilities = frozenset({IMAGES} | kinds[self.chat.logprobs]) if self.chat is not None else None
         """What requests with images can get: top-k letters or generation, whatever ``/completions`` offers."""
@@ -123,6 +128,7 @@ class OpenAIEndpoint:
         offered = {
             "echo": "prompt log-probabilities",
             "top": f"top-{TOP_K} next-token log-probabilities only",
+            "ids": "log-probabilities of each option's own token (logprob_token_ids)",
             "none": "no log-probabilities (generation only)",
         }
         caching = "" if self.revision else "; no revision given (#revision=...): cross-run caching off"

@@ -8,12 +8,14 @@ model then sees is not the pixels the other adapters see). The encoding is part
 of the model's fingerprint. The server applies its own chat template, as it
 does for every chat request.
 
-What comes back is probed once, with a text-only chat request asking for the
-first token's top log-probabilities:
+What comes back is probed once, with text-only chat requests:
 
-* they come back (vLLM, SGLang): letters are scored from them (``top``), a letter
-  outside the top k gets ``-inf``;
-* they do not (``transformers serve`` drops them): image suites are scored by
+* the server tokenizes and returns the log-probabilities of named token ids
+  (vLLM's ``logprob_token_ids``, :mod:`.token_ids`): every letter is scored from
+  its own token's number (``ids``);
+* it returns the first token's top log-probabilities (vLLM, SGLang, llama.cpp):
+  letters are scored from them (``top``), a letter outside the top k gets ``-inf``;
+* neither (``transformers serve`` drops them): image suites are scored by
   generation, and the run summary says so per suite.
 
 A server's answer is checked before anything is read from it; an answer without
@@ -30,9 +32,11 @@ import math
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from ..base import IMAGE_MARK, AdapterError, ChoiceRequest, ChoiceResult, GenerationRequest
+from ..base import AdapterError, ChoiceRequest, ChoiceResult, GenerationRequest
 from ..hf.generate import cut_at_stops
+from ..turns import turn_pieces
 from .http import JsonClient
+from .token_ids import PROBE_LABELS, TokenIds, by_form, request_fields
 
 FORMATS = ("png", "jpeg")
 """How pictures travel (``#images=png`` or ``#images=jpeg&jpeg_quality=90``)."""
@@ -50,13 +54,15 @@ class ChatImages:
         self.model = model
         self.encoding = encoding
         self.quality = quality
+        self.token_ids = TokenIds(client, base_url, model)
         self.logprobs = self._probe()
-        """``top`` (the first token's top log-probabilities come back) or ``none``."""
+        """``ids`` (log-probabilities of named token ids), ``top`` (the first token's top k) or ``none``."""
 
     @property
     def identity(self) -> str:
-        """What the fingerprint says about how pictures are sent."""
-        return "png" if self.encoding == "png" else f"jpeg q{self.quality}"
+        """What the fingerprint says about how pictures are sent (and letters read, when not from the top k)."""
+        encoding = "png" if self.encoding == "png" else f"jpeg q{self.quality}"
+        return encoding + (", letters from their token ids" if self.logprobs == "ids" else "")
 
     def _probe(self) -> str:
         body = {**self._body([{"role": "user", "content": PROBE}], 1), "logprobs": True, "top_logprobs": 5}
@@ -66,17 +72,31 @@ class ChatImages:
             self._text(self.client.post("/chat/completions", self._body([{"role": "user", "content": PROBE}], 1)))
             return "none"
         self._text(answer)
+        if not _top_logprobs(answer):
+            return "none"
+        return "ids" if self._probe_ids() else "top"
+
+    def _probe_ids(self) -> bool:
+        """Whether the server tokenizes letters and returns the log-probabilities of their ids, all of them."""
+        try:
+            ids = self.token_ids.forms(PROBE_LABELS)
+            body = {**self._body([{"role": "user", "content": PROBE}], 1), **request_fields(ids)}
+            answer = self.client.post("/chat/completions", body) if ids else {}
+        except AdapterError:  # no /tokenize (404), or the field refused (400): the top k it is
+            return False
         top = _top_logprobs(answer)
-        return "top" if top else "none"
+        return top is not None and by_form(top, ids) is not None
 
     def _body(self, messages: list[dict[str, Any]], max_tokens: int) -> dict[str, Any]:
         return {"model": self.model, "messages": messages, "max_tokens": max_tokens, "temperature": 0}
 
     def message(self, context: str, images: Sequence[Any]) -> list[dict[str, Any]]:
-        """One user message: the text around each image mark, and each picture where its mark was."""
-        pieces = context.split(IMAGE_MARK)
-        if len(pieces) - 1 != len(images):
-            raise AdapterError(f"{self.url}: {len(pieces) - 1} image marks for {len(images)} images in a request")
+        """One user message: the text around each image mark (as :func:`~..turns.turn_pieces` cuts it: the
+        server's chat template sets the picture off, as in-process), and each picture where its mark was."""
+        try:
+            pieces = turn_pieces(context, len(images))
+        except ValueError as exc:
+            raise AdapterError(f"{self.url}: {exc} in a request") from None
         parts: list[dict[str, Any]] = []
         for index, piece in enumerate(pieces):
             if piece:
@@ -105,20 +125,29 @@ class ChatImages:
     def letters(
         self, requests: Sequence[ChoiceRequest], best: Callable[[dict[str, float], str], float]
     ) -> list[ChoiceResult]:
-        """Each continuation's log-probability as the first answer token, from the top ``TOP_K``."""
-        if self.logprobs != "top":
+        """Each continuation's log-probability as the first answer token: from its token id, or the top ``TOP_K``."""
+        if self.logprobs == "none":
             raise AdapterError(f"{self.url}: the server returns no log-probabilities for chat; use scoring: generate")
+        ids = [self.token_ids.forms(r.continuations) if self.logprobs == "ids" else {} for r in requests]
+        if self.logprobs == "ids" and not all(ids):
+            raise AdapterError(f"{self.token_ids.url}: no option of a request is one token; use scoring: generate")
+        fields = [
+            request_fields(i) if self.logprobs == "ids" else {"logprobs": True, "top_logprobs": TOP_K} for i in ids
+        ]
         bodies = [
-            {**self._body(self.message(r.context, r.images), 1), "logprobs": True, "top_logprobs": TOP_K}
-            for r in requests
+            {**self._body(self.message(r.context, r.images), 1), **f} for r, f in zip(requests, fields, strict=True)
         ]
         out = []
-        for request, answer in zip(requests, self.client.post_many("/chat/completions", bodies), strict=True):
+        answers = self.client.post_many("/chat/completions", bodies)
+        for request, answer, wanted in zip(requests, answers, ids, strict=True):
             self._text(answer)
             top = _top_logprobs(answer)
+            if top is not None and self.logprobs == "ids":
+                top = by_form(top, wanted)
             if top is None:
+                what = "the token ids asked for" if self.logprobs == "ids" else "logprobs.content[0].top_logprobs"
                 raise AdapterError(
-                    f"{self.url}: the answer has no logprobs.content[0].top_logprobs although the probe found them; "
+                    f"{self.url}: the answer lacks {what} although the probe found them; "
                     "the server changed its answers since (restarted with other settings?)"
                 )
             out.append(ChoiceResult(tuple(best(top, c) for c in request.continuations)))
