@@ -116,7 +116,7 @@ GATES: Registry[Gate] = Registry(
     "gate",
     builtins=tuple(
         f"pytest_medmodel.gates.{name}"
-        for name in ("accuracy", "agreement", "calibration", "groups", "probability", "reliance", "robustness")
+        for name in ("accuracy", "agreement", "calibration", "groups", "probability", "reliance", "robustness", "tags")
     ),
 )
 

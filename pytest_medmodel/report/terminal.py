@@ -190,6 +190,7 @@ def _suite_notes(suite: SuiteSummary) -> list[str]:
     if suite.by_tag:
         tags = ", ".join(f"{tag} {_pct(c / n)} ({n})" for tag, (c, n) in suite.by_tag.items())
         lines.append(f"{suite.name}: accuracy by tag (items): {tags}")
+    lines.extend(_too_small_tags(suite))
     if suite.blind:
         lines.append(f"{suite.name}: {suite.blind}")
     lines.extend(_levels_line(suite))
@@ -223,7 +224,13 @@ def _warnings(suite: SuiteSummary) -> list[str]:
     lines += [f"{suite.name}: BELOW CHANCE: {what}" for what in below]
     warning = (suite.calibration or {}).get("warning")
     lines += [f"{suite.name}: {warning}"] if warning else []
-    return lines + _changes(suite)
+    return lines + _too_small_tags(suite) + _changes(suite)
+
+
+def _too_small_tags(suite: SuiteSummary) -> list[str]:
+    """The tags ``gate[accuracy_by_tag]`` could not gate, said in every run (a healthy one too)."""
+    small = next((g.numbers.get("too_small") for g in suite.gates if g.gate == "accuracy_by_tag"), None)
+    return [f"{suite.name}: tags too small to gate (gate[accuracy_by_tag], items paired): {small}"] if small else []
 
 
 def _grouped_warnings(suites: list[SuiteSummary]) -> list[str]:
