@@ -22,6 +22,7 @@ from ..scoring.base import SCORERS
 from ..scoring.prompts import default_template
 from ..suite.images import ImageReading, check_image_placeholders, image_folder, suite_settings
 from ..suite.items import build_items
+from ..suite.per_row import build_row_items
 from ..suite.schema import CHAT_MODES, FEW_SHOT_KEYS, PROMPT_KEYS, SEARCH_KEYS, TEMPLATE_FIELDS, TOP_KEYS, Checker
 from ..suite.sources import read_rows
 from ..suite.types import (
@@ -101,7 +102,7 @@ def _load(path: Path, root: Path | None) -> Suite:
         labels = prompt.labels if prompt is not None else DEFAULT_LABELS
         reading = attempt(lambda: _image_reading(checker, path, top, source, root), ImageReading(path.parent, root))
         if source is not None:
-            items = attempt(lambda: build_items(checker, top["data"], rows, task, labels, reading), [])
+            items = attempt(lambda: build_row_items(checker, top["data"], rows, task, labels, reading), [])
     if errors:
         raise SuiteErrors.combine(errors)
     check_image_placeholders(checker, prompt.template, items, "few_shot" in top)

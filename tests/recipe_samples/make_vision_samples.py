@@ -207,6 +207,45 @@ def omnimedvqa() -> None:
     (root / "QA_information" / "Open-access" / "ACRIMA.json").write_text(text, encoding="utf-8")
 
 
+# MediConfusion (github MShahabSepehri/MediConfusion, data/dataset.json): an object keyed by pair id; each record
+# one question, two options and two ROCO images (paths under the ROCO repository's data/ folder), each image
+# with its own key. The ROCO file numbers are made up (9990x); Cerebral and Vascular are category names the
+# published file uses, Abdominal and Lung stand for the regions of the pictures (not checked against its list).
+MEDICONFUSION = [
+    # pair id, (image 1, its key), (image 2, its key), question, option A, option B, categories 1, categories 2
+    ("10001", (ABDOMEN_CT, "A"), (CHEST_CR, "B"), "Which imaging technique produced this image?",
+     "Computed tomography", "Plain radiography", ["Abdominal"], ["Lung"]),
+    ("10002", (HEAD_MR, "A"), (CHEST_CR, "B"), "Which body region does this image show?",
+     "The head", "The chest", ["Cerebral"], ["Lung"]),
+    ("10003", (ULTRASOUND, "A"), (HEAD_MR, "B"), "How was this image acquired?",
+     "With ultrasound", "With magnetic resonance", ["Vascular"], ["Cerebral"]),
+]  # fmt: skip
+ROCO_NAMES = {ABDOMEN_CT: "ROCO_99901", CHEST_CR: "ROCO_99902", HEAD_MR: "ROCO_99903", ULTRASOUND: "ROCO_99904"}
+
+
+def mediconfusion() -> None:
+    from PIL import Image
+
+    folder = HERE / "mediconfusion"
+    images = folder / "roco-dataset" / "data" / "test" / "radiology" / "images"
+    images.mkdir(parents=True, exist_ok=True)
+    for picture, name in ROCO_NAMES.items():
+        Image.open(PICTURES / picture).convert("RGB").save(images / f"{name}.jpg", quality=90)
+    records = {}
+    for number, (pair, first, second, question, option_a, option_b, cat_1, cat_2) in enumerate(MEDICONFUSION):
+        record: dict[str, object] = {}
+        for side, picture in (("1", first[0]), ("2", second[0])):
+            record[f"im_{side}"] = f"test/radiology/images/{ROCO_NAMES[picture]}.jpg"
+            record[f"im_{side}_local"] = 20000 + 2 * number + int(side)
+        record |= {"cap_1": " Sample caption (not a ROCO caption).", "cap_2": " Sample caption (not a ROCO caption)."}
+        record |= {"category_1": cat_1, "category_2": cat_2, "BiomedCLIP_sim": 0.9, "DINO_sim": 0.6}
+        record |= {"question": question, "option_A": option_a, "option_B": option_b}
+        record |= {"im_1_correct": first[1], "im_2_correct": second[1]}
+        record |= {"AI_question": question, "AI_option_A": option_a, "AI_option_B": option_b}
+        records[pair] = record
+    (folder / "dataset.json").write_text(json.dumps(records, indent=4) + "\n", encoding="utf-8")
+
+
 def main() -> None:
     vqa_rad()
     path_vqa()
@@ -214,6 +253,7 @@ def main() -> None:
     gmai()
     pmc_vqa()
     omnimedvqa()
+    mediconfusion()
 
 
 if __name__ == "__main__":
