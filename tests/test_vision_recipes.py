@@ -90,10 +90,21 @@ VISION_RECIPES: dict[str, tuple[str, list[str], list[int], list[tuple[str, ...]]
         [0, 1, 0, 1, 0, 1],
         [("Abdominal",), ("Lung",), ("Cerebral",), ("Lung",), ("Vascular",), ("Cerebral",)],
     ),
+    "probmed": (
+        # ProbMed eval/inference/LLaVA/model_vqa.py::eval_model: the image token, a line break, the question.
+        IMAGE + "Is this a CT scan?",
+        [f"row-{n:05d}" for n in range(1, 9)],
+        [0, 1, 0, 1, 0, 1, 0, 1],
+        [("ct_abdomen", "modality")] * 2
+        + [("ct_abdomen", "body_part")] * 2
+        + [("x-ray_chest", "modality")] * 2
+        + [("x-ray_chest", "body_part")] * 2,
+    ),
 }
 GROUPS: dict[str, list[str]] = {
     # recipes whose items are scored in probe groups: each item's group, in item order
     "mediconfusion": ["10001", "10001", "10002", "10002", "10003", "10003"],
+    "probmed": [f"{image}/{category}" for image in "12" for category in ("modality", "body_part") for _ in "ab"],
 }
 IMAGE_COUNTS: dict[str, list[int]] = {
     # recipes whose items show other than one image each: each item's number of images

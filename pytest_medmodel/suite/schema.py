@@ -61,6 +61,7 @@ DATA_KEYS: KeyTable = {
     "strip_choice_labels": ((bool,), "true: each option cell starts with its own label ('A:text'), which is removed"),
     "where": ((dict,), "a mapping of column to value (or list of values): only rows that match are items"),
     "image_folder": ((str,), "a folder, relative to the data file, that image paths start from (e.g. imgs)"),
+    "derive": ((dict,), "a mapping of new column to {from: <column>, match: <pattern>} or {template: '{a}/{b}'}"),
     "items_per_row": ((list,), "a list of {suffix, <field>: <column>} mappings: each row becomes one item per entry"),
 }
 DATASET_KEYS: KeyTable = {

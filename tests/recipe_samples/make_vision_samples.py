@@ -246,6 +246,47 @@ def mediconfusion() -> None:
     (folder / "dataset.json").write_text(json.dumps(records, indent=4) + "\n", encoding="utf-8")
 
 
+# ProbMed (github eric-ai-lab/ProbMed; the Hugging Face dataset rippleripple/ProbMed, gated): test.json, a flat
+# list of questions with the keys ProbMed's own code reads (eval/inference/*, eval/calculate_score.py): id (the
+# image's, shared by its questions), image (a path under the image folder), image_type, qa_type (the category and
+# the question's role: <category>_gt asks about what is there, <category>_hallu about a hallucinated attribute),
+# question, answer (yes/no). The image file names and the image_type spellings are made up.
+PROBMED_IMAGES = {"1": (ABDOMEN_CT, "ct_abdomen"), "2": (CHEST_CR, "x-ray_chest")}
+PROBMED = [
+    ("1", "modality_gt", "Is this a CT scan?", "yes"),
+    ("1", "modality_hallu", "Is this an MRI scan?", "no"),
+    ("1", "body_part_gt", "Does this image show the abdomen?", "yes"),
+    ("1", "body_part_hallu", "Does this image show the brain?", "no"),
+    ("2", "modality_gt", "Is this an X-ray image?", "yes"),
+    ("2", "modality_hallu", "Is this a CT scan?", "no"),
+    ("2", "body_part_gt", "Does this image show the chest?", "yes"),
+    ("2", "body_part_hallu", "Does this image show the brain?", "no"),
+]
+
+
+def probmed() -> None:
+    from PIL import Image
+
+    folder = HERE / "probmed"
+    (folder / "probmed" / "sample").mkdir(parents=True, exist_ok=True)
+    for image_id, (picture, _) in PROBMED_IMAGES.items():
+        Image.open(PICTURES / picture).convert("RGB").save(
+            folder / "probmed" / "sample" / f"{image_id}.jpg", quality=90
+        )
+    rows = [
+        {
+            "id": image_id,
+            "image": f"sample/{image_id}.jpg",
+            "image_type": PROBMED_IMAGES[image_id][1],
+            "qa_type": qa_type,
+            "question": question,
+            "answer": answer,
+        }
+        for image_id, qa_type, question, answer in PROBMED
+    ]
+    (folder / "test.json").write_text(json.dumps(rows, indent=4) + "\n", encoding="utf-8")
+
+
 def main() -> None:
     vqa_rad()
     path_vqa()
@@ -254,6 +295,7 @@ def main() -> None:
     pmc_vqa()
     omnimedvqa()
     mediconfusion()
+    probmed()
 
 
 if __name__ == "__main__":
