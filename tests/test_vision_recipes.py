@@ -100,6 +100,21 @@ VISION_RECIPES: dict[str, tuple[str, list[str], list[int], list[tuple[str, ...]]
         + [("x-ray_chest", "modality")] * 2
         + [("x-ray_chest", "body_part")] * 2,
     ),
+    "medxpertqa_mm": (
+        # MedXpertQA eval/config/prompt_templates.py::PromptTemplates.load_templates("medxpertqa"): the
+        # zero-shot answer-only system role and "Q: {question}\nA: " + the trigger, start A, end E; the
+        # question as the data writes it (its options inside), then its images.
+        "You are a helpful medical assistant.\n\nQ: Two studies of the same patient are shown. Which of them "
+        "is a cross-sectional image? Answer Choices: (A) Figure A (B) Figure B (C) Both (D) Neither (E) Cannot be "
+        "determined\nA: Among A through E, the answer is\n" + IMAGE + IMAGE.rstrip("\n"),
+        ["MM-9001", "MM-9002", "MM-9003"],
+        [0, 1, 1],
+        [
+            ("Basic Medicine", "Digestive", "Understanding"),
+            ("Basic Medicine", "Nervous", "Understanding"),
+            ("Basic Medicine", "Respiratory", "Understanding"),
+        ],
+    ),
 }
 GROUPS: dict[str, list[str]] = {
     # recipes whose items are scored in probe groups: each item's group, in item order
@@ -108,6 +123,7 @@ GROUPS: dict[str, list[str]] = {
 }
 IMAGE_COUNTS: dict[str, list[int]] = {
     # recipes whose items show other than one image each: each item's number of images
+    "medxpertqa_mm": [2, 1, 2],
 }
 
 
@@ -143,6 +159,10 @@ def test_each_vision_recipe_keeps_its_subset_and_renders_the_benchmarks_prompt(n
         assert first.images[0].digest != second.images[0].digest
         assert (first.question, first.choices) == (second.question, second.choices)
         assert "set_accuracy" in suite.gate_names
+    if name == "medxpertqa_mm":  # the options once, inside the question; every picture, in the row's order
+        assert suite.prompt.choices_in_question and "{choices}" not in suite.prompt.template
+        assert suite.items[0].choices == ("Figure A", "Figure B", "Both", "Neither", "Cannot be determined")
+        assert len({ref.digest for item in suite.items for ref in item.images}) == 4  # 5 pictures, 1 repeated
     if name == "gmai_mmbench_val":  # row 1 names row 0's picture by its index: the same picture, the same digest
         assert suite.items[1].images[0].digest == suite.items[0].images[0].digest
         assert [len(item.choices) for item in suite.items] == [4, 4, 5, 4]

@@ -92,6 +92,7 @@ PROMPT_KEYS: KeyTable = {
     "system": ((str, type(None)), "a system message"),
     "answer_prefix": ((str,), "text after which the answer is scored, e.g. 'Answer:'"),
     "image_position": ((str,), "before or after: where images go when the template has no {image} placeholder"),
+    "choices_in_question": ((bool,), "true: the question text already lists the labelled options (MedXpertQA)"),
     "choice_format": (
         (str,),
         "how each option reads in {choices}: text with {label} and {choice}, e.g. '{label}:{choice}'",

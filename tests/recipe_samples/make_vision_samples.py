@@ -287,6 +287,45 @@ def probmed() -> None:
     (folder / "test.json").write_text(json.dumps(rows, indent=4) + "\n", encoding="utf-8")
 
 
+# MedXpertQA MM (TsinghuaC3I/MedXpertQA on Hugging Face, MM/test.jsonl): id, question (the stem, then
+# "Answer Choices: (A) .. (E) .." as the benchmark writes them), options (an object A..E), label (a letter),
+# images (file names in images.zip), medical_task, body_system, question_type. The ids (MM-90xx) and file
+# names are made up; the body_system and medical_task values are the benchmark's own names.
+MEDXPERTQA = [
+    # id, pictures (Figure A, B, ...), stem, options A..E, label, medical_task, body_system
+    ("MM-9001", [ABDOMEN_CT, CHEST_CR], "Two studies of the same patient are shown. Which of them is a "
+     "cross-sectional image?", ["Figure A", "Figure B", "Both", "Neither", "Cannot be determined"], "A",
+     "Basic Medicine", "Digestive"),
+    ("MM-9002", [HEAD_MR], "Which imaging technique produced Figure A?", ["Computed tomography",
+     "Magnetic resonance imaging", "Ultrasonography", "Plain radiography", "Positron emission tomography"], "B",
+     "Basic Medicine", "Nervous"),
+    ("MM-9003", [CHEST_CR, ULTRASOUND], "Which of the two images was acquired without ionizing radiation?",
+     ["Figure A", "Figure B", "Both", "Neither", "Cannot be determined"], "B", "Basic Medicine", "Respiratory"),
+]  # fmt: skip
+
+
+def medxpertqa() -> None:
+    from PIL import Image
+
+    folder = HERE / "medxpertqa"
+    (folder / "MM").mkdir(parents=True, exist_ok=True)
+    (folder / "images").mkdir(exist_ok=True)
+    lines = []
+    for qid, pictures, stem, options, label, task, system in MEDXPERTQA:
+        names = [f"{qid}-{letter}.jpeg" for letter in "abcdefgh"[: len(pictures)]]
+        for picture, name in zip(pictures, names, strict=True):
+            Image.open(PICTURES / picture).convert("RGB").save(folder / "images" / name, quality=90)
+        listed = " ".join(f"({letter}) {text}" for letter, text in zip("ABCDE", options, strict=True))
+        row = {
+            "id": qid,
+            "question": f"{stem} Answer Choices: {listed}",
+            "options": dict(zip("ABCDE", options, strict=True)),
+        }
+        row |= {"label": label, "images": names, "medical_task": task, "body_system": system}
+        lines.append(json.dumps({**row, "question_type": "Understanding"}))
+    (folder / "MM" / "test.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
 def main() -> None:
     vqa_rad()
     path_vqa()
@@ -296,6 +335,7 @@ def main() -> None:
     omnimedvqa()
     mediconfusion()
     probmed()
+    medxpertqa()
 
 
 if __name__ == "__main__":
