@@ -80,6 +80,50 @@ VISION_RECIPES: dict[str, tuple[str, list[str], list[int], list[tuple[str, ...]]
             ("Modality Recognition", "Fundus Photography"),
         ],
     ),
+    "mediconfusion": (
+        # MediConfusion configs/prompts/answering.json prompts.mc (gpt, gemini, claude, llava_med) filled by
+        # utils/answering.py::BaseAnsweringModel.convert_question(question, [option_A, option_B]).
+        IMAGE + "Based on the image, choose the correct option for the following question.\nQuestion: Which "
+        "imaging technique produced this image?\nA: Computed tomography\nB: Plain radiography\nAnswer with the "
+        "option's letter from the given choices directly. Your answer should be just one letter.\nAnswer: ",
+        ["10001:1", "10001:2", "10002:1", "10002:2", "10003:1", "10003:2"],
+        [0, 1, 0, 1, 0, 1],
+        [("Abdominal",), ("Lung",), ("Cerebral",), ("Lung",), ("Vascular",), ("Cerebral",)],
+    ),
+    "probmed": (
+        # ProbMed eval/inference/LLaVA/model_vqa.py::eval_model: the image token, a line break, the question.
+        IMAGE + "Is this a CT scan?",
+        [f"row-{n:05d}" for n in range(1, 9)],
+        [0, 1, 0, 1, 0, 1, 0, 1],
+        [("ct_abdomen", "modality")] * 2
+        + [("ct_abdomen", "body_part")] * 2
+        + [("x-ray_chest", "modality")] * 2
+        + [("x-ray_chest", "body_part")] * 2,
+    ),
+    "medxpertqa_mm": (
+        # MedXpertQA eval/config/prompt_templates.py::PromptTemplates.load_templates("medxpertqa"): the
+        # zero-shot answer-only system role and "Q: {question}\nA: " + the trigger, start A, end E; the
+        # question as the data writes it (its options inside), then its images.
+        "You are a helpful medical assistant.\n\nQ: Two studies of the same patient are shown. Which of them "
+        "is a cross-sectional image? Answer Choices: (A) Figure A (B) Figure B (C) Both (D) Neither (E) Cannot be "
+        "determined\nA: Among A through E, the answer is\n" + IMAGE + IMAGE.rstrip("\n"),
+        ["MM-9001", "MM-9002", "MM-9003"],
+        [0, 1, 1],
+        [
+            ("Basic Medicine", "Digestive", "Understanding"),
+            ("Basic Medicine", "Nervous", "Understanding"),
+            ("Basic Medicine", "Respiratory", "Understanding"),
+        ],
+    ),
+}
+GROUPS: dict[str, list[str]] = {
+    # recipes whose items are scored in probe groups: each item's group, in item order
+    "mediconfusion": ["10001", "10001", "10002", "10002", "10003", "10003"],
+    "probmed": [f"{image}/{category}" for image in "12" for category in ("modality", "body_part") for _ in "ab"],
+}
+IMAGE_COUNTS: dict[str, list[int]] = {
+    # recipes whose items show other than one image each: each item's number of images
+    "medxpertqa_mm": [2, 1, 2],
 }
 
 
@@ -108,7 +152,17 @@ def test_each_vision_recipe_keeps_its_subset_and_renders_the_benchmarks_prompt(n
     assert [item.id for item in suite.items] == ids
     assert [item.answer for item in suite.items] == keys
     assert [item.tags for item in suite.items] == tags
-    assert all(len(item.images) == 1 for item in suite.items)
+    assert [len(item.images) for item in suite.items] == IMAGE_COUNTS.get(name, [1] * len(ids))
+    assert [item.group for item in suite.items] == GROUPS.get(name, [None] * len(ids))
+    if name == "mediconfusion":  # one record, two pictures: each item shows its own, the pair the same question
+        first, second = suite.items[:2]
+        assert first.images[0].digest != second.images[0].digest
+        assert (first.question, first.choices) == (second.question, second.choices)
+        assert "set_accuracy" in suite.gate_names
+    if name == "medxpertqa_mm":  # the options once, inside the question; every picture, in the row's order
+        assert suite.prompt.choices_in_question and "{choices}" not in suite.prompt.template
+        assert suite.items[0].choices == ("Figure A", "Figure B", "Both", "Neither", "Cannot be determined")
+        assert len({ref.digest for item in suite.items for ref in item.images}) == 4  # 5 pictures, 1 repeated
     if name == "gmai_mmbench_val":  # row 1 names row 0's picture by its index: the same picture, the same digest
         assert suite.items[1].images[0].digest == suite.items[0].images[0].digest
         assert [len(item.choices) for item in suite.items] == [4, 4, 5, 4]
@@ -142,5 +196,6 @@ def test_the_vision_recipes_run_end_to_end_on_a_tiny_llava(project: Project, tmp
     assert again.ret == 0, again.stdout.str()
     counts = outcomes(again)
     items = sum(len(ids) for _, ids, _, _ in VISION_RECIPES.values())
-    assert counts.get("passed", 0) + counts.get("xfailed", 0) == items + len(VISION_RECIPES), counts  # + gates
+    gates = len(VISION_RECIPES) + len(GROUPS)  # accuracy for each, set accuracy for each grouped one
+    assert counts.get("passed", 0) + counts.get("xfailed", 0) == items + gates, counts
     assert not {"error", "errors", "failed", "skipped"} & set(counts), counts

@@ -22,6 +22,7 @@ from ..scoring.base import SCORERS
 from ..scoring.prompts import default_template
 from ..suite.images import ImageReading, check_image_placeholders, image_folder, suite_settings
 from ..suite.items import build_items
+from ..suite.per_row import build_row_items
 from ..suite.schema import CHAT_MODES, FEW_SHOT_KEYS, PROMPT_KEYS, SEARCH_KEYS, TEMPLATE_FIELDS, TOP_KEYS, Checker
 from ..suite.sources import read_rows
 from ..suite.types import (
@@ -101,7 +102,7 @@ def _load(path: Path, root: Path | None) -> Suite:
         labels = prompt.labels if prompt is not None else DEFAULT_LABELS
         reading = attempt(lambda: _image_reading(checker, path, top, source, root), ImageReading(path.parent, root))
         if source is not None:
-            items = attempt(lambda: build_items(checker, top["data"], rows, task, labels, reading), [])
+            items = attempt(lambda: build_row_items(checker, top["data"], rows, task, labels, reading), [])
     if errors:
         raise SuiteErrors.combine(errors)
     check_image_placeholders(checker, prompt.template, items, "few_shot" in top)
@@ -111,12 +112,7 @@ def _load(path: Path, root: Path | None) -> Suite:
             GateUse("set_accuracy", checker.params({}, "gates.set_accuracy", GATES.get("set_accuracy").params)),
         )
     _check_combinations(checker, top, task, scoring, perturbations)
-    lists_choices = _lists_choices(scoring, task)
-    if not prompt.template:
-        prompt = replace(prompt, template=default_template(task, lists_choices, any(item.context for item in items)))
-    elif lists_choices and "choices" not in template_fields(prompt.template):
-        problem = f"{scoring.method} scoring asks for an option's label, but the template never shows the options"
-        raise checker.error("prompt.template", problem, "add {choices} where the labelled options go")
+    prompt = _settle_template(checker, prompt, scoring, task, items)
     return Suite(
         path=path,
         name=name,
@@ -132,6 +128,23 @@ def _load(path: Path, root: Path | None) -> Suite:
         few_shot=_parse_few_shot(checker, path, top, task, prompt.labels, items, root),
         alpha=checker.level(top.get("alpha", DEFAULT_ALPHA), "alpha"),
     )
+
+
+def _settle_template(
+    checker: Checker, prompt: PromptSpec, scoring: ScoringSpec, task: str, items: Sequence[Item]
+) -> PromptSpec:
+    """The default template when the suite gives none; a given one must show the options where the scoring
+    asks for a label, exactly once: through ``{choices}``, or in the question (``choices_in_question``)."""
+    lists_choices = _lists_choices(scoring, task) and not prompt.choices_in_question
+    if not prompt.template:
+        return replace(prompt, template=default_template(task, lists_choices, any(item.context for item in items)))
+    if lists_choices and "choices" not in template_fields(prompt.template):
+        problem = f"{scoring.method} scoring asks for an option's label, but the template never shows the options"
+        raise checker.error("prompt.template", problem, "add {choices} where the labelled options go")
+    if prompt.choices_in_question and "choices" in template_fields(prompt.template):
+        problem = "shows {choices}, but prompt.choices_in_question says the question already lists them"
+        raise checker.error("prompt.template", problem, "remove {choices}, or remove prompt.choices_in_question")
+    return prompt
 
 
 def _image_reading(
@@ -265,6 +278,7 @@ def _parse_prompt(checker: Checker, value: Any) -> PromptSpec:
         answer_prefix=spec.get("answer_prefix", "Answer:"),
         image_position=checker.choice(spec.get("image_position", "before"), "prompt.image_position", IMAGE_POSITIONS),
         choice_format=_choice_format(checker, spec.get("choice_format", PromptSpec.choice_format)),
+        choices_in_question=bool(spec.get("choices_in_question", False)),
     )
 
 

@@ -132,6 +132,7 @@ def check_variants(suite: Suite, item_id: str, variants: Sequence[Variant]) -> N
         problem = f"variants {names} of item {item_id} must keep the original, have distinct names and keep the item id"
         raise SuiteError(suite.path, "pytest_medmodel_modify_variants", problem, "fix the hook implementation")
     for v in variants:
+        _keeps_listed_options(suite, v)
         labels = v.labels or suite.prompt.labels
         if len(v.choices) > len(labels):
             problem = f"variant {v.key} shows {len(v.choices)} choices but the prompt has {len(labels)} labels"
@@ -141,6 +142,17 @@ def check_variants(suite: Suite, item_id: str, variants: Sequence[Variant]) -> N
             raise SuiteError(
                 suite.path, v.name or "(variant)", problem, "build variants with Variant.reordered/with_choice"
             )
+
+
+def _keeps_listed_options(suite: Suite, variant: Variant) -> None:
+    """With ``prompt.choices_in_question`` the question text shows the options as the data wrote them, so a
+    variant that reorders, adds or relabels them would be scored against options the model never saw."""
+    if not suite.prompt.choices_in_question:
+        return
+    if variant.origin != tuple(range(len(variant.origin))) or variant.labels is not None:
+        problem = "moves, adds or relabels the options, but the question text lists them as the data wrote them"
+        fix = "remove this perturbation: the suite sets prompt.choices_in_question"
+        raise SuiteError(suite.path, f"perturbations: {variant.family}", problem, fix)
 
 
 def variants_of(suite: Suite, variant: Variant) -> list[Variant]:

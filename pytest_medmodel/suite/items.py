@@ -15,7 +15,7 @@ from typing import Any
 
 from . import indexes
 from .images import ImageColumns, ImageReading, item_images
-from .labelled import strip_labels
+from .labelled import options_by_label, strip_labels
 from .schema import ANSWER_FORMATS, DEFAULT_FIELDS, FIELD_KEYS, ROW_ID, Checker, kind
 from .types import FIXED_CHOICES, OPEN, Item, SuiteError, SuiteErrors
 
@@ -243,6 +243,8 @@ def _choices(
         choices = FIXED_CHOICES[task]
     elif isinstance(cols.choices, str):
         value = row.get(cols.choices)
+        if isinstance(value, dict):  # {"A": ..., "B": ...}: options keyed by their label (MedXpertQA)
+            value = options_by_label(checker, f"{where}: {cols.choices}", value, labels)
         if isinstance(value, str):
             fix = "store choices as a list, or map data.fields.choices to a list of columns"
             raise checker.error(f"{where}: {cols.choices}", "choices is text, not a list", fix)

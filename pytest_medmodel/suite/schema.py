@@ -61,6 +61,8 @@ DATA_KEYS: KeyTable = {
     "strip_choice_labels": ((bool,), "true: each option cell starts with its own label ('A:text'), which is removed"),
     "where": ((dict,), "a mapping of column to value (or list of values): only rows that match are items"),
     "image_folder": ((str,), "a folder, relative to the data file, that image paths start from (e.g. imgs)"),
+    "derive": ((dict,), "a mapping of new column to {from: <column>, match: <pattern>} or {template: '{a}/{b}'}"),
+    "items_per_row": ((list,), "a list of {suffix, <field>: <column>} mappings: each row becomes one item per entry"),
 }
 DATASET_KEYS: KeyTable = {
     "path": ((str,), "a hub id or builder name such as 'json'"),
@@ -90,6 +92,7 @@ PROMPT_KEYS: KeyTable = {
     "system": ((str, type(None)), "a system message"),
     "answer_prefix": ((str,), "text after which the answer is scored, e.g. 'Answer:'"),
     "image_position": ((str,), "before or after: where images go when the template has no {image} placeholder"),
+    "choices_in_question": ((bool,), "true: the question text already lists the labelled options (MedXpertQA)"),
     "choice_format": (
         (str,),
         "how each option reads in {choices}: text with {label} and {choice}, e.g. '{label}:{choice}'",

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from ..text_safety import well_formed
+from .derive import derive_rows, parse_derive
 from .schema import DATA_KEYS, DATASET_KEYS, Checker
 from .tsv import resolve_image_references
 from .where import keep_rows, parse_where
@@ -46,8 +47,10 @@ def read_rows(
     if limit is not None and (isinstance(limit, bool) or limit < 1):
         raise checker.error("data.limit", f"{limit} is not a positive whole number", "write e.g. limit: 40")
     spec = parse_where(checker, data.get("where"))
+    derived = parse_derive(checker, data.get("derive"))
     rows, source = _read_rows(checker, suite_path, data, root)
     shown = Path(source).name if "path" in data else source
+    rows = derive_rows(checker, rows, derived, shown)  # before the filter, which may use them
     rows = [_well_formed(row) for row in keep_rows(checker, rows, spec, shown)]
     if spec:
         source = f"{source} (rows where {', '.join(f'{c} in {list(v)}' for c, v in spec)})"

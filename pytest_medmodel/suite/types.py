@@ -177,6 +177,8 @@ class PromptSpec:
     """One of :data:`IMAGE_POSITIONS` (used only by items with images and a template without placeholders)."""
     choice_format: str = "{label}. {choice}"
     """How each option reads in ``{choices}``: PMC-VQA's prompt writes ``A:Diffuse uptake pattern``."""
+    choices_in_question: bool = False
+    """The question text lists the options in the data's order (MedXpertQA): no ``{choices}``, no reordering."""
 
 
 @dataclass(frozen=True)

@@ -207,6 +207,125 @@ def omnimedvqa() -> None:
     (root / "QA_information" / "Open-access" / "ACRIMA.json").write_text(text, encoding="utf-8")
 
 
+# MediConfusion (github MShahabSepehri/MediConfusion, data/dataset.json): an object keyed by pair id; each record
+# one question, two options and two ROCO images (paths under the ROCO repository's data/ folder), each image
+# with its own key. The ROCO file numbers are made up (9990x); Cerebral and Vascular are category names the
+# published file uses, Abdominal and Lung stand for the regions of the pictures (not checked against its list).
+MEDICONFUSION = [
+    # pair id, (image 1, its key), (image 2, its key), question, option A, option B, categories 1, categories 2
+    ("10001", (ABDOMEN_CT, "A"), (CHEST_CR, "B"), "Which imaging technique produced this image?",
+     "Computed tomography", "Plain radiography", ["Abdominal"], ["Lung"]),
+    ("10002", (HEAD_MR, "A"), (CHEST_CR, "B"), "Which body region does this image show?",
+     "The head", "The chest", ["Cerebral"], ["Lung"]),
+    ("10003", (ULTRASOUND, "A"), (HEAD_MR, "B"), "How was this image acquired?",
+     "With ultrasound", "With magnetic resonance", ["Vascular"], ["Cerebral"]),
+]  # fmt: skip
+ROCO_NAMES = {ABDOMEN_CT: "ROCO_99901", CHEST_CR: "ROCO_99902", HEAD_MR: "ROCO_99903", ULTRASOUND: "ROCO_99904"}
+
+
+def mediconfusion() -> None:
+    from PIL import Image
+
+    folder = HERE / "mediconfusion"
+    images = folder / "roco-dataset" / "data" / "test" / "radiology" / "images"
+    images.mkdir(parents=True, exist_ok=True)
+    for picture, name in ROCO_NAMES.items():
+        Image.open(PICTURES / picture).convert("RGB").save(images / f"{name}.jpg", quality=90)
+    records = {}
+    for number, (pair, first, second, question, option_a, option_b, cat_1, cat_2) in enumerate(MEDICONFUSION):
+        record: dict[str, object] = {}
+        for side, picture in (("1", first[0]), ("2", second[0])):
+            record[f"im_{side}"] = f"test/radiology/images/{ROCO_NAMES[picture]}.jpg"
+            record[f"im_{side}_local"] = 20000 + 2 * number + int(side)
+        record |= {"cap_1": " Sample caption (not a ROCO caption).", "cap_2": " Sample caption (not a ROCO caption)."}
+        record |= {"category_1": cat_1, "category_2": cat_2, "BiomedCLIP_sim": 0.9, "DINO_sim": 0.6}
+        record |= {"question": question, "option_A": option_a, "option_B": option_b}
+        record |= {"im_1_correct": first[1], "im_2_correct": second[1]}
+        record |= {"AI_question": question, "AI_option_A": option_a, "AI_option_B": option_b}
+        records[pair] = record
+    (folder / "dataset.json").write_text(json.dumps(records, indent=4) + "\n", encoding="utf-8")
+
+
+# ProbMed (github eric-ai-lab/ProbMed; the Hugging Face dataset rippleripple/ProbMed, gated): test.json, a flat
+# list of questions with the keys ProbMed's own code reads (eval/inference/*, eval/calculate_score.py): id (the
+# image's, shared by its questions), image (a path under the image folder), image_type, qa_type (the category and
+# the question's role: <category>_gt asks about what is there, <category>_hallu about a hallucinated attribute),
+# question, answer (yes/no). The image file names and the image_type spellings are made up.
+PROBMED_IMAGES = {"1": (ABDOMEN_CT, "ct_abdomen"), "2": (CHEST_CR, "x-ray_chest")}
+PROBMED = [
+    ("1", "modality_gt", "Is this a CT scan?", "yes"),
+    ("1", "modality_hallu", "Is this an MRI scan?", "no"),
+    ("1", "body_part_gt", "Does this image show the abdomen?", "yes"),
+    ("1", "body_part_hallu", "Does this image show the brain?", "no"),
+    ("2", "modality_gt", "Is this an X-ray image?", "yes"),
+    ("2", "modality_hallu", "Is this a CT scan?", "no"),
+    ("2", "body_part_gt", "Does this image show the chest?", "yes"),
+    ("2", "body_part_hallu", "Does this image show the brain?", "no"),
+]
+
+
+def probmed() -> None:
+    from PIL import Image
+
+    folder = HERE / "probmed"
+    (folder / "probmed" / "sample").mkdir(parents=True, exist_ok=True)
+    for image_id, (picture, _) in PROBMED_IMAGES.items():
+        Image.open(PICTURES / picture).convert("RGB").save(
+            folder / "probmed" / "sample" / f"{image_id}.jpg", quality=90
+        )
+    rows = [
+        {
+            "id": image_id,
+            "image": f"sample/{image_id}.jpg",
+            "image_type": PROBMED_IMAGES[image_id][1],
+            "qa_type": qa_type,
+            "question": question,
+            "answer": answer,
+        }
+        for image_id, qa_type, question, answer in PROBMED
+    ]
+    (folder / "test.json").write_text(json.dumps(rows, indent=4) + "\n", encoding="utf-8")
+
+
+# MedXpertQA MM (TsinghuaC3I/MedXpertQA on Hugging Face, MM/test.jsonl): id, question (the stem, then
+# "Answer Choices: (A) .. (E) .." as the benchmark writes them), options (an object A..E), label (a letter),
+# images (file names in images.zip), medical_task, body_system, question_type. The ids (MM-90xx) and file
+# names are made up; the body_system and medical_task values are the benchmark's own names.
+MEDXPERTQA = [
+    # id, pictures (Figure A, B, ...), stem, options A..E, label, medical_task, body_system
+    ("MM-9001", [ABDOMEN_CT, CHEST_CR], "Two studies of the same patient are shown. Which of them is a "
+     "cross-sectional image?", ["Figure A", "Figure B", "Both", "Neither", "Cannot be determined"], "A",
+     "Basic Medicine", "Digestive"),
+    ("MM-9002", [HEAD_MR], "Which imaging technique produced Figure A?", ["Computed tomography",
+     "Magnetic resonance imaging", "Ultrasonography", "Plain radiography", "Positron emission tomography"], "B",
+     "Basic Medicine", "Nervous"),
+    ("MM-9003", [CHEST_CR, ULTRASOUND], "Which of the two images was acquired without ionizing radiation?",
+     ["Figure A", "Figure B", "Both", "Neither", "Cannot be determined"], "B", "Basic Medicine", "Respiratory"),
+]  # fmt: skip
+
+
+def medxpertqa() -> None:
+    from PIL import Image
+
+    folder = HERE / "medxpertqa"
+    (folder / "MM").mkdir(parents=True, exist_ok=True)
+    (folder / "images").mkdir(exist_ok=True)
+    lines = []
+    for qid, pictures, stem, options, label, task, system in MEDXPERTQA:
+        names = [f"{qid}-{letter}.jpeg" for letter in "abcdefgh"[: len(pictures)]]
+        for picture, name in zip(pictures, names, strict=True):
+            Image.open(PICTURES / picture).convert("RGB").save(folder / "images" / name, quality=90)
+        listed = " ".join(f"({letter}) {text}" for letter, text in zip("ABCDE", options, strict=True))
+        row = {
+            "id": qid,
+            "question": f"{stem} Answer Choices: {listed}",
+            "options": dict(zip("ABCDE", options, strict=True)),
+        }
+        row |= {"label": label, "images": names, "medical_task": task, "body_system": system}
+        lines.append(json.dumps({**row, "question_type": "Understanding"}))
+    (folder / "MM" / "test.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
 def main() -> None:
     vqa_rad()
     path_vqa()
@@ -214,6 +333,9 @@ def main() -> None:
     gmai()
     pmc_vqa()
     omnimedvqa()
+    mediconfusion()
+    probmed()
+    medxpertqa()
 
 
 if __name__ == "__main__":
