@@ -170,6 +170,8 @@ def test_each_vision_recipe_keeps_its_subset_and_renders_the_benchmarks_prompt(n
         assert [len(item.choices) for item in suite.items] == [4, 2, 3]
     if name == "pmc_vqa":  # the label each cell starts with is not part of the option's text
         assert suite.items[0].choices == ("CT", "MRI", "Radiography (X-ray)", "Ultrasound")
+    if any(tags):  # a benchmark with subsets gates each subset big enough to show a drop
+        assert "accuracy_by_tag" in {g.name for g in suite.gates}
     request = SCORERS.get(suite.scoring.method).request(suite, Variant.of(suite.items[0]), None)
     assert request.context == expected
 
@@ -198,4 +200,8 @@ def test_the_vision_recipes_run_end_to_end_on_a_tiny_llava(project: Project, tmp
     items = sum(len(ids) for _, ids, _, _ in VISION_RECIPES.values())
     gates = len(VISION_RECIPES) + len(GROUPS)  # accuracy for each, set accuracy for each grouped one
     assert counts.get("passed", 0) + counts.get("xfailed", 0) == items + gates, counts
-    assert not {"error", "errors", "failed", "skipped"} & set(counts), counts
+    tagged = [name for name, (_, _, _, tags) in VISION_RECIPES.items() if any(tags)]
+    assert counts.get("skipped") == len(tagged), counts  # gate[accuracy_by_tag]: a few rows a tag gate nothing
+    assert not {"error", "errors", "failed"} & set(counts), counts
+    said = " ".join(" ".join(again.stdout.lines).split())
+    assert all(f"{name}: tags too small to gate (gate[accuracy_by_tag], items paired)" in said for name in tagged)
