@@ -75,3 +75,15 @@ def test_image_change_benchmark_counts_the_vision_tower_per_perturbation(tmp_pat
     assert rows["no_image"]["vision_tower"] == {"calls": 0, "rows": 0} and rows["no_image"]["distinct_images"] == 0
     for name, row in rows.items():  # the tower sees each distinct picture once (a batch of one call here)
         assert row["vision_tower"]["rows"] == row["distinct_images"], name
+
+
+def test_recipe_loading_benchmark_times_every_vision_recipe_on_its_sample_rows(tmp_path: Path) -> None:
+    from test_vision_recipes import VISION_RECIPES
+
+    bench = _module("bench_recipe_loading")
+    out = tmp_path / "loading.json"
+    report = bench.main(["--repeats", "1", "--output", str(out)])
+    assert json.loads(out.read_text()) == report
+    assert set(report["recipes"]) == set(VISION_RECIPES)  # every vision recipe, none of the hub-only text ones
+    for name, row in report["recipes"].items():
+        assert row["items"] == len(VISION_RECIPES[name][1]) and row["median_ms"] > 0, name
