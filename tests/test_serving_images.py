@@ -14,6 +14,7 @@ import base64
 import io
 import json
 import threading
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -41,6 +42,8 @@ class Sighted:
         self.token_ids = token_ids
         self.top_k = top_k
         self.garbage = False
+        self.fault = ""
+        """``error``: chat requests answer HTTP 500; ``hang``: they answer after 3 s."""
         self.chats: list[dict[str, Any]] = []
         fake = self
 
@@ -57,6 +60,14 @@ class Sighted:
                     self._send(_tokenized(body["prompt"]))
                 elif self.path == "/tokenize":
                     self._send({"error": "Not Found"}, 404)
+                elif (
+                    self.path.endswith("/chat/completions")
+                    and fake.fault
+                    and isinstance(body["messages"][0]["content"], list)
+                ):
+                    if fake.fault == "hang":
+                        time.sleep(3)
+                    self._send({"error": "CUDA out of memory"}, 500)
                 elif self.path.endswith("/chat/completions"):
                     fake.chats.append(body)
                     if "logprob_token_ids" in body and fake.token_ids == "rejected":
@@ -238,6 +249,26 @@ def test_a_chat_endpoint_that_answers_garbage_leaves_the_baselines_untouched(
     result = _run(project, sighted.url, "--snapshot-update")
     assert result.ret != 0 and project.baseline_bytes() == before
     result.stdout.fnmatch_lines([f"*{sighted.url}/chat/completions: the answer's 'choices' is *nope*"])
+
+
+@pytest.mark.parametrize(
+    ("fault", "said"),
+    [
+        ("error", "HTTP 500 *CUDA out of memory* after 2 attempts"),
+        ("hang", "no answer within 1 s (per-request timeout)"),
+    ],
+)
+def test_a_chat_endpoint_that_errors_or_hangs_fails_in_one_line_and_leaves_the_baselines_untouched(
+    project: Project, sighted: Sighted, fault: str, said: str
+) -> None:
+    _shades(project, "")
+    assert _run(project, sighted.url, "--snapshot-update").ret == 0
+    before = project.baseline_bytes()
+    sighted.fault = fault  # the probe (text only) still answers; every request with a picture fails
+    spec = f"--medmodel=openai:{sighted.url}#images=png&timeout=1&retries=1"
+    result = project.pytester.runpytest("suites", spec, "-p", "no:randomly", "--snapshot-update", "-n", "0")
+    assert result.ret != 0 and project.baseline_bytes() == before
+    result.stdout.fnmatch_lines([f"*{sighted.url}/chat/completions: {said}*"])
 
 
 def test_how_pictures_travel_is_part_of_the_fingerprint_and_checked(sighted: Sighted) -> None:
