@@ -325,3 +325,14 @@ def outcomes(result: pytest.RunResult) -> dict[str, int]:
 def expect_lines(result: pytest.RunResult, patterns: Sequence[str]) -> None:
     """``fnmatch_lines`` where ``[`` is literal (test ids and intervals are full of brackets)."""
     result.stdout.fnmatch_lines([p.replace("[", "[[]") for p in patterns])
+
+
+def suite_error(suite: Path, root: Path | None = None) -> str:
+    """The one-line :class:`SuiteError` loading ``suite`` raises (it must raise one, on one line)."""
+    from pytest_medmodel import load_suite
+    from pytest_medmodel.suite.errors import SuiteError
+
+    with pytest.raises(SuiteError) as info:
+        load_suite(suite, root=root)
+    assert "\n" not in str(info.value)
+    return str(info.value)

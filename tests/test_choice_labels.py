@@ -7,10 +7,11 @@ import json
 from pathlib import Path
 
 import pytest
+from conftest import suite_error
 
 from pytest_medmodel import load_suite
 from pytest_medmodel.scoring.base import SCORERS
-from pytest_medmodel.suite.types import SuiteError, Variant
+from pytest_medmodel.suite.types import Variant
 
 ROW = {"id": "q1", "question": "Which uptake?", "a": "A:Diffuse", "b": "B.Focal", "c": "C:None", "answer": "B"}
 
@@ -23,13 +24,6 @@ def _suite(tmp_path: Path, extra: str = "", row: dict = ROW) -> Path:
         "prompt: {template: \"Q: {question}\\n{choices}\\n\", answer_prefix: '', chat_template: never" + extra + "}\n"
     )
     return suite
-
-
-def _error(suite: Path) -> str:
-    with pytest.raises(SuiteError) as info:
-        load_suite(suite)
-    assert "\n" not in str(info.value)
-    return str(info.value)
 
 
 def test_labels_are_stripped_and_written_back_by_the_choice_format(tmp_path: Path) -> None:
@@ -49,7 +43,7 @@ def test_a_suite_without_a_choice_format_keeps_its_fingerprint(tmp_path: Path) -
 
 
 def test_a_cell_without_its_label_is_one_line(tmp_path: Path) -> None:
-    message = _error(_suite(tmp_path, row={**ROW, "c": "B:None"}))
+    message = suite_error(_suite(tmp_path, row={**ROW, "c": "B:None"}))
     assert "row 1 (id q1): c: option 'B:None' does not start with its label 'C:'" in message
 
 
@@ -62,7 +56,7 @@ def test_a_cell_without_its_label_is_one_line(tmp_path: Path) -> None:
     ],
 )
 def test_a_bad_choice_format_is_one_line(tmp_path: Path, fmt: str, problem: str) -> None:
-    assert problem in _error(_suite(tmp_path, f", choice_format: {fmt}"))
+    assert problem in suite_error(_suite(tmp_path, f", choice_format: {fmt}"))
 
 
 def test_an_option_a_json_row_leaves_out_is_not_there_a_null_one_is_refused(tmp_path: Path) -> None:
@@ -77,6 +71,6 @@ def test_an_option_a_json_row_leaves_out_is_not_there_a_null_one_is_refused(tmp_
     choices = [("Eye", "Lung"), ("CT", "MRI", "X-ray"), ("Axial", "Coronal", "Sagittal", "Oblique")]
     assert [item.choices for item in load_suite(suite).items] == choices
     (tmp_path / "d.json").write_text(json.dumps([rows[0], {**rows[1], "option_D": None}, rows[2]]))
-    assert "row 2 (id q2): option_D: the option is null (missing)" in _error(suite)
+    assert "row 2 (id q2): option_D: the option is null (missing)" in suite_error(suite)
     (tmp_path / "d.json").write_text(json.dumps(rows[:2]))  # no row has option_D: a typo, or a column to drop
-    assert "data.fields.choices: column 'option_D' is not in the data" in _error(suite)
+    assert "data.fields.choices: column 'option_D' is not in the data" in suite_error(suite)

@@ -7,9 +7,9 @@ import json
 from pathlib import Path
 
 import pytest
+from conftest import suite_error
 
 from pytest_medmodel import load_suite
-from pytest_medmodel.suite.types import SuiteError
 
 ROWS = [
     {"id": "a", "question": "Is this a CT?", "answer": "yes", "q_lang": "en", "n": 1},
@@ -24,13 +24,6 @@ def _suite(tmp_path: Path, data: str, rows: list[dict] = ROWS) -> Path:
     suite = tmp_path / "t.suite.yaml"
     suite.write_text(f"task: yes_no\ndata: {{path: d.jsonl, {data}}}\n")
     return suite
-
-
-def _error(suite: Path, root: Path | None = None) -> str:
-    with pytest.raises(SuiteError) as info:
-        load_suite(suite, root=root)
-    assert "\n" not in str(info.value)
-    return str(info.value)
 
 
 def test_where_keeps_the_rows_whose_every_column_matches(tmp_path: Path) -> None:
@@ -67,7 +60,7 @@ def test_a_changed_filter_that_keeps_other_rows_is_another_suite(tmp_path: Path)
     ],
 )
 def test_a_bad_filter_is_one_line_naming_the_column(tmp_path: Path, where: str, expected: str) -> None:
-    assert expected in _error(_suite(tmp_path, f"where: {where}"))
+    assert expected in suite_error(_suite(tmp_path, f"where: {where}"))
 
 
 def _png(path: Path) -> None:
@@ -84,12 +77,12 @@ def test_image_paths_start_at_the_image_folder(tmp_path: Path) -> None:
     suite = _suite(tmp_path, "image_folder: imgs, fields: {image: img_name}", rows)
     (item,) = load_suite(suite).items
     assert len(item.images) == 1
-    assert "data.image_folder: folder not found: " in _error(_suite(tmp_path, "image_folder: pictures", rows))
-    outside = _error(_suite(tmp_path, "image_folder: ..", rows), root=tmp_path)
+    assert "data.image_folder: folder not found: " in suite_error(_suite(tmp_path, "image_folder: pictures", rows))
+    outside = suite_error(_suite(tmp_path, "image_folder: ..", rows), root=tmp_path)
     assert "data.image_folder: .. is outside the project root" in outside
 
 
 def test_without_the_image_folder_the_paths_are_missing_files(tmp_path: Path) -> None:
     _png(tmp_path / "imgs" / "xmlab1" / "source.png")
     rows = [{"id": "a", "question": "Is this a CT?", "answer": "yes", "img_name": "xmlab1/source.png"}]
-    assert "xmlab1/source.png" in _error(_suite(tmp_path, "fields: {image: img_name}", rows))
+    assert "xmlab1/source.png" in suite_error(_suite(tmp_path, "fields: {image: img_name}", rows))

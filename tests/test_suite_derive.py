@@ -7,10 +7,10 @@ import json
 from pathlib import Path
 
 import pytest
+from conftest import suite_error
 
 from pytest_medmodel import load_suite
 from pytest_medmodel.suite import derive
-from pytest_medmodel.suite.types import SuiteError
 
 ROWS = [
     {"img": "7", "qa_type": "modality_gt", "question": "Is this a CT?", "answer": "yes"},
@@ -28,13 +28,6 @@ def _suite(
     suite = tmp_path / "t.suite.yaml"
     suite.write_text(f"task: yes_no\ndata:\n  path: d.jsonl\n  derive: {derive_spec}\n  fields: {fields}\n{extra}")
     return suite
-
-
-def _error(suite: Path) -> str:
-    with pytest.raises(SuiteError) as info:
-        load_suite(suite)
-    assert "\n" not in str(info.value)
-    return str(info.value)
 
 
 def test_derived_columns_become_tags_and_groups(tmp_path: Path) -> None:
@@ -76,17 +69,17 @@ def test_the_derived_values_are_part_of_the_fingerprint(tmp_path: Path) -> None:
     ],
 )
 def test_a_misused_derive_is_one_line_naming_the_column(tmp_path: Path, spec: str, expected: str) -> None:
-    assert expected in _error(_suite(tmp_path, spec))
+    assert expected in suite_error(_suite(tmp_path, spec))
 
 
 def test_a_list_cell_is_refused_not_stringified(tmp_path: Path) -> None:
     rows = [{**ROWS[0], "qa_type": ["modality_gt"]}]
-    message = _error(_suite(tmp_path, "{kind: {from: qa_type, match: a}}", rows=rows))
+    message = suite_error(_suite(tmp_path, "{kind: {from: qa_type, match: a}}", rows=rows))
     assert "data.derive.kind: row 1 of d.jsonl: qa_type is a list, not text" in message
 
 
 def test_a_pattern_that_runs_too_long_is_stopped(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(derive, "PATTERN_SECONDS", 0.01)
     rows = [{**ROWS[0], "qa_type": "a" * 40 + "!"}]
-    message = _error(_suite(tmp_path, "{kind: {from: qa_type, match: '(a|aa)+$'}}", rows=rows))
+    message = suite_error(_suite(tmp_path, "{kind: {from: qa_type, match: '(a|aa)+$'}}", rows=rows))
     assert "the pattern ran over 0.01 s" in message

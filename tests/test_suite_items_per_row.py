@@ -7,9 +7,9 @@ import json
 from pathlib import Path
 
 import pytest
+from conftest import suite_error
 
 from pytest_medmodel import load_suite
-from pytest_medmodel.suite.types import SuiteError
 
 PAIRS = {
     "p1": {"q": "Which organ?", "a": "Liver", "b": "Lung", "key_1": "A", "key_2": "B", "cat_1": ["x"], "cat_2": "y"},
@@ -25,13 +25,6 @@ def _suite(tmp_path: Path, entries: str = ENTRIES, fields: str = "id: _key, ", d
         f"data:\n  path: pairs.json\n  fields: {{{fields}question: q, choices: [a, b]}}\n  items_per_row: {entries}\n"
     )
     return suite
-
-
-def _error(suite: Path) -> str:
-    with pytest.raises(SuiteError) as info:
-        load_suite(suite)
-    assert "\n" not in str(info.value)
-    return str(info.value)
 
 
 def test_each_row_becomes_one_item_per_entry_grouped_by_the_row(tmp_path: Path) -> None:
@@ -59,7 +52,7 @@ def test_which_column_an_entry_reads_is_part_of_the_fingerprint(tmp_path: Path) 
 
 def test_a_bad_row_names_the_items_id_and_the_entrys_column(tmp_path: Path) -> None:
     data = {**PAIRS, "p2": {**PAIRS["p2"], "key_2": "C"}}
-    message = _error(_suite(tmp_path, data=data))
+    message = suite_error(_suite(tmp_path, data=data))
     assert "row 2 (id p2:2): key_2: answer 'C' is not among the choices (A-B or their texts)" in message
 
 
@@ -102,16 +95,16 @@ def test_a_bad_row_names_the_items_id_and_the_entrys_column(tmp_path: Path) -> N
 def test_a_misused_items_per_row_is_one_line_naming_the_key(
     tmp_path: Path, entries: str, fields: str, expected: str
 ) -> None:
-    assert expected in _error(_suite(tmp_path, entries, fields))
+    assert expected in suite_error(_suite(tmp_path, entries, fields))
 
 
 def test_a_row_without_an_id_is_refused(tmp_path: Path) -> None:
     rows = [{"name": "p1", **PAIRS["p1"]}, {"name": "", **PAIRS["p2"]}]
-    message = _error(_suite(tmp_path, fields="id: name, ", data=rows))
+    message = suite_error(_suite(tmp_path, fields="id: name, ", data=rows))
     assert "data.fields.id: row 2 has no id in 'name' to name its items after" in message
 
 
 def test_a_data_column_named_like_the_derived_ones_is_refused(tmp_path: Path) -> None:
     rows = [{"name": "p1", "_item_id": "x", **PAIRS["p1"]}]
-    message = _error(_suite(tmp_path, fields="id: name, ", data=rows))
+    message = suite_error(_suite(tmp_path, fields="id: name, ", data=rows))
     assert "data.items_per_row: the data has a column '_item_id' of its own" in message
