@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import difflib
 import re
-import string
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -23,7 +22,16 @@ from ..scoring.prompts import default_template
 from ..suite.images import ImageReading, check_image_placeholders, image_folder, suite_settings
 from ..suite.items import build_items
 from ..suite.per_row import build_row_items
-from ..suite.schema import CHAT_MODES, FEW_SHOT_KEYS, PROMPT_KEYS, SEARCH_KEYS, TEMPLATE_FIELDS, TOP_KEYS, Checker
+from ..suite.schema import (
+    CHAT_MODES,
+    FEW_SHOT_KEYS,
+    PROMPT_KEYS,
+    SEARCH_KEYS,
+    TEMPLATE_FIELDS,
+    TOP_KEYS,
+    Checker,
+    template_fields,
+)
 from ..suite.sources import read_rows
 from ..suite.types import (
     DEFAULT_ALPHA,
@@ -295,11 +303,6 @@ def _choice_format(checker: Checker, text: str) -> str:
             "prompt.choice_format", f"has {shown}", "use exactly {label} and {choice}, e.g. '{label}:{choice}'"
         )
     return text
-
-
-def template_fields(template: str) -> set[str]:
-    """The placeholder names a template uses (``{{`` and ``}}`` are literal braces)."""
-    return {field for _, field, _, _ in string.Formatter().parse(template) if field is not None}
 
 
 def _check_template(checker: Checker, template: str) -> None:

@@ -25,12 +25,11 @@ items (their tags, groups, answers), and so the suite's fingerprint.
 
 from __future__ import annotations
 
-import string
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from .schema import Checker, KeyTable, kind
+from .schema import Checker, KeyTable, kind, template_fields
 
 KEY = "data.derive"
 PATTERN_SECONDS = 1.0
@@ -74,7 +73,7 @@ def _entry(checker: Checker, name: str, entry: Any) -> Derived:
         if "from" in entry or "match" in entry:
             raise checker.error(where, "has both template and from/match", "keep one way of making the column")
         try:
-            needs = tuple(field for _, field, _, _ in string.Formatter().parse(entry["template"]) if field is not None)
+            needs = tuple(sorted(template_fields(entry["template"])))
         except ValueError as exc:
             raise checker.error(
                 f"{where}.template", f"is not a template ({exc})", "write {{ and }} for braces"

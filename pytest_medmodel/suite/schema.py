@@ -10,6 +10,7 @@ checked by the same code.
 from __future__ import annotations
 
 import difflib
+import string
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -203,3 +204,8 @@ def kind(value: Any) -> str:
         return "nothing (null)"
     names = {dict: "a mapping", list: "a list", str: "text", bool: "a boolean", int: "a number", float: "a number"}
     return names.get(type(value), type(value).__name__)
+
+
+def template_fields(template: str) -> set[str]:
+    """The placeholder names a template uses (``{{`` and ``}}`` are literal braces); ValueError if malformed."""
+    return {field for _, field, _, _ in string.Formatter().parse(template) if field is not None}

@@ -80,8 +80,10 @@ class ChatImages:
         """Whether the server tokenizes letters and returns the log-probabilities of their ids, all of them."""
         try:
             ids = self.token_ids.forms(PROBE_LABELS)
+            if not ids:  # no letter is one token (or the tokenizer answered none): nothing to ask for
+                return False
             body = {**self._body([{"role": "user", "content": PROBE}], 1), **request_fields(ids)}
-            answer = self.client.post("/chat/completions", body) if ids else {}
+            answer = self.client.post("/chat/completions", body)
         except AdapterError:  # no /tokenize (404), or the field refused (400): the top k it is
             return False
         top = _top_logprobs(answer)
@@ -128,24 +130,23 @@ class ChatImages:
         """Each continuation's log-probability as the first answer token: from its token id, or the top ``TOP_K``."""
         if self.logprobs == "none":
             raise AdapterError(f"{self.url}: the server returns no log-probabilities for chat; use scoring: generate")
-        ids = [self.token_ids.forms(r.continuations) if self.logprobs == "ids" else {} for r in requests]
-        if self.logprobs == "ids" and not all(ids):
+        by_ids = self.logprobs == "ids"
+        ids = [self.token_ids.forms(r.continuations) if by_ids else {} for r in requests]
+        if by_ids and not all(ids):
             raise AdapterError(f"{self.token_ids.url}: no option of a request is one token; use scoring: generate")
-        fields = [
-            request_fields(i) if self.logprobs == "ids" else {"logprobs": True, "top_logprobs": TOP_K} for i in ids
-        ]
+        asked = [request_fields(i) if by_ids else {"logprobs": True, "top_logprobs": TOP_K} for i in ids]
         bodies = [
-            {**self._body(self.message(r.context, r.images), 1), **f} for r, f in zip(requests, fields, strict=True)
+            {**self._body(self.message(r.context, r.images), 1), **a} for r, a in zip(requests, asked, strict=True)
         ]
         out = []
         answers = self.client.post_many("/chat/completions", bodies)
         for request, answer, wanted in zip(requests, answers, ids, strict=True):
             self._text(answer)
             top = _top_logprobs(answer)
-            if top is not None and self.logprobs == "ids":
+            if top is not None and by_ids:
                 top = by_form(top, wanted)
             if top is None:
-                what = "the token ids asked for" if self.logprobs == "ids" else "logprobs.content[0].top_logprobs"
+                what = "the token ids asked for" if by_ids else "logprobs.content[0].top_logprobs"
                 raise AdapterError(
                     f"{self.url}: the answer lacks {what} although the probe found them; "
                     "the server changed its answers since (restarted with other settings?)"
