@@ -7,7 +7,11 @@ CI runs everything.
 
 torch and transformers are imported here, before any pytester run: pytester
 restores ``sys.modules`` after each in-process run, and a torch imported inside
-one run and dropped afterwards cannot be imported again in the same process.
+one run and dropped afterwards cannot be imported again in the same process. The same holds for
+the ~320 parts of torch a transformers model module imports lazily (dynamo, distributed tensors),
+some of which register torch operators: imported first inside an inner run, dropped, and imported
+again by a later model build, they failed with "Only a single TORCH_LIBRARY can be used to register
+the namespace c10d_functional". Importing one modeling module here (about 1.7 s) imports them all.
 hypothesis too: its pytest plugin imports it at the end of every inner run, and
 re-importing it each time costs about a second per run.
 """
@@ -35,6 +39,7 @@ os.environ.pop("PYTEST_ADDOPTS", None)
 import hypothesis  # noqa: E402,F401  (see module docstring)
 import torch  # noqa: E402,F401
 import transformers  # noqa: E402,F401
+import transformers.models.llama.modeling_llama  # noqa: E402,F401  (torch's lazily imported parts: see above)
 
 sys.path.insert(0, str(Path(__file__).parent))
 

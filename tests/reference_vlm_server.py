@@ -21,11 +21,11 @@ from __future__ import annotations
 
 import base64
 import io
-import json
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+
+from loopback import JsonHandler, serve
 
 
 class ReferenceVLM:
@@ -42,37 +42,24 @@ class ReferenceVLM:
         self.lock = threading.Lock()
         server = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args: Any) -> None:
-                pass
-
+        class Handler(JsonHandler):
             def do_GET(self) -> None:  # noqa: N802
-                self._send(200, {"data": [{"id": server.name}]})
+                self.send_json(200, {"data": [{"id": server.name}]})
 
             def do_POST(self) -> None:  # noqa: N802
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                body = self.read_json()
                 if self.path == "/tokenize" and server.token_ids:
                     ids = server.processor.tokenizer(body["prompt"], add_special_tokens=False).input_ids
-                    self._send(200, {"tokens": ids, "count": len(ids)})
+                    self.send_json(200, {"tokens": ids, "count": len(ids)})
                 elif self.path == "/v1/chat/completions":
                     with server.lock:
-                        self._send(200, server.chat(body))
+                        self.send_json(200, server.chat(body))
                 elif self.path == "/v1/completions":
-                    self._send(200, {"choices": [{"text": " Paris", "logprobs": None}]})
+                    self.send_json(200, {"choices": [{"text": " Paris", "logprobs": None}]})
                 else:
-                    self._send(404, {"error": "not found"})
+                    self.send_json(404, {"error": "not found"})
 
-            def _send(self, status: int, payload: dict[str, Any]) -> None:
-                data = json.dumps(payload).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/v1"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.server, self.url = serve(Handler)
 
     def chat(self, body: dict[str, Any]) -> dict[str, Any]:
         import torch
@@ -81,15 +68,19 @@ class ReferenceVLM:
         text = self.processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
         inputs = self.processor(text=text, images=images or None, return_tensors="pt")
         tokenizer = self.processor.tokenizer
+        wanted = int(body.get("max_tokens", 16))
         with torch.no_grad():
             first = torch.log_softmax(self.model(**inputs).logits[0, -1].float(), dim=-1)
-            generated = self.model.generate(**inputs, max_new_tokens=int(body.get("max_tokens", 16)), do_sample=False)
-        new = generated[0, inputs["input_ids"].shape[1] :].tolist()
+            if wanted > 1:  # one token (every scoring request) is the first pass's argmax: no second pass
+                generated = self.model.generate(**inputs, max_new_tokens=wanted, do_sample=False)
+        new = generated[0, inputs["input_ids"].shape[1] :].tolist() if wanted > 1 else [int(first.argmax())]
         choice: dict[str, Any] = {"message": {"role": "assistant", "content": tokenizer.decode(new)}}
         if body.get("logprobs") and self.top:
             sampled = int(first.argmax())
-            wanted = body.get("logprob_token_ids") if self.token_ids else None
-            ids = [sampled, *wanted] if wanted else first.topk(int(body.get("top_logprobs") or 1)).indices.tolist()
+            named_ids = body.get("logprob_token_ids") if self.token_ids else None
+            ids = (
+                [sampled, *named_ids] if named_ids else first.topk(int(body.get("top_logprobs") or 1)).indices.tolist()
+            )
 
             def named(i: int) -> str:
                 return f"token_id:{i}" if body.get("return_tokens_as_token_ids") else tokenizer.decode([i])

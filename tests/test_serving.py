@@ -10,16 +10,15 @@ import os
 import socket
 import subprocess
 import sys
-import threading
 import time
 import urllib.request
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
 from conftest import Project
+from loopback import JsonHandler, serve
 
 from pytest_medmodel.models.base import AdapterError, ChoiceRequest, GenerationRequest
 from pytest_medmodel.models.openai.adapter import OpenAIEndpoint
@@ -54,15 +53,12 @@ class Fake:
         self.headers: list[dict[str, str]] = []
         fake = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args: Any) -> None:
-                pass
-
+        class Handler(JsonHandler):
             def do_GET(self) -> None:  # noqa: N802
-                self._send(200, {"data": [{"id": "fake-model"}]})
+                self.send_json(200, {"data": [{"id": "fake-model"}]})
 
             def do_POST(self) -> None:  # noqa: N802
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                body = self.read_json()
                 fake.seen.append(body)
                 fake.headers.append(dict(self.headers))
                 action = fake.actions.pop(0) if fake.actions else "ok"
@@ -73,23 +69,11 @@ class Fake:
                     self.connection.shutdown(socket.SHUT_RDWR)
                     return
                 if action in ("429", "500"):
-                    self._send(int(action), {"error": "busy" if action == "429" else "boom"}, retry_after="0")
+                    self.send_json(int(action), {"error": "busy" if action == "429" else "boom"}, {"Retry-After": "0"})
                     return
-                self._send(200, fake.answer(body))
+                self.send_json(200, fake.answer(body))
 
-            def _send(self, code: int, payload: dict[str, Any], retry_after: str | None = None) -> None:
-                data = json.dumps(payload).encode()
-                self.send_response(code)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                if retry_after is not None:
-                    self.send_header("Retry-After", retry_after)
-                self.end_headers()
-                self.wfile.write(data)
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/v1"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.server, self.url = serve(Handler)
 
     def answer(self, body: dict[str, Any]) -> dict[str, Any]:
         """OpenAI-format completions from a character-level model: every character costs 0.01 nats, an 'a'

@@ -13,15 +13,14 @@ from __future__ import annotations
 import base64
 import io
 import json
-import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
 from conftest import Project
+from loopback import JsonHandler, serve
 from test_image_reliance import _shades
 
 from pytest_medmodel.models.base import IMAGE_MARK, AdapterError, ChoiceRequest
@@ -47,19 +46,16 @@ class Sighted:
         self.chats: list[dict[str, Any]] = []
         fake = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args: Any) -> None:
-                pass
-
+        class Handler(JsonHandler):
             def do_GET(self) -> None:  # noqa: N802
-                self._send({"data": [{"id": "sighted"}]})
+                self.send_json(200, {"data": [{"id": "sighted"}]})
 
             def do_POST(self) -> None:  # noqa: N802
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                body = self.read_json()
                 if self.path == "/tokenize" and fake.token_ids != "none":
-                    self._send(_tokenized(body["prompt"]))
+                    self.send_json(200, _tokenized(body["prompt"]))
                 elif self.path == "/tokenize":
-                    self._send({"error": "Not Found"}, 404)
+                    self.send_json(404, {"error": "Not Found"})
                 elif (
                     self.path.endswith("/chat/completions")
                     and fake.fault
@@ -67,27 +63,17 @@ class Sighted:
                 ):
                     if fake.fault == "hang":
                         time.sleep(3)
-                    self._send({"error": "CUDA out of memory"}, 500)
+                    self.send_json(500, {"error": "CUDA out of memory"})
                 elif self.path.endswith("/chat/completions"):
                     fake.chats.append(body)
                     if "logprob_token_ids" in body and fake.token_ids == "rejected":
-                        self._send({"error": "logprob_token_ids: extra inputs are not permitted"}, 400)
+                        self.send_json(400, {"error": "logprob_token_ids: extra inputs are not permitted"})
                     else:
-                        self._send({"choices": "nope"} if fake.garbage else fake.chat(body))
+                        self.send_json(200, {"choices": "nope"} if fake.garbage else fake.chat(body))
                 else:
-                    self._send({"choices": [{"text": " Paris", "logprobs": None}]})
+                    self.send_json(200, {"choices": [{"text": " Paris", "logprobs": None}]})
 
-            def _send(self, payload: dict[str, Any], status: int = 200) -> None:
-                data = json.dumps(payload).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/v1"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.server, self.url = serve(Handler)
 
     def chat(self, body: dict[str, Any]) -> dict[str, Any]:
         content = body["messages"][0]["content"]
@@ -210,12 +196,14 @@ def test_a_server_that_returns_named_token_ids_scores_every_letter_from_its_own_
 def test_a_server_that_refuses_token_ids_or_cannot_tokenize_is_read_from_its_top_k(mode: str) -> None:
     server = Sighted(token_ids=mode)
     try:
-        served = parse_spec(f"openai:{server.url}#images=png")
+        served = parse_spec(f"openai:{server.url}#images=png&revision=r1")
         endpoint = OpenAIEndpoint(served.url, served.options)
     finally:
         server.close()
     assert endpoint.chat is not None and endpoint.chat.logprobs == "top"
-    assert endpoint.fingerprint is None and "letters from their token ids" not in endpoint.describe()
+    assert endpoint.image_capabilities == {"images", "topk_logprobs", "generate"}
+    assert endpoint.fingerprint is not None and endpoint.fingerprint.endswith("; images as png via /chat/completions")
+    assert "top-20 next-token log-probabilities only" in endpoint.describe().split("images as png")[1]
 
 
 def test_a_server_that_stops_returning_the_ids_it_was_probed_for_fails_in_one_line() -> None:
