@@ -137,7 +137,9 @@ class OpenAIEndpoint:
         concurrency = f"concurrency {self.client.concurrency}"
         if self.chat is not None:
             problem += f"; images as {self.chat.identity} via /chat/completions, {offered[self.chat.logprobs]}"
-        return f"{self.name}, OpenAI-compatible, {offered[self.logprobs]}, {concurrency}{caching}{problem}"
+        return (
+            f"{self.name}, OpenAI-compatible, /completions: {offered[self.logprobs]}, {concurrency}{caching}{problem}"
+        )
 
     def format_chat(self, messages: Sequence[dict[str, str]]) -> str | None:
         """The ``tokenizer`` option's chat template applied here (None without the option, or without a template)."""
