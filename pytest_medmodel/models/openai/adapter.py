@@ -134,12 +134,10 @@ class OpenAIEndpoint:
         caching = "" if self.revision else "; no revision given (#revision=...): cross-run caching off"
         problem = f"; {self.echo_problem}" if self.echo_problem else ""
         problem += f"; chat template from {self.tokenizer_source}" if self.tokenizer_source else ""
-        concurrency = f"concurrency {self.client.concurrency}"
+        text = f"/completions: {offered[self.logprobs]}, concurrency {self.client.concurrency}"
         if self.chat is not None:
             problem += f"; images as {self.chat.identity} via /chat/completions, {offered[self.chat.logprobs]}"
-        return (
-            f"{self.name}, OpenAI-compatible, /completions: {offered[self.logprobs]}, {concurrency}{caching}{problem}"
-        )
+        return f"{self.name}, OpenAI-compatible, {text}{caching}{problem}"
 
     def format_chat(self, messages: Sequence[dict[str, str]]) -> str | None:
         """The ``tokenizer`` option's chat template applied here (None without the option, or without a template)."""
